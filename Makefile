@@ -1,0 +1,74 @@
+# mqttc - build, test, demo. Every output goes under build/.
+#   make            the broker, the examples and the test programs
+#   make test       installs what tests need (apt-get), then runs every suite
+#   make demo       the bundled broker with messages (and a will) flowing
+#   make install    header and programs under $(DESTDIR)$(PREFIX)
+CC       ?= cc
+CXX      ?= c++
+PREFIX   ?= /usr/local
+BUILD    := build
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+endif
+ALL_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -I.
+LDLIBS   += -lpthread
+
+TEST_SRCS    := $(wildcard tests/test_*.c)
+TEST_BINS    := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRCS))
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRCS))
+PROGRAMS     := $(BUILD)/minibroker
+
+.PHONY: all test check-compile demo install clean deps
+all: $(PROGRAMS) $(EXAMPLE_BINS) $(TEST_BINS)
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+$(BUILD)/minibroker: minibroker/minibroker.c mqttc.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/test_%: tests/test_%.c mqttc.h tests/test.h $(wildcard tests/*.h) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/%: examples/%.c mqttc.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+# The header as C99 and as C++, with and without MQTTC_STATIC, -Wall -Wextra -Werror.
+COMPILE_MATRIX := c99 c99-static cxx cxx-static c99-nosockets
+check-compile: $(patsubst %,$(BUILD)/compile-%.ok,$(COMPILE_MATRIX))
+$(BUILD)/compile-c99.ok: mqttc.h tests/compile_check.c | $(BUILD)
+	$(CC) -std=c99 -pedantic $(WARN) -I. -c tests/compile_check.c -o $(BUILD)/cc-c99.o && touch $@
+$(BUILD)/compile-c99-static.ok: mqttc.h tests/compile_check.c | $(BUILD)
+	$(CC) -std=c99 -pedantic $(WARN) -DMQTTC_STATIC -I. -c tests/compile_check.c -o $(BUILD)/cc-c99s.o && touch $@
+$(BUILD)/compile-c99-nosockets.ok: mqttc.h tests/compile_check.c | $(BUILD)
+	$(CC) -std=c99 -pedantic $(WARN) -DMQTTC_NO_SOCKETS -I. -c tests/compile_check.c -o $(BUILD)/cc-c99n.o && touch $@
+$(BUILD)/compile-cxx.ok: mqttc.h tests/compile_check.c | $(BUILD)
+	$(CXX) -x c++ -std=c++11 $(WARN) -I. -c tests/compile_check.c -o $(BUILD)/cc-cxx.o && touch $@
+$(BUILD)/compile-cxx-static.ok: mqttc.h tests/compile_check.c | $(BUILD)
+	$(CXX) -x c++ -std=c++11 $(WARN) -DMQTTC_STATIC -I. -c tests/compile_check.c -o $(BUILD)/cc-cxxs.o && touch $@
+
+deps:
+	@bash tests/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all check-compile $(TEST_EXTRA)
+	@bash tests/run.sh
+
+demo: $(BUILD)/minibroker $(EXAMPLE_BINS)
+	@bash examples/demo.sh
+
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 mqttc.h $(DESTDIR)$(PREFIX)/include/mqttc.h
+	install -m 755 $(PROGRAMS) $(INSTALL_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(BUILD)
+
+# Each area (tools, Lua, TLS, benchmarks, fuzzing) adds its own rules here.
+-include $(wildcard mk/*.mk)

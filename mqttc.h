@@ -1,0 +1,2062 @@
+/* mqttc.h - an MQTT 3.1.1 client for C in one header.           v0.1.0
+
+   Do this in exactly one C or C++ file:
+       #define MQTTC_IMPLEMENTATION
+       #include "mqttc.h"
+   Every other file includes it without the define.
+
+QUICK START
+    #define MQTTC_IMPLEMENTATION
+    #include "mqttc.h"
+    #include <stdio.h>
+
+    static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
+        (void)c; (void)user;
+        printf("%s %.*s\n", m->topic, (int)m->payload_len, (const char *)m->payload);
+    }
+    int main(void) {
+        mqttc_client c;
+        mqttc_options o = {0};
+        o.on_message = on_message;
+        mqttc_init(&c, &o);
+        int rc = mqttc_connect(&c, "localhost", 1883);         // blocks until CONNACK
+        if (rc == MQTTC_OK) rc = mqttc_subscribe(&c, "sensors/#", 1, NULL, NULL, NULL, NULL);
+        if (rc == MQTTC_OK) rc = mqttc_publish(&c, "sensors/hello", "hi", 2, 1, 0, NULL);
+        if (rc == MQTTC_OK) rc = mqttc_run(&c);                // until the connection ends
+        printf("ended: %s\n", mqttc_errname(rc));
+        mqttc_deinit(&c);
+        return 0;
+    }
+
+CONTENTS
+    1. compile-time options       5. memory and buffers      9. threads and re-entrancy
+    2. layers                     6. errors                 10. API list
+    3. the connection states      7. time and keepalive
+    4. the poll loop              8. transports
+
+1. COMPILE-TIME OPTIONS (define before the include)
+    MQTTC_IMPLEMENTATION    -         implementation file only: emit the code
+    MQTTC_STATIC            off       global: every function `static` (one translation unit)
+    MQTTC_ASSERT(x)         assert(x) implementation file only
+    MQTTC_MALLOC(n)         malloc    implementation file only; with MQTTC_REALLOC and
+    MQTTC_REALLOC(p, n)     realloc   MQTTC_FREE, all allocation goes through these three.
+    MQTTC_FREE(p)           free      A client given options.mem never calls them.
+    MQTTC_NO_SOCKETS        off       implementation file only: leave out the built-in TCP
+                                      transport and the blocking layer (bare-metal; bring a
+                                      transport of your own)
+    MQTTC_DEFAULT_MAX_PACKET 16 MiB   global: default limit on an incoming packet's size
+
+2. LAYERS. The implementation reads top to bottom; each section calls only those above it
+   (`grep '>>' mqttc.h` prints the map):
+    >>util       big-endian, varint, UTF-8 and topic rules
+    >>codec      encode and decode every MQTT 3.1.1 packet: no I/O, no clock, no allocation
+    >>session    packet ids, in-flight records (both directions), per-filter handlers
+    >>transport  send/recv/close through a struct of function pointers; built-in TCP
+    >>client     the state machine, driven by mqttc_step(now_ms): never blocks
+    >>blocking   mqttc_connect / mqttc_run / mqttc_run_for: poll(2) around mqttc_step
+
+3. THE CONNECTION STATES (mqttc_state(), in lifecycle order)
+
+      IDLE --connect_start--> TCP_CONNECTING --writable--> HANDSHAKE --done--> CONNACK_WAIT
+                                    |                          |                    |
+                                    |  (adopt_fd / custom transport start here)    | CONNACK 0
+                                    v                          v                    v
+      CLOSED <------------- any fatal error, timeout, EOF ----------------- CONNECTED
+        ^                                                                     |
+        +------------ DISCONNECTING <---------- mqttc_disconnect() -----------+
+                      (DISCONNECT flushed, then closed: error "disconnect")
+
+   CLOSED keeps the first fatal error (sticky) until the next connect. A client in CLOSED
+   may connect again: with clean session off, unacknowledged QoS 1/2 messages are then resent
+   with their ids and DUP set [MQTT-4.4.0-1]; with clean session on they are dropped.
+
+4. THE POLL LOOP. Nothing inside the core blocks or reads the clock. An event loop asks:
+        int fd = mqttc_fd(&c);                  // -1 when there is no socket
+        unsigned ev = mqttc_events(&c);         // MQTTC_EV_READ | MQTTC_EV_WRITE
+        long ms = mqttc_timeout_ms(&c, now);    // until the next deadline; -1: none
+   waits (poll, epoll, libuv, ...) and then calls mqttc_step(&c, now). Step connects, flushes
+   output, reads everything available, dispatches callbacks, and runs the timers; it returns
+   MQTTC_OK while the connection lives and the sticky error once it has ended. Output is
+   written through at once when the socket is idle (a single publish leaves immediately) and
+   coalesced when it is busy or corked (mqttc_cork); mqttc_flush writes what can go now.
+
+5. MEMORY AND BUFFERS. The client struct is yours (stack, static or heap). By default it
+   allocates its buffers at connect time and grows them to the largest packet seen; after
+   that no allocation happens per message. Give options.mem / mem_size and it carves every
+   buffer out of that block and never allocates (limits then are fixed and explicit).
+
+6. ERRORS. Functions return MQTTC_OK (0) or a negative MQTTC_ERR_*; mqttc_errname() gives
+   the short stable name ("closed", "pingresp", ...; the CONNACK refusals are "1".."5"), and
+   mqttc_strerror() a sentence. MQTTC_ERR_BUSY (window or output full) and MQTTC_ERR_ARG
+   (your arguments, nothing sent) are not fatal; every other error ends the connection.
+
+7. TIME AND KEEPALIVE. Times are milliseconds from any monotonic origin (mqttc_now_ms()).
+   With keepalive K: a PINGREQ goes out when nothing was sent, or nothing received, for K
+   seconds [MQTT-3.1.2-23]; no PINGRESP within ping_timeout_ms (default and maximum K) ends
+   the connection with "pingresp". So a dead link is found within 2 x K of the last byte.
+
+8. TRANSPORTS. mqttc_connect_start opens TCP (IPv4/IPv6, getaddrinfo, non-blocking
+   connect); mqttc_adopt_fd takes a socket someone else connected (a proxy, a TLS layer...);
+   mqttc_start_transport takes any mqttc_transport (TLS, an in-memory pipe in tests).
+   Note getaddrinfo itself blocks: pass a numeric address to stay non-blocking.
+
+9. THREADS AND RE-ENTRANCY. A client is used by one thread at a time; different clients are
+   independent (no global state). From inside any callback you may call publish, subscribe,
+   unsubscribe, disconnect and flush. To run the loop in one thread and publish from
+   others, set options.lock / options.unlock to a RECURSIVE mutex: every public call then
+   holds it, and mqttc_run wakes (through a pipe) when another thread queues output or
+   disconnects. Callbacks run with the lock held.
+
+10. API (one line each; declarations below say more)
+    mqttc_init / mqttc_deinit          set up a client from options / close and free
+    mqttc_connect                      blocking connect: TCP, CONNECT, wait for CONNACK
+    mqttc_connect_start                non-blocking connect, completed by mqttc_step
+    mqttc_adopt_fd, mqttc_start_transport   connect over a socket or transport you give
+    mqttc_publish                      QoS 0/1/2, retain; copies topic and payload
+    mqttc_subscribe / mqttc_unsubscribe one filter, with SUBACK/UNSUBACK and message handlers
+    mqttc_disconnect                   graceful: DISCONNECT, then close
+    mqttc_fd, mqttc_events, mqttc_timeout_ms, mqttc_step    the poll-loop interface
+    mqttc_cork, mqttc_flush            coalesce output / write it now
+    mqttc_run, mqttc_run_for           blocking loop until the end / for a while
+    mqttc_state, mqttc_error, mqttc_inflight, mqttc_errname, mqttc_strerror, mqttc_now_ms
+    mqttc_encode_*, mqttc_decode, mqttc_topic_*      the codec, public for tests and brokers
+
+LICENSE: MIT, at the end of the file.
+*/
+#ifndef MQTTC_H
+#define MQTTC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef MQTTC_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define MQTTC_DEF static __attribute__((unused)) /* a unit need not call every function */
+#else
+#define MQTTC_DEF static
+#endif
+#else
+#define MQTTC_DEF extern
+#endif
+
+#ifndef MQTTC_DEFAULT_MAX_PACKET
+#define MQTTC_DEFAULT_MAX_PACKET (16u * 1024u * 1024u)
+#endif
+
+#define MQTTC_VERSION "0.1.0"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors: one table gives the enum, the short name and the sentence ---- */
+#define MQTTC_ERRORS(X)                                                                      \
+    X(OK, 0, "ok", "success")                                                                \
+    X(ERR_ARG, -1, "argument", "invalid argument; nothing was sent")                         \
+    X(ERR_BUSY, -2, "busy", "in-flight window or output buffer full; step, then retry")      \
+    X(ERR_STATE, -3, "state", "not possible in the client's current state")                  \
+    X(ERR_NOSPACE, -4, "nospace", "the buffer is too small")                                 \
+    X(ERR_NOMEM, -5, "nomem", "out of memory")                                               \
+    X(ERR_MALFORMED, -6, "malformed", "malformed packet")                                    \
+    X(ERR_CANNOTRESOLVE, -10, "cannotresolve", "cannot resolve the host name")               \
+    X(ERR_CANNOTCONNECT, -11, "cannotconnect", "cannot connect to the broker")               \
+    X(ERR_TIMEOUT, -12, "timeout", "timed out")                                              \
+    X(ERR_CLOSED, -13, "closed", "the connection was closed")                                \
+    X(ERR_INVALIDRESP, -14, "invalidresp", "the broker's first answer is not a CONNACK")     \
+    X(ERR_REFUSED_VERSION, -21, "1", "connection refused: unacceptable protocol version")    \
+    X(ERR_REFUSED_ID, -22, "2", "connection refused: identifier rejected")                   \
+    X(ERR_REFUSED_UNAVAILABLE, -23, "3", "connection refused: server unavailable")           \
+    X(ERR_REFUSED_CREDENTIALS, -24, "4", "connection refused: bad user name or password")    \
+    X(ERR_REFUSED_AUTHORIZATION, -25, "5", "connection refused: not authorized")             \
+    X(ERR_DISCONNECT, -30, "disconnect", "disconnected by mqttc_disconnect")                 \
+    X(ERR_PINGRESP, -31, "pingresp", "no PINGRESP within the ping timeout")                  \
+    X(ERR_OVERFLOW, -32, "overflow", "incoming packet or state over its limit")              \
+    X(ERR_PROTOCOL, -33, "protocolerror", "malformed or unexpected packet from the broker") \
+    X(ERR_IO, -34, "io", "socket error")                                                     \
+    X(ERR_SSLHANDSHAKE, -40, "sslhandshake", "TLS handshake failed")                         \
+    X(ERR_CERT, -41, "cert", "the broker's certificate chain is not trusted")                \
+    X(ERR_CN, -42, "cn", "the broker's certificate does not name the host")
+
+enum {
+#define MQTTC__ENUM(name, value, shortname, text) MQTTC_##name = value,
+    MQTTC_ERRORS(MQTTC__ENUM)
+#undef MQTTC__ENUM
+    MQTTC_MORE = 1 /* not an error: a decoder needs more bytes, a handshake more steps */
+};
+
+/* MQTT control packet types [MQTT-2.2.1]. */
+enum {
+    MQTTC_CONNECT = 1, MQTTC_CONNACK, MQTTC_PUBLISH, MQTTC_PUBACK, MQTTC_PUBREC, MQTTC_PUBREL,
+    MQTTC_PUBCOMP, MQTTC_SUBSCRIBE, MQTTC_SUBACK, MQTTC_UNSUBSCRIBE, MQTTC_UNSUBACK,
+    MQTTC_PINGREQ, MQTTC_PINGRESP, MQTTC_DISCONNECT
+};
+
+/* Poll events: what mqttc_events() asks for and transports report. */
+enum { MQTTC_EV_READ = 1, MQTTC_EV_WRITE = 2 };
+
+/* Connection states, in lifecycle order (diagram in the top comment, section 3). */
+typedef enum mqttc_state_id {
+    MQTTC_STATE_IDLE,           /* initialised, never connected */
+    MQTTC_STATE_TCP_CONNECTING, /* non-blocking connect in progress */
+    MQTTC_STATE_HANDSHAKE,      /* transport handshake (TLS) in progress */
+    MQTTC_STATE_CONNACK_WAIT,   /* CONNECT queued or sent, waiting for CONNACK */
+    MQTTC_STATE_CONNECTED,      /* CONNACK 0 received: publish and subscribe freely */
+    MQTTC_STATE_DISCONNECTING,  /* DISCONNECT queued; closes once it is written */
+    MQTTC_STATE_CLOSED          /* ended; mqttc_error() tells why */
+} mqttc_state_id;
+
+/* ---- >>codec declarations ---- */
+
+/* A byte string that need not be NUL-terminated. ptr NULL means "absent". */
+typedef struct mqttc_str {
+    const char *ptr;
+    size_t len;
+} mqttc_str;
+
+/* The fields of a CONNECT packet, for mqttc_encode_connect and from mqttc_decode. */
+typedef struct mqttc_connect_info {
+    mqttc_str protocol_name;   /* decode only: "MQTT" for 3.1.1 */
+    int protocol_level;        /* decode only: 4 for 3.1.1 */
+    mqttc_str client_id;       /* may be empty (then clean_session must be 1 [MQTT-3.1.3-7]) */
+    int clean_session;         /* 0 or 1 */
+    unsigned keepalive_s;      /* 0..65535; 0 = off */
+    mqttc_str will_topic;      /* ptr NULL: no will */
+    mqttc_str will_payload;    /* binary */
+    int will_qos, will_retain;
+    mqttc_str username;        /* ptr NULL: none */
+    mqttc_str password;        /* ptr NULL: none; binary; needs a username [MQTT-3.1.2-22] */
+} mqttc_connect_info;
+
+/* A decoded packet. Pointers point into the buffer given to mqttc_decode. */
+typedef struct mqttc_packet {
+    int type;                 /* MQTTC_CONNECT ... MQTTC_DISCONNECT */
+    unsigned flags;           /* the fixed header's low nibble */
+    unsigned short packet_id; /* 0 when the type has none */
+    /* PUBLISH */
+    mqttc_str topic;
+    const unsigned char *payload;
+    size_t payload_len;
+    int qos, retain, dup;
+    /* CONNACK */
+    int session_present, return_code;
+    /* SUBACK: one return code per filter; SUBSCRIBE/UNSUBSCRIBE: the raw filter list,
+       read it with mqttc_next_filter */
+    const unsigned char *list;
+    size_t list_len;
+    size_t count;             /* SUBACK codes, or filters in SUBSCRIBE/UNSUBSCRIBE */
+    /* CONNECT */
+    mqttc_connect_info connect;
+} mqttc_packet;
+
+/* Encoders write one packet into buf[0..cap) and set *n to its size. When it does not fit
+   (buf may be NULL with cap 0 to ask the size) they return MQTTC_ERR_NOSPACE with *n set to
+   the size needed. MQTTC_ERR_ARG when a field breaks the spec's rules. */
+MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, const mqttc_connect_info *ci, size_t *n);
+MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int session_present, int return_code, size_t *n);
+MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, mqttc_str topic, const void *payload,
+                                   size_t payload_len, int qos, int retain, int dup,
+                                   unsigned short packet_id, size_t *n);
+/* PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: a type and a packet id. */
+MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int type, unsigned short packet_id, size_t *n);
+MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
+                                     const mqttc_str *filters, const unsigned char *qos, size_t count, size_t *n);
+MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, unsigned short packet_id,
+                                  const unsigned char *codes, size_t count, size_t *n);
+MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
+                                       const mqttc_str *filters, size_t count, size_t *n);
+/* PINGREQ, PINGRESP and DISCONNECT: two bytes. */
+MQTTC_DEF int mqttc_encode_empty(unsigned char *buf, size_t cap, int type, size_t *n);
+
+/* Decodes the packet at the start of buf[0..len). MQTTC_OK: *p filled and *used = its size.
+   MQTTC_MORE: the packet is not complete yet (*used = the total size once the fixed header
+   is readable, else 0). MQTTC_ERR_OVERFLOW: it is larger than max_size bytes.
+   MQTTC_ERR_MALFORMED: anything the spec forbids. Nothing is allocated or copied. */
+MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, mqttc_packet *p, size_t *used);
+/* Iterates the filters of a decoded SUBSCRIBE or UNSUBSCRIBE: start with *pos = 0; returns 1
+   with *filter (and *qos for SUBSCRIBE; may be NULL) set, or 0 at the end. */
+MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *qos);
+
+/* Topic rules [MQTT-4.7]. Each returns MQTTC_OK or MQTTC_ERR_ARG. */
+MQTTC_DEF int mqttc_utf8_check(const char *s, size_t len);        /* [MQTT-1.5.3-1/2] */
+MQTTC_DEF int mqttc_topic_check(const char *topic, size_t len);   /* a name to publish to */
+MQTTC_DEF int mqttc_filter_check(const char *filter, size_t len); /* a filter to subscribe */
+/* 1 when topic matches filter, by the spec's rules, including `$` topics [MQTT-4.7.2-1]. */
+MQTTC_DEF int mqttc_topic_matches(const char *filter, size_t flen, const char *topic, size_t tlen);
+
+/* ---- >>client declarations ---- */
+typedef struct mqttc_client mqttc_client;
+typedef struct mqttc_transport mqttc_transport;
+
+/* A message delivered to a handler. topic is NUL-terminated; both it and payload live in
+   the client's receive buffer and are valid only during the callback. */
+typedef struct mqttc_message {
+    const char *topic;
+    size_t topic_len;
+    const void *payload;
+    size_t payload_len;
+    int qos, retain, dup;
+    unsigned short packet_id;
+} mqttc_message;
+
+typedef void (*mqttc_message_fn)(mqttc_client *c, const mqttc_message *m, void *user);
+/* SUBACK: return_code is the granted QoS 0..2, or 0x80 for failure. */
+typedef void (*mqttc_suback_fn)(mqttc_client *c, unsigned short packet_id, int return_code, void *user);
+typedef void (*mqttc_unsuback_fn)(mqttc_client *c, unsigned short packet_id, void *user);
+/* A QoS 1 or 2 publish completed (PUBACK or PUBCOMP received). */
+typedef void (*mqttc_published_fn)(mqttc_client *c, unsigned short packet_id, void *user);
+
+/* Run-time options. All-zero means defaults. Pointers are borrowed: what they point to must
+   stay valid until mqttc_deinit (a reconnect sends them again). */
+typedef struct mqttc_options {
+    const char *client_id;         /* default: "mqttc-" + 17 random [0-9a-zA-Z] (23 chars) */
+    unsigned keepalive_s;          /* seconds, 1..65535; default 60 */
+    int no_keepalive;              /* 1: keepalive off (sends 0; never pings) */
+    int no_clean_session;          /* 1: keep the session across connections; default clean */
+    const char *username;          /* default none */
+    const void *password;          /* default none; binary; needs username [MQTT-3.1.2-22] */
+    size_t password_len;           /* bytes of password */
+    const char *will_topic;        /* default none: no will */
+    const void *will_payload;      /* binary */
+    size_t will_payload_len;       /* bytes */
+    int will_qos, will_retain;     /* 0..2; 0/1 */
+    unsigned connect_timeout_ms;   /* TCP + handshake + CONNACK; default 30000 */
+    unsigned ping_timeout_ms;      /* wait for PINGRESP; default and at most keepalive */
+    size_t max_packet_size;        /* largest incoming packet, bytes; default 16 MiB */
+    unsigned max_inflight;         /* outgoing QoS 1/2 messages unacknowledged; default 32 */
+    unsigned max_inflight_in;      /* incoming QoS 2 awaiting PUBREL; default 64 */
+    size_t max_output;             /* bytes queued unsent before publish says BUSY; 64 KiB */
+    void *mem;                     /* caller-supplied memory: no allocation at all */
+    size_t mem_size;               /* bytes of mem; split 1/4 each: rx, tx, in-flight, subs */
+    mqttc_message_fn on_message;   /* messages no per-filter handler takes */
+    mqttc_published_fn on_published; /* QoS 1/2 completion; default none */
+    void *user;                    /* passed to on_message and on_published */
+    void (*lock)(void *lock_user); /* recursive mutex hooks for multi-threaded use */
+    void (*unlock)(void *lock_user);
+    void *lock_user;
+} mqttc_options;
+
+/* A transport moves bytes. send/recv return MQTTC_OK with *n bytes moved (0 = would block)
+   or a negative error (MQTTC_ERR_CLOSED on EOF). handshake (may be NULL) returns MQTTC_OK
+   when done, MQTTC_MORE to be called again when `want` events are ready, or an error.
+   close releases everything. fd is what to poll (-1 if nothing). */
+struct mqttc_transport {
+    int (*send)(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n);
+    int (*recv)(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n);
+    int (*handshake)(mqttc_transport *t);
+    void (*close)(mqttc_transport *t);
+    int fd;
+    unsigned want; /* events the transport itself waits for (TLS); the client adds its own */
+    void *ctx;     /* the transport's own state */
+};
+
+/* Private to the implementation: a byte buffer and a compacting record pool. */
+typedef struct mqttc__buf {
+    unsigned char *p;
+    size_t start, len, cap, max; /* data is p[start .. start+len) */
+    int is_fixed;                /* caller memory: never reallocated */
+} mqttc__buf;
+
+struct mqttc_client {
+    mqttc_options opt;          /* copy, defaults patched in */
+    int state;                  /* mqttc_state_id */
+    int error;                  /* first fatal error, sticky until the next connect */
+    int session_present;        /* from the last CONNACK */
+    mqttc_transport tr;
+    mqttc__buf rx, tx;          /* received bytes; bytes waiting to be written */
+    mqttc__buf inflight;        /* records of packets awaiting an answer, both directions */
+    mqttc__buf subs;            /* records of per-filter handlers */
+    unsigned outgoing_qos;      /* outgoing QoS 1/2 publishes in flight */
+    unsigned incoming_qos2;     /* incoming QoS 2 ids awaiting PUBREL */
+    unsigned short last_id;     /* last packet id handed out */
+    int is_corked, in_dispatch, ping_outstanding, is_locked_run;
+    uint64_t now_ms, last_tx_ms, last_rx_ms, ping_sent_ms, connect_deadline_ms;
+    void *addrinfo, *addr_next; /* TCP connect: getaddrinfo list and the next to try */
+    int wake_fd[2];             /* mqttc_run's wake-up pipe when lock hooks are set */
+    int run_waiting;            /* mqttc_run is blocked in poll */
+    char id[24];                /* the generated client id */
+};
+
+/* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
+   contradictory options (password without user name, will QoS 3, ...). */
+MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o);
+/* Closes the connection if open (without DISCONNECT: the will is published) and frees
+   every buffer. c may be initialised again afterwards. */
+MQTTC_DEF void mqttc_deinit(mqttc_client *c);
+
+/* Blocking: resolves, connects TCP, sends CONNECT, waits for CONNACK, up to
+   connect_timeout_ms. port 0 means 1883. */
+MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port);
+/* Non-blocking: resolves (getaddrinfo blocks; numeric addresses do not) and starts the TCP
+   connect; mqttc_step completes it. MQTTC_OK means "started". */
+MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms);
+/* Starts the MQTT connection over a socket someone else connected. The client makes it
+   non-blocking and owns it from now on (it closes it). */
+MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
+/* Starts the MQTT connection over any transport (copied; the client calls its close). */
+MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
+
+/* Queues a PUBLISH (topic and payload are copied) and writes it through when the socket is
+   idle. qos 0..2. *packet_id (may be NULL) gets the id of a QoS 1/2 message. Returns
+   MQTTC_ERR_BUSY when the in-flight window or the output buffer is full (step, retry),
+   MQTTC_ERR_ARG for a bad topic [MQTT-4.7.3], MQTTC_ERR_STATE when not connected. */
+MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payload, size_t len,
+                            int qos, int retain, unsigned short *packet_id);
+/* Subscribes to one filter. on_suback (may be NULL) gets the broker's answer; on_message
+   (may be NULL) takes the messages matching this filter from now on, instead of the global
+   options.on_message. Both get user. Subscribing the same filter again replaces its handler. */
+MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
+                              mqttc_message_fn on_message, void *user, unsigned short *packet_id);
+/* Unsubscribes; the filter's handler is removed when the UNSUBACK arrives. */
+MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback,
+                                void *user, unsigned short *packet_id);
+/* Graceful end: queues DISCONNECT, closes once it is written; then the error is
+   MQTTC_ERR_DISCONNECT. Unacknowledged QoS 1/2 messages stay for a later reconnect. */
+MQTTC_DEF int mqttc_disconnect(mqttc_client *c);
+
+/* The poll-loop interface (top comment, section 4). */
+MQTTC_DEF int mqttc_fd(const mqttc_client *c);
+MQTTC_DEF unsigned mqttc_events(const mqttc_client *c);
+MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms);
+MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms);
+/* Corked, output is only queued (up to max_output) until mqttc_flush or uncork. */
+MQTTC_DEF void mqttc_cork(mqttc_client *c, int is_corked);
+/* Writes what the socket takes now. MQTTC_OK (maybe with output left) or a fatal error. */
+MQTTC_DEF int mqttc_flush(mqttc_client *c);
+
+MQTTC_DEF int mqttc_state(const mqttc_client *c);
+MQTTC_DEF int mqttc_error(const mqttc_client *c);       /* the sticky error, or MQTTC_OK */
+MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c); /* outgoing QoS 1/2 not yet done */
+MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c); /* bytes queued, unsent */
+MQTTC_DEF const char *mqttc_errname(int err);  /* short stable name, static */
+MQTTC_DEF const char *mqttc_strerror(int err); /* a sentence, static */
+
+/* >>blocking declarations: poll(2) around mqttc_step, reading the monotonic clock. */
+MQTTC_DEF uint64_t mqttc_now_ms(void);
+/* Runs until the connection ends; returns why (never MQTTC_OK). */
+MQTTC_DEF int mqttc_run(mqttc_client *c);
+/* Runs for at most ms milliseconds: MQTTC_OK when the time is up, else why it ended. */
+MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MQTTC_H */
+
+/* ======================================================================================= */
+#ifdef MQTTC_IMPLEMENTATION
+#ifndef MQTTC_IMPLEMENTATION_INCLUDED
+#define MQTTC_IMPLEMENTATION_INCLUDED
+
+#include <string.h>
+
+#ifndef MQTTC_ASSERT
+#include <assert.h>
+#define MQTTC_ASSERT(x) assert(x)
+#endif
+#if defined(MQTTC_MALLOC) != defined(MQTTC_FREE) || defined(MQTTC_MALLOC) != defined(MQTTC_REALLOC)
+#error "define all of MQTTC_MALLOC, MQTTC_REALLOC and MQTTC_FREE, or none"
+#endif
+#ifndef MQTTC_MALLOC
+#include <stdlib.h>
+#define MQTTC_MALLOC(n) malloc(n)
+#define MQTTC_REALLOC(p, n) realloc(p, n)
+#define MQTTC_FREE(p) free(p)
+#endif
+
+/* >>util ---------------------------------------------------------------------------------- */
+
+#define MQTTC__MAX_REMAINING 268435455u /* four varint bytes [MQTT-2.2.3] */
+
+static unsigned mqttc__get16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
+
+static unsigned char *mqttc__put16(unsigned char *p, unsigned v) {
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
+    return p + 2;
+}
+
+/* Bytes the remaining-length varint takes; 0 when the value cannot be encoded. */
+static size_t mqttc__varint_size(size_t v) {
+    if (v < 128u) return 1;
+    if (v < 16384u) return 2;
+    if (v < 2097152u) return 3;
+    if (v <= MQTTC__MAX_REMAINING) return 4;
+    return 0;
+}
+
+static unsigned char *mqttc__put_varint(unsigned char *p, size_t v) {
+    do {
+        unsigned char b = (unsigned char)(v & 127u);
+        v >>= 7;
+        *p++ = (unsigned char)(v ? b | 128u : b);
+    } while (v);
+    return p;
+}
+
+static unsigned char *mqttc__put_str(unsigned char *p, mqttc_str s) {
+    p = mqttc__put16(p, (unsigned)s.len);
+    if (s.len) memcpy(p, s.ptr, s.len);
+    return p + s.len;
+}
+
+/* Well-formed UTF-8 without U+0000 and without surrogates [MQTT-1.5.3-1/2]; overlong
+   forms and code points above U+10FFFF are ill-formed too (RFC 3629). */
+MQTTC_DEF int mqttc_utf8_check(const char *str, size_t len) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i], need, cp, min;
+        if (c == 0) return MQTTC_ERR_ARG;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
+        else return MQTTC_ERR_ARG;
+        if (len - i <= need) return MQTTC_ERR_ARG;
+        for (size_t k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return MQTTC_ERR_ARG;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return MQTTC_ERR_ARG;
+        i += need + 1;
+    }
+    return MQTTC_OK;
+}
+
+/* A topic name: 1..65535 bytes [MQTT-4.7.3-1/3], UTF-8 without NUL, no wildcards
+   [MQTT-3.3.2-2]. */
+MQTTC_DEF int mqttc_topic_check(const char *topic, size_t len) {
+    if (!topic || len == 0 || len > 65535u) return MQTTC_ERR_ARG;
+    if (memchr(topic, '+', len) || memchr(topic, '#', len)) return MQTTC_ERR_ARG;
+    return mqttc_utf8_check(topic, len);
+}
+
+/* A topic filter: `#` only last and alone in its level [MQTT-4.7.1-2], `+` a whole level
+   [MQTT-4.7.1-3]. */
+MQTTC_DEF int mqttc_filter_check(const char *f, size_t len) {
+    if (!f || len == 0 || len > 65535u) return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < len; i++) {
+        int starts_level = i == 0 || f[i - 1] == '/';
+        int ends_level = i + 1 == len || f[i + 1] == '/';
+        if (f[i] == '#' && !(starts_level && i + 1 == len)) return MQTTC_ERR_ARG;
+        if (f[i] == '+' && !(starts_level && ends_level)) return MQTTC_ERR_ARG;
+    }
+    return mqttc_utf8_check(f, len);
+}
+
+/* [MQTT-4.7.1-2/3]; a filter starting with a wildcard does not match a topic starting with
+   `$` [MQTT-4.7.2-1]. "sport/#" also matches "sport" (the parent level, [MQTT-4.7.1-2]). */
+MQTTC_DEF int mqttc_topic_matches(const char *f, size_t flen, const char *t, size_t tlen) {
+    size_t i = 0, j = 0;
+    if (tlen && t[0] == '$' && flen && (f[0] == '+' || f[0] == '#')) return 0;
+    while (i < flen) {
+        if (f[i] == '#') return 1;
+        if (f[i] == '+') {
+            while (j < tlen && t[j] != '/') j++;
+            i++;
+        } else {
+            if (j >= tlen || f[i] != t[j]) {
+                /* "a/#" matches "a": the filter's rest is exactly "/#" */
+                return j == tlen && flen - i == 2 && f[i] == '/' && f[i + 1] == '#';
+            }
+            i++;
+            j++;
+        }
+    }
+    return j == tlen;
+}
+
+/* >>codec --------------------------------------------------------------------------------- */
+
+/* Fixed-header flags every type must carry [MQTT-2.2.2-1]; PUBLISH is checked apart. */
+static unsigned mqttc__required_flags(int type) {
+    return (type == MQTTC_PUBREL || type == MQTTC_SUBSCRIBE || type == MQTTC_UNSUBSCRIBE) ? 2u : 0u;
+}
+
+/* Writes the fixed header for a packet of `remaining` bytes after it; checks room first.
+   Returns the position after the header, or NULL with *n set to the packet's full size. */
+static unsigned char *mqttc__begin(unsigned char *buf, size_t cap, unsigned first_byte,
+                                   size_t remaining, size_t *n, int *rc) {
+    size_t vs = mqttc__varint_size(remaining);
+    if (vs == 0) { *n = 0; *rc = MQTTC_ERR_ARG; return NULL; }
+    *n = 1 + vs + remaining;
+    if (!buf || cap < *n) { *rc = MQTTC_ERR_NOSPACE; return NULL; }
+    *rc = MQTTC_OK;
+    buf[0] = (unsigned char)first_byte;
+    return mqttc__put_varint(buf + 1, remaining);
+}
+
+static int mqttc__str_ok(mqttc_str s) { return s.len <= 65535u && (s.len == 0 || s.ptr); }
+
+static int mqttc__connect_check(const mqttc_connect_info *ci) {
+    int has_will = ci->will_topic.ptr != NULL;
+    if (!mqttc__str_ok(ci->client_id) || !mqttc__str_ok(ci->username) || !mqttc__str_ok(ci->password))
+        return MQTTC_ERR_ARG;
+    if (ci->client_id.len == 0 && !ci->clean_session) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
+    if (ci->password.ptr && !ci->username.ptr) return MQTTC_ERR_ARG;        /* [MQTT-3.1.2-22] */
+    if (ci->keepalive_s > 65535u || ci->will_qos < 0 || ci->will_qos > 2) return MQTTC_ERR_ARG;
+    if (mqttc_utf8_check(ci->client_id.ptr, ci->client_id.len) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (ci->username.ptr && mqttc_utf8_check(ci->username.ptr, ci->username.len)) return MQTTC_ERR_ARG;
+    if (has_will && (mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len) ||
+                     !mqttc__str_ok(ci->will_payload)))
+        return MQTTC_ERR_ARG;
+    if (!has_will && (ci->will_qos || ci->will_retain)) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-13/15] */
+    return MQTTC_OK;
+}
+
+/* CONNECT [MQTT-3.1]: "MQTT", level 4, flags, keepalive, then id, will topic, will
+   message, user name, password in that order [MQTT-3.1.3-1]. */
+MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, const mqttc_connect_info *ci, size_t *n) {
+    static const mqttc_str name = {"MQTT", 4};
+    int has_will = ci->will_topic.ptr != NULL, rc;
+    size_t rem = 10 + 2 + ci->client_id.len;
+    unsigned flags = (ci->clean_session ? 0x02u : 0u);
+    *n = 0;
+    if (mqttc__connect_check(ci) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (has_will) {
+        rem += 4 + ci->will_topic.len + ci->will_payload.len;
+        flags |= 0x04u | ((unsigned)ci->will_qos << 3) | (ci->will_retain ? 0x20u : 0u);
+    }
+    if (ci->username.ptr) { rem += 2 + ci->username.len; flags |= 0x80u; }
+    if (ci->password.ptr) { rem += 2 + ci->password.len; flags |= 0x40u; }
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNECT << 4, rem, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put_str(p, name);
+    *p++ = 4;
+    *p++ = (unsigned char)flags;
+    p = mqttc__put16(p, ci->keepalive_s);
+    p = mqttc__put_str(p, ci->client_id);
+    if (has_will) {
+        p = mqttc__put_str(p, ci->will_topic);
+        p = mqttc__put_str(p, ci->will_payload);
+    }
+    if (ci->username.ptr) p = mqttc__put_str(p, ci->username);
+    if (ci->password.ptr) p = mqttc__put_str(p, ci->password);
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int session_present, int return_code, size_t *n) {
+    int rc;
+    *n = 0;
+    if (return_code < 0 || return_code > 255) return MQTTC_ERR_ARG;
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2, n, &rc);
+    if (!p) return rc;
+    p[0] = session_present ? 1 : 0;
+    p[1] = (unsigned char)return_code;
+    return MQTTC_OK;
+}
+
+/* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
+   [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
+MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, mqttc_str topic, const void *payload,
+                                   size_t payload_len, int qos, int retain, int dup,
+                                   unsigned short packet_id, size_t *n) {
+    int rc;
+    *n = 0;
+    if (qos < 0 || qos > 2 || (qos == 0 && dup) || (qos > 0 && packet_id == 0)) return MQTTC_ERR_ARG;
+    if (mqttc_topic_check(topic.ptr, topic.len) != MQTTC_OK || (payload_len && !payload)) return MQTTC_ERR_ARG;
+    if (payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
+    size_t rem = 2 + topic.len + (qos ? 2u : 0u) + payload_len;
+    unsigned first = (MQTTC_PUBLISH << 4) | (dup ? 8u : 0u) | ((unsigned)qos << 1) | (retain ? 1u : 0u);
+    unsigned char *p = mqttc__begin(buf, cap, first, rem, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put_str(p, topic);
+    if (qos) p = mqttc__put16(p, packet_id);
+    if (payload_len) memcpy(p, payload, payload_len);
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int type, unsigned short packet_id, size_t *n) {
+    int rc;
+    *n = 0;
+    if (packet_id == 0) return MQTTC_ERR_ARG;
+    if (type != MQTTC_PUBACK && type != MQTTC_PUBREC && type != MQTTC_PUBREL && type != MQTTC_PUBCOMP &&
+        type != MQTTC_UNSUBACK)
+        return MQTTC_ERR_ARG;
+    unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | mqttc__required_flags(type), 2, n, &rc);
+    if (!p) return rc;
+    mqttc__put16(p, packet_id);
+    return MQTTC_OK;
+}
+
+/* Shared by SUBSCRIBE and UNSUBSCRIBE: at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]. */
+static int mqttc__encode_filters(unsigned char *buf, size_t cap, int type, unsigned short packet_id,
+                                 const mqttc_str *filters, const unsigned char *qos, size_t count, size_t *n) {
+    size_t rem = 2;
+    int rc;
+    *n = 0;
+    if (packet_id == 0 || count == 0 || !filters) return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < count; i++) {
+        if (mqttc_filter_check(filters[i].ptr, filters[i].len) != MQTTC_OK) return MQTTC_ERR_ARG;
+        if (qos && qos[i] > 2) return MQTTC_ERR_ARG; /* [MQTT-3-8.3-4] */
+        rem += 2 + filters[i].len + (qos ? 1u : 0u);
+    }
+    unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | 2u, rem, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put16(p, packet_id);
+    for (size_t i = 0; i < count; i++) {
+        p = mqttc__put_str(p, filters[i]);
+        if (qos) *p++ = qos[i];
+    }
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
+                                     const mqttc_str *filters, const unsigned char *qos, size_t count, size_t *n) {
+    if (!qos) { *n = 0; return MQTTC_ERR_ARG; }
+    return mqttc__encode_filters(buf, cap, MQTTC_SUBSCRIBE, packet_id, filters, qos, count, n);
+}
+
+MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
+                                       const mqttc_str *filters, size_t count, size_t *n) {
+    return mqttc__encode_filters(buf, cap, MQTTC_UNSUBSCRIBE, packet_id, filters, NULL, count, n);
+}
+
+/* SUBACK return codes are 0x00, 0x01, 0x02 or 0x80 [MQTT-3.9.3-2]. */
+static int mqttc__suback_code_ok(unsigned c) { return c <= 2 || c == 0x80; }
+
+MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, unsigned short packet_id,
+                                  const unsigned char *codes, size_t count, size_t *n) {
+    int rc;
+    *n = 0;
+    if (packet_id == 0 || count == 0 || !codes) return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < count; i++)
+        if (!mqttc__suback_code_ok(codes[i])) return MQTTC_ERR_ARG;
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_SUBACK << 4, 2 + count, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put16(p, packet_id);
+    memcpy(p, codes, count);
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_encode_empty(unsigned char *buf, size_t cap, int type, size_t *n) {
+    int rc;
+    *n = 0;
+    if (type != MQTTC_PINGREQ && type != MQTTC_PINGRESP && type != MQTTC_DISCONNECT) return MQTTC_ERR_ARG;
+    return mqttc__begin(buf, cap, (unsigned)type << 4, 0, n, &rc) ? MQTTC_OK : rc;
+}
+
+/* ---- decoding ---- */
+
+/* A cursor over one packet's variable header and payload; every read is bounds-checked. */
+typedef struct mqttc__reader {
+    const unsigned char *p, *end;
+} mqttc__reader;
+
+static int mqttc__read16(mqttc__reader *r, unsigned *v) {
+    if (r->end - r->p < 2) return MQTTC_ERR_MALFORMED;
+    *v = mqttc__get16(r->p);
+    r->p += 2;
+    return MQTTC_OK;
+}
+
+/* A length-prefixed string that must lie inside the packet; utf8 says whether to check it. */
+static int mqttc__read_str(mqttc__reader *r, mqttc_str *s, int utf8) {
+    unsigned len;
+    if (mqttc__read16(r, &len) != MQTTC_OK || (size_t)(r->end - r->p) < len) return MQTTC_ERR_MALFORMED;
+    s->ptr = (const char *)r->p;
+    s->len = len;
+    r->p += len;
+    if (utf8 && mqttc_utf8_check(s->ptr, len) != MQTTC_OK) return MQTTC_ERR_MALFORMED; /* [MQTT-1.5.3-1] */
+    return MQTTC_OK;
+}
+
+static int mqttc__read_id(mqttc__reader *r, unsigned short *id) {
+    unsigned v;
+    if (mqttc__read16(r, &v) != MQTTC_OK || v == 0) return MQTTC_ERR_MALFORMED; /* [MQTT-2.3.1-1] */
+    *id = (unsigned short)v;
+    return MQTTC_OK;
+}
+
+/* The fixed header: type, flags, and a minimal varint of at most four bytes [MQTT-2.2.3]. */
+static int mqttc__decode_fixed(const unsigned char *buf, size_t len, size_t *remaining, size_t *hlen) {
+    size_t value = 0;
+    for (size_t i = 1; i <= 4; i++) {
+        if (i >= len) return MQTTC_MORE;
+        value |= (size_t)(buf[i] & 127u) << (7 * (i - 1));
+        if (!(buf[i] & 128u)) {
+            /* a longer encoding than needed is malformed ([MQTT-1.5.5-1] in 5.0; good practice) */
+            if (i > 1 && buf[i] == 0) return MQTTC_ERR_MALFORMED;
+            *remaining = value;
+            *hlen = i + 1;
+            return MQTTC_OK;
+        }
+    }
+    return MQTTC_ERR_MALFORMED; /* a fifth byte */
+}
+
+static int mqttc__decode_connect_flags(mqttc__reader *r, mqttc_packet *p, unsigned *flags) {
+    mqttc_connect_info *ci = &p->connect;
+    unsigned ka;
+    if (mqttc__read_str(r, &ci->protocol_name, 1) || r->end - r->p < 2) return MQTTC_ERR_MALFORMED;
+    ci->protocol_level = *r->p++;
+    *flags = *r->p++;
+    if (mqttc__read16(r, &ka)) return MQTTC_ERR_MALFORMED;
+    ci->keepalive_s = ka;
+    if (*flags & 1u) return MQTTC_ERR_MALFORMED; /* reserved [MQTT-3.1.2-3] */
+    ci->clean_session = (*flags >> 1) & 1;
+    ci->will_qos = (int)((*flags >> 3) & 3u);
+    ci->will_retain = (*flags >> 5) & 1;
+    if (ci->will_qos == 3) return MQTTC_ERR_MALFORMED;                                 /* [MQTT-3.1.2-14] */
+    if (!(*flags & 4u) && (ci->will_qos || ci->will_retain)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.1.2-13/15] */
+    if ((*flags & 0x40u) && !(*flags & 0x80u)) return MQTTC_ERR_MALFORMED;              /* [MQTT-3.1.2-22] */
+    return MQTTC_OK;
+}
+
+static int mqttc__decode_connect(mqttc__reader *r, mqttc_packet *p) {
+    mqttc_connect_info *ci = &p->connect;
+    unsigned flags;
+    if (mqttc__decode_connect_flags(r, p, &flags) || mqttc__read_str(r, &ci->client_id, 1))
+        return MQTTC_ERR_MALFORMED;
+    if ((flags & 4u) && (mqttc__read_str(r, &ci->will_topic, 1) || mqttc__read_str(r, &ci->will_payload, 0) ||
+                         mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len)))
+        return MQTTC_ERR_MALFORMED;
+    if ((flags & 0x80u) && mqttc__read_str(r, &ci->username, 1)) return MQTTC_ERR_MALFORMED;
+    if ((flags & 0x40u) && mqttc__read_str(r, &ci->password, 0)) return MQTTC_ERR_MALFORMED;
+    return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+}
+
+static int mqttc__decode_publish(mqttc__reader *r, mqttc_packet *p) {
+    p->dup = (p->flags >> 3) & 1;
+    p->qos = (int)((p->flags >> 1) & 3u);
+    p->retain = p->flags & 1;
+    if (p->qos == 3) return MQTTC_ERR_MALFORMED;              /* [MQTT-3.3.1-4] */
+    if (p->qos == 0 && p->dup) return MQTTC_ERR_MALFORMED;    /* [MQTT-3.3.1-2] */
+    if (mqttc__read_str(r, &p->topic, 1)) return MQTTC_ERR_MALFORMED;
+    if (mqttc_topic_check(p->topic.ptr, p->topic.len)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.3.2-2] */
+    if (p->qos && mqttc__read_id(r, &p->packet_id)) return MQTTC_ERR_MALFORMED;
+    p->payload = r->p;
+    p->payload_len = (size_t)(r->end - r->p);
+    return MQTTC_OK;
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE: an id, then one or more filters (with a QoS byte each for
+   SUBSCRIBE). All are checked here so mqttc_next_filter cannot fail. */
+static int mqttc__decode_filters(mqttc__reader *r, mqttc_packet *p) {
+    if (mqttc__read_id(r, &p->packet_id)) return MQTTC_ERR_MALFORMED;
+    p->list = r->p;
+    p->list_len = (size_t)(r->end - r->p);
+    while (r->p < r->end) {
+        mqttc_str f;
+        if (mqttc__read_str(r, &f, 1) || mqttc_filter_check(f.ptr, f.len)) return MQTTC_ERR_MALFORMED;
+        if (p->type == MQTTC_SUBSCRIBE && (r->p == r->end || *r->p++ > 2)) return MQTTC_ERR_MALFORMED;
+        p->count++;
+    }
+    return p->count ? MQTTC_OK : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-3], [MQTT-3.10.3-2] */
+}
+
+static int mqttc__decode_suback(mqttc__reader *r, mqttc_packet *p) {
+    if (mqttc__read_id(r, &p->packet_id) || r->p == r->end) return MQTTC_ERR_MALFORMED;
+    p->list = r->p;
+    p->count = p->list_len = (size_t)(r->end - r->p);
+    for (size_t i = 0; i < p->count; i++)
+        if (!mqttc__suback_code_ok(p->list[i])) return MQTTC_ERR_MALFORMED; /* [MQTT-3.9.3-2] */
+    return MQTTC_OK;
+}
+
+static int mqttc__decode_body(mqttc__reader *r, mqttc_packet *p) {
+    size_t rem = (size_t)(r->end - r->p);
+    switch (p->type) {
+    case MQTTC_CONNECT: return mqttc__decode_connect(r, p);
+    case MQTTC_CONNACK:
+        /* reserved bits of the acknowledge flags are 0; codes above 5 are reserved [MQTT-3.2.2] */
+        if (rem != 2 || (r->p[0] & 0xFEu) || r->p[1] > 5) return MQTTC_ERR_MALFORMED;
+        p->session_present = r->p[0] & 1;
+        p->return_code = r->p[1];
+        return MQTTC_OK;
+    case MQTTC_PUBLISH: return mqttc__decode_publish(r, p);
+    case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
+        return rem == 2 ? mqttc__read_id(r, &p->packet_id) : MQTTC_ERR_MALFORMED;
+    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, p);
+    case MQTTC_SUBACK: return mqttc__decode_suback(r, p);
+    case MQTTC_PINGREQ: case MQTTC_PINGRESP: case MQTTC_DISCONNECT:
+        return rem == 0 ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    default: return MQTTC_ERR_MALFORMED; /* 0 and 15 are reserved [MQTT-2.2.1] */
+    }
+}
+
+MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, mqttc_packet *p, size_t *used) {
+    size_t remaining = 0, hlen = 0;
+    *used = 0;
+    memset(p, 0, sizeof *p);
+    if (len == 0) return MQTTC_MORE;
+    p->type = buf[0] >> 4;
+    p->flags = buf[0] & 15u;
+    if (p->type == 0 || p->type == 15) return MQTTC_ERR_MALFORMED;
+    if (p->type != MQTTC_PUBLISH && p->flags != mqttc__required_flags(p->type))
+        return MQTTC_ERR_MALFORMED; /* [MQTT-2.2.2-2] */
+    int rc = mqttc__decode_fixed(buf, len, &remaining, &hlen);
+    if (rc != MQTTC_OK) return rc;
+    if (max_size && hlen + remaining > max_size) return MQTTC_ERR_OVERFLOW;
+    *used = hlen + remaining;
+    if (len < *used) return MQTTC_MORE;
+    mqttc__reader r = {buf + hlen, buf + hlen + remaining};
+    rc = mqttc__decode_body(&r, p);
+    if (rc != MQTTC_OK) *used = 0;
+    return rc;
+}
+
+MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *qos) {
+    if (*pos >= p->list_len) return 0;
+    mqttc__reader r = {p->list + *pos, p->list + p->list_len};
+    if (mqttc__read_str(&r, filter, 0) != MQTTC_OK) return 0;
+    if (p->type == MQTTC_SUBSCRIBE) {
+        if (r.p == r.end) return 0;
+        if (qos) *qos = *r.p;
+        r.p++;
+    }
+    *pos = (size_t)(r.p - p->list);
+    return 1;
+}
+
+/* >>session ------------------------------------------------------------------------------- */
+/* Packets awaiting an answer and per-filter handlers live as records in two pools (byte
+   buffers of variable-length records, compacted on removal): no per-message allocation once
+   a pool has grown to its working size. Records are named by what they wait for. */
+enum {
+    MQTTC__AWAIT_PUBACK = 1, /* we sent PUBLISH QoS 1; the record holds the packet for resend */
+    MQTTC__AWAIT_PUBREC,     /* we sent PUBLISH QoS 2; likewise */
+    MQTTC__AWAIT_PUBCOMP,    /* we sent PUBREL [MQTT-4.3.3-1]: the PUBLISH is never resent */
+    MQTTC__AWAIT_SUBACK,     /* we sent SUBSCRIBE */
+    MQTTC__AWAIT_UNSUBACK,   /* we sent UNSUBSCRIBE; the record holds the filter */
+    MQTTC__AWAIT_PUBREL,     /* the broker sent PUBLISH QoS 2 and we answered PUBREC */
+    MQTTC__HANDLER           /* in the subs pool: a per-filter message handler */
+};
+
+typedef union mqttc__cb {
+    mqttc_message_fn message;
+    mqttc_suback_fn suback;
+    mqttc_unsuback_fn unsuback;
+} mqttc__cb;
+
+typedef struct mqttc__rec {
+    size_t size;     /* the whole record, header included, a multiple of MQTTC__ALIGN */
+    size_t data_len; /* bytes after the header: a stored packet or a filter */
+    mqttc__cb cb;
+    void *user;
+    unsigned short packet_id;
+    unsigned char kind;
+} mqttc__rec;
+
+#define MQTTC__ALIGN 16u
+static size_t mqttc__round(size_t n) { return (n + MQTTC__ALIGN - 1) & ~(size_t)(MQTTC__ALIGN - 1); }
+
+/* Makes room for `extra` more bytes after the data: compacts, then grows (doubling, up to
+   b->max) unless the memory is the caller's. */
+static int mqttc__buf_reserve(mqttc__buf *b, size_t extra) {
+    if (b->cap - b->start - b->len >= extra) return MQTTC_OK;
+    if (b->start) {
+        memmove(b->p, b->p + b->start, b->len);
+        b->start = 0;
+        if (b->cap - b->len >= extra) return MQTTC_OK;
+    }
+    if (b->is_fixed || b->len + extra > b->max) return MQTTC_ERR_NOSPACE;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap = cap > b->max / 2 ? b->max : cap * 2;
+    unsigned char *p = (unsigned char *)MQTTC_REALLOC(b->p, cap);
+    if (!p) return MQTTC_ERR_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return MQTTC_OK;
+}
+
+static void mqttc__buf_consume(mqttc__buf *b, size_t n) {
+    b->start += n;
+    b->len -= n;
+    if (b->len == 0) b->start = 0;
+}
+
+static mqttc__rec *mqttc__rec_at(mqttc__buf *pool, size_t off) {
+    return off < pool->len ? (mqttc__rec *)(void *)(pool->p + off) : NULL;
+}
+
+static unsigned char *mqttc__rec_data(mqttc__rec *r) { return (unsigned char *)(r + 1); }
+
+/* Appends a record with data_len bytes of room; NULL when the pool is full. Moves the pool:
+   pointers to records are not kept across this call. */
+static mqttc__rec *mqttc__rec_add(mqttc__buf *pool, int kind, unsigned short id, size_t data_len) {
+    size_t size = mqttc__round(sizeof(mqttc__rec) + data_len);
+    if (mqttc__buf_reserve(pool, size) != MQTTC_OK) return NULL;
+    mqttc__rec *r = (mqttc__rec *)(void *)(pool->p + pool->len);
+    memset(r, 0, sizeof *r);
+    r->size = size;
+    r->data_len = data_len;
+    r->kind = (unsigned char)kind;
+    r->packet_id = id;
+    pool->len += size;
+    return r;
+}
+
+static void mqttc__rec_remove(mqttc__buf *pool, mqttc__rec *r) {
+    size_t off = (size_t)((unsigned char *)r - pool->p), size = r->size;
+    memmove(pool->p + off, pool->p + off + size, pool->len - off - size);
+    pool->len -= size;
+}
+
+/* The record of `kind` with this id, or for kind 0 any outgoing one holding the id. */
+static mqttc__rec *mqttc__rec_find(mqttc__buf *pool, int kind, unsigned short id) {
+    mqttc__rec *r;
+    for (size_t off = 0; (r = mqttc__rec_at(pool, off)) != NULL; off += r->size) {
+        if (r->packet_id != id) continue;
+        if (kind ? r->kind == kind : r->kind != MQTTC__AWAIT_PUBREL) return r;
+    }
+    return NULL;
+}
+
+static mqttc__rec *mqttc__handler_find(mqttc__buf *subs, const char *filter, size_t len) {
+    mqttc__rec *r;
+    for (size_t off = 0; (r = mqttc__rec_at(subs, off)) != NULL; off += r->size)
+        if (r->data_len == len && memcmp(mqttc__rec_data(r), filter, len) == 0) return r;
+    return NULL;
+}
+
+/* A currently unused id [MQTT-2.3.1-2]: after the last one, wrapping 65535 -> 1. */
+static int mqttc__next_id(mqttc__buf *inflight, unsigned short *last, unsigned short *id) {
+    for (unsigned tries = 0; tries < 65535u; tries++) {
+        *last = (unsigned short)(*last == 65535u ? 1u : *last + 1u);
+        if (!mqttc__rec_find(inflight, 0, *last)) {
+            *id = *last;
+            return MQTTC_OK;
+        }
+    }
+    return MQTTC_ERR_BUSY;
+}
+
+/* Drops records of the given kinds (a bit mask of 1 << kind). */
+static void mqttc__rec_drop(mqttc__buf *pool, unsigned kinds) {
+    mqttc__rec *r;
+    size_t off = 0;
+    while ((r = mqttc__rec_at(pool, off)) != NULL) {
+        if (kinds & (1u << r->kind)) mqttc__rec_remove(pool, r);
+        else off += r->size;
+    }
+}
+
+/* >>transport ----------------------------------------------------------------------------- */
+#ifndef MQTTC_NO_SOCKETS
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef MSG_NOSIGNAL
+#define MQTTC__SEND_FLAGS MSG_NOSIGNAL /* a closed peer is an error, not a SIGPIPE */
+#else
+#define MQTTC__SEND_FLAGS 0
+#endif
+
+static int mqttc__tcp_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
+    for (;;) {
+        ssize_t r = send(t->fd, buf, len, MQTTC__SEND_FLAGS);
+        if (r >= 0) { *n = (size_t)r; return MQTTC_OK; }
+        if (errno == EINTR) continue;
+        *n = 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return MQTTC_OK;
+        return (errno == EPIPE || errno == ECONNRESET) ? MQTTC_ERR_CLOSED : MQTTC_ERR_IO;
+    }
+}
+
+static int mqttc__tcp_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
+    for (;;) {
+        ssize_t r = recv(t->fd, buf, cap, 0);
+        if (r > 0) { *n = (size_t)r; return MQTTC_OK; }
+        *n = 0;
+        if (r == 0) return MQTTC_ERR_CLOSED;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return MQTTC_OK;
+        return errno == ECONNRESET ? MQTTC_ERR_CLOSED : MQTTC_ERR_IO;
+    }
+}
+
+static void mqttc__tcp_close(mqttc_transport *t) {
+    if (t->fd >= 0) close(t->fd);
+    t->fd = -1;
+}
+
+/* Non-blocking, no Nagle delay (small packets leave at once), no SIGPIPE where the system
+   has a socket option for it instead of MSG_NOSIGNAL. */
+static int mqttc__tcp_prepare(int fd) {
+    int one = 1, flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return MQTTC_ERR_IO;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on non-TCP fds: fine */
+#ifdef SO_NOSIGPIPE
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return MQTTC_OK;
+}
+
+static void mqttc__tcp_transport(mqttc_transport *t, int fd) {
+    memset(t, 0, sizeof *t);
+    t->send = mqttc__tcp_send;
+    t->recv = mqttc__tcp_recv;
+    t->close = mqttc__tcp_close;
+    t->fd = fd;
+}
+
+static int mqttc__tcp_resolve(const char *host, int port, struct addrinfo **list) {
+    struct addrinfo hints;
+    char service[8];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC; /* IPv4 and IPv6 */
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(service, sizeof service, "%d", port);
+    return getaddrinfo(host, service, &hints, list) == 0 ? MQTTC_OK : MQTTC_ERR_CANNOTRESOLVE;
+}
+
+/* Starts a non-blocking connect to the next address that takes one. *fd >= 0 on MQTTC_OK
+   (connected or in progress); MQTTC_ERR_CANNOTCONNECT when no address is left. */
+static int mqttc__tcp_connect_next(struct addrinfo **next, int *fd) {
+    *fd = -1;
+    for (struct addrinfo *ai = *next; ai; ai = ai->ai_next) {
+        *next = ai->ai_next;
+        int s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (s < 0) continue;
+        if (mqttc__tcp_prepare(s) == MQTTC_OK &&
+            (connect(s, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)) {
+            *fd = s;
+            return MQTTC_OK;
+        }
+        close(s);
+    }
+    return MQTTC_ERR_CANNOTCONNECT;
+}
+
+/* MQTTC_OK once the connect completed, MQTTC_MORE while pending, else an error. */
+static int mqttc__tcp_connect_done(int fd) {
+    struct pollfd pfd;
+    int err = 0;
+    socklen_t len = sizeof err;
+    pfd.fd = fd;
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) == 0) return MQTTC_MORE;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) return MQTTC_ERR_CANNOTCONNECT;
+    return MQTTC_OK;
+}
+#endif /* MQTTC_NO_SOCKETS */
+
+/* >>client -------------------------------------------------------------------------------- */
+
+MQTTC_DEF const char *mqttc_errname(int err) {
+    switch (err) {
+#define MQTTC__NAME(name, value, shortname, text) case value: return shortname;
+        MQTTC_ERRORS(MQTTC__NAME)
+#undef MQTTC__NAME
+    case MQTTC_MORE: return "more";
+    default: return "unknown";
+    }
+}
+
+MQTTC_DEF const char *mqttc_strerror(int err) {
+    switch (err) {
+#define MQTTC__TEXT(name, value, shortname, text) case value: return text;
+        MQTTC_ERRORS(MQTTC__TEXT)
+#undef MQTTC__TEXT
+    case MQTTC_MORE: return "more bytes or steps needed";
+    default: return "unknown error";
+    }
+}
+
+static void mqttc__lock(mqttc_client *c) {
+    if (c->opt.lock) c->opt.lock(c->opt.lock_user);
+}
+static void mqttc__unlock(mqttc_client *c) {
+    if (c->opt.unlock) c->opt.unlock(c->opt.lock_user);
+}
+
+static int mqttc__is_open(const mqttc_client *c) {
+    return c->state > MQTTC_STATE_IDLE && c->state < MQTTC_STATE_CLOSED;
+}
+
+/* The one place the state changes; the lifecycle only moves forward, except that CLOSED
+   (and IDLE) may start a new connection. */
+static void mqttc__set_state(mqttc_client *c, int next) {
+    MQTTC_ASSERT(next > c->state || (next == MQTTC_STATE_TCP_CONNECTING || next == MQTTC_STATE_HANDSHAKE ||
+                                      next == MQTTC_STATE_CONNACK_WAIT));
+    c->state = next;
+}
+
+/* The end of a connection: the first error sticks, the transport is closed, buffered output
+   is dropped. In-flight records stay for a reconnect [MQTT-4.4.0-1]. */
+static int mqttc__fail(mqttc_client *c, int err) {
+    if (c->state == MQTTC_STATE_CLOSED) return c->error;
+    c->error = err;
+    if (c->tr.close) c->tr.close(&c->tr);
+    c->tr.fd = -1;
+    c->tx.start = c->tx.len = 0;
+    c->rx.start = c->rx.len = 0;
+    c->ping_outstanding = 0;
+    mqttc__set_state(c, MQTTC_STATE_CLOSED);
+    return err;
+}
+
+/* ---- the output path: queue, then write through when idle ---- */
+
+/* Room for n more bytes of output, or NULL (rc set). is_control: acks and pings may grow the
+   buffer past max_output; publishes may not. */
+static unsigned char *mqttc__tx_space(mqttc_client *c, size_t n, int is_control, int *rc) {
+    if (!is_control && c->tx.len && c->tx.len + n > c->opt.max_output) { *rc = MQTTC_ERR_BUSY; return NULL; }
+    *rc = mqttc__buf_reserve(&c->tx, n);
+    if (*rc == MQTTC_ERR_NOSPACE) *rc = is_control ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_BUSY;
+    return *rc == MQTTC_OK ? c->tx.p + c->tx.start + c->tx.len : NULL;
+}
+
+/* Writes until the transport would block. A fatal transport error ends the connection. */
+static int mqttc__flush(mqttc_client *c) {
+    while (c->tx.len && mqttc__is_open(c) && c->state != MQTTC_STATE_TCP_CONNECTING &&
+           c->state != MQTTC_STATE_HANDSHAKE) {
+        size_t n = 0;
+        int rc = c->tr.send(&c->tr, c->tx.p + c->tx.start, c->tx.len, &n);
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+        if (n == 0) break;
+        mqttc__buf_consume(&c->tx, n);
+        c->last_tx_ms = c->now_ms;
+    }
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+static void mqttc__wake(mqttc_client *c);
+
+/* After queueing n bytes: write through when the socket was idle (nothing was waiting), so
+   a lone publish leaves at once; when busy, corked or inside dispatch, coalesce. */
+static int mqttc__queued(mqttc_client *c, size_t n) {
+    int was_idle = c->tx.len == 0;
+    c->tx.len += n;
+    if (was_idle && !c->is_corked && !c->in_dispatch) {
+        int rc = mqttc__flush(c);
+        if (rc != MQTTC_OK) return rc;
+    }
+    if (c->tx.len || c->state == MQTTC_STATE_DISCONNECTING) mqttc__wake(c);
+    return MQTTC_OK;
+}
+
+static int mqttc__send_ack(mqttc_client *c, int type, unsigned short id) {
+    size_t n;
+    int rc;
+    unsigned char *p = mqttc__tx_space(c, 4, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    mqttc_encode_ack(p, 4, type, id, &n);
+    return mqttc__queued(c, n);
+}
+
+static int mqttc__send_empty(mqttc_client *c, int type) {
+    size_t n;
+    int rc;
+    unsigned char *p = mqttc__tx_space(c, 2, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    mqttc_encode_empty(p, 2, type, &n);
+    return mqttc__queued(c, n);
+}
+
+/* ---- connecting ---- */
+
+static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
+    const mqttc_options *o = &c->opt;
+    memset(ci, 0, sizeof *ci);
+    ci->client_id.ptr = o->client_id;
+    ci->client_id.len = strlen(o->client_id);
+    ci->clean_session = !o->no_clean_session;
+    ci->keepalive_s = o->keepalive_s;
+    if (o->will_topic) {
+        ci->will_topic.ptr = o->will_topic;
+        ci->will_topic.len = strlen(o->will_topic);
+        ci->will_payload.ptr = o->will_payload ? (const char *)o->will_payload : "";
+        ci->will_payload.len = o->will_payload_len;
+        ci->will_qos = o->will_qos;
+        ci->will_retain = o->will_retain;
+    }
+    if (o->username) {
+        ci->username.ptr = o->username;
+        ci->username.len = strlen(o->username);
+    }
+    if (o->password) {
+        ci->password.ptr = (const char *)o->password;
+        ci->password.len = o->password_len;
+    }
+}
+
+/* CONNECT is the first packet on the connection [MQTT-3.1.0-1]. */
+static int mqttc__send_connect(mqttc_client *c) {
+    mqttc_connect_info ci;
+    size_t n;
+    int rc;
+    mqttc__connect_info(c, &ci);
+    mqttc_encode_connect(NULL, 0, &ci, &n);
+    unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    mqttc_encode_connect(p, n, &ci, &n);
+    mqttc__set_state(c, MQTTC_STATE_CONNACK_WAIT);
+    return mqttc__queued(c, n);
+}
+
+/* The transport is up: run its handshake if it has one, else send CONNECT. */
+static int mqttc__transport_ready(mqttc_client *c) {
+    if (c->tr.handshake) {
+        mqttc__set_state(c, MQTTC_STATE_HANDSHAKE);
+        int rc = c->tr.handshake(&c->tr);
+        if (rc == MQTTC_MORE) return MQTTC_OK;
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+    }
+    return mqttc__send_connect(c);
+}
+
+/* Buffers are allocated on first use. A client given options.mem carved them in init. */
+static int mqttc__buffers(mqttc_client *c) {
+    if (c->rx.is_fixed) return MQTTC_OK;
+    if (mqttc__buf_reserve(&c->rx, 2048) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 512) != MQTTC_OK)
+        return MQTTC_ERR_NOMEM;
+    return MQTTC_OK;
+}
+
+/* Every connect path starts here: a new connection on an idle or closed client. */
+static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    int rc = mqttc__buffers(c);
+    if (rc != MQTTC_OK) return rc;
+    c->now_ms = c->last_tx_ms = c->last_rx_ms = now_ms;
+    c->connect_deadline_ms = now_ms + c->opt.connect_timeout_ms;
+    c->error = MQTTC_OK;
+    c->ping_outstanding = 0;
+    c->tx.start = c->tx.len = c->rx.start = c->rx.len = 0;
+    /* answers to requests of an earlier connection will never come */
+    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK));
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms) {
+    mqttc__lock(c);
+    int rc = t && t->send && t->recv ? mqttc__begin_connection(c, now_ms) : MQTTC_ERR_ARG;
+    if (rc == MQTTC_OK) {
+        c->tr = *t;
+        c->state = MQTTC_STATE_TCP_CONNECTING; /* the transport is connected: move on at once */
+        rc = mqttc__transport_ready(c);
+    } else if (t && t->close && rc != MQTTC_ERR_STATE) {
+        mqttc_transport copy = *t;
+        copy.close(&copy);
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+/* ---- dispatch of incoming packets, in packet-type order ---- */
+
+/* CONNACK: refusals 1..5 end the connection with their own error [MQTT-3.2.2-5]. With a
+   kept session, unacknowledged messages go again in their original order, with their ids
+   and DUP set, and PUBREL for those already past PUBREC [MQTT-4.4.0-1], [MQTT-4.6.0-1]. */
+static int mqttc__resend(mqttc_client *c) {
+    mqttc__rec *r;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
+        int rc = MQTTC_OK;
+        if (r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC) {
+            unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
+            if (!p) return mqttc__fail(c, rc);
+            r = mqttc__rec_at(&c->inflight, off);
+            mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
+            memcpy(p, mqttc__rec_data(r), r->data_len);
+            c->tx.len += r->data_len;
+        } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
+            rc = mqttc__send_ack(c, MQTTC_PUBREL, r->packet_id);
+        }
+        if (rc != MQTTC_OK) return rc;
+    }
+    return MQTTC_OK;
+}
+
+static int mqttc__on_connack(mqttc_client *c, const mqttc_packet *p) {
+    if (c->state != MQTTC_STATE_CONNACK_WAIT) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    if (p->return_code != 0) return mqttc__fail(c, MQTTC_ERR_REFUSED_VERSION - (p->return_code - 1));
+    if (p->session_present && !c->opt.no_clean_session) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    c->session_present = p->session_present;
+    mqttc__set_state(c, MQTTC_STATE_CONNECTED);
+    if (!c->opt.no_clean_session) { /* [MQTT-3.1.2-6]: nothing of an earlier session is reused */
+        mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
+                                          (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
+        c->outgoing_qos = c->incoming_qos2 = 0;
+        return MQTTC_OK;
+    }
+    if (!p->session_present) { /* the broker lost the session: its half of QoS 2 is gone */
+        mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
+        c->incoming_qos2 = 0;
+    }
+    return mqttc__resend(c);
+}
+
+/* Hands a message to every per-filter handler it matches, or else to on_message. A handler
+   may subscribe or publish (records are addressed by offset, never by a kept pointer), or
+   disconnect (then delivery stops). */
+static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
+    mqttc__rec *r;
+    int matched = 0;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->subs, off)) != NULL; off += r->size) {
+        if (!mqttc_topic_matches((const char *)mqttc__rec_data(r), r->data_len, m->topic, m->topic_len)) continue;
+        matched = 1;
+        if (r->cb.message) r->cb.message(c, m, r->user);
+        if (c->state != MQTTC_STATE_CONNECTED) return;
+    }
+    if (!matched && c->opt.on_message) c->opt.on_message(c, m, c->opt.user);
+}
+
+/* PUBLISH from the broker: acknowledge by its QoS before the application sees it
+   [MQTT-4.5.0-2] (the ack leaves after the callback returns: output is held during
+   dispatch). QoS 2 is delivered once: a repeat before PUBREL only gets PUBREC again
+   [MQTT-4.3.3-2]. */
+static int mqttc__on_publish(mqttc_client *c, mqttc_packet *p) {
+    mqttc_message m;
+    int rc = MQTTC_OK;
+    if (p->qos == 1) rc = mqttc__send_ack(c, MQTTC_PUBACK, p->packet_id);
+    if (p->qos == 2) {
+        int is_repeat = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id) != NULL;
+        if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+        if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id, 0))
+            return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+        c->incoming_qos2 += !is_repeat;
+        rc = mqttc__send_ack(c, MQTTC_PUBREC, p->packet_id);
+        if (is_repeat) return rc;
+    }
+    if (rc != MQTTC_OK) return rc;
+    /* NUL-terminate the topic in place: slide it over its 2-byte length prefix. */
+    char *topic = (char *)(uintptr_t)(p->topic.ptr - 2);
+    memmove(topic, p->topic.ptr, p->topic.len);
+    topic[p->topic.len] = '\0';
+    m.topic = topic;
+    m.topic_len = p->topic.len;
+    m.payload = p->payload;
+    m.payload_len = p->payload_len;
+    m.qos = p->qos;
+    m.retain = p->retain;
+    m.dup = p->dup;
+    m.packet_id = p->packet_id;
+    mqttc__deliver(c, &m);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* PUBACK and PUBCOMP end an outgoing QoS 1 / QoS 2 flow. Strays are ignored (mosquitto's
+   practice): the broker may be finishing a flow of an earlier session. */
+static int mqttc__on_complete(mqttc_client *c, const mqttc_packet *p, int kind) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, p->packet_id);
+    if (!r) return MQTTC_OK;
+    mqttc__rec_remove(&c->inflight, r);
+    c->outgoing_qos--;
+    if (c->opt.on_published) c->opt.on_published(c, p->packet_id, c->opt.user);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* PUBREC: the stored PUBLISH is dropped (never resent after PUBREL [MQTT-4.3.3-1]) and
+   PUBREL goes out, in PUBREC order [MQTT-4.6.0-4]. A stray PUBREC is answered with PUBREL
+   so the broker's flow can end. */
+static int mqttc__on_pubrec(mqttc_client *c, const mqttc_packet *p) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, p->packet_id);
+    if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
+        mqttc__rec_remove(&c->inflight, r);
+        if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, p->packet_id, 0)) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+    }
+    return mqttc__send_ack(c, MQTTC_PUBREL, p->packet_id);
+}
+
+/* PUBREL: the incoming QoS 2 flow ends with PUBCOMP [MQTT-4.3.3-2]; for an unknown id too. */
+static int mqttc__on_pubrel(mqttc_client *c, const mqttc_packet *p) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id);
+    if (r) {
+        mqttc__rec_remove(&c->inflight, r);
+        c->incoming_qos2--;
+    }
+    return mqttc__send_ack(c, MQTTC_PUBCOMP, p->packet_id);
+}
+
+/* SUBACK: one code per filter we sent (we send one) [MQTT-3.9.3-1]; an unknown id or a
+   wrong count is a protocol violation. A refused filter (0x80) loses its handler. */
+static int mqttc__on_suback(mqttc_client *c, const mqttc_packet *p) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, p->packet_id);
+    if (!r || p->count != 1) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    mqttc_suback_fn fn = r->cb.suback;
+    void *user = r->user;
+    int code = p->list[0];
+    if (code == 0x80) {
+        mqttc__rec *h = mqttc__handler_find(&c->subs, (const char *)mqttc__rec_data(r), r->data_len);
+        if (h) mqttc__rec_remove(&c->subs, h);
+    }
+    mqttc__rec_remove(&c->inflight, r);
+    if (fn) fn(c, p->packet_id, code, user);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+static int mqttc__on_unsuback(mqttc_client *c, const mqttc_packet *p) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_UNSUBACK, p->packet_id);
+    if (!r) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    mqttc_unsuback_fn fn = r->cb.unsuback;
+    void *user = r->user;
+    mqttc__rec *h = mqttc__handler_find(&c->subs, (const char *)mqttc__rec_data(r), r->data_len);
+    if (h) mqttc__rec_remove(&c->subs, h);
+    mqttc__rec_remove(&c->inflight, r);
+    if (fn) fn(c, p->packet_id, user);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* Before CONNACK anything else is "invalidresp" [MQTT-3.2.0-1]; packets only a client
+   sends are protocol violations [MQTT-4.8.0-1]. */
+static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
+    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK) return mqttc__fail(c, MQTTC_ERR_INVALIDRESP);
+    switch (p->type) {
+    case MQTTC_CONNACK: return mqttc__on_connack(c, p);
+    case MQTTC_PUBLISH: return mqttc__on_publish(c, p);
+    case MQTTC_PUBACK: return mqttc__on_complete(c, p, MQTTC__AWAIT_PUBACK);
+    case MQTTC_PUBREC: return mqttc__on_pubrec(c, p);
+    case MQTTC_PUBREL: return mqttc__on_pubrel(c, p);
+    case MQTTC_PUBCOMP: return mqttc__on_complete(c, p, MQTTC__AWAIT_PUBCOMP);
+    case MQTTC_SUBACK: return mqttc__on_suback(c, p);
+    case MQTTC_UNSUBACK: return mqttc__on_unsuback(c, p);
+    case MQTTC_PINGRESP: c->ping_outstanding = 0; return MQTTC_OK;
+    default: return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    }
+}
+
+/* ---- the step, phase by phase in the order data flows ---- */
+
+/* Phase 1: a pending TCP connect or transport handshake moves on. */
+static int mqttc__advance_connection(mqttc_client *c) {
+#ifndef MQTTC_NO_SOCKETS
+    if (c->state == MQTTC_STATE_TCP_CONNECTING) {
+        int rc = mqttc__tcp_connect_done(c->tr.fd);
+        if (rc == MQTTC_MORE) return MQTTC_OK;
+        if (rc != MQTTC_OK) { /* this address failed: try the next one */
+            struct addrinfo *next = (struct addrinfo *)c->addr_next;
+            int fd;
+            c->tr.close(&c->tr);
+            rc = mqttc__tcp_connect_next(&next, &fd);
+            c->addr_next = next;
+            if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+            c->tr.fd = fd;
+            return MQTTC_OK;
+        }
+        freeaddrinfo((struct addrinfo *)c->addrinfo);
+        c->addrinfo = c->addr_next = NULL;
+        return mqttc__transport_ready(c);
+    }
+#endif
+    if (c->state == MQTTC_STATE_HANDSHAKE) {
+        int rc = c->tr.handshake(&c->tr);
+        if (rc == MQTTC_MORE) return MQTTC_OK;
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+        return mqttc__send_connect(c);
+    }
+    return MQTTC_OK;
+}
+
+/* Decodes and dispatches every complete packet in the receive buffer. Output is held
+   during dispatch so the acks of a whole read leave in one write. */
+static int mqttc__dispatch_all(mqttc_client *c) {
+    mqttc_packet p;
+    size_t used;
+    c->in_dispatch++;
+    /* after DISCONNECT nothing more is sent [MQTT-3.14.4-2], so nothing more is handled */
+    while (c->rx.len && (c->state == MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CONNECTED)) {
+        int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, &p, &used);
+        if (rc == MQTTC_MORE) break;
+        if (rc != MQTTC_OK) {
+            int err = rc == MQTTC_ERR_OVERFLOW ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_PROTOCOL;
+            mqttc__fail(c, c->state == MQTTC_STATE_CONNACK_WAIT ? MQTTC_ERR_INVALIDRESP : err);
+            break;
+        }
+        mqttc__dispatch(c, &p);
+        if (c->state != MQTTC_STATE_CLOSED) mqttc__buf_consume(&c->rx, used);
+    }
+    c->in_dispatch--;
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* Room to read into: at least what the packet being received still needs, and more for
+   reading many packets at once. The buffer grows to the largest packet (not past
+   max_packet_size), then stays: no allocation per message. */
+static int mqttc__rx_room(mqttc_client *c) {
+    mqttc_packet p;
+    size_t total = 0, want = 1024;
+    if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, &p, &total);
+    if (total > c->rx.len) want = total - c->rx.len;
+    if (c->rx.cap - c->rx.start - c->rx.len >= want) return MQTTC_OK;
+    int rc = mqttc__buf_reserve(&c->rx, want);
+    return rc == MQTTC_OK ? MQTTC_OK : mqttc__fail(c, rc == MQTTC_ERR_NOMEM ? rc : MQTTC_ERR_OVERFLOW);
+}
+
+/* Phase 3: read what is there (in large chunks) and dispatch it. Reading stops while the
+   output is congested, so a broker that does not read cannot make us buffer without end. */
+static int mqttc__read_input(mqttc_client *c) {
+    for (int rounds = 0; rounds < 16; rounds++) {
+        if (c->state < MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CLOSED) break;
+        if (c->tx.len > c->opt.max_output) break;
+        int rc = mqttc__rx_room(c);
+        if (rc != MQTTC_OK) return rc;
+        size_t n = 0, room = c->rx.cap - c->rx.start - c->rx.len;
+        rc = c->tr.recv(&c->tr, c->rx.p + c->rx.start + c->rx.len, room, &n);
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+        if (n == 0) break;
+        c->rx.len += n;
+        c->last_rx_ms = c->now_ms;
+        rc = mqttc__dispatch_all(c);
+        if (rc != MQTTC_OK) return rc;
+        if (n < room) break; /* the socket is drained */
+    }
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+static uint64_t mqttc__ping_due(const mqttc_client *c) {
+    uint64_t last = c->last_tx_ms < c->last_rx_ms ? c->last_tx_ms : c->last_rx_ms;
+    return last + (uint64_t)c->opt.keepalive_s * 1000u;
+}
+
+/* Phase 4: deadlines. Connect (and disconnect drain) timeout; PINGREQ when nothing was
+   sent or received for keepalive [MQTT-3.1.2-23]; no PINGRESP in time ends it. */
+static int mqttc__check_timers(mqttc_client *c) {
+    uint64_t now = c->now_ms;
+    if (c->state != MQTTC_STATE_CONNECTED) {
+        if (mqttc__is_open(c) && now >= c->connect_deadline_ms)
+            return mqttc__fail(c, c->state == MQTTC_STATE_DISCONNECTING ? MQTTC_ERR_DISCONNECT : MQTTC_ERR_TIMEOUT);
+        return MQTTC_OK;
+    }
+    if (c->opt.keepalive_s == 0) return MQTTC_OK;
+    if (c->ping_outstanding) {
+        if (now >= c->ping_sent_ms + c->opt.ping_timeout_ms) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
+        return MQTTC_OK;
+    }
+    if (now < mqttc__ping_due(c)) return MQTTC_OK;
+    c->ping_outstanding = 1;
+    c->ping_sent_ms = now;
+    return mqttc__send_empty(c, MQTTC_PINGREQ);
+}
+
+/* Phase 5: DISCONNECT written out: close [MQTT-3.14.4-1]. */
+static int mqttc__finish_disconnect(mqttc_client *c) {
+    if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
+    mqttc__lock(c);
+    c->now_ms = now_ms;
+    int rc = c->state == MQTTC_STATE_IDLE ? MQTTC_ERR_STATE : c->error;
+    if (mqttc__is_open(c)) {
+        rc = mqttc__advance_connection(c);
+        if (rc == MQTTC_OK) rc = mqttc__flush(c);
+        if (rc == MQTTC_OK) rc = mqttc__read_input(c);
+        if (rc == MQTTC_OK) rc = mqttc__check_timers(c);
+        if (rc == MQTTC_OK) rc = mqttc__flush(c);
+        if (rc == MQTTC_OK) rc = mqttc__finish_disconnect(c);
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_fd(const mqttc_client *c) { return mqttc__is_open(c) ? c->tr.fd : -1; }
+
+MQTTC_DEF unsigned mqttc_events(const mqttc_client *c) {
+    if (!mqttc__is_open(c)) return 0;
+    if (c->state == MQTTC_STATE_TCP_CONNECTING) return MQTTC_EV_WRITE;
+    if (c->state == MQTTC_STATE_HANDSHAKE) return c->tr.want ? c->tr.want : (unsigned)MQTTC_EV_READ;
+    unsigned ev = c->tr.want;
+    if (c->tx.len) ev |= MQTTC_EV_WRITE;
+    if (c->tx.len <= c->opt.max_output) ev |= MQTTC_EV_READ; /* see mqttc__read_input */
+    return ev;
+}
+
+MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
+    uint64_t due;
+    if (!mqttc__is_open(c)) return -1;
+    if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
+    else if (c->opt.keepalive_s == 0) return -1;
+    else if (c->ping_outstanding) due = c->ping_sent_ms + c->opt.ping_timeout_ms;
+    else due = mqttc__ping_due(c);
+    if (due <= now_ms) return 0;
+    return due - now_ms > 0x7fffffffu ? 0x7fffffffL : (long)(due - now_ms);
+}
+
+/* ---- the verbs ---- */
+
+MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
+                            int retain, unsigned short *packet_id) {
+    mqttc_str t = {topic, topic ? strlen(topic) : 0};
+    unsigned short id = 0;
+    size_t n;
+    int rc;
+    if (packet_id) *packet_id = 0;
+    if (mqttc_topic_check(t.ptr, t.len) != MQTTC_OK || qos < 0 || qos > 2 || (len && !payload)) return MQTTC_ERR_ARG;
+    if (len > MQTTC__MAX_REMAINING - 4 - t.len) return MQTTC_ERR_ARG;
+    mqttc__lock(c);
+    if (c->state != MQTTC_STATE_CONNECTED) rc = mqttc__is_open(c) || !c->error ? MQTTC_ERR_STATE : c->error;
+    else if (qos && c->outgoing_qos >= c->opt.max_inflight) rc = MQTTC_ERR_BUSY;
+    else rc = qos ? mqttc__next_id(&c->inflight, &c->last_id, &id) : MQTTC_OK;
+    size_t rem = 2 + t.len + (qos ? 2u : 0u) + len;
+    n = 1 + mqttc__varint_size(rem) + rem;
+    unsigned char *p = rc == MQTTC_OK ? mqttc__tx_space(c, n, 0, &rc) : NULL;
+    if (p && qos) { /* keep a copy for a resend after reconnect [MQTT-4.4.0-1] */
+        mqttc__rec *r = mqttc__rec_add(&c->inflight, qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, id, n);
+        if (!r) { p = NULL; rc = MQTTC_ERR_BUSY; }
+        else {
+            mqttc_encode_publish(mqttc__rec_data(r), n, t, payload, len, qos, retain, 0, id, &n);
+            memcpy(p, mqttc__rec_data(r), n);
+            c->outgoing_qos++;
+        }
+    } else if (p) {
+        mqttc_encode_publish(p, n, t, payload, len, 0, retain, 0, 0, &n);
+    }
+    if (p) rc = mqttc__queued(c, n);
+    if (rc == MQTTC_OK && packet_id) *packet_id = id;
+    mqttc__unlock(c);
+    return rc;
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE share everything but the packet: one filter, a record that
+   waits for the answer (holding the filter), and for SUBSCRIBE the handler. */
+static int mqttc__request(mqttc_client *c, int kind, const char *filter, int qos, mqttc__cb cb,
+                          mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
+    mqttc_str f = {filter, filter ? strlen(filter) : 0};
+    unsigned char q = (unsigned char)qos;
+    unsigned short id = 0;
+    size_t n;
+    int rc;
+    if (packet_id) *packet_id = 0;
+    if (mqttc_filter_check(f.ptr, f.len) != MQTTC_OK || qos < 0 || qos > 2) return MQTTC_ERR_ARG;
+    if (c->state != MQTTC_STATE_CONNECTED) return mqttc__is_open(c) || !c->error ? MQTTC_ERR_STATE : c->error;
+    rc = mqttc__next_id(&c->inflight, &c->last_id, &id);
+    n = 1 + mqttc__varint_size(5 + f.len) + 5 + f.len;
+    unsigned char *p = rc == MQTTC_OK ? mqttc__tx_space(c, n, 0, &rc) : NULL;
+    if (!p) return rc;
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, kind, id, f.len);
+    if (!r) return MQTTC_ERR_BUSY;
+    memcpy(mqttc__rec_data(r), f.ptr, f.len);
+    r->cb = cb;
+    r->user = user;
+    if (kind == MQTTC__AWAIT_SUBACK) {
+        if (on_message) {
+            mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
+            if (!h && (h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, 0, f.len)) != NULL) memcpy(mqttc__rec_data(h), f.ptr, f.len);
+            if (!h) {
+                mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, kind, id));
+                return MQTTC_ERR_BUSY;
+            }
+            h->cb.message = on_message;
+            h->user = user;
+        }
+        mqttc_encode_subscribe(p, n, id, &f, &q, 1, &n);
+    } else {
+        mqttc_encode_unsubscribe(p, n, id, &f, 1, &n);
+    }
+    if (packet_id) *packet_id = id;
+    return mqttc__queued(c, n);
+}
+
+MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
+                              mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
+    mqttc__cb cb;
+    cb.suback = on_suback;
+    mqttc__lock(c);
+    int rc = mqttc__request(c, MQTTC__AWAIT_SUBACK, filter, qos, cb, on_message, user, packet_id);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback, void *user,
+                                unsigned short *packet_id) {
+    mqttc__cb cb;
+    cb.unsuback = on_unsuback;
+    mqttc__lock(c);
+    int rc = mqttc__request(c, MQTTC__AWAIT_UNSUBACK, filter, 0, cb, NULL, user, packet_id);
+    mqttc__unlock(c);
+    return rc;
+}
+
+/* DISCONNECT, then nothing more [MQTT-3.14.4-2]: output queued after it is never written. A
+   connection not yet established is simply closed. */
+MQTTC_DEF int mqttc_disconnect(mqttc_client *c) {
+    int rc = MQTTC_OK;
+    mqttc__lock(c);
+    if (c->state == MQTTC_STATE_CONNECTED) {
+        rc = mqttc__send_empty(c, MQTTC_DISCONNECT);
+        if (rc == MQTTC_OK) {
+            mqttc__set_state(c, MQTTC_STATE_DISCONNECTING);
+            c->connect_deadline_ms = c->now_ms + c->opt.connect_timeout_ms; /* bound the drain */
+            if (!c->in_dispatch) rc = mqttc__finish_disconnect(c);
+            mqttc__wake(c);
+            if (rc == MQTTC_ERR_DISCONNECT) rc = MQTTC_OK;
+        }
+    } else if (mqttc__is_open(c)) {
+        if (c->state != MQTTC_STATE_DISCONNECTING) mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+    } else {
+        rc = MQTTC_ERR_STATE;
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF void mqttc_cork(mqttc_client *c, int is_corked) {
+    mqttc__lock(c);
+    c->is_corked = is_corked;
+    if (!is_corked && !c->in_dispatch) (void)mqttc__flush(c);
+    mqttc__unlock(c);
+}
+
+MQTTC_DEF int mqttc_flush(mqttc_client *c) {
+    mqttc__lock(c);
+    int rc = mqttc__is_open(c) ? mqttc__flush(c) : (c->error ? c->error : MQTTC_ERR_STATE);
+    if (rc == MQTTC_OK && !c->in_dispatch) rc = mqttc__finish_disconnect(c);
+    mqttc__unlock(c);
+    return rc == MQTTC_ERR_DISCONNECT ? MQTTC_OK : rc;
+}
+
+MQTTC_DEF int mqttc_state(const mqttc_client *c) { return c->state; }
+MQTTC_DEF int mqttc_error(const mqttc_client *c) { return c->error; }
+MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c) { return c->outgoing_qos; }
+MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len; }
+
+/* ---- set up and tear down ---- */
+
+/* A random id of 23 characters from [0-9a-zA-Z], the set every 3.1.1 broker must accept
+   [MQTT-3.1.3-5]. No global state: the seed mixes the client's address, a stack address
+   and the time (splitmix64). */
+static void mqttc__random_id(mqttc_client *c, uint64_t seed) {
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    uint64_t x = seed ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&seed << 17);
+    memcpy(c->id, "mqttc-", 6);
+    for (int i = 6; i < 23; i++) {
+        uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        c->id[i] = digits[(z ^ (z >> 31)) % 62u];
+    }
+    c->id[23] = '\0';
+}
+
+/* The options' own rules, checked before anything is sent. */
+static int mqttc__options_check(const mqttc_options *o) {
+    if (o->password && !o->username) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-22] */
+    if (o->keepalive_s > 65535u || o->will_qos < 0 || o->will_qos > 2) return MQTTC_ERR_ARG;
+    if (o->will_topic && mqttc_topic_check(o->will_topic, strlen(o->will_topic)) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (o->will_payload_len && (!o->will_payload || o->will_payload_len > 65535u)) return MQTTC_ERR_ARG;
+    if (o->password_len > 65535u || (o->password_len && !o->password)) return MQTTC_ERR_ARG;
+    if (o->username && mqttc_utf8_check(o->username, strlen(o->username)) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (o->client_id && (strlen(o->client_id) > 65535u || mqttc_utf8_check(o->client_id, strlen(o->client_id))))
+        return MQTTC_ERR_ARG;
+    if (o->client_id && !o->client_id[0] && o->no_clean_session) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
+    if (o->mem && o->mem_size < 4096) return MQTTC_ERR_ARG;
+    return MQTTC_OK;
+}
+
+/* One function patches the defaults into all-zero fields. */
+static void mqttc__options_defaults(mqttc_options *o) {
+    if (o->no_keepalive) o->keepalive_s = 0;
+    else if (o->keepalive_s == 0) o->keepalive_s = 60;
+    if (o->ping_timeout_ms == 0 || o->ping_timeout_ms > o->keepalive_s * 1000u) o->ping_timeout_ms = o->keepalive_s * 1000u;
+    if (o->connect_timeout_ms == 0) o->connect_timeout_ms = 30000;
+    if (o->max_packet_size == 0) o->max_packet_size = MQTTC_DEFAULT_MAX_PACKET;
+    if (o->max_packet_size > MQTTC__MAX_REMAINING + 5u) o->max_packet_size = MQTTC__MAX_REMAINING + 5u;
+    if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : 32u;
+    if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = o->max_inflight_in ? 65535u : 64u;
+    if (o->max_output == 0) o->max_output = 64u * 1024u;
+}
+
+/* Caller memory: four aligned quarters, for rx, tx, in-flight records and handlers. */
+static void mqttc__carve(mqttc_client *c) {
+    unsigned char *base = (unsigned char *)c->opt.mem;
+    size_t skew = (size_t)(-(uintptr_t)base & (MQTTC__ALIGN - 1));
+    size_t quarter = ((c->opt.mem_size - skew) / 4) & ~(size_t)(MQTTC__ALIGN - 1);
+    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
+    for (int i = 0; i < 4; i++) {
+        bufs[i]->p = base + skew + (size_t)i * quarter;
+        bufs[i]->cap = bufs[i]->max = quarter;
+        bufs[i]->is_fixed = 1;
+    }
+    if (c->opt.max_output > quarter) c->opt.max_output = quarter;
+}
+
+MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
+    memset(c, 0, sizeof *c);
+    if (o) c->opt = *o;
+    c->tr.fd = -1;
+    c->wake_fd[0] = c->wake_fd[1] = -1;
+    int rc = mqttc__options_check(&c->opt);
+    if (rc != MQTTC_OK) return rc;
+    mqttc__options_defaults(&c->opt);
+    if (!c->opt.client_id) {
+        mqttc__random_id(c, (uint64_t)(uintptr_t)o);
+        c->opt.client_id = c->id;
+    }
+    if (c->opt.mem) {
+        mqttc__carve(c);
+        return MQTTC_OK;
+    }
+    c->rx.max = c->opt.max_packet_size + 1024u; /* one whole packet, and room to read ahead */
+    c->tx.max = c->inflight.max = c->subs.max = (size_t)-1 / 2;
+    return MQTTC_OK;
+}
+
+static void mqttc__unwake(mqttc_client *c);
+
+MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
+    if (mqttc__is_open(c)) mqttc__fail(c, MQTTC_ERR_CLOSED);
+#ifndef MQTTC_NO_SOCKETS
+    if (c->addrinfo) freeaddrinfo((struct addrinfo *)c->addrinfo);
+#endif
+    mqttc__unwake(c);
+    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
+    for (int i = 0; i < 4; i++)
+        if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
+    memset(c, 0, sizeof *c);
+    c->tr.fd = -1;
+    c->wake_fd[0] = c->wake_fd[1] = -1;
+}
+
+/* >>blocking ------------------------------------------------------------------------------ */
+#ifndef MQTTC_NO_SOCKETS
+
+MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms) {
+    struct addrinfo *list = NULL, *next;
+    int fd = -1, rc;
+    if (!host || port < 0 || port > 65535) return MQTTC_ERR_ARG;
+    mqttc__lock(c);
+    rc = mqttc__begin_connection(c, now_ms);
+    if (rc == MQTTC_OK) rc = mqttc__tcp_resolve(host, port ? port : 1883, &list);
+    next = list;
+    if (rc == MQTTC_OK) rc = mqttc__tcp_connect_next(&next, &fd);
+    if (rc != MQTTC_OK) {
+        if (list) freeaddrinfo(list);
+        if (rc != MQTTC_ERR_STATE && rc != MQTTC_ERR_NOMEM) { c->state = MQTTC_STATE_CLOSED; c->error = rc; }
+        mqttc__unlock(c);
+        return rc;
+    }
+    if (c->addrinfo) freeaddrinfo((struct addrinfo *)c->addrinfo);
+    c->addrinfo = list;
+    c->addr_next = next;
+    mqttc__tcp_transport(&c->tr, fd);
+    c->state = MQTTC_STATE_TCP_CONNECTING;
+    mqttc__unlock(c);
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms) {
+    mqttc_transport t;
+    if (fd < 0) return MQTTC_ERR_ARG;
+    if (mqttc__tcp_prepare(fd) != MQTTC_OK) {
+        close(fd);
+        return MQTTC_ERR_IO;
+    }
+    mqttc__tcp_transport(&t, fd);
+    return mqttc_start_transport(c, &t, now_ms);
+}
+
+MQTTC_DEF uint64_t mqttc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Another thread queued output or disconnected while mqttc_run sleeps in poll: wake it. */
+static void mqttc__wake(mqttc_client *c) {
+    if (c->run_waiting && c->wake_fd[1] >= 0) {
+        char b = 1;
+        ssize_t r = write(c->wake_fd[1], &b, 1);
+        (void)r; /* a full pipe is already a wake-up */
+    }
+}
+
+static void mqttc__unwake(mqttc_client *c) {
+    for (int i = 0; i < 2; i++)
+        if (c->wake_fd[i] >= 0) close(c->wake_fd[i]);
+    c->wake_fd[0] = c->wake_fd[1] = -1;
+}
+
+/* Only a client shared between threads (lock hooks set) needs the wake-up pipe. */
+static void mqttc__ensure_wake(mqttc_client *c) {
+    if (!c->opt.lock || c->wake_fd[0] >= 0) return;
+    if (pipe(c->wake_fd) != 0) { c->wake_fd[0] = c->wake_fd[1] = -1; return; }
+    for (int i = 0; i < 2; i++) fcntl(c->wake_fd[i], F_SETFL, fcntl(c->wake_fd[i], F_GETFL, 0) | O_NONBLOCK);
+}
+
+/* One round: poll for what the client wants, up to max_ms (-1: its own deadline), then step. */
+static int mqttc__wait(mqttc_client *c, long max_ms) {
+    struct pollfd pfd[2];
+    char drain[64];
+    mqttc__lock(c);
+    uint64_t now = mqttc_now_ms();
+    long ms = mqttc_timeout_ms(c, now);
+    unsigned ev = mqttc_events(c);
+    pfd[0].fd = mqttc_fd(c);
+    pfd[0].events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+    pfd[1].fd = c->wake_fd[0];
+    pfd[1].events = POLLIN;
+    pfd[0].revents = pfd[1].revents = 0;
+    if (max_ms >= 0 && (ms < 0 || ms > max_ms)) ms = max_ms;
+    c->run_waiting = 1;
+    mqttc__unlock(c);
+    int n = poll(pfd, pfd[1].fd >= 0 ? 2 : 1, (int)ms);
+    mqttc__lock(c);
+    c->run_waiting = 0;
+    if (n > 0 && (pfd[1].revents & POLLIN)) {
+        while (read(c->wake_fd[0], drain, sizeof drain) > 0) {}
+    }
+    int rc = mqttc_step(c, mqttc_now_ms());
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port) {
+    int rc = mqttc_connect_start(c, host, port, mqttc_now_ms());
+    mqttc__ensure_wake(c);
+    while (rc == MQTTC_OK && c->state != MQTTC_STATE_CONNECTED) rc = mqttc__wait(c, -1);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_run(mqttc_client *c) {
+    if (c->state == MQTTC_STATE_IDLE) return MQTTC_ERR_STATE;
+    mqttc__ensure_wake(c);
+    int rc;
+    do rc = mqttc__wait(c, -1);
+    while (rc == MQTTC_OK);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
+    if (c->state == MQTTC_STATE_IDLE) return MQTTC_ERR_STATE;
+    mqttc__ensure_wake(c);
+    uint64_t end = mqttc_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
+    int rc;
+    do {
+        uint64_t now = mqttc_now_ms();
+        rc = mqttc__wait(c, now >= end ? 0 : (long)(end - now));
+    } while (rc == MQTTC_OK && mqttc_now_ms() < end);
+    return rc;
+}
+
+#else
+static void mqttc__wake(mqttc_client *c) { (void)c; }
+static void mqttc__unwake(mqttc_client *c) { (void)c; }
+#endif /* MQTTC_NO_SOCKETS */
+
+#endif /* MQTTC_IMPLEMENTATION_INCLUDED */
+#endif /* MQTTC_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the mqttc authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+to whom the Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
+*/

@@ -1,0 +1,79 @@
+# tests/lib.sh - helpers for script suites (source it). Each suite:
+#   . tests/lib.sh
+#   check "name" command args...     # passes when the command exits 0
+#   ...
+#   finish                           # prints "N passed, N failed", exits non-zero on failure
+# Brokers: start_minibroker ARGS (sets MB_PORT, MB_PID), start_mosquitto [CONF_LINES]
+# (sets MQ_PORT, MQ_PID); both are stopped by the EXIT trap. Loopback only.
+set -u
+cd "${MQTTC_ROOT:-$(dirname "${BASH_SOURCE[0]}")/..}"
+B=$PWD/build
+VALGRIND=${VALGRIND-valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible}
+T_PASS=0 T_FAIL=0
+TMP=$(mktemp -d /tmp/mqttc-test.XXXXXX)
+CLEANUP_PIDS=()
+cleanup() {
+    local p
+    for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${CLEANUP_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok()     { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
+not_ok() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $1"; }
+# check NAME CMD...: runs CMD (output to the log), passes when it exits 0.
+check() {
+    local name=$1; shift
+    if "$@"; then ok "$name"; else not_ok "$name (exit $?)"; fi
+}
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+    if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1"; printf '    expected: %q\n    actual:   %q\n' "$2" "$3"; fi
+}
+finish() {
+    echo "${T_PASS} passed, ${T_FAIL} failed"
+    [ "$T_FAIL" -eq 0 ]
+    exit $?
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_port() { # port [tries]: until something listens on 127.0.0.1:port
+    local i
+    for i in $(seq 1 "${2:-100}"); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# start_minibroker [ARGS]: a private minibroker on a free loopback port (MB_VALGRIND=1: under Valgrind).
+start_minibroker() {
+    local out=$TMP/minibroker.$RANDOM
+    mkfifo "$out.fifo"
+    if [ "${MB_VALGRIND:-0}" = 1 ]; then
+        $VALGRIND --log-file="$out.vg" "$B/minibroker" -p 0 "$@" >"$out.fifo" 2>"$out.err" &
+    else
+        "$B/minibroker" -p 0 "$@" >"$out.fifo" 2>"$out.err" &
+    fi
+    MB_PID=$!
+    CLEANUP_PIDS+=("$MB_PID")
+    local line
+    exec 7<"$out.fifo"
+    read -r -t 20 line <&7 || { echo "minibroker did not start" >&2; return 1; }
+    (cat <&7 >"$out.log" &) ; exec 7<&-
+    MB_PORT=${line##*:}
+    MB_LOG=$out.log
+}
+# start_mosquitto [CONFIG LINES...]: a private mosquitto on a free loopback port.
+start_mosquitto() {
+    MQ_PORT=$(free_port)
+    local conf=$TMP/mosquitto.$MQ_PORT.conf
+    { echo "listener $MQ_PORT 127.0.0.1"; echo "allow_anonymous true"; echo "persistence false"
+      local l; for l in "$@"; do echo "$l"; done; } >"$conf"
+    mosquitto -c "$conf" >"$TMP/mosquitto.$MQ_PORT.log" 2>&1 &
+    MQ_PID=$!
+    CLEANUP_PIDS+=("$MQ_PID")
+    wait_port "$MQ_PORT" || { echo "mosquitto did not start" >&2; cat "$TMP/mosquitto.$MQ_PORT.log" >&2; return 1; }
+}
+stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
