@@ -1310,7 +1310,8 @@ static int mqttc__transport_ready(mqttc_client *c) {
 /* Buffers are allocated on first use. A client given options.mem carved them in init. */
 static int mqttc__buffers(mqttc_client *c) {
     if (c->rx.is_fixed) return MQTTC_OK;
-    if (mqttc__buf_reserve(&c->rx, 2048) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 512) != MQTTC_OK)
+    size_t rx_first = c->rx.max < 2048 ? c->rx.max : 2048;
+    if (mqttc__buf_reserve(&c->rx, rx_first) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 512) != MQTTC_OK)
         return MQTTC_ERR_NOMEM;
     return MQTTC_OK;
 }

@@ -1,0 +1,891 @@
+/* The client over the in-memory transport with a fake clock: connection states, QoS flows
+   in both directions, keepalive, callbacks re-entering the API, partial reads and writes
+   of one byte, memory bounds and a counting allocator. No sockets, no sleeping. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+static long allocations; /* every MQTTC_MALLOC / MQTTC_REALLOC the library makes */
+
+static void *count_realloc(void *p, size_t n) { allocations++; return realloc(p, n); }
+#define MQTTC_MALLOC(n) count_realloc(NULL, n)
+#define MQTTC_REALLOC(p, n) count_realloc(p, n)
+#define MQTTC_FREE(p) free(p)
+#define MQTTC_IMPLEMENTATION
+#include "mqttc.h"
+#include "test.h"
+#include "mem_transport.h"
+
+static const unsigned char CONNACK_OK[] = {0x20, 0x02, 0x00, 0x00};
+
+/* What callbacks saw. */
+typedef struct seen {
+    int messages, handler_messages, subacks, unsubacks, published;
+    int last_code, last_qos;
+    char last_topic[64], last_payload[64];
+    unsigned short last_id;
+} seen;
+static seen S;
+
+static void remember(const mqttc_message *m) {
+    snprintf(S.last_topic, sizeof S.last_topic, "%s", m->topic);
+    snprintf(S.last_payload, sizeof S.last_payload, "%.*s", (int)m->payload_len, (const char *)m->payload);
+    S.last_qos = m->qos;
+}
+static void on_message(mqttc_client *c, const mqttc_message *m, void *u) { (void)c; (void)u; S.messages++; remember(m); }
+static void on_handler(mqttc_client *c, const mqttc_message *m, void *u) { (void)c; (void)u; S.handler_messages++; remember(m); }
+static void on_suback(mqttc_client *c, unsigned short id, int code, void *u) { (void)c; (void)u; S.subacks++; S.last_code = code; S.last_id = id; }
+static void on_unsuback(mqttc_client *c, unsigned short id, void *u) { (void)c; (void)u; S.unsubacks++; S.last_id = id; }
+static void on_published(mqttc_client *c, unsigned short id, void *u) { (void)c; (void)u; S.published++; S.last_id = id; }
+
+static void base_options(mqttc_options *o) {
+    memset(o, 0, sizeof *o);
+    o->on_message = on_message;
+    o->on_published = on_published;
+    o->client_id = "tester";
+}
+
+/* A client connected over the link: CONNECT sent, CONNACK fed and handled at time 0. */
+static void connect_over(mqttc_client *c, mem_link *l, const mqttc_options *o) {
+    mqttc_transport t = mem_transport(l);
+    memset(&S, 0, sizeof S);
+    CHECK_EQ_INT(mqttc_init(c, o), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_start_transport(c, &t, 0), MQTTC_OK);
+    mem_feed(l, CONNACK_OK, sizeof CONNACK_OK);
+    for (int i = 0; i < 50 && mqttc_state(c) == MQTTC_STATE_CONNACK_WAIT; i++) mqttc_step(c, 0);
+    CHECK_EQ_INT(mqttc_state(c), MQTTC_STATE_CONNECTED);
+}
+
+/* Steps until the link has no more bytes to give (for one-byte reads). */
+static void pump(mqttc_client *c, mem_link *l, uint64_t now) {
+    for (int i = 0; i < 100000 && (l->in_len || mqttc_pending_output(c)) && mqttc_state(c) != MQTTC_STATE_CLOSED; i++)
+        mqttc_step(c, now);
+    mqttc_step(c, now);
+}
+
+/* The next packet the client sent, by type; 0 when none. */
+static int next_sent(mem_link *l, size_t *pos, mqttc_packet *p) {
+    memset(p, 0, sizeof *p);
+    return mem_next_sent(l, pos, p) ? p->type : 0;
+}
+
+TEST(connect_packet_and_defaults) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_transport t = mem_transport(&l);
+    mqttc_packet p;
+    size_t pos = 0;
+    CHECK_EQ_INT(mqttc_init(&c, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_IDLE);
+    CHECK_EQ_INT(mqttc_step(&c, 0), MQTTC_ERR_STATE);
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 1000), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNACK_WAIT);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT); /* first packet [MQTT-3.1.0-1] */
+    CHECK_EQ_INT(p.connect.keepalive_s, 60);
+    CHECK_EQ_INT(p.connect.clean_session, 1);
+    CHECK(p.connect.will_topic.ptr == NULL && p.connect.username.ptr == NULL);
+    /* the generated id: 23 characters of [0-9a-zA-Z-] starting "mqttc-" [MQTT-3.1.3-5] */
+    CHECK_EQ_INT(p.connect.client_id.len, 23);
+    CHECK(memcmp(p.connect.client_id.ptr, "mqttc-", 6) == 0);
+    for (size_t i = 6; i < p.connect.client_id.len; i++) {
+        char ch = p.connect.client_id.ptr[i];
+        CHECK((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'));
+    }
+    CHECK_EQ_INT(mqttc_events(&c), MQTTC_EV_READ);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 1000), 30000); /* the connect timeout */
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 1000), MQTTC_ERR_STATE); /* never a second CONNECT [MQTT-3.1.0-2] */
+    mqttc_deinit(&c);
+    CHECK_EQ_INT(l.closed, 1);
+    mem_free(&l);
+}
+
+TEST(connect_options_on_the_wire) {
+    mqttc_client c;
+    mqttc_options o;
+    mem_link l = {0};
+    mqttc_packet p;
+    size_t pos = 0;
+    base_options(&o);
+    o.keepalive_s = 15;
+    o.no_clean_session = 1;
+    o.username = "user";
+    o.password = "p\0w";
+    o.password_len = 3;
+    o.will_topic = "status/tester";
+    o.will_payload = "gone";
+    o.will_payload_len = 4;
+    o.will_qos = 2;
+    o.will_retain = 1;
+    connect_over(&c, &l, &o);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(p.connect.keepalive_s, 15);
+    CHECK_EQ_INT(p.connect.clean_session, 0);
+    CHECK(p.connect.client_id.len == 6 && memcmp(p.connect.client_id.ptr, "tester", 6) == 0);
+    CHECK(p.connect.username.len == 4 && p.connect.password.len == 3);
+    CHECK(p.connect.password.ptr && memcmp(p.connect.password.ptr, "p\0w", 3) == 0);
+    CHECK(p.connect.will_topic.len == 13 && p.connect.will_qos == 2 && p.connect.will_retain == 1);
+    CHECK(p.connect.will_payload.len == 4 && memcmp(p.connect.will_payload.ptr, "gone", 4) == 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    /* no keepalive: 0 on the wire, never a deadline */
+    base_options(&o);
+    o.no_keepalive = 1;
+    pos = 0;
+    connect_over(&c, &l, &o);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(p.connect.keepalive_s, 0);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 5), -1);
+    mqttc_step(&c, 10u * 3600u * 1000u);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), 0); /* not even after ten hours */
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(options_rejected) {
+    mqttc_client c;
+    mqttc_options o;
+    base_options(&o);
+    o.password = "x"; /* [MQTT-3.1.2-22] */
+    o.password_len = 1;
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    base_options(&o);
+    o.will_topic = "a/#";
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    base_options(&o);
+    o.will_topic = "w";
+    o.will_qos = 3;
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    base_options(&o);
+    o.keepalive_s = 70000;
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    base_options(&o);
+    o.client_id = "";
+    o.no_clean_session = 1; /* [MQTT-3.1.3-7] */
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    base_options(&o);
+    o.client_id = "bad\xff";
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+}
+
+TEST(connack_refusals) {
+    static const int want[] = {MQTTC_ERR_REFUSED_VERSION, MQTTC_ERR_REFUSED_ID, MQTTC_ERR_REFUSED_UNAVAILABLE,
+                               MQTTC_ERR_REFUSED_CREDENTIALS, MQTTC_ERR_REFUSED_AUTHORIZATION};
+    for (int code = 1; code <= 5; code++) {
+        mqttc_client c;
+        mem_link l = {0};
+        mqttc_transport t = mem_transport(&l);
+        unsigned char connack[] = {0x20, 0x02, 0x00, (unsigned char)code};
+        mqttc_init(&c, NULL);
+        mqttc_start_transport(&c, &t, 0);
+        mem_feed(&l, connack, 4);
+        CHECK_EQ_INT(mqttc_step(&c, 1), want[code - 1]);
+        CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+        CHECK_EQ_INT(mqttc_error(&c), want[code - 1]);
+        char name[2] = {(char)('0' + code), 0};
+        CHECK(strcmp(mqttc_errname(mqttc_error(&c)), name) == 0);
+        CHECK_EQ_INT(l.closed, 1);
+        CHECK_EQ_INT(mqttc_fd(&c), -1);
+        CHECK_EQ_INT(mqttc_events(&c), 0);
+        mqttc_deinit(&c);
+        CHECK_EQ_INT(l.closed, 1); /* closed once */
+        mem_free(&l);
+    }
+}
+
+/* Anything but a CONNACK first is "invalidresp" [MQTT-3.2.0-1]. */
+TEST(invalid_first_packets) {
+    static const unsigned char pingresp[] = {0xD0, 0x00};
+    static const unsigned char garbage[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1'};
+    static const unsigned char bad_connack[] = {0x20, 0x02, 0x04, 0x00};
+    const unsigned char *cases[] = {pingresp, garbage, bad_connack};
+    size_t sizes[] = {sizeof pingresp, sizeof garbage, sizeof bad_connack};
+    for (int i = 0; i < 3; i++) {
+        mqttc_client c;
+        mem_link l = {0};
+        mqttc_transport t = mem_transport(&l);
+        mqttc_init(&c, NULL);
+        mqttc_start_transport(&c, &t, 0);
+        mem_feed(&l, cases[i], sizes[i]);
+        CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_INVALIDRESP);
+        mqttc_deinit(&c);
+        mem_free(&l);
+    }
+}
+
+TEST(connect_timeout_and_eof) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_transport t = mem_transport(&l);
+    mqttc_options o;
+    base_options(&o);
+    o.connect_timeout_ms = 5000;
+    mqttc_init(&c, &o);
+    mqttc_start_transport(&c, &t, 100);
+    CHECK_EQ_INT(mqttc_step(&c, 5099), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 5099), 1);
+    CHECK_EQ_INT(mqttc_step(&c, 5100), MQTTC_ERR_TIMEOUT);
+    CHECK(strcmp(mqttc_errname(mqttc_error(&c)), "timeout") == 0);
+    /* a closed client can connect again; this time the broker hangs up */
+    mem_free(&l);
+    t = mem_transport(&l);
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 6000), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_error(&c), MQTTC_OK);
+    l.is_eof = 1;
+    CHECK_EQ_INT(mqttc_step(&c, 6001), MQTTC_ERR_CLOSED);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* [MQTT-3.1.2-23]: PINGREQ when nothing was sent for keepalive; no PINGRESP in time ends it. */
+TEST(keepalive_ping_and_timeout) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    static const unsigned char pingresp[] = {0xD0, 0x00};
+    base_options(&o);
+    o.keepalive_s = 10;
+    o.ping_timeout_ms = 3000;
+    connect_over(&c, &l, &o);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 0), 10000);
+    CHECK_EQ_INT(mqttc_step(&c, 9999), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), 0);
+    CHECK_EQ_INT(mqttc_step(&c, 10000), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PINGREQ);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 10000), 3000); /* now waiting for PINGRESP, not busy */
+    CHECK_EQ_INT(mqttc_step(&c, 11000), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), 0); /* one PINGREQ outstanding at a time */
+    mem_feed(&l, pingresp, 2);
+    CHECK_EQ_INT(mqttc_step(&c, 12000), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 12000), 8000); /* last send at 10000 */
+    CHECK_EQ_INT(mqttc_step(&c, 20000), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PINGREQ);
+    CHECK_EQ_INT(mqttc_step(&c, 22999), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_step(&c, 23000), MQTTC_ERR_PINGRESP);
+    CHECK(strcmp(mqttc_errname(mqttc_error(&c)), "pingresp") == 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* A client that only receives still pings (the broker drops it at 1.5 x keepalive
+   otherwise [MQTT-3.1.2-24]); one that only sends pings to learn the link is alive. */
+TEST(keepalive_counts_both_directions) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    static const unsigned char pub[] = {0x30, 0x03, 0x00, 0x01, 't'};
+    base_options(&o);
+    o.keepalive_s = 10;
+    connect_over(&c, &l, &o);
+    next_sent(&l, &pos, &p);
+    for (uint64_t now = 2000; now < 10000; now += 2000) {
+        mem_feed(&l, pub, sizeof pub);
+        mqttc_step(&c, now);
+    }
+    CHECK_EQ_INT(S.messages, 4);
+    mqttc_step(&c, 10000);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PINGREQ);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    /* sending only: the ping is due keepalive after the last byte received */
+    pos = 0;
+    connect_over(&c, &l, &o);
+    next_sent(&l, &pos, &p);
+    for (uint64_t now = 2000; now < 10000; now += 2000) {
+        mqttc_step(&c, now);
+        CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 0, 0, NULL), MQTTC_OK);
+    }
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 8000), 2000);
+    mqttc_step(&c, 10000);
+    int types[8], k = 0;
+    while (k < 8 && (types[k] = next_sent(&l, &pos, &p)) != 0) k++;
+    CHECK_EQ_INT(k, 5);
+    CHECK_EQ_INT(types[4], MQTTC_PINGREQ);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(qos1_and_qos2_outgoing) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    unsigned short id1, id2;
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    next_sent(&l, &pos, &p);
+    CHECK_EQ_INT(mqttc_publish(&c, "a/b", "one", 3, 1, 0, &id1), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_publish(&c, "a/b", "two", 3, 2, 1, &id2), MQTTC_OK);
+    CHECK(id1 != 0 && id2 != 0 && id1 != id2); /* [MQTT-2.3.1-1/2] */
+    CHECK_EQ_INT(mqttc_inflight(&c), 2);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBLISH);
+    CHECK(p.qos == 1 && p.packet_id == id1 && p.dup == 0 && p.payload_len == 3); /* [MQTT-4.3.2-1] */
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBLISH);
+    CHECK(p.qos == 2 && p.packet_id == id2 && p.retain == 1);
+    unsigned char puback[] = {0x40, 0x02, (unsigned char)(id1 >> 8), (unsigned char)id1};
+    unsigned char pubrec[] = {0x50, 0x02, (unsigned char)(id2 >> 8), (unsigned char)id2};
+    unsigned char pubcomp[] = {0x70, 0x02, (unsigned char)(id2 >> 8), (unsigned char)id2};
+    mem_feed(&l, puback, 4);
+    mem_feed(&l, pubrec, 4);
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(S.published, 1);
+    CHECK_EQ_INT(S.last_id, id1);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBREL); /* [MQTT-4.3.3-1] */
+    CHECK_EQ_INT(p.packet_id, id2);
+    CHECK_EQ_INT(mqttc_inflight(&c), 1);
+    mem_feed(&l, pubcomp, 4);
+    mem_feed(&l, puback, 4); /* a stray: ignored */
+    mem_feed(&l, pubcomp, 4);
+    CHECK_EQ_INT(mqttc_step(&c, 2), MQTTC_OK);
+    CHECK_EQ_INT(S.published, 2);
+    CHECK_EQ_INT(mqttc_inflight(&c), 0);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* [MQTT-4.3.2-2], [MQTT-4.3.3-2]: acks by QoS; QoS 2 delivered once. */
+TEST(qos1_and_qos2_incoming) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    static const unsigned char q1[] = {0x32, 0x06, 0x00, 0x01, 'x', 0x00, 0x07, 'A'};
+    static const unsigned char q2[] = {0x34, 0x06, 0x00, 0x01, 'y', 0x00, 0x09, 'B'};
+    static const unsigned char q2dup[] = {0x3C, 0x06, 0x00, 0x01, 'y', 0x00, 0x09, 'B'};
+    static const unsigned char pubrel[] = {0x62, 0x02, 0x00, 0x09};
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    next_sent(&l, &pos, &p);
+    mem_feed(&l, q1, sizeof q1);
+    mem_feed(&l, q2, sizeof q2);
+    mem_feed(&l, q2dup, sizeof q2dup);
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(S.messages, 2);
+    CHECK(strcmp(S.last_topic, "y") == 0 && strcmp(S.last_payload, "B") == 0 && S.last_qos == 2);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBACK);
+    CHECK_EQ_INT(p.packet_id, 7);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBREC);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBREC); /* again for the repeat, not delivered */
+    CHECK_EQ_INT(p.packet_id, 9);
+    mem_feed(&l, pubrel, 4);
+    mqttc_step(&c, 2);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBCOMP);
+    CHECK_EQ_INT(p.packet_id, 9);
+    mem_feed(&l, q2, sizeof q2); /* after PUBCOMP the id is new */
+    mem_feed(&l, pubrel, 4);
+    mem_feed(&l, pubrel, 4); /* a stray PUBREL still gets PUBCOMP */
+    mqttc_step(&c, 3);
+    CHECK_EQ_INT(S.messages, 3);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBREC);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBCOMP);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBCOMP);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(inflight_window_is_bounded) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    unsigned short id;
+    static const unsigned char puback_first[] = {0x40, 0x02, 0x00, 0x01};
+    base_options(&o);
+    o.max_inflight = 2;
+    connect_over(&c, &l, &o);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "1", 1, 1, 0, &id), MQTTC_OK);
+    CHECK_EQ_INT(id, 1);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "2", 1, 2, 0, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "3", 1, 1, 0, &id), MQTTC_ERR_BUSY);
+    CHECK_EQ_INT(id, 0);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "q0 is not windowed", 18, 0, 0, NULL), MQTTC_OK);
+    mem_feed(&l, puback_first, 4);
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "3", 1, 1, 0, &id), MQTTC_OK);
+    CHECK_EQ_INT(id, 3); /* 1 is free again, but ids move on: 2 is in use */
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* Packet ids wrap 65535 -> 1 and skip ids still in use [MQTT-2.3.1-2]. */
+TEST(packet_ids_wrap_and_skip) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    unsigned short id;
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 1, 0, &id), MQTTC_OK); /* id 1 stays in flight */
+    c.last_id = 65534;
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 1, 0, &id), MQTTC_OK);
+    CHECK_EQ_INT(id, 65535);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 1, 0, &id), MQTTC_OK);
+    CHECK_EQ_INT(id, 2);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(subscribe_handlers_and_acks) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    unsigned short sid, uid, sid2;
+    static const unsigned char in_ab[] = {0x30, 0x05, 0x00, 0x03, 'a', '/', 'b'};
+    static const unsigned char in_zz[] = {0x30, 0x04, 0x00, 0x02, 'z', 'z'};
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    next_sent(&l, &pos, &p);
+    CHECK_EQ_INT(mqttc_subscribe(&c, "a/+", 1, on_suback, on_handler, NULL, &sid), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_SUBSCRIBE);
+    CHECK_EQ_INT(p.packet_id, sid);
+    unsigned char suback[] = {0x90, 0x03, (unsigned char)(sid >> 8), (unsigned char)sid, 0x01};
+    mem_feed(&l, suback, sizeof suback);
+    mem_feed(&l, in_ab, sizeof in_ab);
+    mem_feed(&l, in_zz, sizeof in_zz);
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(S.subacks, 1);
+    CHECK_EQ_INT(S.last_code, 1);
+    CHECK_EQ_INT(S.handler_messages, 1); /* a/b went to the filter's handler */
+    CHECK_EQ_INT(S.messages, 1);         /* zz to the global one */
+    CHECK_EQ_INT(mqttc_unsubscribe(&c, "a/+", on_unsuback, NULL, &uid), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_UNSUBSCRIBE);
+    unsigned char unsuback[] = {0xB0, 0x02, (unsigned char)(uid >> 8), (unsigned char)uid};
+    mem_feed(&l, unsuback, sizeof unsuback);
+    mem_feed(&l, in_ab, sizeof in_ab);
+    mqttc_step(&c, 2);
+    CHECK_EQ_INT(S.unsubacks, 1);
+    CHECK_EQ_INT(S.last_id, uid);
+    CHECK_EQ_INT(S.handler_messages, 1);
+    CHECK_EQ_INT(S.messages, 2); /* the handler is gone */
+    /* a refused subscription (0x80) reaches the callback and drops the handler */
+    CHECK_EQ_INT(mqttc_subscribe(&c, "a/#", 2, on_suback, on_handler, NULL, &sid2), MQTTC_OK);
+    unsigned char refused[] = {0x90, 0x03, (unsigned char)(sid2 >> 8), (unsigned char)sid2, 0x80};
+    mem_feed(&l, refused, sizeof refused);
+    mem_feed(&l, in_ab, sizeof in_ab);
+    CHECK_EQ_INT(mqttc_step(&c, 3), MQTTC_OK);
+    CHECK_EQ_INT(S.last_code, 0x80);
+    CHECK_EQ_INT(S.handler_messages, 1);
+    CHECK_EQ_INT(S.messages, 3);
+    /* argument errors: nothing on the wire */
+    size_t before = l.out_len;
+    CHECK_EQ_INT(mqttc_subscribe(&c, "a/#/b", 0, NULL, NULL, NULL, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_subscribe(&c, "", 0, NULL, NULL, NULL, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_subscribe(&c, "ok", 3, NULL, NULL, NULL, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_unsubscribe(&c, "a+", NULL, NULL, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, "a/+", "x", 1, 0, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, "a/#", "x", 1, 0, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, "", "x", 1, 0, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, NULL, "x", 1, 0, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, "bad\xc3", "x", 1, 0, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 3, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", NULL, 1, 0, 0, NULL), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(l.out_len, before);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* Overlapping filters: every matching handler sees the message. */
+TEST(overlapping_handlers) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    static const unsigned char in_ab[] = {0x30, 0x05, 0x00, 0x03, 'a', '/', 'b'};
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    CHECK_EQ_INT(mqttc_subscribe(&c, "a/#", 0, NULL, on_handler, NULL, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_subscribe(&c, "+/b", 0, NULL, on_handler, NULL, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_subscribe(&c, "a/#", 0, NULL, on_handler, NULL, NULL), MQTTC_OK); /* replaces, not adds */
+    mem_feed(&l, in_ab, sizeof in_ab);
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(S.handler_messages, 2);
+    CHECK_EQ_INT(S.messages, 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* Callbacks may publish, subscribe and disconnect; after DISCONNECT nothing is sent
+   [MQTT-3.14.4-2] and the acks of what was received before still go out first. */
+static void reentrant(mqttc_client *c, const mqttc_message *m, void *u) {
+    (void)u;
+    S.messages++;
+    CHECK_EQ_INT(mqttc_publish(c, "echo", m->payload, m->payload_len, 1, 0, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_subscribe(c, "more", 0, NULL, NULL, NULL, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_disconnect(c), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_publish(c, "late", "x", 1, 0, 0, NULL), MQTTC_ERR_STATE);
+}
+
+TEST(callbacks_reenter_the_api) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    static const unsigned char q1[] = {0x32, 0x06, 0x00, 0x01, 'x', 0x00, 0x07, 'A'};
+    static const unsigned char q1b[] = {0x32, 0x06, 0x00, 0x01, 'x', 0x00, 0x08, 'B'};
+    base_options(&o);
+    o.on_message = reentrant;
+    connect_over(&c, &l, &o);
+    next_sent(&l, &pos, &p);
+    mem_feed(&l, q1, sizeof q1);
+    mem_feed(&l, q1b, sizeof q1b); /* arrives after the disconnect: not handled */
+    CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_DISCONNECT);
+    CHECK_EQ_INT(S.messages, 1);
+    int want[] = {MQTTC_PUBACK, MQTTC_PUBLISH, MQTTC_SUBSCRIBE, MQTTC_DISCONNECT, 0};
+    for (int i = 0; i < 5; i++) CHECK_EQ_INT(next_sent(&l, &pos, &p), want[i]);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+    CHECK(strcmp(mqttc_errname(mqttc_error(&c)), "disconnect") == 0);
+    CHECK_EQ_INT(mqttc_inflight(&c), 1); /* the echo is kept for a reconnect */
+    CHECK_EQ_INT(l.closed, 1);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* Reads and writes of one byte at a time: the same conversation, the same bytes. */
+TEST(one_byte_at_a_time) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_transport t = mem_transport(&l);
+    mqttc_packet p;
+    size_t pos = 0;
+    char payload[300];
+    memset(payload, 'p', sizeof payload);
+    base_options(&o);
+    l.read_chunk = l.write_chunk = 1;
+    memset(&S, 0, sizeof S);
+    mqttc_init(&c, &o);
+    mqttc_start_transport(&c, &t, 0);
+    mem_feed(&l, CONNACK_OK, 4);
+    pump(&c, &l, 0);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    l.write_stalled = 1; /* the socket is busy: the publish waits for a writable event */
+    CHECK_EQ_INT(mqttc_publish(&c, "a/b", payload, sizeof payload, 1, 0, NULL), MQTTC_OK);
+    CHECK(mqttc_pending_output(&c) > 0);
+    CHECK(mqttc_events(&c) & MQTTC_EV_WRITE);
+    l.write_stalled = 0;
+    pump(&c, &l, 0);
+    CHECK_EQ_INT(mqttc_pending_output(&c), 0);
+    unsigned char in[400];
+    size_t n;
+    mqttc_str topic = {"in/x", 4};
+    mqttc_encode_publish(in, sizeof in, topic, payload, sizeof payload, 2, 0, 0, 77, &n);
+    mem_feed(&l, in, n);
+    static const unsigned char puback[] = {0x40, 0x02, 0x00, 0x01};
+    mem_feed(&l, puback, 4);
+    pump(&c, &l, 0);
+    CHECK_EQ_INT(S.messages, 1);
+    CHECK_EQ_INT(S.published, 1);
+    CHECK(strcmp(S.last_topic, "in/x") == 0);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBLISH);
+    CHECK_EQ_INT(p.payload_len, sizeof payload);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBREC);
+    CHECK_EQ_INT(p.packet_id, 77);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* With clean session off, a reconnect resends unacknowledged PUBLISH with DUP and the same
+   id, and PUBREL for those past PUBREC [MQTT-4.4.0-1]; with clean on they are dropped. */
+TEST(reconnect_resends_inflight) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    unsigned short id1, id2, id3;
+    base_options(&o);
+    o.no_clean_session = 1;
+    connect_over(&c, &l, &o);
+    mqttc_publish(&c, "t", "1", 1, 1, 0, &id1);
+    mqttc_publish(&c, "t", "2", 1, 2, 0, &id2);
+    mqttc_publish(&c, "t", "3", 1, 2, 0, &id3);
+    unsigned char pubrec[] = {0x50, 0x02, (unsigned char)(id2 >> 8), (unsigned char)id2};
+    mem_feed(&l, pubrec, 4);
+    l.is_eof = 1;
+    mqttc_step(&c, 1); /* reads the PUBREC; the next read sees the end */
+    CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_CLOSED);
+    CHECK_EQ_INT(mqttc_inflight(&c), 3); /* accounted for, not dropped */
+    mem_free(&l);
+    mqttc_transport t = mem_transport(&l);
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 2), MQTTC_OK);
+    static const unsigned char connack_sp[] = {0x20, 0x02, 0x01, 0x00};
+    mem_feed(&l, connack_sp, 4);
+    CHECK_EQ_INT(mqttc_step(&c, 3), MQTTC_OK);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBLISH);
+    CHECK(p.packet_id == id1 && p.dup == 1 && p.qos == 1); /* [MQTT-3.3.1-1] */
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBLISH);
+    CHECK(p.packet_id == id3 && p.dup == 1 && p.qos == 2);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBREL); /* never the PUBLISH again [MQTT-4.3.3-1] */
+    CHECK_EQ_INT(p.packet_id, id2);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    /* clean session: nothing of the earlier session is reused [MQTT-3.1.2-6] */
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    mqttc_publish(&c, "t", "1", 1, 1, 0, &id1);
+    l.is_eof = 1;
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(mqttc_inflight(&c), 1);
+    mem_free(&l);
+    t = mem_transport(&l);
+    mqttc_start_transport(&c, &t, 2);
+    mem_feed(&l, CONNACK_OK, 4);
+    mqttc_step(&c, 3);
+    CHECK_EQ_INT(mqttc_inflight(&c), 0);
+    pos = 0;
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(session_present_on_clean_session_is_an_error) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_transport t = mem_transport(&l);
+    static const unsigned char connack_sp[] = {0x20, 0x02, 0x01, 0x00};
+    mqttc_init(&c, NULL);
+    mqttc_start_transport(&c, &t, 0);
+    mem_feed(&l, connack_sp, 4);
+    CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_PROTOCOL);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(protocol_errors_after_connack) {
+    static const unsigned char connack_again[] = {0x20, 0x02, 0x00, 0x00};
+    static const unsigned char subscribe[] = {0x82, 0x04, 0x00, 0x01, 0x00, 0x00};
+    static const unsigned char pingreq[] = {0xC0, 0x00};
+    static const unsigned char suback_unknown[] = {0x90, 0x03, 0x00, 0x63, 0x00};
+    static const unsigned char unsuback_unknown[] = {0xB0, 0x02, 0x00, 0x63};
+    static const unsigned char malformed[] = {0x30, 0x03, 0x00, 0x09, 'x'};
+    const unsigned char *cases[] = {connack_again, subscribe, pingreq, suback_unknown, unsuback_unknown, malformed};
+    size_t sizes[] = {4, 6, 2, 5, 4, 5};
+    for (int i = 0; i < 6; i++) {
+        mqttc_client c;
+        mem_link l = {0};
+        mqttc_options o;
+        base_options(&o);
+        connect_over(&c, &l, &o);
+        mem_feed(&l, cases[i], sizes[i]);
+        CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_PROTOCOL);
+        CHECK_EQ_INT(l.closed, 1);
+        mqttc_deinit(&c);
+        mem_free(&l);
+    }
+}
+
+TEST(incoming_size_limit) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    unsigned char big[300];
+    size_t n;
+    mqttc_str topic = {"t", 1};
+    base_options(&o);
+    o.max_packet_size = 256;
+    connect_over(&c, &l, &o);
+    mqttc_encode_publish(big, sizeof big, topic, big, 260, 0, 0, 0, 0, &n); /* 266 bytes */
+    mem_feed(&l, big, 10); /* the header alone is enough to know */
+    CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_OVERFLOW);
+    CHECK(strcmp(mqttc_errname(mqttc_error(&c)), "overflow") == 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* A broker that stops reading: publishes say BUSY once max_output is queued; reading
+   stops too, and the buffered output stays bounded. */
+TEST(output_is_bounded_when_the_broker_stops_reading) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    char payload[1000];
+    int busy = 0, sent = 0;
+    memset(payload, 'x', sizeof payload);
+    base_options(&o);
+    o.max_output = 8192;
+    connect_over(&c, &l, &o);
+    l.write_stalled = 1;
+    for (int i = 0; i < 100; i++) {
+        int rc = mqttc_publish(&c, "t", payload, sizeof payload, 0, 0, NULL);
+        if (rc == MQTTC_ERR_BUSY) busy++;
+        else if (rc == MQTTC_OK) sent++;
+    }
+    CHECK(busy > 0);
+    CHECK(mqttc_pending_output(&c) <= 8192 + sizeof payload + 8);
+    CHECK(mqttc_events(&c) & MQTTC_EV_WRITE);
+    l.write_stalled = 0;
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(mqttc_pending_output(&c), 0);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", payload, sizeof payload, 0, 0, NULL), MQTTC_OK);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* Disconnect waits for DISCONNECT to be written, up to the connect timeout. */
+TEST(disconnect_drains_then_closes) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    mqttc_packet p;
+    size_t pos = 0;
+    base_options(&o);
+    o.connect_timeout_ms = 1000;
+    connect_over(&c, &l, &o);
+    l.write_stalled = 1;
+    CHECK_EQ_INT(mqttc_disconnect(&c), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_DISCONNECTING);
+    CHECK_EQ_INT(mqttc_step(&c, 10), MQTTC_OK);
+    l.write_stalled = 0;
+    CHECK_EQ_INT(mqttc_step(&c, 20), MQTTC_ERR_DISCONNECT);
+    next_sent(&l, &pos, &p);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_DISCONNECT);
+    CHECK_EQ_INT(mqttc_disconnect(&c), MQTTC_ERR_STATE);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    /* never drained: closed at the deadline all the same */
+    connect_over(&c, &l, &o);
+    l.write_stalled = 1;
+    mqttc_disconnect(&c);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, 0), 1000);
+    CHECK_EQ_INT(mqttc_step(&c, 1000), MQTTC_ERR_DISCONNECT);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+TEST(cork_coalesces_until_flush) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    size_t before = l.out_len;
+    mqttc_cork(&c, 1);
+    for (int i = 0; i < 10; i++) mqttc_publish(&c, "t", "x", 1, 0, 0, NULL);
+    CHECK_EQ_INT(l.out_len, before);
+    CHECK_EQ_INT(mqttc_pending_output(&c), 60);
+    CHECK_EQ_INT(mqttc_flush(&c), MQTTC_OK);
+    CHECK_EQ_INT(l.out_len, before + 60);
+    mqttc_cork(&c, 0);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 0, 0, NULL), MQTTC_OK);
+    CHECK_EQ_INT(l.out_len, before + 66); /* idle socket: written through at once */
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* No allocation per message once buffers have grown to the working size. */
+TEST(no_allocation_per_message) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    unsigned char in[64];
+    size_t n;
+    mqttc_str topic = {"in/t", 4};
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    mqttc_subscribe(&c, "in/#", 1, NULL, on_handler, NULL, NULL);
+    long before = 0;
+    for (int round = 0; round < 2000; round++) {
+        if (round == 100) before = allocations; /* warmed up */
+        unsigned short id;
+        mqttc_publish(&c, "out/t", "payload", 7, round % 3, 0, &id);
+        if (id) {
+            unsigned char ack[4] = {round % 3 == 1 ? 0x40 : 0x50, 0x02, (unsigned char)(id >> 8), (unsigned char)id};
+            mem_feed(&l, ack, 4);
+            if (round % 3 == 2) { ack[0] = 0x70; mem_feed(&l, ack, 4); }
+        }
+        mqttc_encode_publish(in, sizeof in, topic, "data", 4, round % 3, 0, 0, (unsigned short)(round % 3 ? round + 1 : 0), &n);
+        mem_feed(&l, in, n);
+        if (round % 3 == 2) {
+            unsigned char rel[4] = {0x62, 0x02, (unsigned char)((round + 1) >> 8), (unsigned char)(round + 1)};
+            mem_feed(&l, rel, 4);
+        }
+        mqttc_step(&c, (uint64_t)round);
+    }
+    CHECK_EQ_INT(S.handler_messages, 2000);
+    CHECK_EQ_INT(mqttc_inflight(&c), 0);
+    CHECK_EQ_INT(allocations - before, 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* options.mem: the library never allocates, and its limits are explicit. */
+TEST(caller_memory_never_allocates) {
+    static unsigned char mem[16384];
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    char big[8000];
+    memset(big, 'b', sizeof big);
+    base_options(&o);
+    o.mem = mem;
+    o.mem_size = sizeof mem;
+    long before = allocations;
+    connect_over(&c, &l, &o);
+    mqttc_subscribe(&c, "a/#", 2, NULL, on_handler, NULL, NULL);
+    for (int i = 0; i < 100; i++) CHECK_EQ_INT(mqttc_publish(&c, "a/b", "hello", 5, 0, 0, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_publish(&c, "a/b", big, sizeof big, 0, 0, NULL), MQTTC_ERR_BUSY); /* over a quarter */
+    static const unsigned char in_ab[] = {0x30, 0x06, 0x00, 0x03, 'a', '/', 'b', '!'};
+    mem_feed(&l, in_ab, sizeof in_ab);
+    mqttc_step(&c, 1);
+    CHECK_EQ_INT(S.handler_messages, 1);
+    CHECK_EQ_INT(allocations, before);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+/* Transport errors on send end the connection with that error, not a crash. */
+TEST(transport_errors) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    base_options(&o);
+    connect_over(&c, &l, &o);
+    l.fail_with = MQTTC_ERR_IO;
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 1, 0, NULL), MQTTC_ERR_IO);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+    CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 0, 0, NULL), MQTTC_ERR_IO); /* sticky */
+    CHECK_EQ_INT(mqttc_step(&c, 2), MQTTC_ERR_IO);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
+int main(void) {
+    RUN(connect_packet_and_defaults);
+    RUN(connect_options_on_the_wire);
+    RUN(options_rejected);
+    RUN(connack_refusals);
+    RUN(invalid_first_packets);
+    RUN(connect_timeout_and_eof);
+    RUN(keepalive_ping_and_timeout);
+    RUN(keepalive_counts_both_directions);
+    RUN(qos1_and_qos2_outgoing);
+    RUN(qos1_and_qos2_incoming);
+    RUN(inflight_window_is_bounded);
+    RUN(packet_ids_wrap_and_skip);
+    RUN(subscribe_handlers_and_acks);
+    RUN(overlapping_handlers);
+    RUN(callbacks_reenter_the_api);
+    RUN(one_byte_at_a_time);
+    RUN(reconnect_resends_inflight);
+    RUN(session_present_on_clean_session_is_an_error);
+    RUN(protocol_errors_after_connack);
+    RUN(incoming_size_limit);
+    RUN(output_is_bounded_when_the_broker_stops_reading);
+    RUN(disconnect_drains_then_closes);
+    RUN(cork_coalesces_until_flush);
+    RUN(no_allocation_per_message);
+    RUN(caller_memory_never_allocates);
+    RUN(transport_errors);
+    return test_report();
+}
