@@ -72,3 +72,8 @@ clean:
 
 # Each area (tools, Lua, TLS, benchmarks, fuzzing) adds its own rules here.
 -include $(wildcard mk/*.mk)
+
+# Integration programs driven by script suites (not run on their own by tests/run.sh).
+$(BUILD)/live_%: tests/live_%.c mqttc.h | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+TEST_EXTRA += $(BUILD)/live_client

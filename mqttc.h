@@ -45,6 +45,9 @@ CONTENTS
                                       transport and the blocking layer (bare-metal; bring a
                                       transport of your own)
     MQTTC_DEFAULT_MAX_PACKET 16 MiB   global: default limit on an incoming packet's size
+    MQTTC_WITH_OPENSSL      off       implementation file only: TLS (options.secure) through
+                                      OpenSSL 1.1.1 or 3.x; link -lssl -lcrypto. Without it
+                                      the header needs nothing beyond libc
 
 2. LAYERS. The implementation reads top to bottom; each section calls only those above it
    (`grep '>>' mqttc.h` prints the map):
@@ -54,6 +57,8 @@ CONTENTS
     >>transport  send/recv/close through a struct of function pointers; built-in TCP
     >>client     the state machine, driven by mqttc_step(now_ms): never blocks
     >>blocking   mqttc_connect / mqttc_run / mqttc_run_for: poll(2) around mqttc_step
+    >>tls        (MQTTC_WITH_OPENSSL) wraps a connected transport in TLS; the core calls
+                 it through four hooks and never sees OpenSSL
 
 3. THE CONNECTION STATES (mqttc_state(), in lifecycle order)
 
@@ -99,6 +104,15 @@ CONTENTS
    connect); mqttc_adopt_fd takes a socket someone else connected (a proxy, a TLS layer...);
    mqttc_start_transport takes any mqttc_transport (TLS, an in-memory pipe in tests).
    Note getaddrinfo itself blocks: pass a numeric address to stay non-blocking.
+   TLS (MQTTC_WITH_OPENSSL, options.secure = 1; the default port becomes 8883) wraps the
+   connected transport of all three, so a socket through a proxy can be upgraded too. The
+   handshake is non-blocking, inside the connect timeout (state HANDSHAKE). The trust rule:
+   with a user name or password (or tls_verify), the broker's chain and host name are
+   checked after the handshake and before CONNECT; an untrusted chain ends the connect with
+   "cert", a name that does not match with "cn", and no byte of CONNECT leaves. Without
+   credentials nothing is checked: the connection goes on, as with the original client.
+   Over an adopted socket, name the broker in tls_server_name (else the check says "cn").
+   OpenSSL allocates for itself: options.mem does not cover it.
 
 9. THREADS AND RE-ENTRANCY. A client is used by one thread at a time; different clients are
    independent (no global state). From inside any callback you may call publish, subscribe,
@@ -333,6 +347,17 @@ typedef struct mqttc_options {
     void (*lock)(void *lock_user); /* recursive mutex hooks for multi-threaded use */
     void (*unlock)(void *lock_user);
     void *lock_user;
+    /* TLS (top comment, section 8). The fields exist in every build; without
+       MQTTC_WITH_OPENSSL, secure = 1 makes mqttc_init fail with MQTTC_ERR_ARG, as does any
+       tls_ field without secure = 1 (never a silent plain-text connection). */
+    int secure;                    /* 1: TLS over every connection; default port 8883 */
+    const char *tls_ca_file;       /* PEM file of trusted CAs; default: the system store */
+    const char *tls_ca_path;       /* directory of hashed CA certificates (c_rehash) */
+    const char *tls_cert_file;     /* client certificate chain, PEM; default none */
+    const char *tls_key_file;      /* its private key, PEM, unencrypted; default: in cert */
+    const char *tls_server_name;   /* SNI and the name checked; default: the host connected */
+    int tls_verify;                /* 1: check chain and name even without credentials */
+    int tls_insecure_skip_hostname_check; /* 1: trust any name in a trusted chain (tests!) */
 } mqttc_options;
 
 /* A transport moves bytes. send/recv return MQTTC_OK with *n bytes moved (0 = would block)
@@ -347,6 +372,8 @@ struct mqttc_transport {
     int fd;
     unsigned want; /* events the transport itself waits for (TLS); the client adds its own */
     void *ctx;     /* the transport's own state */
+    int has_buffered_input; /* set by recv: bytes are ready that poll cannot see (TLS keeps
+                               decrypted bytes); mqttc_timeout_ms is then 0 */
 };
 
 /* Private to the implementation: a byte buffer and a compacting record pool. */
@@ -374,6 +401,7 @@ struct mqttc_client {
     int wake_fd[2];             /* mqttc_run's wake-up pipe when lock hooks are set */
     int run_waiting;            /* mqttc_run is blocked in poll */
     char id[24];                /* the generated client id */
+    void *tls;                  /* >>tls: context and server name when options.secure */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -384,13 +412,14 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o);
 MQTTC_DEF void mqttc_deinit(mqttc_client *c);
 
 /* Blocking: resolves, connects TCP, sends CONNECT, waits for CONNACK, up to
-   connect_timeout_ms. port 0 means 1883. */
+   connect_timeout_ms. port 0 means 1883 (8883 with options.secure). */
 MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port);
 /* Non-blocking: resolves (getaddrinfo blocks; numeric addresses do not) and starts the TCP
    connect; mqttc_step completes it. MQTTC_OK means "started". */
 MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms);
 /* Starts the MQTT connection over a socket someone else connected. The client makes it
-   non-blocking and owns it from now on (it closes it). */
+   non-blocking and owns it from now on (it closes it). With options.secure the TLS
+   handshake runs over it first (name the broker in options.tls_server_name). */
 MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
 /* Starts the MQTT connection over any transport (copied; the client calls its close). */
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
@@ -1140,9 +1169,29 @@ static int mqttc__tcp_connect_done(int fd) {
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) return MQTTC_ERR_CANNOTCONNECT;
     return MQTTC_OK;
 }
+
+/* For the generated client id: process and wall clock, so two processes never share an id
+   even without address randomisation (Valgrind), which would make the broker close the
+   first when the second connects [MQTT-3.1.4-2]. */
+static uint64_t mqttc__id_entropy(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)getpid() << 40) ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec;
+}
+#else
+static uint64_t mqttc__id_entropy(void) { return 0; }
 #endif /* MQTTC_NO_SOCKETS */
 
 /* >>client -------------------------------------------------------------------------------- */
+
+/* The hooks of the >>tls section (at the end; stubs that refuse options.secure when built
+   without MQTTC_WITH_OPENSSL): check the options at init, get ready for a connection to
+   host (NULL: an adopted socket or given transport), wrap the connected transport before
+   its handshake, and free the client's TLS state at deinit. */
+static int mqttc__tls_check(const mqttc_options *o);
+static int mqttc__tls_begin(mqttc_client *c, const char *host);
+static int mqttc__tls_wrap(mqttc_client *c);
+static void mqttc__tls_free(mqttc_client *c);
 
 MQTTC_DEF const char *mqttc_errname(int err) {
     switch (err) {
@@ -1296,8 +1345,10 @@ static int mqttc__send_connect(mqttc_client *c) {
     return mqttc__queued(c, n);
 }
 
-/* The transport is up: run its handshake if it has one, else send CONNECT. */
+/* The transport is up: wrap it (TLS), run its handshake if it has one, else send CONNECT. */
 static int mqttc__transport_ready(mqttc_client *c) {
+    int wrapped = mqttc__tls_wrap(c);
+    if (wrapped != MQTTC_OK) return mqttc__fail(c, wrapped);
     if (c->tr.handshake) {
         mqttc__set_state(c, MQTTC_STATE_HANDSHAKE);
         int rc = c->tr.handshake(&c->tr);
@@ -1334,6 +1385,7 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms) {
     mqttc__lock(c);
     int rc = t && t->send && t->recv ? mqttc__begin_connection(c, now_ms) : MQTTC_ERR_ARG;
+    if (rc == MQTTC_OK) rc = mqttc__tls_begin(c, NULL);
     if (rc == MQTTC_OK) {
         c->tr = *t;
         c->state = MQTTC_STATE_TCP_CONNECTING; /* the transport is connected: move on at once */
@@ -1668,6 +1720,7 @@ MQTTC_DEF unsigned mqttc_events(const mqttc_client *c) {
 MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
     uint64_t due;
     if (!mqttc__is_open(c)) return -1;
+    if (c->tr.has_buffered_input && c->tx.len <= c->opt.max_output) return 0; /* step reads it */
     if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
     else if (c->opt.keepalive_s == 0) return -1;
     else if (c->ping_outstanding) due = c->ping_sent_ms + c->opt.ping_timeout_ms;
@@ -1844,7 +1897,7 @@ static int mqttc__options_check(const mqttc_options *o) {
         return MQTTC_ERR_ARG;
     if (o->client_id && !o->client_id[0] && o->no_clean_session) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
     if (o->mem && o->mem_size < 4096) return MQTTC_ERR_ARG;
-    return MQTTC_OK;
+    return mqttc__tls_check(o);
 }
 
 /* One function patches the defaults into all-zero fields. */
@@ -1883,7 +1936,7 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
     if (rc != MQTTC_OK) return rc;
     mqttc__options_defaults(&c->opt);
     if (!c->opt.client_id) {
-        mqttc__random_id(c, (uint64_t)(uintptr_t)o);
+        mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
         c->opt.client_id = c->id;
     }
     if (c->opt.mem) {
@@ -1903,6 +1956,7 @@ MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
     if (c->addrinfo) freeaddrinfo((struct addrinfo *)c->addrinfo);
 #endif
     mqttc__unwake(c);
+    mqttc__tls_free(c);
     mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
     for (int i = 0; i < 4; i++)
         if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
@@ -1920,7 +1974,8 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
     if (!host || port < 0 || port > 65535) return MQTTC_ERR_ARG;
     mqttc__lock(c);
     rc = mqttc__begin_connection(c, now_ms);
-    if (rc == MQTTC_OK) rc = mqttc__tcp_resolve(host, port ? port : 1883, &list);
+    if (rc == MQTTC_OK) rc = mqttc__tls_begin(c, host);
+    if (rc == MQTTC_OK) rc = mqttc__tcp_resolve(host, port ? port : c->opt.secure ? 8883 : 1883, &list);
     next = list;
     if (rc == MQTTC_OK) rc = mqttc__tcp_connect_next(&next, &fd);
     if (rc != MQTTC_OK) {
@@ -1982,6 +2037,11 @@ static int mqttc__wait(mqttc_client *c, long max_ms) {
     struct pollfd pfd[2];
     char drain[64];
     mqttc__lock(c);
+    if (!mqttc__is_open(c)) { /* ended already: nothing to wait for */
+        int err = c->error ? c->error : MQTTC_ERR_STATE;
+        mqttc__unlock(c);
+        return err;
+    }
     uint64_t now = mqttc_now_ms();
     long ms = mqttc_timeout_ms(c, now);
     unsigned ev = mqttc_events(c);
@@ -2036,6 +2096,309 @@ MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
 static void mqttc__wake(mqttc_client *c) { (void)c; }
 static void mqttc__unwake(mqttc_client *c) { (void)c; }
 #endif /* MQTTC_NO_SOCKETS */
+
+/* >>tls ----------------------------------------------------------------------------------- */
+/* TLS is a transport over the connected one: OpenSSL reads and writes through a BIO whose
+   read and write are the inner transport's recv and send, so TCP, an adopted socket and a
+   transport given to mqttc_start_transport are wrapped alike. The core knows only the four
+   hooks declared at the top of >>client. */
+
+/* TLS settings without options.secure would silently be ignored: refuse them instead. */
+static int mqttc__tls_options_ok(const mqttc_options *o) {
+    int has_tls_field = o->tls_ca_file || o->tls_ca_path || o->tls_cert_file || o->tls_key_file ||
+                        o->tls_server_name || o->tls_verify || o->tls_insecure_skip_hostname_check;
+    if (has_tls_field && !o->secure) return 0;
+    return !o->tls_key_file || o->tls_cert_file; /* a key alone authenticates nothing */
+}
+
+#ifdef MQTTC_WITH_OPENSSL
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x10101000L
+#error "MQTTC_WITH_OPENSSL needs OpenSSL 1.1.1 or later"
+#endif
+
+/* The client's TLS state: made at its first secure connect, kept until mqttc_deinit. */
+typedef struct mqttc__tls_client {
+    SSL_CTX *ctx;           /* CAs, client certificate, protocol versions */
+    BIO_METHOD *bio_method; /* the BIO over an inner transport */
+    char *server_name;      /* SNI and the name checked; NULL when none is known */
+} mqttc__tls_client;
+
+/* One TLS connection: the wrapping transport's ctx. */
+typedef struct mqttc__tls_conn {
+    mqttc_transport inner;
+    SSL *ssl;
+    const char *server_name;       /* the client's copy; it outlives the connection */
+    int inner_error;               /* the inner transport's own error, kept through OpenSSL */
+    unsigned want_recv, want_send; /* events SSL_read / SSL_write wait for, beyond their own */
+    int must_verify;               /* credentials to protect, or options.tls_verify */
+    int skips_hostname;            /* options.tls_insecure_skip_hostname_check */
+    int has_received;              /* an application byte arrived: the session is up */
+} mqttc__tls_conn;
+
+static int mqttc__tls_bio_write(BIO *b, const char *buf, int len) {
+    mqttc__tls_conn *s = (mqttc__tls_conn *)BIO_get_data(b);
+    size_t n = 0;
+    BIO_clear_retry_flags(b);
+    int rc = s->inner.send(&s->inner, (const unsigned char *)buf, (size_t)len, &n);
+    if (rc != MQTTC_OK) { s->inner_error = rc; return -1; }
+    if (n == 0) { BIO_set_retry_write(b); return -1; }
+    return (int)n;
+}
+
+static int mqttc__tls_bio_read(BIO *b, char *buf, int len) {
+    mqttc__tls_conn *s = (mqttc__tls_conn *)BIO_get_data(b);
+    size_t n = 0;
+    BIO_clear_retry_flags(b);
+    int rc = s->inner.recv(&s->inner, (unsigned char *)buf, (size_t)len, &n);
+    if (rc != MQTTC_OK) { s->inner_error = rc; return rc == MQTTC_ERR_CLOSED ? 0 : -1; }
+    if (n == 0) { BIO_set_retry_read(b); return -1; }
+    return (int)n;
+}
+
+static long mqttc__tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+    (void)b; (void)num; (void)ptr;
+    return cmd == BIO_CTRL_FLUSH; /* writes go straight through: nothing to flush */
+}
+
+/* An SSL call returned r <= 0: a wait (MQTTC_OK, *want = the event it waits for) or the
+   end. The inner transport's error says it best; a TLS failure before the first byte of
+   application data is part of the handshake (TLS 1.3 servers refuse client certificates
+   only after the client thinks the handshake is done). */
+static int mqttc__tls_result(mqttc__tls_conn *s, int r, unsigned *want) {
+    int e = SSL_get_error(s->ssl, r);
+    *want = 0;
+    if (e == SSL_ERROR_WANT_READ) { *want = MQTTC_EV_READ; return MQTTC_OK; }
+    if (e == SSL_ERROR_WANT_WRITE) { *want = MQTTC_EV_WRITE; return MQTTC_OK; }
+    ERR_clear_error();
+    if (s->inner_error) return s->inner_error;
+    if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) return MQTTC_ERR_CLOSED;
+    return s->has_received ? MQTTC_ERR_IO : MQTTC_ERR_SSLHANDSHAKE;
+}
+
+static int mqttc__tls_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
+    mqttc__tls_conn *s = (mqttc__tls_conn *)t->ctx;
+    unsigned want = 0;
+    int rc = MQTTC_OK;
+    *n = 0;
+    ERR_clear_error();
+    int r = SSL_write(s->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (r > 0) *n = (size_t)r;
+    else rc = mqttc__tls_result(s, r, &want);
+    s->want_send = want & MQTTC_EV_READ; /* writability the client asks for by itself */
+    t->want = s->want_recv | s->want_send;
+    return rc;
+}
+
+/* A TLS record is decrypted whole: what did not fit in buf stays inside OpenSSL, where poll
+   cannot see it; has_buffered_input makes the client step again at once. */
+static int mqttc__tls_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
+    mqttc__tls_conn *s = (mqttc__tls_conn *)t->ctx;
+    unsigned want = 0;
+    int rc = MQTTC_OK;
+    *n = 0;
+    ERR_clear_error();
+    int r = SSL_read(s->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    if (r > 0) { *n = (size_t)r; s->has_received = 1; }
+    else rc = mqttc__tls_result(s, r, &want);
+    s->want_recv = want & MQTTC_EV_WRITE; /* readability the client asks for by itself */
+    t->want = s->want_recv | s->want_send;
+    t->has_buffered_input = rc == MQTTC_OK && SSL_pending(s->ssl) > 0;
+    return rc;
+}
+
+/* The name the broker was asked for: an IP address in the certificate's IP entries, a host
+   name in its DNS names (no partial wildcards such as "b*z.example.com"). */
+static int mqttc__tls_names_server(X509 *cert, const char *name) {
+    if (!name || !*name) return 0; /* nothing to compare with: not verified */
+    int r = X509_check_ip_asc(cert, name, 0);
+    if (r == -2) r = X509_check_host(cert, name, strlen(name), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+    return r == 1;
+}
+
+/* The seed's trust rule: with credentials at stake, the chain must lead to a trusted CA
+   and the certificate must name the server, or CONNECT (and the password in it) never
+   leaves. The handshake itself runs with SSL_VERIFY_NONE so that the verdict comes out
+   here as "cert" or "cn", not as a failed handshake. */
+static int mqttc__tls_check_peer(const mqttc__tls_conn *s) {
+    if (!s->must_verify) return MQTTC_OK;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    X509 *cert = SSL_get1_peer_certificate(s->ssl);
+#else
+    X509 *cert = SSL_get_peer_certificate(s->ssl);
+#endif
+    int rc = MQTTC_OK;
+    if (!cert || SSL_get_verify_result(s->ssl) != X509_V_OK) rc = MQTTC_ERR_CERT;
+    else if (!s->skips_hostname && !mqttc__tls_names_server(cert, s->server_name)) rc = MQTTC_ERR_CN;
+    X509_free(cert);
+    return rc;
+}
+
+static int mqttc__tls_handshake(mqttc_transport *t) {
+    mqttc__tls_conn *s = (mqttc__tls_conn *)t->ctx;
+    ERR_clear_error();
+    int r = SSL_do_handshake(s->ssl);
+    if (r == 1) {
+        t->want = 0;
+        return mqttc__tls_check_peer(s);
+    }
+    if (mqttc__tls_result(s, r, &t->want) == MQTTC_OK) return MQTTC_MORE;
+    return MQTTC_ERR_SSLHANDSHAKE; /* a closed socket included: the handshake failed */
+}
+
+/* close_notify when the session is up and the socket still works (best effort, never
+   waits), then the inner transport's own close. */
+static void mqttc__tls_close(mqttc_transport *t) {
+    mqttc__tls_conn *s = (mqttc__tls_conn *)t->ctx;
+    if (!s) return;
+    if (!s->inner_error && SSL_is_init_finished(s->ssl)) (void)SSL_shutdown(s->ssl);
+    ERR_clear_error();
+    SSL_free(s->ssl); /* and the BIO */
+    if (s->inner.close) s->inner.close(&s->inner);
+    MQTTC_FREE(s);
+    t->ctx = NULL;
+    t->fd = -1;
+    t->want = 0;
+    t->has_buffered_input = 0;
+}
+
+static int mqttc__tls_no_passphrase(char *buf, int size, int rwflag, void *user) {
+    (void)buf; (void)size; (void)rwflag; (void)user;
+    return 0; /* never prompt on the terminal for an encrypted key: loading it fails */
+}
+
+/* CAs (options, else the system store) and the client certificate. An unreadable file is
+   the caller's argument: MQTTC_ERR_ARG, before any connection is attempted. */
+static int mqttc__tls_load(SSL_CTX *ctx, const mqttc_options *o) {
+    if (o->tls_ca_file || o->tls_ca_path) {
+        if (SSL_CTX_load_verify_locations(ctx, o->tls_ca_file, o->tls_ca_path) != 1) return MQTTC_ERR_ARG;
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        return MQTTC_ERR_ARG;
+    }
+    if (!o->tls_cert_file) return MQTTC_OK;
+    SSL_CTX_set_default_passwd_cb(ctx, mqttc__tls_no_passphrase);
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file ? o->tls_key_file : o->tls_cert_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+        return MQTTC_ERR_ARG;
+    return MQTTC_OK;
+}
+
+static void mqttc__tls_free(mqttc_client *c) {
+    mqttc__tls_client *tc = (mqttc__tls_client *)c->tls;
+    if (!tc) return;
+    SSL_CTX_free(tc->ctx);
+    BIO_meth_free(tc->bio_method);
+    if (tc->server_name) MQTTC_FREE(tc->server_name);
+    MQTTC_FREE(tc);
+    c->tls = NULL;
+}
+
+/* TLS 1.2 at least; SSL_write may take part of a buffer that moves between calls (the
+   output buffer grows); no renegotiation. */
+static int mqttc__tls_new_client(mqttc_client *c) {
+    mqttc__tls_client *tc = (mqttc__tls_client *)MQTTC_MALLOC(sizeof *tc);
+    if (!tc) return MQTTC_ERR_NOMEM;
+    memset(tc, 0, sizeof *tc);
+    c->tls = tc;
+    tc->ctx = SSL_CTX_new(TLS_client_method());
+    tc->bio_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "mqttc transport");
+    if (!tc->ctx || !tc->bio_method) {
+        mqttc__tls_free(c);
+        return MQTTC_ERR_NOMEM;
+    }
+    BIO_meth_set_write(tc->bio_method, mqttc__tls_bio_write);
+    BIO_meth_set_read(tc->bio_method, mqttc__tls_bio_read);
+    BIO_meth_set_ctrl(tc->bio_method, mqttc__tls_bio_ctrl);
+    SSL_CTX_set_min_proto_version(tc->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(tc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_NO_RENEGOTIATION
+    SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION);
+#endif
+    int rc = mqttc__tls_load(tc->ctx, &c->opt);
+    ERR_clear_error();
+    if (rc != MQTTC_OK) mqttc__tls_free(c);
+    return rc;
+}
+
+static int mqttc__tls_check(const mqttc_options *o) { return mqttc__tls_options_ok(o) ? MQTTC_OK : MQTTC_ERR_ARG; }
+
+/* A secure connection to host begins: the context once per client, the name every time. */
+static int mqttc__tls_begin(mqttc_client *c, const char *host) {
+    const char *name = c->opt.tls_server_name ? c->opt.tls_server_name : host;
+    if (!c->opt.secure) return MQTTC_OK;
+    if (!c->tls) {
+        int rc = mqttc__tls_new_client(c);
+        if (rc != MQTTC_OK) return rc;
+    }
+    mqttc__tls_client *tc = (mqttc__tls_client *)c->tls;
+    if (tc->server_name) MQTTC_FREE(tc->server_name);
+    tc->server_name = NULL;
+    if (!name) return MQTTC_OK;
+    size_t len = strlen(name) + 1;
+    tc->server_name = (char *)MQTTC_MALLOC(len);
+    if (!tc->server_name) return MQTTC_ERR_NOMEM;
+    memcpy(tc->server_name, name, len);
+    return MQTTC_OK;
+}
+
+/* SNI names a host, never an address (RFC 6066, section 3). */
+static void mqttc__tls_set_sni(SSL *ssl, const char *name) {
+    if (!name || !*name) return;
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(name);
+    if (ip) ASN1_OCTET_STRING_free(ip);
+    else SSL_set_tlsext_host_name(ssl, name);
+}
+
+/* The connected transport becomes the inner one of a TLS transport. On failure c->tr is
+   untouched (the caller closes it). */
+static int mqttc__tls_wrap(mqttc_client *c) {
+    mqttc__tls_client *tc = (mqttc__tls_client *)c->tls;
+    if (!tc || !c->opt.secure) return MQTTC_OK;
+    mqttc__tls_conn *s = (mqttc__tls_conn *)MQTTC_MALLOC(sizeof *s);
+    if (!s) return MQTTC_ERR_NOMEM;
+    memset(s, 0, sizeof *s);
+    s->inner = c->tr;
+    s->server_name = tc->server_name;
+    s->must_verify = c->opt.username || c->opt.password || c->opt.tls_verify;
+    s->skips_hostname = c->opt.tls_insecure_skip_hostname_check;
+    s->ssl = SSL_new(tc->ctx);
+    BIO *bio = s->ssl ? BIO_new(tc->bio_method) : NULL;
+    if (!bio) {
+        SSL_free(s->ssl);
+        MQTTC_FREE(s);
+        return MQTTC_ERR_NOMEM;
+    }
+    BIO_set_data(bio, s);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(s->ssl, bio, bio);
+    SSL_set_connect_state(s->ssl);
+    mqttc__tls_set_sni(s->ssl, s->server_name);
+    memset(&c->tr, 0, sizeof c->tr);
+    c->tr.send = mqttc__tls_send;
+    c->tr.recv = mqttc__tls_recv;
+    c->tr.handshake = mqttc__tls_handshake;
+    c->tr.close = mqttc__tls_close;
+    c->tr.fd = s->inner.fd;
+    c->tr.ctx = s;
+    return MQTTC_OK;
+}
+
+#else /* no MQTTC_WITH_OPENSSL: options.secure is refused, nothing else changes */
+static int mqttc__tls_check(const mqttc_options *o) {
+    return o->secure || !mqttc__tls_options_ok(o) ? MQTTC_ERR_ARG : MQTTC_OK;
+}
+static int mqttc__tls_begin(mqttc_client *c, const char *host) {
+    (void)host;
+    return c->opt.secure ? MQTTC_ERR_ARG : MQTTC_OK;
+}
+static int mqttc__tls_wrap(mqttc_client *c) { (void)c; return MQTTC_OK; }
+static void mqttc__tls_free(mqttc_client *c) { (void)c; }
+#endif /* MQTTC_WITH_OPENSSL */
 
 #endif /* MQTTC_IMPLEMENTATION_INCLUDED */
 #endif /* MQTTC_IMPLEMENTATION */

@@ -543,6 +543,8 @@ TEST(callbacks_reenter_the_api) {
     CHECK(strcmp(mqttc_errname(mqttc_error(&c)), "disconnect") == 0);
     CHECK_EQ_INT(mqttc_inflight(&c), 1); /* the echo is kept for a reconnect */
     CHECK_EQ_INT(l.closed, 1);
+    CHECK_EQ_INT(mqttc_run(&c), MQTTC_ERR_DISCONNECT); /* ended: returns at once, no wait */
+    CHECK_EQ_INT(mqttc_run_for(&c, 100000), MQTTC_ERR_DISCONNECT);
     mqttc_deinit(&c);
     mem_free(&l);
 }
