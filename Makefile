@@ -6,14 +6,19 @@
 CC       ?= cc
 CXX      ?= c++
 PREFIX   ?= /usr/local
-BUILD    := build
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
+  BUILD  ?= build/asan
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD  ?= build
 endif
+# scripts find the programs of this build here
+export MQTTC_BUILD := $(abspath $(BUILD))
+export SANITIZE
 ALL_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -I.
 LDLIBS   += -lpthread
 
@@ -77,3 +82,9 @@ clean:
 $(BUILD)/live_%: tests/live_%.c mqttc.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 TEST_EXTRA += $(BUILD)/live_client
+ifeq ($(SANITIZE),1)
+# Helgrind cannot run an ASan program: the sanitizer pass checks threads with TSan instead.
+$(BUILD)/live_client_tsan: tests/live_client.c mqttc.h | $(BUILD)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O1 -g -fsanitize=thread -I. -o $@ $< -fsanitize=thread -lpthread
+TEST_EXTRA += $(BUILD)/live_client_tsan
+endif

@@ -116,7 +116,8 @@ CONTENTS
 
 9. THREADS AND RE-ENTRANCY. A client is used by one thread at a time; different clients are
    independent (no global state). From inside any callback you may call publish, subscribe,
-   unsubscribe, disconnect and flush. To run the loop in one thread and publish from
+   unsubscribe, disconnect and flush; step and run return MQTTC_ERR_STATE there, and deinit
+   must wait until the callback has returned. To run the loop in one thread and publish from
    others, set options.lock / options.unlock to a RECURSIVE mutex: every public call then
    holds it, and mqttc_run wakes (through a pipe) when another thread queues output or
    disconnects. Callbacks run with the lock held.
@@ -1691,6 +1692,10 @@ static int mqttc__finish_disconnect(mqttc_client *c) {
 
 MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
     mqttc__lock(c);
+    if (c->in_dispatch) { /* from a callback: would re-enter dispatch in mid-packet */
+        mqttc__unlock(c);
+        return MQTTC_ERR_STATE;
+    }
     c->now_ms = now_ms;
     int rc = c->state == MQTTC_STATE_IDLE ? MQTTC_ERR_STATE : c->error;
     if (mqttc__is_open(c)) {
@@ -2072,7 +2077,7 @@ MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port) {
 }
 
 MQTTC_DEF int mqttc_run(mqttc_client *c) {
-    if (c->state == MQTTC_STATE_IDLE) return MQTTC_ERR_STATE;
+    if (c->state == MQTTC_STATE_IDLE || c->in_dispatch) return MQTTC_ERR_STATE;
     mqttc__ensure_wake(c);
     int rc;
     do rc = mqttc__wait(c, -1);
@@ -2081,7 +2086,7 @@ MQTTC_DEF int mqttc_run(mqttc_client *c) {
 }
 
 MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
-    if (c->state == MQTTC_STATE_IDLE) return MQTTC_ERR_STATE;
+    if (c->state == MQTTC_STATE_IDLE || c->in_dispatch) return MQTTC_ERR_STATE;
     mqttc__ensure_wake(c);
     uint64_t end = mqttc_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
     int rc;

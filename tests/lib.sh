@@ -7,7 +7,7 @@
 # (sets MQ_PORT, MQ_PID); both are stopped by the EXIT trap. Loopback only.
 set -u
 cd "${MQTTC_ROOT:-$(dirname "${BASH_SOURCE[0]}")/..}"
-B=$PWD/build
+B=${MQTTC_BUILD:-$PWD/build}
 VALGRIND=${VALGRIND-valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible}
 T_PASS=0 T_FAIL=0
 TMP=$(mktemp -d /tmp/mqttc-test.XXXXXX)

@@ -361,7 +361,7 @@ static void scenario_pollloop(void) {
         if (mqttc_state(&c) != MQTTC_STATE_CONNECTED) continue;
         if (!subscribed) subscribed = mqttc_subscribe(&c, "tick", 1, NULL, NULL, NULL, NULL) == MQTTC_OK;
         if (sent < 10 && now >= next_pub) {
-            char msg[16];
+            char msg[24];
             snprintf(msg, sizeof msg, "tick %d", sent);
             if (mqttc_publish(&c, "tick", msg, strlen(msg), sent % 3, 0, NULL) == MQTTC_OK) sent++;
             next_pub = now + 100;

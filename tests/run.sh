@@ -15,8 +15,8 @@ fi
 total_pass=0 total_fail=0 failed_suites=()
 run_suite() { # name, command...
     local name=$1; shift
-    local log=build/logs/$name.log
-    mkdir -p build/logs
+    local log=${MQTTC_BUILD:-build}/logs/$name.log
+    mkdir -p "$(dirname "$log")"
     local start=$SECONDS
     "$@" >"$log" 2>&1
     local rc=$?
@@ -36,7 +36,8 @@ run_suite() { # name, command...
     fi
 }
 only=${TESTS:-}
-for bin in build/test_*; do
+BUILD_DIR=${MQTTC_BUILD:-$PWD/build}
+for bin in "$BUILD_DIR"/test_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
     [ -n "$only" ] && [[ "$name" != *$only* ]] && continue
@@ -49,6 +50,6 @@ for script in tests/t_*.sh; do
     [ -n "$only" ] && [[ "$name" != *$only* ]] && continue
     run_suite "$name" bash "$script"
 done
-[ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]} (logs in build/logs/)"
+[ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]} (logs in ${MQTTC_BUILD:-build}/logs/)"
 echo "${total_pass} passed, ${total_fail} failed"
 [ "$total_fail" -eq 0 ]

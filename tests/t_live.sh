@@ -50,7 +50,13 @@ live "mosquitto: IPv6 loopback ::1" ipv6 "$MQ_PORT"
 live "mosquitto: adopted socket" adopt "$MQ_PORT"
 live "mosquitto: poll(2) loop" pollloop "$MQ_PORT"
 live "mosquitto: 20 independent clients" many "$MQ_PORT"
-# the threaded program under Helgrind: no data race on the client with the lock hooks set
-check "mosquitto: lock hooks are race-free under Helgrind" \
-    timeout 180 valgrind -q --tool=helgrind --error-exitcode=98 "$L" threads "$MQ_PORT"
+# the threaded program: no data race on the client with the lock hooks set (Helgrind in the
+# Valgrind pass; ThreadSanitizer in the sanitizer pass, where Valgrind cannot run)
+if [ "${SANITIZE:-0}" = 1 ]; then
+    check "mosquitto: lock hooks are race-free under ThreadSanitizer" \
+        env TSAN_OPTIONS=halt_on_error=1:exitcode=98 timeout 180 "$B/live_client_tsan" threads "$MQ_PORT"
+else
+    check "mosquitto: lock hooks are race-free under Helgrind" \
+        timeout 180 valgrind -q --tool=helgrind --error-exitcode=98 "$L" threads "$MQ_PORT"
+fi
 finish

@@ -521,6 +521,33 @@ static void reentrant(mqttc_client *c, const mqttc_message *m, void *u) {
     CHECK_EQ_INT(mqttc_publish(c, "late", "x", 1, 0, 0, NULL), MQTTC_ERR_STATE);
 }
 
+/* Stepping from inside a callback would re-enter dispatch mid-packet: refused. */
+static int nested_rc = 1;
+static void steps_inside(mqttc_client *c, const mqttc_message *m, void *u) {
+    (void)u;
+    S.messages++;
+    remember(m);
+    nested_rc = mqttc_step(c, 5);
+    CHECK_EQ_INT(mqttc_run_for(c, 10), MQTTC_ERR_STATE);
+}
+
+TEST(step_inside_a_callback_is_refused) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    static const unsigned char two[] = {0x30, 0x03, 0x00, 0x01, 'a', 0x30, 0x03, 0x00, 0x01, 'b'};
+    base_options(&o);
+    o.on_message = steps_inside;
+    connect_over(&c, &l, &o);
+    mem_feed(&l, two, sizeof two);
+    CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_OK);
+    CHECK_EQ_INT(nested_rc, MQTTC_ERR_STATE);
+    CHECK_EQ_INT(S.messages, 2); /* both delivered once, in order */
+    CHECK(strcmp(S.last_topic, "b") == 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
 TEST(callbacks_reenter_the_api) {
     mqttc_client c;
     mem_link l = {0};
@@ -691,13 +718,13 @@ TEST(incoming_size_limit) {
     mqttc_client c;
     mem_link l = {0};
     mqttc_options o;
-    unsigned char big[300];
+    unsigned char big[300], payload[260] = {0};
     size_t n;
     mqttc_str topic = {"t", 1};
     base_options(&o);
     o.max_packet_size = 256;
     connect_over(&c, &l, &o);
-    mqttc_encode_publish(big, sizeof big, topic, big, 260, 0, 0, 0, 0, &n); /* 266 bytes */
+    mqttc_encode_publish(big, sizeof big, topic, payload, sizeof payload, 0, 0, 0, 0, &n); /* 266 bytes */
     mem_feed(&l, big, 10); /* the header alone is enough to know */
     CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_ERR_OVERFLOW);
     CHECK(strcmp(mqttc_errname(mqttc_error(&c)), "overflow") == 0);
@@ -878,6 +905,7 @@ int main(void) {
     RUN(subscribe_handlers_and_acks);
     RUN(overlapping_handlers);
     RUN(callbacks_reenter_the_api);
+    RUN(step_inside_a_callback_is_refused);
     RUN(one_byte_at_a_time);
     RUN(reconnect_resends_inflight);
     RUN(session_present_on_clean_session_is_an_error);
