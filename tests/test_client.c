@@ -97,6 +97,29 @@ TEST(connect_packet_and_defaults) {
     mem_free(&l);
 }
 
+/* The defaults the README's options table promises. */
+TEST(documented_defaults) {
+    mqttc_client c;
+    CHECK_EQ_INT(mqttc_init(&c, NULL), MQTTC_OK);
+    CHECK_EQ_INT(c.opt.keepalive_s, 60);
+    CHECK_EQ_INT(c.opt.no_clean_session, 0);
+    CHECK_EQ_INT(c.opt.connect_timeout_ms, 30000);
+    CHECK_EQ_INT(c.opt.ping_timeout_ms, 60000);
+    CHECK_EQ_INT(c.opt.max_packet_size, 16 * 1024 * 1024);
+    CHECK_EQ_INT(c.opt.max_inflight, 32);
+    CHECK_EQ_INT(c.opt.max_inflight_in, 64);
+    CHECK_EQ_INT(c.opt.max_output, 64 * 1024);
+    CHECK_EQ_INT(strlen(c.opt.client_id), 23);
+    mqttc_deinit(&c);
+    mqttc_options o;
+    base_options(&o);
+    o.keepalive_s = 5;
+    o.ping_timeout_ms = 9000; /* never longer than keepalive */
+    mqttc_init(&c, &o);
+    CHECK_EQ_INT(c.opt.ping_timeout_ms, 5000);
+    mqttc_deinit(&c);
+}
+
 TEST(connect_options_on_the_wire) {
     mqttc_client c;
     mqttc_options o;
@@ -891,6 +914,7 @@ TEST(transport_errors) {
 
 int main(void) {
     RUN(connect_packet_and_defaults);
+    RUN(documented_defaults);
     RUN(connect_options_on_the_wire);
     RUN(options_rejected);
     RUN(connack_refusals);
