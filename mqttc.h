@@ -2170,16 +2170,34 @@ static long mqttc__tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
     return cmd == BIO_CTRL_FLUSH; /* writes go straight through: nothing to flush */
 }
 
+/* The server ended the session with a fatal alert (a close_notify is SSL_ERROR_ZERO_RETURN). */
+static int mqttc__tls_got_alert(const mqttc__tls_conn *s, int e) {
+    return e == SSL_ERROR_SSL && (SSL_get_shutdown(s->ssl) & SSL_RECEIVED_SHUTDOWN);
+}
+
+/* TLS 1.3 servers judge the client's certificate after the client's side of the handshake
+   has ended: a refusal is an alert, then a reset that the first write (CONNECT) may meet
+   before any read. The alert still waits in the socket: read it, to say "sslhandshake". */
+static int mqttc__tls_was_refused(mqttc__tls_conn *s) {
+    unsigned char b[64];
+    int r = SSL_read(s->ssl, b, (int)sizeof b);
+    int e = SSL_get_error(s->ssl, r);
+    ERR_clear_error();
+    return r <= 0 && mqttc__tls_got_alert(s, e);
+}
+
 /* An SSL call returned r <= 0: a wait (MQTTC_OK, *want = the event it waits for) or the
-   end. The inner transport's error says it best; a TLS failure before the first byte of
-   application data is part of the handshake (TLS 1.3 servers refuse client certificates
-   only after the client thinks the handshake is done). */
+   end. Before the first application byte, the server's fatal alert means the handshake
+   failed; else the inner transport's error says it best. */
 static int mqttc__tls_result(mqttc__tls_conn *s, int r, unsigned *want) {
     int e = SSL_get_error(s->ssl, r);
     *want = 0;
     if (e == SSL_ERROR_WANT_READ) { *want = MQTTC_EV_READ; return MQTTC_OK; }
     if (e == SSL_ERROR_WANT_WRITE) { *want = MQTTC_EV_WRITE; return MQTTC_OK; }
+    int got_alert = mqttc__tls_got_alert(s, e);
     ERR_clear_error();
+    if (!s->has_received && (got_alert || (s->inner_error && mqttc__tls_was_refused(s))))
+        return MQTTC_ERR_SSLHANDSHAKE;
     if (s->inner_error) return s->inner_error;
     if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) return MQTTC_ERR_CLOSED;
     return s->has_received ? MQTTC_ERR_IO : MQTTC_ERR_SSLHANDSHAKE;

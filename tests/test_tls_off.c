@@ -1,0 +1,77 @@
+/* tests/test_tls_off.c - the header built WITHOUT MQTTC_WITH_OPENSSL (as by default): asking
+   for TLS fails clearly, before any byte is sent, instead of connecting in plain text; and
+   the TLS option fields change nothing else. (The OpenSSL build: tests/tls/test_tls.c.) */
+#define _POSIX_C_SOURCE 200809L
+#define MQTTC_IMPLEMENTATION
+#include "mqttc.h"
+#include "tests/mem_transport.h"
+#include "tests/test.h"
+
+#ifdef OPENSSL_VERSION_NUMBER
+#error "the default build must not include OpenSSL"
+#endif
+
+TEST(secure_is_refused_at_init) {
+    mqttc_client c;
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.secure = 1;
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    mqttc_deinit(&c);
+}
+
+TEST(tls_fields_without_secure_are_refused) {
+    mqttc_client c;
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.tls_ca_file = "ca.crt";
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    mqttc_deinit(&c);
+    memset(&o, 0, sizeof o);
+    o.tls_verify = 1;
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    mqttc_deinit(&c);
+}
+
+/* Options set after init (the struct is the caller's to copy, not to change later, but a
+   copy made by hand must not slip through either): the connect refuses and sends nothing. */
+TEST(secure_set_after_init_is_refused_at_connect) {
+    mqttc_client c;
+    mem_link link;
+    memset(&link, 0, sizeof link);
+    mqttc_transport t = mem_transport(&link);
+    CHECK_EQ_INT(mqttc_init(&c, NULL), MQTTC_OK);
+    c.opt.secure = 1;
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(link.out_len, 0);
+    CHECK_EQ_INT(link.closed, 1);
+#ifndef MQTTC_NO_SOCKETS
+    CHECK_EQ_INT(mqttc_connect_start(&c, "127.0.0.1", 1, 0), MQTTC_ERR_ARG);
+#endif
+    mqttc_deinit(&c);
+    mem_free(&link);
+}
+
+TEST(a_plain_connection_is_unchanged) {
+    mqttc_client c;
+    mem_link link;
+    memset(&link, 0, sizeof link);
+    mqttc_transport t = mem_transport(&link);
+    CHECK_EQ_INT(mqttc_init(&c, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNACK_WAIT);
+    CHECK(link.out_len > 0 && link.out[0] == 0x10); /* CONNECT, in the clear */
+    CHECK(c.tls == NULL);
+    mqttc_deinit(&c);
+    mem_free(&link);
+}
+
+int main(void) {
+    (void)mem_feed;
+    (void)mem_next_sent;
+    RUN(secure_is_refused_at_init);
+    RUN(tls_fields_without_secure_are_refused);
+    RUN(secure_set_after_init_is_refused_at_connect);
+    RUN(a_plain_connection_is_unchanged);
+    return test_report();
+}
