@@ -51,7 +51,7 @@ wait_port() { # port [tries]: until something listens on 127.0.0.1:port
 start_minibroker() {
     local out=$TMP/minibroker.$RANDOM
     mkfifo "$out.fifo"
-    if [ "${MB_VALGRIND:-0}" = 1 ]; then
+    if [ "${MB_VALGRIND:-0}" = 1 ] && [ -n "$VALGRIND" ]; then
         $VALGRIND --log-file="$out.vg" "$B/minibroker" -p 0 "$@" >"$out.fifo" 2>"$out.err" &
     else
         "$B/minibroker" -p 0 "$@" >"$out.fifo" 2>"$out.err" &
