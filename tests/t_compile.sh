@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The header compiles warning-free (-Wall -Wextra -Werror) as C99 (pedantic) and as C++, with
+# gcc and clang, with and without MQTTC_STATIC, without sockets, and with OpenSSL.
+. "$(dirname "$0")/lib.sh"
+src=tests/compile_check.c
+W="-Wall -Wextra -Werror"
+for cc in gcc clang; do
+    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_NO_SOCKETS" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_WITH_OPENSSL -DMQTTC_STATIC"; do
+        check "$cc C99 $defs" $cc -std=c99 -pedantic $W $defs -I. -c $src -o "$TMP/o.o"
+    done
+done
+for cxx in g++ clang++; do
+    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_WITH_OPENSSL"; do
+        check "$cxx C++11 $defs" $cxx -x c++ -std=c++11 $W $defs -I. -c $src -o "$TMP/o.o"
+    done
+done
+# declarations alone (no implementation) in a second unit link with the implementation
+printf '#include "mqttc.h"\nint other_unit(void);\nint other_unit(void) { return mqttc_topic_matches("a/#", 3, "a/b", 3); }\n' >"$TMP/other.c"
+printf '#define _POSIX_C_SOURCE 200809L\n#define MQTTC_IMPLEMENTATION\n#include "mqttc.h"\nint other_unit(void);\nint main(void) { return other_unit() == 1 ? 0 : 1; }\n' >"$TMP/impl.c"
+check "two units: declarations in one, implementation in the other, link and run" \
+    sh -c "gcc -std=c99 $W -I. -c $TMP/other.c -o $TMP/other.o && gcc -std=c99 $W -I. $TMP/impl.c $TMP/other.o -o $TMP/two && $TMP/two"
+finish
