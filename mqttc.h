@@ -981,7 +981,7 @@ static int mqttc__buf_reserve(mqttc__buf *b, size_t extra) {
         if (b->cap - b->len >= extra) return MQTTC_OK;
     }
     if (b->is_fixed || b->len + extra > b->max) return MQTTC_ERR_NOSPACE;
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : 16; /* small first: an idle connection holds little */
     while (cap < b->len + extra) cap = cap > b->max / 2 ? b->max : cap * 2;
     unsigned char *p = (unsigned char *)MQTTC_REALLOC(b->p, cap);
     if (!p) return MQTTC_ERR_NOMEM;
@@ -1362,8 +1362,8 @@ static int mqttc__transport_ready(mqttc_client *c) {
 /* Buffers are allocated on first use. A client given options.mem carved them in init. */
 static int mqttc__buffers(mqttc_client *c) {
     if (c->rx.is_fixed) return MQTTC_OK;
-    size_t rx_first = c->rx.max < 2048 ? c->rx.max : 2048;
-    if (mqttc__buf_reserve(&c->rx, rx_first) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 512) != MQTTC_OK)
+    size_t rx_first = c->rx.max < 16 ? c->rx.max : 16; /* CONNACK, SUBACK: grows with use (rx_room) */
+    if (mqttc__buf_reserve(&c->rx, rx_first) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 64) != MQTTC_OK)
         return MQTTC_ERR_NOMEM;
     return MQTTC_OK;
 }
@@ -1448,7 +1448,9 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_packet *p) {
 static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
     mqttc__rec *r;
     int matched = 0;
-    for (size_t off = 0; (r = mqttc__rec_at(&c->subs, off)) != NULL; off += r->size) {
+    size_t size;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->subs, off)) != NULL; off += size) {
+        size = r->size; /* a handler that subscribes may move the pool: r is stale after it */
         if (!mqttc_topic_matches((const char *)mqttc__rec_data(r), r->data_len, m->topic, m->topic_len)) continue;
         matched = 1;
         if (r->cb.message) r->cb.message(c, m, r->user);
@@ -1625,14 +1627,19 @@ static int mqttc__dispatch_all(mqttc_client *c) {
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
-/* Room to read into: at least what the packet being received still needs, and more for
-   reading many packets at once. The buffer grows to the largest packet (not past
-   max_packet_size), then stays: no allocation per message. */
-static int mqttc__rx_room(mqttc_client *c) {
+/* Room to read into: at least what the packet being received still needs. The buffer starts
+   small (an idle connection holds little) and doubles each time a read fills it, up to
+   MQTTC__READ_AHEAD, so a stream is read in large chunks. It grows to the largest packet
+   (not past max_packet_size) and never shrinks: no allocation per message. */
+#define MQTTC__READ_AHEAD 16384u
+static int mqttc__rx_room(mqttc_client *c, int was_full) {
     mqttc_packet p;
-    size_t total = 0, want = 1024;
+    size_t total = 0, want = 1;
     if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, &p, &total);
     if (total > c->rx.len) want = total - c->rx.len;
+    if (was_full && !c->rx.is_fixed && want < c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
+        c->rx.len + c->rx.cap <= c->rx.max)
+        want = c->rx.cap;
     if (c->rx.cap - c->rx.start - c->rx.len >= want) return MQTTC_OK;
     int rc = mqttc__buf_reserve(&c->rx, want);
     return rc == MQTTC_OK ? MQTTC_OK : mqttc__fail(c, rc == MQTTC_ERR_NOMEM ? rc : MQTTC_ERR_OVERFLOW);
@@ -1644,7 +1651,7 @@ static int mqttc__read_input(mqttc_client *c) {
     for (int rounds = 0; rounds < 16; rounds++) {
         if (c->state < MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CLOSED) break;
         if (c->tx.len > c->opt.max_output) break;
-        int rc = mqttc__rx_room(c);
+        int rc = mqttc__rx_room(c, rounds > 0); /* after round 0 the last read filled the room */
         if (rc != MQTTC_OK) return rc;
         size_t n = 0, room = c->rx.cap - c->rx.start - c->rx.len;
         rc = c->tr.recv(&c->tr, c->rx.p + c->rx.start + c->rx.len, room, &n);

@@ -1,0 +1,239 @@
+/* bench/bench_mqttc.c - mqttc through its poll-loop API (mqttc_fd / mqttc_events /
+   mqttc_step), one thread, default options (window 32, 64 KiB output limit).
+     pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
+                 many leave in one write; the documented way to send a batch
+     sub0, rtt   not corked: a lone publish is written through at once */
+#define _GNU_SOURCE
+#define MQTTC_IMPLEMENTATION
+#include "mqttc.h"
+#include "bench.h"
+
+#include <poll.h>
+
+static const char *CLIENT = "mqttc";
+static unsigned char payload[BENCH_PAYLOAD_LEN];
+
+typedef struct counts {
+    long messages, published, subacks;
+    long measure_from; /* sub0: open the phase when this many messages have arrived */
+    bench_phase *phase;
+} counts;
+
+static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
+    counts *k = (counts *)user;
+    (void)c; (void)m;
+    if (++k->messages == k->measure_from && k->phase) bench_begin(k->phase);
+}
+
+static void on_published(mqttc_client *c, unsigned short id, void *user) {
+    (void)c; (void)id;
+    ((counts *)user)->published++;
+}
+
+static void on_suback(mqttc_client *c, unsigned short id, int code, void *user) {
+    (void)c; (void)id;
+    if (code == 0x80) bench_die(CLIENT, "subscription refused");
+    ((counts *)user)->subacks++;
+}
+
+static void check(int rc, const char *what) {
+    if (rc != MQTTC_OK && rc != MQTTC_ERR_BUSY) {
+        fprintf(stderr, "bench_mqttc: %s: %s\n", what, mqttc_errname(rc));
+        exit(1);
+    }
+}
+
+/* One round of the loop: wait for what the client asks (at most 1 s), then step. */
+static void pump(mqttc_client *c) {
+    struct pollfd p;
+    unsigned ev = mqttc_events(c);
+    p.fd = mqttc_fd(c);
+    p.events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+    p.revents = 0;
+    poll(&p, 1, 1000);
+    check(mqttc_step(c, mqttc_now_ms()), "step");
+}
+
+static void client_open(mqttc_client *c, counts *k, int port) {
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.on_message = on_message;
+    o.on_published = on_published;
+    o.user = k;
+    check(mqttc_init(c, &o), "init");
+    check(mqttc_connect(c, "127.0.0.1", port), "connect");
+}
+
+static void subscribe_wait(mqttc_client *c, counts *k, const char *filter) {
+    long before = k->subacks;
+    check(mqttc_subscribe(c, filter, 0, on_suback, NULL, k, NULL), "subscribe");
+    while (k->subacks == before) pump(c);
+}
+
+/* Publishes until accepted: BUSY means the output (or the window) is full, so write and
+   read what the socket allows, then try again. */
+static void publish(mqttc_client *c, const char *topic, int qos) {
+    int rc;
+    while ((rc = mqttc_publish(c, topic, payload, sizeof payload, qos, 0, NULL)) == MQTTC_ERR_BUSY) {
+        check(mqttc_flush(c), "flush");
+        if (mqttc_pending_output(c) || qos) pump(c);
+    }
+    check(rc, "publish");
+}
+
+/* One QoS 1 publish and its PUBACK: everything queued before has reached the broker. */
+static void round_trip(mqttc_client *c, counts *k, const char *topic) {
+    long before = k->published;
+    publish(c, topic, 1);
+    check(mqttc_flush(c), "flush");
+    while (k->published == before) pump(c);
+}
+
+static void send_qos0(mqttc_client *c, counts *k, long n) {
+    mqttc_cork(c, 1);
+    for (long i = 0; i < n; i++) publish(c, "bench/pub0", 0);
+    mqttc_cork(c, 0);
+    round_trip(c, k, "bench/pub0");
+}
+
+static void run_pub0(const bench_args *a, bench_result *r) {
+    mqttc_client c;
+    counts k = {0, 0, 0, 0, NULL};
+    bench_phase ph;
+    client_open(&c, &k, a->port);
+    send_qos0(&c, &k, a->warmup);
+    bench_begin(&ph);
+    send_qos0(&c, &k, a->n);
+    bench_end(&ph, r);
+    mqttc_deinit(&c);
+}
+
+/* QoS 1: fill the window (BUSY when full), write it in one go, read PUBACKs, repeat. */
+static void send_qos1(mqttc_client *c, counts *k, long n) {
+    long sent = 0, target = k->published + n;
+    mqttc_cork(c, 1);
+    while (k->published < target) {
+        while (sent < n && mqttc_publish(c, "bench/pub1", payload, sizeof payload, 1, 0, NULL) == MQTTC_OK) sent++;
+        check(mqttc_flush(c), "flush");
+        pump(c);
+    }
+    mqttc_cork(c, 0);
+}
+
+static void run_pub1(const bench_args *a, bench_result *r) {
+    mqttc_client c;
+    counts k = {0, 0, 0, 0, NULL};
+    bench_phase ph;
+    client_open(&c, &k, a->port);
+    send_qos1(&c, &k, a->warmup);
+    bench_begin(&ph);
+    send_qos1(&c, &k, a->n);
+    bench_end(&ph, r);
+    mqttc_deinit(&c);
+}
+
+static void run_sub0(const bench_args *a, bench_result *r) {
+    mqttc_client c;
+    bench_phase ph;
+    counts k = {0, 0, 0, 0, &ph};
+    k.measure_from = a->warmup;
+    client_open(&c, &k, a->port);
+    subscribe_wait(&c, &k, "bench/sub0");
+    bench_ready();
+    while (k.messages < a->warmup + a->n) pump(&c);
+    bench_end(&ph, r);
+    mqttc_deinit(&c);
+}
+
+static void run_rtt(const bench_args *a, bench_result *r) {
+    mqttc_client c;
+    counts k = {0, 0, 0, 0, NULL};
+    bench_phase ph;
+    uint64_t *ns = malloc((size_t)a->n * sizeof *ns);
+    if (!ns) bench_die(CLIENT, "out of memory");
+    client_open(&c, &k, a->port);
+    subscribe_wait(&c, &k, "bench/rtt/mqttc");
+    for (long i = -a->warmup; i < a->n; i++) {
+        if (i == 0) bench_begin(&ph);
+        long before = k.messages;
+        uint64_t t0 = bench_now_ns();
+        publish(&c, "bench/rtt/mqttc", 0); /* the socket is idle: written at once */
+        while (k.messages == before) pump(&c);
+        if (i >= 0) ns[i] = bench_now_ns() - t0;
+    }
+    bench_end(&ph, r);
+    bench_percentiles(ns, a->n, r);
+    free(ns);
+    mqttc_deinit(&c);
+}
+
+/* conns: N clients on one poll loop, connected BENCH_CONN_CHUNK at a time. */
+static void pump_all(mqttc_client *cs, long first, long end, struct pollfd *p) {
+    long m = 0;
+    for (long i = first; i < end; i++, m++) {
+        unsigned ev = mqttc_events(&cs[i]);
+        p[m].fd = mqttc_fd(&cs[i]);
+        p[m].events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+        p[m].revents = 0;
+    }
+    poll(p, (nfds_t)m, 1000);
+    uint64_t now = mqttc_now_ms();
+    m = 0;
+    for (long i = first; i < end; i++, m++)
+        if (p[m].revents) check(mqttc_step(&cs[i], now), "step");
+}
+
+/* Connects and subscribes clients [first, end), BENCH_CONN_CHUNK at a time. */
+static void connect_clients(mqttc_client *cs, long first, long end, int port, counts *k) {
+    struct pollfd p[BENCH_CONN_CHUNK];
+    for (; first < end; first += BENCH_CONN_CHUNK) {
+        long last = first + BENCH_CONN_CHUNK < end ? first + BENCH_CONN_CHUNK : end, connected;
+        for (long i = first; i < last; i++) {
+            check(mqttc_init(&cs[i], NULL), "init");
+            check(mqttc_connect_start(&cs[i], "127.0.0.1", port, mqttc_now_ms()), "connect");
+        }
+        do {
+            pump_all(cs, first, last, p);
+            connected = 0;
+            for (long i = first; i < last; i++) connected += mqttc_state(&cs[i]) == MQTTC_STATE_CONNECTED;
+        } while (connected < last - first);
+        for (long i = first; i < last; i++) check(mqttc_subscribe(&cs[i], "bench/conns", 0, on_suback, NULL, k, NULL), "subscribe");
+        while (k->subacks < last) pump_all(cs, first, last, p);
+    }
+}
+
+/* One client runs every code path before the baseline is taken; then N clients are
+   counted, their array included (it is part of what N connections cost). */
+static void run_conns(const bench_args *a, bench_result *r) {
+    counts k = {0, 0, 0, 0, NULL};
+    bench_phase ph;
+    mqttc_client first;
+    connect_clients(&first, 0, 1, a->port, &k);
+    k.subacks = 0;
+    bench_conns_base base = bench_conns_begin();
+    bench_begin(&ph);
+    mqttc_client *cs = malloc((size_t)a->n * sizeof *cs);
+    if (!cs) bench_die(CLIENT, "out of memory");
+    connect_clients(cs, 0, a->n, a->port, &k);
+    bench_end(&ph, r);
+    bench_conns_end(&base, a->n, r);
+    printf("INFO client_struct_bytes=%zu\n", sizeof(mqttc_client));
+    for (long i = 0; i < a->n; i++) mqttc_deinit(&cs[i]);
+    mqttc_deinit(&first);
+    free(cs);
+}
+
+int main(int argc, char **argv) {
+    bench_args a = bench_parse(argc, argv, CLIENT);
+    bench_result r;
+    bench_result_init(&r, a.n);
+    bench_fill_payload(payload);
+    if (bench_is(&a, "pub0")) run_pub0(&a, &r);
+    else if (bench_is(&a, "pub1")) run_pub1(&a, &r);
+    else if (bench_is(&a, "sub0")) run_sub0(&a, &r);
+    else if (bench_is(&a, "rtt")) run_rtt(&a, &r);
+    else if (bench_is(&a, "conns")) run_conns(&a, &r);
+    else bench_die(CLIENT, "unknown workload");
+    bench_print(CLIENT, &a, &r);
+    return 0;
+}

@@ -1,0 +1,177 @@
+# bench/report.awk - turns the runs of bench/run.sh into the report (markdown).
+# Files: 1. RESULT lines (+ mode, round), 2. "client workload
+# syscalls_per_msg", 3. "client share=N% ..." from perf, 4. "INFO key=value" lines.
+# Environment: ROUNDS, N_*, MQTTC_TEXT, MOSQ_TEXT, PAHO_TEXT.
+# The table between <!-- table --> markers is also bench/README-table.md.
+
+{ file = FILENAME == ARGV[1] ? 1 : FILENAME == ARGV[2] ? 2 : FILENAME == ARGV[3] ? 3 : 4 }
+file == 1 && $1 == "RESULT" {
+    delete kv
+    for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+    key = kv["client"] SUBSEP kv["workload"] SUBSEP kv["mode"]
+    for (k in kv) if (kv[k] != "-" && k != "client" && k != "workload" && k != "mode") {
+        vals[key, k] = (key SUBSEP k) in vals ? vals[key, k] " " kv[k] : kv[k]
+    }
+    # the side that limited the run: CPU of each side over the wall time
+    if (kv["mode"] == "time" && kv["wall_s"] > 0 && kv["broker_cpu_s"] != "-") {
+        pc = 100 * kv["cpu_s"] / kv["wall_s"]; pb = 100 * kv["broker_cpu_s"] / kv["wall_s"]
+        vals[key, "client_pct"] = (key SUBSEP "client_pct") in vals ? vals[key, "client_pct"] " " pc : pc
+        vals[key, "broker_pct"] = (key SUBSEP "broker_pct") in vals ? vals[key, "broker_pct"] " " pb : pb
+    }
+    next
+}
+file == 2 { sys[$1, $2] = $3; has_sys = 1; next }
+file == 3 { prof[$1] = substr($0, length($1) + 2); has_prof = 1; next }
+file == 4 && $1 == "INFO" { for (i = 2; i <= NF; i++) { split($i, a, "="); info[a[1]] = a[2] } }
+
+function median(s,    n, x, i, j, t) {
+    n = split(s, x, " ")
+    if (n == 0) return ""
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j - 1] + 0 > x[j] + 0; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
+    return x[int((n + 1) / 2)] + 0
+}
+function med(client, workload, mode, k) {
+    return ((client SUBSEP workload SUBSEP mode SUBSEP k) in vals) ? median(vals[client, workload, mode, k]) : ""
+}
+function fmt(v, d) { return v == "" ? "-" : sprintf("%." d "f", v) }
+function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }
+function fmt_ratio(r) { return r == "" ? "-" : sprintf("%.2fx", r) }
+
+# One row: a figure for every client, then mqttc's ratios to libmosquitto and to raw.
+function row(label, figure, workload, mode, k, d,    r, m, q, p) {
+    r = med("raw", workload, mode, k); m = med("mqttc", workload, mode, k)
+    q = med("mosquitto", workload, mode, k); p = med("paho", workload, mode, k)
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, figure, fmt(r, d), fmt(m, d), fmt(q, d), fmt(p, d),
+        fmt_ratio(ratio(m, q)), fmt_ratio(ratio(m, r))
+}
+function target(label, measured, goal, ok) {
+    printf "| %s | %s | %s | %s |\n", label, measured, goal, ok ? "met" : "**missed**"
+    if (!ok) missed++
+}
+function limited(workload, client,    pc, pb, side) {
+    pc = med(client, workload, "time", "client_pct"); pb = med(client, workload, "time", "broker_pct")
+    if (pc == "") return
+    if (pb >= 60 && pb >= pc) side = "broker"
+    else if (pc >= 60) side = "client"
+    else side = "neither (round trips and wake-ups set the pace)"
+    printf "| %s | %s | %.0f%% | %.0f%% | %s |\n", workload, client, pc, pb, side
+}
+
+# Why a missed target was missed, from this run's own figures.
+function notes(    rf, mr, sq, sr, st, kb) {
+    rf = ratio(med("raw", "pub1", "time", "cpu_ns_per_msg"), med("mosquitto", "pub1", "time", "cpu_ns_per_msg"))
+    mr = ratio(med("mqttc", "pub1", "time", "cpu_ns_per_msg"), med("raw", "pub1", "time", "cpu_ns_per_msg"))
+    if (ratio(med("mqttc", "pub1", "time", "cpu_ns_per_msg"), med("mosquitto", "pub1", "time", "cpu_ns_per_msg")) > 0.2) {
+        printf "- **pub1** is out of reach on this machine: the raw floor, with no library at all, takes %s of\n", fmt_ratio(rf)
+        printf "  libmosquitto's CPU per message, and mqttc is within %s of the floor. The cost is the kernel's\n", fmt_ratio(mr)
+        print "  (see \"of which in the kernel\", the perf shares and the system calls per message): mosquitto"
+        print "  writes every PUBACK on its own, so a client with a window of 32 wakes up and reads about once per"
+        print "  acknowledgement; what a library does in user space is a few percent of it."
+    }
+    kb = med("mqttc", "conns", "time", "rss_kb_per_conn")
+    if (ratio(kb, med("mosquitto", "conns", "time", "rss_kb_per_conn")) > 0.75 && "client_struct_bytes" in info) {
+        st = info["client_struct_bytes"]
+        printf "- **conns**: of mqttc's %.2f KiB per connection, %d bytes are the client struct itself (sizeof\n", kb, st
+        print "  mqttc_client, options copy included); the rest is its receive, send and in-flight buffers at their"
+        print "  first size (64 bytes each) with the allocator's headers. libmosquitto holds no buffer while idle:"
+        print "  its connection is its client struct. 0.75x needs a smaller mqttc_client."
+    }
+    sq = ratio(med("mqttc", "rtt", "time", "p50_us"), med("raw", "rtt", "time", "p50_us"))
+    rf = ratio(med("mosquitto", "rtt", "time", "p50_us"), med("raw", "rtt", "time", "p50_us"))
+    if (ratio(med("mqttc", "rtt", "time", "p50_us"), med("mosquitto", "rtt", "time", "p50_us")) > 0.9 && rf < 1.11) {
+        printf "- **rtt**: mqttc's p50 is %s of the raw floor's, and libmosquitto's was %s of it in this run:\\n", fmt_ratio(sq), fmt_ratio(rf)
+        print "  0.9x of libmosquitto is below the floor. The broker and the kernel's wake-ups set the latency;"
+        print "  the clients differ in their tails (p99) and in CPU per round trip."
+    }
+    if (sq > 1.15)
+        print "- **rtt**: mqttc waits in poll(2) and then reads (one system call more per round trip than the raw floor's blocking read)."
+    print ""
+}
+
+END {
+    print "## Results"
+    print ""
+    print "<!-- table -->"
+    print "| workload | figure (median of " ENVIRON["ROUNDS"] ") | raw floor | mqttc | libmosquitto | Paho C | mqttc / libmosquitto | mqttc / raw |"
+    print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    row("pub0", "client CPU per message, ns", "pub0", "time", "cpu_ns_per_msg", 0)
+    row("pub0", "of which in the kernel, ns", "pub0", "time", "sys_ns_per_msg", 0)
+    row("pub0", "messages per second", "pub0", "time", "msgs_per_s", 0)
+    row("pub1", "client CPU per message, ns", "pub1", "time", "cpu_ns_per_msg", 0)
+    row("pub1", "of which in the kernel, ns", "pub1", "time", "sys_ns_per_msg", 0)
+    row("pub1", "messages per second", "pub1", "time", "msgs_per_s", 0)
+    row("sub0", "client CPU per message, ns", "sub0", "time", "cpu_ns_per_msg", 0)
+    row("sub0", "of which in the kernel, ns", "sub0", "time", "sys_ns_per_msg", 0)
+    row("sub0", "messages per second", "sub0", "time", "msgs_per_s", 0)
+    row("rtt", "p50 latency, us", "rtt", "time", "p50_us", 1)
+    row("rtt", "p99 latency, us", "rtt", "time", "p99_us", 1)
+    row("rtt", "client CPU per round trip, ns", "rtt", "time", "cpu_ns_per_msg", 0)
+    row("conns", "peak RSS per connection, KiB", "conns", "time", "rss_kb_per_conn", 2)
+    row("conns", "file descriptors per connection", "conns", "time", "fds_per_conn", 2)
+    row("allocs", "heap allocations per message, pub0", "pub0", "allocs", "allocs_per_msg", 3)
+    row("allocs", "heap allocations per message, pub1", "pub1", "allocs", "allocs_per_msg", 3)
+    row("allocs", "heap allocations per message, sub0", "sub0", "allocs", "allocs_per_msg", 3)
+    printf "| size | .text, bytes (mqttc: minimal publisher; others: the shared library) | - | %d | %d | %d | %s | - |\n",
+        ENVIRON["MQTTC_TEXT"], ENVIRON["MOSQ_TEXT"], ENVIRON["PAHO_TEXT"], fmt_ratio(ENVIRON["MQTTC_TEXT"] / ENVIRON["MOSQ_TEXT"])
+    if (has_sys) for (w = 1; w <= 4; w++) {
+        wl = w == 1 ? "pub0" : w == 2 ? "pub1" : w == 3 ? "sub0" : "rtt"
+        printf "| syscalls | system calls per message, %s (strace -f -c, one run) | %s | %s | %s | %s | %s | %s |\n", wl,
+            sys["raw", wl], sys["mqttc", wl], sys["mosquitto", wl], sys["paho", wl],
+            fmt_ratio(ratio(sys["mqttc", wl], sys["mosquitto", wl])), fmt_ratio(ratio(sys["mqttc", wl], sys["raw", wl]))
+    }
+    print "<!-- end table -->"
+    print ""
+    print "## Targets (mqttc / libmosquitto, this run)"
+    print ""
+    print "<!-- targets -->"
+    print "| target | measured | goal | |"
+    print "| --- | --- | --- | --- |"
+    missed = 0
+    r = ratio(med("mqttc", "pub0", "time", "cpu_ns_per_msg"), med("mosquitto", "pub0", "time", "cpu_ns_per_msg"))
+    target("pub0 client CPU per message", fmt_ratio(r), "at most 0.2x", r != "" && r <= 0.2)
+    r = ratio(med("mqttc", "pub1", "time", "cpu_ns_per_msg"), med("mosquitto", "pub1", "time", "cpu_ns_per_msg"))
+    target("pub1 client CPU per message", fmt_ratio(r), "at most 0.2x", r != "" && r <= 0.2)
+    r = ratio(med("mqttc", "sub0", "time", "cpu_ns_per_msg"), med("mosquitto", "sub0", "time", "cpu_ns_per_msg"))
+    target("sub0 client CPU per message", fmt_ratio(r), "at most 0.1x", r != "" && r <= 0.1)
+    r = ratio(med("mqttc", "rtt", "time", "p50_us"), med("mosquitto", "rtt", "time", "p50_us"))
+    target("rtt p50 latency", fmt_ratio(r), "at most 0.9x", r != "" && r <= 0.9)
+    r = ratio(med("mqttc", "rtt", "time", "p50_us"), med("raw", "rtt", "time", "p50_us"))
+    target("rtt p50 latency / raw floor", fmt_ratio(r), "at most 1.15x", r != "" && r <= 1.15)
+    r = ratio(med("mqttc", "conns", "time", "rss_kb_per_conn"), med("mosquitto", "conns", "time", "rss_kb_per_conn"))
+    target("conns peak RSS per connection", fmt_ratio(r), "at most 0.75x", r != "" && r <= 0.75)
+    f = med("mqttc", "conns", "time", "fds_per_conn")
+    target("conns file descriptors per connection", fmt(f, 2), "1", f != "" && f <= 1.0)
+    al = med("mqttc", "pub0", "allocs", "allocs_per_msg") + med("mqttc", "pub1", "allocs", "allocs_per_msg") + med("mqttc", "sub0", "allocs", "allocs_per_msg")
+    target("allocations per message (pub0 + pub1 + sub0)", fmt(al, 3), "0", al == 0)
+    target(".text of a minimal publisher", ENVIRON["MQTTC_TEXT"] " bytes", "at most 12 KiB (12288)", ENVIRON["MQTTC_TEXT"] + 0 <= 12288)
+    print "<!-- end targets -->"
+    print ""
+    print (missed ? missed " target(s) missed in this run; see the notes below." : "Every target met in this run.")
+    print ""
+    notes()
+    print "## Which side limited each run"
+    print ""
+    print "CPU of the client and of the broker over the measured phase, as a share of one core (mosquitto"
+    print "has one thread; Paho's figure adds its threads and can pass 100%). The busier side, at 60% or"
+    print "more, is named; other work on this 2-core machine takes its share too."
+    print ""
+    print "| workload | client | client CPU | broker CPU | limited by |"
+    print "| --- | --- | ---: | ---: | --- |"
+    for (w = 1; w <= 5; w++) {
+        wl = w == 1 ? "pub0" : w == 2 ? "pub1" : w == 3 ? "sub0" : w == 4 ? "rtt" : "conns"
+        limited(wl, "raw"); limited(wl, "mqttc"); limited(wl, "mosquitto"); limited(wl, "paho")
+    }
+    print ""
+    if (has_prof) {
+        print "## Where pub1's time goes (perf record, share of the CPU samples)"
+        print ""
+        print "| client | shares |"
+        print "| --- | --- |"
+        for (c in prof) printf "| %s | %s |\n", c, prof[c]
+        print ""
+    }
+    if ("client_struct_bytes" in info) {
+        print "mqttc's client struct (sizeof mqttc_client, part of every connection): " info["client_struct_bytes"] " bytes."
+        print ""
+    }
+}

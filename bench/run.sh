@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# bench/run.sh - the benchmark driver behind `make bench` (which builds build/bench/ first).
+#  1. starts a private mosquitto on a free 127.0.0.1 port (killed at the end);
+#  2. runs every workload for every client, interleaved (raw mqttc mosquitto paho, raw ...),
+#     ROUNDS times; sub0's messages come from one common publisher (bench_raw blast);
+#     allocs = pub0, pub1, sub0 again with alloc_count.so preloaded;
+#  3. once: strace -f -c of each client (system calls per message), perf of pub1 (where the
+#     time goes, when perf works here), the `size` figure;
+#  4. prints the table of medians and ratios and writes bench/RESULTS.md and
+#     bench/README-table.md (the table for the README's performance section).
+# Environment: BENCH_QUICK=1 (small N, one round: to try the machinery), BENCH_ROUNDS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/build/bench
+OUT_MD=${BENCH_OUT:-$ROOT/bench/RESULTS.md}
+TABLE_MD=$ROOT/bench/README-table.md
+CLIENTS="raw mqttc mosquitto paho"
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    ROUNDS=${BENCH_ROUNDS:-1}; N_PUB0=20000; N_PUB1=10000; N_SUB0=20000; N_RTT=1000; N_CONNS=200
+    N_ALLOC=5000; N_TRACE=5000; N_TRACE_RTT=500
+else
+    ROUNDS=${BENCH_ROUNDS:-3}; N_PUB0=200000; N_PUB1=100000; N_SUB0=200000; N_RTT=5000; N_CONNS=1000
+    N_ALLOC=20000; N_TRACE=20000; N_TRACE_RTT=2000
+fi
+RUN_TIMEOUT=200 # seconds for one program; each also stops itself after BENCH_TIMEOUT_S
+
+for f in bench_raw bench_mqttc bench_mosquitto bench_paho alloc_count.so min_pub; do
+    [ -e "$B/$f" ] || { echo "bench/run.sh: $B/$f is missing: run 'make bench'" >&2; exit 1; }
+done
+
+# conns opens 1,000 sockets here and as many in the broker (libmosquitto: 3 fds a client).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4096 ] || { echo "bench/run.sh: ulimit -n is $(ulimit -n); conns needs 4096" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/mqttc-bench.XXXXXX)
+RAW=$WORK/results.txt
+: >"$RAW"
+MQ_PID=""
+cleanup() {
+    if [ -n "$MQ_PID" ]; then kill "$MQ_PID" 2>/dev/null || true; wait "$MQ_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+START_S=$SECONDS
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- the broker ----
+PORT=$("$B/bench_raw" freeport)
+[ "$PORT" != 1883 ] || PORT=$("$B/bench_raw" freeport)
+MQ_CONF=$WORK/mosquitto.conf
+cat >"$MQ_CONF" <<EOF
+listener $PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_connections -1
+max_queued_messages 10000000
+log_dest stderr
+log_type error
+log_type warning
+EOF
+mosquitto -c "$MQ_CONF" >"$WORK/mosquitto.log" 2>&1 &
+MQ_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { echo "bench/run.sh: mosquitto did not start" >&2; cat "$WORK/mosquitto.log" >&2; exit 1; }
+
+# ---- one run: appends its RESULT line, with the mode and the round ----
+INFO=$WORK/info.txt
+: >"$INFO"
+export BENCH_BROKER_PID=$MQ_PID # the programs read the broker's CPU over their measured phase
+record() { # mode round output
+    local line
+    line=$(grep '^RESULT ' <<<"$3" || true)
+    if [ -z "$line" ]; then echo "bench/run.sh: no result: $3" >&2; exit 1; fi
+    grep '^INFO ' <<<"$3" >>"$INFO" || true
+    echo "$line mode=$1 round=$2" >>"$RAW"
+}
+
+run_plain() { # mode round client workload n [preload]
+    local pre=${6:-} out
+    out=$(LD_PRELOAD=$pre timeout "$RUN_TIMEOUT" "$B/bench_$3" "$4" "$PORT" "$5") || { echo "bench/run.sh: $3 $4 failed: $out" >&2; exit 1; }
+    record "$1" "$2" "$out"
+}
+
+# sub0: the subscriber says READY on its stdout (a fifo here), then the blaster runs.
+run_sub0() { # mode round client n [preload]
+    local pre=${5:-} fifo=$WORK/sub.fifo line out pid
+    rm -f "$fifo"; mkfifo "$fifo"
+    LD_PRELOAD=$pre timeout "$RUN_TIMEOUT" "$B/bench_$3" sub0 "$PORT" "$4" >"$fifo" &
+    pid=$!
+    exec 8<"$fifo"
+    read -r -t 30 line <&8 || { echo "bench/run.sh: $3 sub0 did not subscribe" >&2; exit 1; }
+    [ "$line" = READY ] || { echo "bench/run.sh: $3 sub0: $line" >&2; exit 1; }
+    "$B/bench_raw" blast "$PORT" "$4"
+    out=$(cat <&8)
+    exec 8<&-
+    wait "$pid" || { echo "bench/run.sh: $3 sub0 failed: $out" >&2; exit 1; }
+    record "$1" "$2" "$out"
+}
+
+run_workload() { # mode round client workload [preload]
+    case $4 in
+        pub0) run_plain "$1" "$2" "$3" pub0 "$([ "$1" = allocs ] && echo "$N_ALLOC" || echo "$N_PUB0")" "${5:-}" ;;
+        pub1) run_plain "$1" "$2" "$3" pub1 "$([ "$1" = allocs ] && echo "$N_ALLOC" || echo "$N_PUB1")" "${5:-}" ;;
+        sub0) run_sub0 "$1" "$2" "$3" "$([ "$1" = allocs ] && echo "$N_ALLOC" || echo "$N_SUB0")" "${5:-}" ;;
+        rtt) run_plain "$1" "$2" "$3" rtt "$N_RTT" ;;
+        conns) run_plain "$1" "$2" "$3" conns "$N_CONNS" ;;
+    esac
+}
+
+echo "bench: mosquitto on 127.0.0.1:$PORT; $ROUNDS rounds of pub0 pub1 sub0 rtt conns allocs; clients: $CLIENTS"
+for round in $(seq 1 "$ROUNDS"); do
+    for w in pub0 pub1 sub0 rtt conns; do
+        for c in $CLIENTS; do run_workload time "$round" "$c" "$w"; done
+    done
+    for w in pub0 pub1 sub0; do
+        for c in $CLIENTS; do run_workload allocs "$round" "$c" "$w" "$B/alloc_count.so"; done
+    done
+    echo "bench: round $round done ($((SECONDS - START_S)) s)"
+done
+
+# ---- system calls per message: strace -f -c, one run each (setup included, < 0.01/msg) ----
+TRACE=$WORK/syscalls.txt
+: >"$TRACE"
+if command -v strace >/dev/null && strace -f -c -o /dev/null true 2>/dev/null; then
+    for c in $CLIENTS; do
+        for w in pub0 pub1 sub0 rtt; do
+            n=$N_TRACE; [ "$w" = rtt ] && n=$N_TRACE_RTT
+            warm=$((n / 10)); if [ "$w" = rtt ]; then [ "$warm" -ge 200 ] || warm=200; else [ "$warm" -ge 1000 ] || warm=1000; fi
+            if [ "$w" = sub0 ]; then
+                fifo=$WORK/trace.fifo; rm -f "$fifo"; mkfifo "$fifo"
+                strace -f -c -o "$WORK/strace.out" "$B/bench_$c" sub0 "$PORT" "$n" >"$fifo" &
+                pid=$!
+                exec 8<"$fifo"; read -r -t 30 _ <&8
+                "$B/bench_raw" blast "$PORT" "$n"
+                cat <&8 >/dev/null; exec 8<&-; wait "$pid"
+            else
+                strace -f -c -o "$WORK/strace.out" "$B/bench_$c" "$w" "$PORT" "$n" >/dev/null
+            fi
+            calls=$(awk '$NF == "total" {print $4}' "$WORK/strace.out")
+            echo "$c $w $(awk -v c="$calls" -v m=$((n + warm)) 'BEGIN{printf "%.2f", c/m}')" >>"$TRACE"
+        done
+    done
+fi
+echo "bench: system calls counted ($((SECONDS - START_S)) s)"
+
+# ---- where pub1's time goes: perf, shares of the CPU samples by code (when perf works) ----
+PROFILE=$WORK/profile.txt
+: >"$PROFILE"
+if command -v perf >/dev/null && perf record -q -o "$WORK/perf.probe" true >/dev/null 2>&1; then
+    for c in raw mqttc mosquitto; do
+        perf record -q -o "$WORK/perf.data" "$B/bench_$c" pub1 "$PORT" "$N_TRACE" >/dev/null 2>&1 || continue
+        perf report -i "$WORK/perf.data" --sort dso --stdio 2>/dev/null |
+            awk -v c="$c" '/^ *[0-9.]+%/ { d=$2; if (d ~ /kernel/) d="kernel"; else if (d ~ /^bench_/) d="program+mqttc"; s[d]+=$1 }
+                           END { printf "%s", c; for (d in s) if (s[d] >= 1) printf " %s=%.0f%%", d, s[d]; printf "\n" }' >>"$PROFILE"
+    done
+fi
+
+# ---- size ----
+MQTTC_TEXT=$(size -A "$B/min_pub" | awk '$1 == ".text" {print $2}')
+MOSQ_SO=$(readlink -f "$(cc -print-file-name=libmosquitto.so.1)")
+PAHO_SO=$(readlink -f "$(cc -print-file-name=libpaho-mqtt3a.so.1)")
+MOSQ_TEXT=$(size -A "$MOSQ_SO" | awk '$1 == ".text" {print $2}')
+PAHO_TEXT=$(size -A "$PAHO_SO" | awk '$1 == ".text" {print $2}')
+
+# ---- versions and machine ----
+pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+MEM=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+MQTTC_VER=$(awk -F'"' '/#define MQTTC_VERSION/ {print $2}' mqttc.h)
+GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
+GIT_DIRTY=$(git status --porcelain -- mqttc.h 2>/dev/null | grep -q . && echo " + uncommitted mqttc.h changes" || true)
+ELAPSED=$((SECONDS - START_S))
+
+# ---- the report: medians, ratios, targets ----
+export ROUNDS N_PUB0 N_PUB1 N_SUB0 N_RTT N_CONNS N_ALLOC MQTTC_TEXT MOSQ_TEXT PAHO_TEXT
+REPORT=$WORK/report.md
+awk -f bench/report.awk "$RAW" "$TRACE" "$PROFILE" "$INFO" >"$REPORT"
+
+{
+    echo "# mqttc benchmark results"
+    echo
+    echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); run it again rather than editing."
+    echo "Whole run: ${ELAPSED} s. Every figure is the median of $ROUNDS runs; the clients ran interleaved"
+    echo "(raw, mqttc, libmosquitto, Paho, raw, ...) against one private mosquitto on 127.0.0.1."
+    echo
+    echo "## Machine and versions"
+    echo
+    echo "- CPU: $CPU, $(nproc) cores, $MEM; kernel $(uname -r); Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
+    echo "- load average when the run started: $LOAD_START (other work on this machine is noise; medians of $ROUNDS)"
+    echo "- mqttc $MQTTC_VER (git $GIT_REV$GIT_DIRTY), built by $(cc --version | head -n 1), -O2"
+    echo "- libmosquitto $(pkgver libmosquitto1) ($(basename "$MOSQ_SO")), Paho C $(pkgver libpaho-mqtt1.3) ($(basename "$PAHO_SO")): Debian's packages"
+    echo "- broker: mosquitto $(pkgver mosquitto), config: \`$(grep -v '^log_' "$MQ_CONF" | sed "s/$PORT/PORT/" | paste -sd ';' | sed 's/;/; /g')\`"
+    echo "- N: pub0 $N_PUB0, pub1 $N_PUB1, sub0 $N_SUB0 messages of 64 bytes; rtt $N_RTT round trips; conns $N_CONNS clients; allocs $N_ALLOC messages"
+    echo
+    cat "$REPORT"
+    cat <<'EOF'
+## What each program does
+
+Same command line (`bench_CLIENT WORKLOAD PORT N`), same output line; sources in bench/.
+
+- **raw floor** (bench_raw.c): no MQTT library. A blocking socket writes packets encoded in
+  advance: pub0 in 64 KiB writes; pub1 keeps 32 QoS 1 messages in flight (mqttc's default
+  window) and refills them in one write per read of PUBACKs; sub0 and rtt read 64 KiB at a time;
+  conns writes CONNECT and SUBSCRIBE in one write per socket.
+- **mqttc** (bench_mqttc.c): the poll-loop API (mqttc_fd, mqttc_events, poll(2), mqttc_step),
+  one thread, default options (window 32, 64 KiB output limit). pub0 and pub1 are corked
+  (mqttc_cork): publishes queue until the output is full (pub0) or the window is (pub1), then
+  one mqttc_flush writes them. sub0, rtt and conns are not corked: a lone publish is written
+  through at once.
+- **libmosquitto** (bench_mosquitto.c): single-threaded, its fastest use: mosquitto_publish
+  writes each packet at once, mosquitto_loop(mosq, 1000, 1) reads and completes the rest. pub1
+  keeps at most 20 in flight (its default max_inflight_messages). conns uses poll(2) with
+  mosquitto_loop_read/_write/_misc (mosquitto_loop's select() cannot take 1,000 sockets).
+- **Paho C** (bench_paho.c): MQTTAsync, its fastest here. MQTTAsync_send queues a command that
+  the library's thread writes; callbacks run on its receiving thread and signal the main thread.
+  No persistence. pub1: its default window (maxInflight 65535). conns: all connects issued at
+  once (its I/O thread paces them; 100 at a time costs about a second per batch in Paho).
+
+Common rules: a warm-up of N/10 (at least 1,000 messages or 200 round trips) is not measured;
+pub0 ends with one QoS 1 round trip inside the measured phase (so the broker has every
+message); sub0's messages come from one common publisher process (`bench_raw blast`, 64 KiB
+writes). conns connects one client first (every code path runs once), then measures N more,
+100 connecting at a time (Paho excepted): peak RSS per connection = (VmHWM after - VmRSS
+before) / N, descriptors from /proc/self/fd. CPU is getrusage(RUSAGE_SELF) over the measured
+phase, every thread; its user/kernel split is sampled at the scheduler tick, coarse for short
+phases. allocs preloads bench/alloc_count.so, which counts malloc, calloc, realloc and the
+memalign family (every thread) between the start and the end of the measured phase. size:
+bench/min_pub.c (connect, publish, disconnect) built -Os, MQTTC_STATIC, --gc-sections, stripped,
+against the .text of libmosquitto.so.1 and libpaho-mqtt3a.so.1 (libmosquitto's includes its
+TLS code; Debian builds it with TLS, and mqttc's figure is without).
+
+## All runs
+
+EOF
+    echo '```'
+    sed 's/^RESULT //' "$RAW"
+    echo '```'
+} >"$OUT_MD"
+awk '/^<!-- table -->/{p=1; next} /^<!-- end table -->/{p=0} p' "$REPORT" >"$TABLE_MD"
+awk '/^<!-- table -->/{p=1; next} /^<!-- end table -->/{p=0} p' "$REPORT"
+awk '/^<!-- targets -->/{p=1; next} /^<!-- end targets -->/{p=0} p' "$REPORT"
+echo
+echo "bench: wrote $OUT_MD and $TABLE_MD in ${ELAPSED} s"

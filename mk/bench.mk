@@ -1,0 +1,42 @@
+# mk/bench.mk - `make bench`: mqttc against libmosquitto, Paho C and a raw-socket floor.
+# Installs what it needs (bench/deps.sh), builds bench/*.c into build/bench/ with fixed
+# optimisation (no sanitizers: they would be measured), runs bench/run.sh, which prints the
+# table and writes bench/RESULTS.md. Not part of `make test`.
+BENCH_DIR    := $(BUILD)/bench
+BENCH_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O2 -g -I. -Ibench
+BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mosquitto \
+                $(BENCH_DIR)/bench_paho $(BENCH_DIR)/alloc_count.so $(BENCH_DIR)/min_pub
+
+.PHONY: bench bench-deps bench-build
+bench: bench-deps
+	@$(MAKE) --no-print-directory bench-build
+	@bash bench/run.sh
+
+bench-deps:
+	@bash bench/deps.sh
+
+bench-build: $(BENCH_BINS)
+
+$(BENCH_DIR):
+	@mkdir -p $(BENCH_DIR)
+
+$(BENCH_DIR)/bench_raw: bench/bench_raw.c bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BENCH_DIR)/bench_mqttc: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BENCH_DIR)/bench_mosquitto: bench/bench_mosquitto.c bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lmosquitto
+
+$(BENCH_DIR)/bench_paho: bench/bench_paho.c bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpaho-mqtt3a -lpthread
+
+$(BENCH_DIR)/alloc_count.so: bench/alloc_count.c | $(BENCH_DIR)
+	$(CC) -std=c99 $(WARN) -O2 -shared -fPIC -o $@ $<
+
+# The `size` figure: a minimal publisher, -Os, one translation unit (MQTTC_STATIC drops
+# what it does not call), unused sections collected, stripped.
+$(BENCH_DIR)/min_pub: bench/min_pub.c mqttc.h | $(BENCH_DIR)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -Os -I. -ffunction-sections -fdata-sections \
+		-Wl,--gc-sections -s -o $@ $<
