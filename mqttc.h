@@ -380,8 +380,9 @@ struct mqttc_transport {
 /* Private to the implementation: a byte buffer and a compacting record pool. */
 typedef struct mqttc__buf {
     unsigned char *p;
-    size_t start, len, cap, max; /* data is p[start .. start+len) */
-    int is_fixed;                /* caller memory: never reallocated */
+    uint32_t start, len, cap, max; /* data is p[start .. start+len); 32 bits: a packet is at
+                                      most 256 MiB, and a small client is a small struct */
+    int is_fixed;                  /* caller memory: never reallocated */
 } mqttc__buf;
 
 struct mqttc_client {
@@ -396,7 +397,7 @@ struct mqttc_client {
     unsigned outgoing_qos;      /* outgoing QoS 1/2 publishes in flight */
     unsigned incoming_qos2;     /* incoming QoS 2 ids awaiting PUBREL */
     unsigned short last_id;     /* last packet id handed out */
-    int is_corked, in_dispatch, ping_outstanding, is_locked_run;
+    int is_corked, in_dispatch, ping_outstanding;
     uint64_t now_ms, last_tx_ms, last_rx_ms, ping_sent_ms, connect_deadline_ms;
     void *addrinfo, *addr_next; /* TCP connect: getaddrinfo list and the next to try */
     int wake_fd[2];             /* mqttc_run's wake-up pipe when lock hooks are set */
@@ -969,6 +970,7 @@ typedef struct mqttc__rec {
 } mqttc__rec;
 
 #define MQTTC__ALIGN 16u
+#define MQTTC__BUF_MAX 0x7fffffffu /* no buffer grows past 2 GiB (a packet is at most 256 MiB) */
 static size_t mqttc__round(size_t n) { return (n + MQTTC__ALIGN - 1) & ~(size_t)(MQTTC__ALIGN - 1); }
 
 /* Makes room for `extra` more bytes after the data: compacts, then grows (doubling, up to
@@ -986,13 +988,13 @@ static int mqttc__buf_reserve(mqttc__buf *b, size_t extra) {
     unsigned char *p = (unsigned char *)MQTTC_REALLOC(b->p, cap);
     if (!p) return MQTTC_ERR_NOMEM;
     b->p = p;
-    b->cap = cap;
+    b->cap = (uint32_t)cap; /* cap <= b->max <= MQTTC__BUF_MAX */
     return MQTTC_OK;
 }
 
 static void mqttc__buf_consume(mqttc__buf *b, size_t n) {
-    b->start += n;
-    b->len -= n;
+    b->start += (uint32_t)n; /* n <= b->len */
+    b->len -= (uint32_t)n;
     if (b->len == 0) b->start = 0;
 }
 
@@ -1013,14 +1015,14 @@ static mqttc__rec *mqttc__rec_add(mqttc__buf *pool, int kind, unsigned short id,
     r->data_len = data_len;
     r->kind = (unsigned char)kind;
     r->packet_id = id;
-    pool->len += size;
+    pool->len += (uint32_t)size; /* reserved above: fits */
     return r;
 }
 
 static void mqttc__rec_remove(mqttc__buf *pool, mqttc__rec *r) {
     size_t off = (size_t)((unsigned char *)r - pool->p), size = r->size;
     memmove(pool->p + off, pool->p + off + size, pool->len - off - size);
-    pool->len -= size;
+    pool->len -= (uint32_t)size;
 }
 
 /* The record of `kind` with this id, or for kind 0 any outgoing one holding the id. */
@@ -1278,7 +1280,7 @@ static void mqttc__wake(mqttc_client *c);
    a lone publish leaves at once; when busy, corked or inside dispatch, coalesce. */
 static int mqttc__queued(mqttc_client *c, size_t n) {
     int was_idle = c->tx.len == 0;
-    c->tx.len += n;
+    c->tx.len += (uint32_t)n; /* reserved by mqttc__tx_space */
     if (was_idle && !c->is_corked && !c->in_dispatch) {
         int rc = mqttc__flush(c);
         if (rc != MQTTC_OK) return rc;
@@ -1414,7 +1416,7 @@ static int mqttc__resend(mqttc_client *c) {
             r = mqttc__rec_at(&c->inflight, off);
             mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
             memcpy(p, mqttc__rec_data(r), r->data_len);
-            c->tx.len += r->data_len;
+            c->tx.len += (uint32_t)r->data_len;
         } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
             rc = mqttc__send_ack(c, MQTTC_PUBREL, r->packet_id);
         }
@@ -1657,7 +1659,7 @@ static int mqttc__read_input(mqttc_client *c) {
         rc = c->tr.recv(&c->tr, c->rx.p + c->rx.start + c->rx.len, room, &n);
         if (rc != MQTTC_OK) return mqttc__fail(c, rc);
         if (n == 0) break;
-        c->rx.len += n;
+        c->rx.len += (uint32_t)n;
         c->last_rx_ms = c->now_ms;
         rc = mqttc__dispatch_all(c);
         if (rc != MQTTC_OK) return rc;
@@ -1930,10 +1932,11 @@ static void mqttc__carve(mqttc_client *c) {
     unsigned char *base = (unsigned char *)c->opt.mem;
     size_t skew = (size_t)(-(uintptr_t)base & (MQTTC__ALIGN - 1));
     size_t quarter = ((c->opt.mem_size - skew) / 4) & ~(size_t)(MQTTC__ALIGN - 1);
+    if (quarter > MQTTC__BUF_MAX) quarter = MQTTC__BUF_MAX & ~(size_t)(MQTTC__ALIGN - 1);
     mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
     for (int i = 0; i < 4; i++) {
         bufs[i]->p = base + skew + (size_t)i * quarter;
-        bufs[i]->cap = bufs[i]->max = quarter;
+        bufs[i]->cap = bufs[i]->max = (uint32_t)quarter;
         bufs[i]->is_fixed = 1;
     }
     if (c->opt.max_output > quarter) c->opt.max_output = quarter;
@@ -1955,8 +1958,8 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
         mqttc__carve(c);
         return MQTTC_OK;
     }
-    c->rx.max = c->opt.max_packet_size + 1024u; /* one whole packet, and room to read ahead */
-    c->tx.max = c->inflight.max = c->subs.max = (size_t)-1 / 2;
+    c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
+    c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
     return MQTTC_OK;
 }
 
