@@ -24,7 +24,7 @@ LDLIBS   += -lpthread
 
 TEST_SRCS    := $(wildcard tests/test_*.c)
 TEST_BINS    := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRCS))
-EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_SRCS := $(filter-out examples/mqttc_pub.c examples/mqttc_sub.c,$(wildcard examples/*.c))
 EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRCS))
 PROGRAMS     := $(BUILD)/minibroker
 

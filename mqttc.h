@@ -319,6 +319,10 @@ typedef void (*mqttc_suback_fn)(mqttc_client *c, unsigned short packet_id, int r
 typedef void (*mqttc_unsuback_fn)(mqttc_client *c, unsigned short packet_id, void *user);
 /* A QoS 1 or 2 publish completed (PUBACK or PUBCOMP received). */
 typedef void (*mqttc_published_fn)(mqttc_client *c, unsigned short packet_id, void *user);
+/* A packet trace, for logs (mqttc-sub -d): every packet as it is queued to be sent
+   (is_sent 1) and as it arrives, just before it is handled (is_sent 0), decoded, over any
+   transport. Only for looking: call nothing of the client's from it. */
+typedef void (*mqttc_trace_fn)(mqttc_client *c, int is_sent, const mqttc_packet *p, void *user);
 
 /* Run-time options. All-zero means defaults. Pointers are borrowed: what they point to must
    stay valid until mqttc_deinit (a reconnect sends them again). */
@@ -344,6 +348,7 @@ typedef struct mqttc_options {
     size_t mem_size;               /* bytes of mem; split 1/4 each: rx, tx, in-flight, subs */
     mqttc_message_fn on_message;   /* messages no per-filter handler takes */
     mqttc_published_fn on_published; /* QoS 1/2 completion; default none */
+    mqttc_trace_fn on_trace;       /* every packet sent and received; default none */
     void *user;                    /* passed to on_message and on_published */
     void (*lock)(void *lock_user); /* recursive mutex hooks for multi-threaded use */
     void (*unlock)(void *lock_user);
@@ -1278,9 +1283,18 @@ static void mqttc__wake(mqttc_client *c);
 
 /* After queueing n bytes: write through when the socket was idle (nothing was waiting), so
    a lone publish leaves at once; when busy, corked or inside dispatch, coalesce. */
+/* Shows the packet of n bytes just queued at the end of the output to options.on_trace. */
+static void mqttc__trace_sent(mqttc_client *c, size_t n) {
+    mqttc_packet p;
+    size_t used;
+    if (c->opt.on_trace && mqttc_decode(c->tx.p + c->tx.start + c->tx.len - n, n, 0, &p, &used) == MQTTC_OK)
+        c->opt.on_trace(c, 1, &p, c->opt.user);
+}
+
 static int mqttc__queued(mqttc_client *c, size_t n) {
     int was_idle = c->tx.len == 0;
     c->tx.len += (uint32_t)n; /* reserved by mqttc__tx_space */
+    mqttc__trace_sent(c, n);
     if (was_idle && !c->is_corked && !c->in_dispatch) {
         int rc = mqttc__flush(c);
         if (rc != MQTTC_OK) return rc;
@@ -1417,6 +1431,7 @@ static int mqttc__resend(mqttc_client *c) {
             mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
             memcpy(p, mqttc__rec_data(r), r->data_len);
             c->tx.len += (uint32_t)r->data_len;
+            mqttc__trace_sent(c, r->data_len);
         } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
             rc = mqttc__send_ack(c, MQTTC_PUBREL, r->packet_id);
         }
@@ -1622,6 +1637,7 @@ static int mqttc__dispatch_all(mqttc_client *c) {
             mqttc__fail(c, c->state == MQTTC_STATE_CONNACK_WAIT ? MQTTC_ERR_INVALIDRESP : err);
             break;
         }
+        if (c->opt.on_trace) c->opt.on_trace(c, 0, &p, c->opt.user);
         mqttc__dispatch(c, &p);
         if (c->state != MQTTC_STATE_CLOSED) mqttc__buf_consume(&c->rx, used);
     }

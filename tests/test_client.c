@@ -912,6 +912,39 @@ TEST(transport_errors) {
     mem_free(&l);
 }
 
+/* options.on_trace sees every packet, both ways, in wire order, decoded. */
+static int trace_types[32], trace_dirs[32], traced;
+static void on_trace(mqttc_client *c, int is_sent, const mqttc_packet *p, void *u) {
+    (void)c; (void)u;
+    if (traced < 32) { trace_types[traced] = p->type; trace_dirs[traced] = is_sent; traced++; }
+}
+
+TEST(packet_trace) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    static const unsigned char q1[] = {0x32, 0x06, 0x00, 0x01, 'x', 0x00, 0x07, 'A'};
+    static const unsigned char puback[] = {0x40, 0x02, 0x00, 0x01};
+    base_options(&o);
+    o.on_trace = on_trace;
+    traced = 0;
+    connect_over(&c, &l, &o);
+    mqttc_publish(&c, "t", "x", 1, 1, 0, NULL);
+    mem_feed(&l, q1, sizeof q1);
+    mem_feed(&l, puback, sizeof puback);
+    mqttc_step(&c, 1);
+    mqttc_disconnect(&c);
+    int want_types[] = {MQTTC_CONNECT, MQTTC_CONNACK, MQTTC_PUBLISH, MQTTC_PUBLISH, MQTTC_PUBACK, MQTTC_PUBACK, MQTTC_DISCONNECT};
+    int want_dirs[] = {1, 0, 1, 0, 1, 0, 1};
+    CHECK_EQ_INT(traced, 7);
+    for (int i = 0; i < 7 && i < traced; i++) {
+        CHECK_EQ_INT(trace_types[i], want_types[i]);
+        CHECK_EQ_INT(trace_dirs[i], want_dirs[i]);
+    }
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
 int main(void) {
     RUN(connect_packet_and_defaults);
     RUN(documented_defaults);
@@ -941,5 +974,6 @@ int main(void) {
     RUN(no_allocation_per_message);
     RUN(caller_memory_never_allocates);
     RUN(transport_errors);
+    RUN(packet_trace);
     return test_report();
 }

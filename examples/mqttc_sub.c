@@ -1,0 +1,202 @@
+/* mqttc-sub - subscribe and print messages, as mosquitto_sub does, with mqttc.h alone.
+       build/mqttc-sub -h localhost -t 'sensors/#' -v
+       build/mqttc-sub -t status -C 1 -W 10            (one message, or exit 27 after 10 s)
+   Same flags, output and exit codes as mosquitto_sub 2.0 (see --help and cli_common.h).
+   SIGINT and SIGTERM end it gracefully (DISCONNECT, exit 0); SIGKILL leaves the broker to
+   publish the will. When the broker goes away it reconnects every second, as mosquitto_sub. */
+#define MQTTC_IMPLEMENTATION
+#include "mqttc.h"
+#include "cli_common.h"
+
+#include <signal.h>
+
+static const char usage[] =
+    "mqttc-sub subscribes to topics and prints the messages it receives (mosquitto_sub's flags).\n\n"
+    "Usage: mqttc-sub [-h host] [-p port] [-u username [-P password]] -t topic ... | -L URL\n"
+    "                 [-q qos] [-C count] [-W seconds] [-v] [-N] [-R] [-E] [-U topic ...]\n"
+    "                 [-c] [-i id] [-k keepalive] [-d] [--quiet]\n"
+    "                 [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n\n"
+    " -t : mqtt topic filter to subscribe to. May be repeated.\n"
+    " -q : quality of service level to use for the subscriptions. Defaults to 0.\n"
+    " -C : disconnect and exit after receiving the 'count' messages.\n"
+    " -W : exit (code 27) after this many seconds.\n"
+    " -v : print published messages verbosely: 'topic payload'.\n"
+    " -N : do not add an end of line character when printing the payload.\n"
+    " -R : do not print stale messages (those with retain set).\n"
+    " -E : exit once all subscriptions have been acknowledged by the broker.\n"
+    " -U : unsubscribe from a topic. May be repeated.\n";
+
+typedef struct sub_state {
+    const cli_config *cfg;
+    long received;        /* messages counted for -C */
+    int subacks, refused; /* SUBACKs received, and how many refused their filter */
+    int is_ending;        /* DISCONNECT asked for: ignore what still arrives */
+    int exit_code;
+} sub_state;
+
+/* A signal handler may only write to a pipe; the loop polls its other end. */
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    char b = (char)sig;
+    ssize_t r = write(signal_pipe[1], &b, 1);
+    (void)r;
+}
+
+static int watch_signals(void) {
+    struct sigaction sa;
+    if (pipe(signal_pipe) != 0) return -1;
+    fcntl(signal_pipe[1], F_SETFL, fcntl(signal_pipe[1], F_GETFL, 0) | O_NONBLOCK);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGINT, &sa, NULL) | sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Graceful end: DISCONNECT (so no will is published), then exit with exit_code. */
+static void end(mqttc_client *c, sub_state *s, int exit_code) {
+    if (s->is_ending) return;
+    s->is_ending = 1;
+    s->exit_code = exit_code;
+    mqttc_disconnect(c);
+}
+
+/* mosquitto_sub's format: the payload's bytes as they are; with -v "topic payload"; an empty
+   payload prints "topic (null)" with -v and nothing without. */
+static void print_message(const cli_config *cfg, const mqttc_message *m) {
+    if (m->payload_len == 0) {
+        if (cfg->verbose && !cfg->no_eol) printf("%s (null)\n", m->topic);
+    } else {
+        if (cfg->verbose) printf("%s ", m->topic);
+        fwrite(m->payload, 1, m->payload_len, stdout);
+        if (!cfg->no_eol) putchar('\n');
+    }
+    fflush(stdout);
+}
+
+static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
+    sub_state *s = (sub_state *)user;
+    if (s->is_ending || (m->retain && s->cfg->no_retained)) return;
+    print_message(s->cfg, m);
+    if (s->cfg->count && ++s->received == s->cfg->count) end(c, s, 0);
+}
+
+static void on_suback(mqttc_client *c, unsigned short packet_id, int return_code, void *user) {
+    sub_state *s = (sub_state *)user;
+    const cli_config *cfg = s->cfg;
+    if (cfg->debug && !cfg->quiet) printf("Subscribed (mid: %u): %d\n", packet_id, return_code);
+    fflush(stdout);
+    s->refused += return_code == 0x80;
+    if (++s->subacks < cfg->filter_count) return;
+    if (s->refused == cfg->filter_count) {
+        cli_error(cfg, "All subscription requests were denied.", NULL);
+        end(c, s, 1);
+    } else if (cfg->exit_after_subscribe) {
+        end(c, s, 0);
+    }
+}
+
+static int subscribe_all(mqttc_client *c, sub_state *s) {
+    int rc = MQTTC_OK;
+    s->subacks = s->refused = 0; /* counted again after a reconnect */
+    for (int i = 0; rc == MQTTC_OK && i < s->cfg->filter_count; i++)
+        rc = mqttc_subscribe(c, s->cfg->filters[i], s->cfg->qos, on_suback, NULL, s, NULL);
+    for (int i = 0; rc == MQTTC_OK && i < s->cfg->unsubscribe_count; i++)
+        rc = mqttc_unsubscribe(c, s->cfg->unsubscribes[i], NULL, NULL, NULL);
+    return rc;
+}
+
+/* -W: 1 once the time is up (said on stderr, as mosquitto_sub); until then it shortens
+   *max_ms (-1: no limit) to the time left. */
+static int is_timed_out(const sub_state *s, uint64_t deadline, long *max_ms) {
+    if (!s->cfg->timeout_s) return 0;
+    uint64_t now = mqttc_now_ms();
+    if (now < deadline) {
+        if (*max_ms < 0 || (long)(deadline - now) < *max_ms) *max_ms = (long)(deadline - now);
+        return 0;
+    }
+    if (!s->cfg->quiet) fprintf(stderr, "Timed out\n");
+    return 1;
+}
+
+/* Runs until the connection ends: -C, -E, -W, a signal, or the broker. */
+static int run(mqttc_client *c, sub_state *s, uint64_t deadline) {
+    int rc = MQTTC_OK;
+    while (rc == MQTTC_OK) {
+        long max_ms = -1;
+        int signalled = 0;
+        char drain[16];
+        if (!s->is_ending && is_timed_out(s, deadline, &max_ms)) {
+            end(c, s, 27); /* mosquitto's MOSQ_ERR_TIMEOUT */
+            continue;
+        }
+        rc = cli_wait(c, signal_pipe[0], max_ms, &signalled);
+        if (signalled && read(signal_pipe[0], drain, sizeof drain) > 0) end(c, s, 0);
+    }
+    return rc;
+}
+
+/* The broker went away: as mosquitto_sub, try again every second until connected (then
+   subscribe afresh), refused, timed out (-W) or signalled. MQTTC_OK when connected;
+   MQTTC_ERR_DISCONNECT with s->exit_code set when the program should end. */
+static int reconnect(mqttc_client *c, sub_state *s, uint64_t deadline) {
+    for (;;) {
+        long max_ms = 1000;
+        struct pollfd p = {signal_pipe[0], POLLIN, 0};
+        if (is_timed_out(s, deadline, &max_ms)) s->exit_code = 27;
+        else if (poll(&p, 1, (int)max_ms) > 0) s->exit_code = 0; /* a signal */
+        else if (max_ms < 1000) continue;                        /* woke for the deadline */
+        else {
+            int rc = cli_connect(c, s->cfg);
+            if (rc == MQTTC_OK || cli_is_refusal(rc)) return rc;
+            continue;
+        }
+        return MQTTC_ERR_DISCONNECT;
+    }
+}
+
+/* Subscribes and prints until the end; returns the exit code. */
+static int serve(mqttc_client *c, sub_state *s, uint64_t deadline) {
+    int rc;
+    do {
+        rc = subscribe_all(c, s);
+        if (rc == MQTTC_OK) rc = run(c, s, deadline);
+        if (s->is_ending) return s->exit_code; /* -C, -E, -W or a signal: DISCONNECT was sent */
+        rc = reconnect(c, s, deadline);
+    } while (rc == MQTTC_OK);
+    if (rc == MQTTC_ERR_DISCONNECT) return s->exit_code;
+    return cli_connect_failed(s->cfg, rc);
+}
+
+int main(int argc, char **argv) {
+    uint64_t started_ms = mqttc_now_ms(); /* -W counts from launch, as mosquitto_sub's alarm() */
+    cli_config cfg;
+    mqttc_client c;
+    mqttc_options o;
+    sub_state s;
+    int exit_code = cli_parse(&cfg, CLI_SUB, argc, argv);
+    if (exit_code == 2) printf("%s\n%s", usage, cli_usage_common);
+    if (exit_code || watch_signals() != 0) {
+        cli_free(&cfg);
+        return 1; /* as mosquitto_sub, --help too exits 1 */
+    }
+    memset(&s, 0, sizeof s);
+    s.cfg = &cfg;
+    cli_options(&cfg, &o);
+    o.on_message = on_message;
+    o.user = &s;
+    int rc = mqttc_init(&c, &o);
+    if (rc != MQTTC_OK) {
+        cli_error(&cfg, "Invalid options: %s.", mqttc_strerror(rc));
+        exit_code = 1;
+    } else if ((rc = cli_connect(&c, &cfg)) != MQTTC_OK) {
+        exit_code = cli_connect_failed(&cfg, rc);
+    } else {
+        exit_code = serve(&c, &s, started_ms + (uint64_t)cfg.timeout_s * 1000u);
+    }
+    mqttc_deinit(&c);
+    cli_free(&cfg);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
+    return exit_code;
+}
