@@ -52,6 +52,21 @@ stop_pid "$MB_PID"
 wait "$prog"
 expect_eq "README event-loop snippet connects, then ends with \"closed\"" "loop ended: closed, state 6" "$(tail -n1 "$TMP/loop.out")"
 
+# The TLS snippet compiles with OpenSSL (its behaviour is tests/t_tls.sh's)
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==3' README.md >"$TMP/tls_body.c"
+{
+    echo '#define MQTTC_WITH_OPENSSL'
+    echo '#define MQTTC_IMPLEMENTATION'
+    echo '#include "mqttc.h"'
+    echo 'int main(void) { mqttc_client c; int rc;'
+    cat "$TMP/tls_body.c"
+    echo 'mqttc_deinit(&c); return rc == MQTTC_OK ? 0 : 1; }'
+} >"$TMP/tls.c"
+check "README TLS snippet compiles with MQTTC_WITH_OPENSSL" \
+    $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/tls" "$TMP/tls.c" -lssl -lcrypto
+check "README TLS snippet runs and fails cleanly (no broker.example here), no crash" \
+    sh -c "cd $TMP && ! $TMP/tls"
+
 # make install with PREFIX and DESTDIR
 make --no-print-directory -s install DESTDIR="$TMP/dest" PREFIX=/opt/mq >/dev/null 2>&1
 check "make install puts mqttc.h under DESTDIR/PREFIX/include" cmp mqttc.h "$TMP/dest/opt/mq/include/mqttc.h"
