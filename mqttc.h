@@ -327,7 +327,7 @@ typedef void (*mqttc_trace_fn)(mqttc_client *c, int is_sent, const mqttc_packet 
 /* Run-time options. All-zero means defaults. Pointers are borrowed: what they point to must
    stay valid until mqttc_deinit (a reconnect sends them again). */
 typedef struct mqttc_options {
-    const char *client_id;         /* default: "mqttc-" + 17 random [0-9a-zA-Z] (23 chars) */
+    const char *client_id;         /* default: "mqttc" + 18 random [0-9a-zA-Z] (23 chars) */
     unsigned keepalive_s;          /* seconds, 1..65535; default 60 */
     int no_keepalive;              /* 1: keepalive off (sends 0; never pings) */
     int no_clean_session;          /* 1: keep the session across connections; default clean */
@@ -1905,8 +1905,8 @@ MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len;
 static void mqttc__random_id(mqttc_client *c, uint64_t seed) {
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     uint64_t x = seed ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&seed << 17);
-    memcpy(c->id, "mqttc-", 6);
-    for (int i = 6; i < 23; i++) {
+    memcpy(c->id, "mqttc", 5); /* no '-': only [0-9a-zA-Z] is valid everywhere */
+    for (int i = 5; i < 23; i++) {
         uint64_t z = (x += 0x9E3779B97F4A7C15ull);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;

@@ -82,10 +82,10 @@ TEST(connect_packet_and_defaults) {
     CHECK_EQ_INT(p.connect.keepalive_s, 60);
     CHECK_EQ_INT(p.connect.clean_session, 1);
     CHECK(p.connect.will_topic.ptr == NULL && p.connect.username.ptr == NULL);
-    /* the generated id: 23 characters of [0-9a-zA-Z-] starting "mqttc-" [MQTT-3.1.3-5] */
+    /* the generated id: 23 characters of [0-9a-zA-Z], starting "mqttc" [MQTT-3.1.3-5] */
     CHECK_EQ_INT(p.connect.client_id.len, 23);
-    CHECK(memcmp(p.connect.client_id.ptr, "mqttc-", 6) == 0);
-    for (size_t i = 6; i < p.connect.client_id.len; i++) {
+    CHECK(memcmp(p.connect.client_id.ptr, "mqttc", 5) == 0);
+    for (size_t i = 0; i < p.connect.client_id.len; i++) {
         char ch = p.connect.client_id.ptr[i];
         CHECK((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'));
     }
