@@ -1,0 +1,1055 @@
+/* mqttc_lua.c - the Lua module require"mqttc" (Lua 5.1-5.4, LuaJIT) over mqttc.h.
+
+   The API of the Barracuda App Server MQTT client (shared/seed/mqtt-client.txt), with the
+   decisions of shared/reference/bas-mqttc.md for stock Lua:
+
+       local mqtt, err = require"mqttc".connect(addr, onpub [, op])   addr: host | fd | socket
+       mqtt:publish(topic, msg [, {qos=, retain=}])            -> true | nil, err
+       mqtt:subscribe(filter [, onsuback] [, {qos=, onpub=}])  -> true | nil, err
+       mqtt:unsubscribe(filter [, onunsuback])                 -> true | nil, err
+       mqtt:disconnect()  mqtt:run() -> nil, err  mqtt:close()  mqtt.error  mqtt.sock
+       mqtt:step() mqtt:getfd() mqtt:events() mqtt:timeout()   (asynchronous mode)
+       mqtt:pollfd()                                           (cqueues: it is pollable)
+   Callbacks: onpub(topic, payload, qos, retain, dup), onsuback(code), onunsuback().
+
+   Three socket modes: run() blocks in poll(2); step() never blocks and any event loop waits
+   on getfd()/events()/timeout(); inside a cqueues coroutine run() and connect() yield
+   (cqueues.poll) so other coroutines use the client meanwhile. The loops are Lua (an
+   embedded chunk, at the end of this file): Lua 5.1 and LuaJIT cannot yield across C.
+   Name resolution (getaddrinfo) blocks in every mode; a numeric address does not.
+
+   Callbacks run inside mqttc_step, each through lua_pcall from a point where the client's
+   C state is consistent; the first error is kept and raised by step() (so by run()) once
+   mqttc_step has returned. Nothing longjmps through the core. A callback may call any
+   method but step/run (close waits until the step ends); it must not yield.
+
+   The socket is closed by the core when the connection ends, inside step() or the method
+   that ended it: an event loop must not keep watching it (cqueues is told here, see
+   lm_uncqueue; a luv poll handle must be stopped around those calls).
+
+   Build: `make lua` (LUA=5.4 | 5.1 | luajit), or `luarocks make` with the rockspec. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#define MQTTC_IMPLEMENTATION
+#define MQTTC_STATIC
+#include "mqttc.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __cplusplus
+extern "C" { /* Lua's headers have no guard of their own (lua.hpp does it) */
+#endif
+#include "lauxlib.h"
+#include "lua.h"
+#ifdef __cplusplus
+}
+#define LM_EXPORT extern "C"
+#else
+#define LM_EXPORT
+#endif
+
+/* ---- compat: Lua 5.1 and LuaJIT ------------------------------------------------------- */
+#if LUA_VERSION_NUM < 502
+#define lm_rawlen(L, i) lua_objlen(L, i)
+#define lm_getuv(L, i) lua_getfenv(L, i)
+#define lm_setuv(L, i) lua_setfenv(L, i)
+static void lm_setfuncs(lua_State *L, const luaL_Reg *r) {
+    for (; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+}
+#else
+#define lm_rawlen(L, i) lua_rawlen(L, i)
+#define lm_getuv(L, i) ((void)lua_getuservalue(L, i))
+#define lm_setuv(L, i) lua_setuservalue(L, i)
+#define lm_setfuncs(L, r) luaL_setfuncs(L, r, 0)
+#endif
+
+/* luaL_testudata is 5.2+; this one works everywhere. */
+static void *lm_testudata(lua_State *L, int idx, const char *tname) {
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx)) return NULL;
+    luaL_getmetatable(L, tname);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
+
+/* A number that is an integer in [min, max] (5.1 has no integer subtype). */
+static int lm_isint(lua_State *L, int idx, double min, double max, long long *out) {
+    if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+    double d = (double)lua_tonumber(L, idx);
+    if (!(d >= min && d <= max) || (double)(long long)d != d) return 0;
+    *out = (long long)d;
+    return 1;
+}
+
+/* ---- the userdata ----------------------------------------------------------------------- */
+#define LM_CLIENT "mqttc.client"
+
+typedef struct lm_client {
+    mqttc_client c;    /* first: a callback's mqttc_client * is the lm_client * */
+    lua_State *L;      /* the thread inside step(), for callbacks; NULL outside */
+    int env;           /* during step: stack index of the env table */
+    int err_slot;      /* during step: stack index of the first callback error */
+    int has_error;     /* a callback raised; the error waits in err_slot */
+    int in_step;       /* step() is running: callbacks may come, step/close must wait */
+    int close_pending; /* close() from a callback: finished when step returns */
+    int is_freed;      /* mqttc_deinit done: buffers and socket released */
+    int final_error;   /* why it ended, kept after mqttc_deinit */
+    int hold_fd;       /* a dup of an adopted LuaSocket fd, shut down when the client ends */
+    int next_ref;      /* last key handed out in the handlers table */
+    int is_cq_polled;  /* cqueues asked pollfd(): it may hold the fd registered */
+    char id[24];       /* the generated client id */
+} lm_client;
+
+/* The env table (the userdata's user value) keeps every Lua value the client refers to. */
+enum {
+    ENV_ONPUB = 1,      /* the global onpub */
+    ENV_HANDLERS,       /* ref -> per-filter onpub; the ref is the C handler's user pointer */
+    ENV_FILTERS,        /* filter -> ref, for the filters that have a handler */
+    ENV_PENDING_CB,     /* packet id -> SUBACK/UNSUBACK callback, or false */
+    ENV_PENDING_FILTER, /* packet id -> the filter of that request */
+    ENV_CALL_MESSAGE,   /* the protected callers (made once: 5.1 allocates a closure each push) */
+    ENV_CALL_SUBACK,
+    ENV_CALL_UNSUBACK,
+    ENV_KEEP            /* from here on: option strings mqttc_options points into */
+};
+
+/* Raises "where: message". Where is the caller's line, as luaL_error puts it, but found
+   past the frames of our Lua part (chunk "=mqttc"): the error points at the script. */
+static int lm_error(lua_State *L, const char *fmt, ...) {
+    lua_Debug ar;
+    va_list ap;
+    int level = 1;
+    lua_pushliteral(L, "");
+    while (lua_getstack(L, level++, &ar)) {
+        lua_getinfo(L, "Sl", &ar);
+        if (strcmp(ar.source, "=mqttc") == 0 || strcmp(ar.what, "tail") == 0) continue;
+        if (ar.currentline > 0) {
+            lua_pop(L, 1);
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        }
+        break;
+    }
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+static lm_client *lm_check(lua_State *L, const char *fname) {
+    lm_client *u = (lm_client *)lm_testudata(L, 1, LM_CLIENT);
+    if (!u) lm_error(L, "calling '%s' on bad self (mqttc client expected, got %s)", fname, luaL_typename(L, 1));
+    return u;
+}
+
+/* ---- result helpers --------------------------------------------------------------------- */
+
+/* Caller bugs raise, in the original's words: bad argument #N to 'f' (...). The number
+   counts the arguments the caller wrote (self excluded), the same in every Lua version. */
+static int lm_argerror(lua_State *L, int argn, const char *fname, const char *msg) {
+    return lm_error(L, "bad argument #%d to '%s' (%s)", argn, fname, msg);
+}
+
+static int lm_typeerror(lua_State *L, int idx, int argn, const char *fname, const char *expected) {
+    const char *msg = lua_pushfstring(L, "%s expected, got %s", expected, luaL_typename(L, idx));
+    return lm_argerror(L, argn, fname, msg);
+}
+
+static const char *lm_checkstring(lua_State *L, int idx, int argn, const char *fname, size_t *len) {
+    if (lua_type(L, idx) != LUA_TSTRING && lua_type(L, idx) != LUA_TNUMBER) lm_typeerror(L, idx, argn, fname, "string");
+    return lua_tolstring(L, idx, len);
+}
+
+static int lm_is_refusal(int err) { return err <= MQTTC_ERR_REFUSED_VERSION && err >= MQTTC_ERR_REFUSED_AUTHORIZATION; }
+
+/* Pushes an error as Lua sees it: the short name, or the CONNACK code 1..5 as a number. */
+static void lm_pusherror(lua_State *L, int err) {
+    if (lm_is_refusal(err)) lua_pushinteger(L, MQTTC_ERR_REFUSED_VERSION - err + 1);
+    else lua_pushstring(L, mqttc_errname(err));
+}
+
+static int lm_failure(lua_State *L, int err) {
+    lua_pushnil(L);
+    lm_pusherror(L, err);
+    return 2;
+}
+
+/* Why the client cannot work now, or MQTTC_OK while it can. */
+static int lm_end_reason(const lm_client *u) {
+    if (u->is_freed) return u->final_error;
+    if (u->c.state == MQTTC_STATE_CLOSED) return u->c.error;
+    if (u->c.state == MQTTC_STATE_DISCONNECTING) return MQTTC_ERR_DISCONNECT;
+    return MQTTC_OK;
+}
+
+/* Releases everything of an ended client: buffers, socket, our dup of an adopted one (shut
+   down first, so the connection really ends while the script still holds its object). */
+static void lm_free(lm_client *u, int why) {
+    if (u->is_freed) return;
+    u->final_error = u->c.state == MQTTC_STATE_CLOSED ? u->c.error : why;
+    mqttc_deinit(&u->c);
+    if (u->hold_fd >= 0) {
+        (void)shutdown(u->hold_fd, SHUT_RDWR);
+        close(u->hold_fd);
+        u->hold_fd = -1;
+    }
+    u->is_freed = 1;
+}
+
+/* After every call into the core: a client that has ended is released at once, unless a
+   step is running below us (its dispatch loop still reads the buffers). */
+static void lm_settle(lm_client *u) {
+    if (!u->in_step && !u->is_freed && u->c.state == MQTTC_STATE_CLOSED) lm_free(u, u->c.error);
+}
+
+/* cqueues keeps a polled descriptor registered after the poll returns, and fails on one
+   that was closed meanwhile. Before any call that may close the socket, a client cqueues
+   has polled is cancelled there (which also wakes a run() parked on it in another
+   coroutine: it steps and polls again with what the client wants now). */
+static void lm_uncqueue(lua_State *L, lm_client *u) {
+    if (!u->is_cq_polled) return;
+    u->is_cq_polled = 0;
+    int fd = u->is_freed ? -1 : mqttc_fd(&u->c);
+    if (fd < 0) return;
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "cqueues");
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "cancel");
+    if (lua_isfunction(L, -1)) {
+        lua_pushinteger(L, fd);
+        (void)lua_pcall(L, 1, 0, 0); /* an error here must not stop the close */
+    }
+    lua_settop(L, top);
+}
+
+/* The result of publish/subscribe/unsubscribe/disconnect: true, or nil and why not. BUSY
+   comes back as "busy": the Lua wrapper waits until the socket drains and tries again. */
+static int lm_status(lua_State *L, lm_client *u, int rc) {
+    lm_settle(u);
+    if (rc == MQTTC_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (rc == MQTTC_ERR_STATE || rc == MQTTC_ERR_CLOSED) rc = lm_end_reason(u) ? lm_end_reason(u) : rc;
+    return lm_failure(L, rc);
+}
+
+/* ---- options: parsed and checked before any network I/O --------------------------------- */
+
+typedef struct lm_config {
+    mqttc_options o;
+    int port;
+    int is_secure;
+} lm_config;
+
+/* "opt.will.topic: expected string, got nil" (the original's wording for option types). */
+static int lm_opterror(lua_State *L, const char *field, const char *expected, int idx) {
+    return lm_error(L, "opt.%s: expected %s, got %s", field, expected, luaL_typename(L, idx));
+}
+
+/* Pushes op[key] (op at index t); returns 0 when it is nil (then nothing is pushed). */
+static int lm_field(lua_State *L, int t, const char *key) {
+    lua_getfield(L, t, key);
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* A string option, kept alive in the env table (mqttc_options borrows the pointer). */
+static const char *lm_optstring(lua_State *L, int t, const char *key, const char *field, int env, size_t *len) {
+    if (!lm_field(L, t, key)) return NULL;
+    if (lua_type(L, -1) != LUA_TSTRING) lm_opterror(L, field, "string", -1);
+    const char *s = lua_tolstring(L, -1, len);
+    lua_rawseti(L, env, (int)lm_rawlen(L, env) + 1);
+    return s;
+}
+
+/* A string option that must be there: "opt.will.topic: expected string, got nil". */
+static const char *lm_required(lua_State *L, const char *s, const char *field) {
+    if (s) return s;
+    lua_pushnil(L);
+    lm_opterror(L, field, "string", -1);
+    return NULL;
+}
+
+/* A text option: no NUL inside (the core reads it as a C string). */
+static const char *lm_opttext(lua_State *L, int t, const char *key, const char *field, int env) {
+    size_t len = 0;
+    const char *s = lm_optstring(L, t, key, field, env, &len);
+    if (s && strlen(s) != len) lm_error(L, "opt.%s: must not contain a zero byte", field);
+    return s;
+}
+
+static long long lm_optint(lua_State *L, int t, const char *key, const char *field, long long min, long long max,
+                           long long def) {
+    long long v = 0;
+    if (!lm_field(L, t, key)) return def;
+    if (lua_type(L, -1) != LUA_TNUMBER) lm_opterror(L, field, "number", -1);
+    if (!lm_isint(L, -1, (double)min, (double)max, &v))
+        lm_error(L, "opt.%s: expected an integer in %d..%d, got %s", field, (int)min, (int)max, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Seconds as a number > 0, returned in milliseconds; def when absent. */
+static unsigned lm_optseconds(lua_State *L, int t, const char *key, unsigned def) {
+    if (!lm_field(L, t, key)) return def;
+    if (lua_type(L, -1) != LUA_TNUMBER) lm_opterror(L, key, "number", -1);
+    double s = (double)lua_tonumber(L, -1);
+    if (!(s > 0 && s <= 4000000.0)) lm_error(L, "opt.%s: expected seconds > 0, got %s", key, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    unsigned ms = (unsigned)(s * 1000.0 + 0.5);
+    return ms ? ms : 1;
+}
+
+static int lm_optbool(lua_State *L, int t, const char *key, const char *field, int def) {
+    if (!lm_field(L, t, key)) return def;
+    if (lua_type(L, -1) != LUA_TBOOLEAN) lm_opterror(L, field, "boolean", -1);
+    int b = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return b;
+}
+
+/* op.will = {topic=, message=, qos=, retain=}: a will published on an unclean end. */
+static void lm_parse_will(lua_State *L, int t, int env, mqttc_options *o) {
+    if (!lm_field(L, t, "will")) return;
+    if (!lua_istable(L, -1)) lm_opterror(L, "will", "table", -1);
+    int w = lua_gettop(L);
+    size_t len = 0;
+    o->will_topic = lm_required(L, lm_opttext(L, w, "topic", "will.topic", env), "will.topic");
+    if (mqttc_topic_check(o->will_topic, strlen(o->will_topic)) != MQTTC_OK)
+        lm_error(L, "opt.will.topic: not a valid topic name");
+    o->will_payload = lm_required(L, lm_optstring(L, w, "message", "will.message", env, &len), "will.message");
+    if (len > 65535u) lm_error(L, "opt.will.message: longer than 65535 bytes");
+    o->will_payload_len = len;
+    o->will_qos = (int)lm_optint(L, w, "qos", "will.qos", 0, 2, 0);
+    o->will_retain = lm_optbool(L, w, "retain", "will.retain", 0);
+    lua_pop(L, 1);
+}
+
+/* op.secure and its companions. Read and type-checked in every build; a TLS field without
+   secure=true is an error, never a silent plain-text connection (as in the core). */
+static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
+    static const char *const fields[] = {"cafile", "capath", "cert", "key", "servername"};
+    mqttc_options *o = &cfg->o;
+    const char *v[5];
+    cfg->is_secure = o->secure = lm_optbool(L, t, "secure", "secure", 0);
+    for (int i = 0; i < 5; i++) {
+        v[i] = lm_opttext(L, t, fields[i], fields[i], env);
+        if (v[i] && !o->secure) lm_error(L, "opt.%s: needs opt.secure=true", fields[i]);
+    }
+    o->tls_ca_file = v[0];
+    o->tls_ca_path = v[1];
+    o->tls_cert_file = v[2];
+    o->tls_key_file = v[3];
+    o->tls_server_name = v[4];
+    o->tls_verify = lm_optbool(L, t, "verify", "verify", 0);
+    if (o->tls_verify && !o->secure) lm_error(L, "opt.verify: needs opt.secure=true");
+    if (o->tls_key_file && !o->tls_cert_file) lm_error(L, "opt.key: needs opt.cert");
+#ifndef MQTTC_WITH_OPENSSL
+    if (o->secure) lm_error(L, "opt.secure: this mqttc module was built without TLS (OpenSSL)");
+#endif
+}
+
+/* Fills cfg from the op table at index t; every string it keeps goes into env. */
+static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
+    mqttc_options *o = &cfg->o;
+    size_t len = 0;
+    memset(cfg, 0, sizeof *cfg);
+    o->keepalive_s = 600; /* the original's default */
+    o->max_inflight = 65535; /* publish waits for the socket, never for a window */
+    if (t == 0) return;
+    lm_parse_tls(L, t, env, cfg);
+    cfg->port = (int)lm_optint(L, t, "port", "port", 1, 65535, 0);
+    long long ka = lm_optint(L, t, "keepalive", "keepalive", 0, 65535, 600);
+    o->keepalive_s = (unsigned)ka;
+    o->no_keepalive = ka == 0;
+    o->client_id = lm_opttext(L, t, "id", "id", env);
+    if (o->client_id && mqttc_utf8_check(o->client_id, strlen(o->client_id)) != MQTTC_OK)
+        lm_error(L, "opt.id: not valid UTF-8");
+    o->no_clean_session = !lm_optbool(L, t, "clean", "clean", 1);
+    if (o->no_clean_session && o->client_id && !o->client_id[0])
+        lm_error(L, "opt.clean: an empty id needs a clean session [MQTT-3.1.3-7]");
+    o->username = lm_opttext(L, t, "uname", "uname", env);
+    if (o->username && mqttc_utf8_check(o->username, strlen(o->username)) != MQTTC_OK)
+        lm_error(L, "opt.uname: not valid UTF-8");
+    o->password = lm_optstring(L, t, "passwd", "passwd", env, &len);
+    o->password_len = len;
+    if (o->password && !o->username) lm_error(L, "opt.passwd: a password needs opt.uname [MQTT-3.1.2-22]");
+    if (len > 65535u) lm_error(L, "opt.passwd: longer than 65535 bytes");
+    lm_parse_will(L, t, env, o);
+    o->ping_timeout_ms = lm_optseconds(L, t, "pingtimeout", 0);
+    o->connect_timeout_ms = lm_optseconds(L, t, "timeout", 0);
+    o->max_packet_size = (size_t)lm_optint(L, t, "maxpacket", "maxpacket", 16, 268435460LL, 0);
+    o->max_inflight = (unsigned)lm_optint(L, t, "maxinflight", "maxinflight", 1, 65535, 65535);
+}
+
+/* ---- callbacks: trampolines from the core into Lua -------------------------------------- */
+
+/* Runs the protected caller on top of the stack with nargs arguments. The first error is
+   kept for step() to raise once the core has returned. */
+static void lm_pcall(lm_client *u, int nargs) {
+    lua_State *L = u->L;
+    if (lua_pcall(L, nargs, 0, 0) == 0) return;
+    if (u->has_error) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_replace(L, u->err_slot);
+    u->has_error = 1;
+}
+
+/* Protected: (handler, message) -> handler(topic, payload, qos, retain, dup). */
+static int lm_call_message(lua_State *L) {
+    const mqttc_message *m = (const mqttc_message *)lua_touserdata(L, 2);
+    lua_pushvalue(L, 1);
+    lua_pushlstring(L, m->topic, m->topic_len);
+    lua_pushlstring(L, (const char *)m->payload, m->payload_len);
+    lua_pushinteger(L, m->qos);
+    lua_pushboolean(L, m->retain);
+    lua_pushboolean(L, m->dup);
+    lua_call(L, 5, 0);
+    return 0;
+}
+
+/* The core hands a message to a per-filter handler (user = its ref) or to onpub (user 0).
+   Only stack operations that cannot fail happen outside the protected call. */
+static void lm_on_message(mqttc_client *c, const mqttc_message *m, void *user) {
+    lm_client *u = (lm_client *)(void *)c;
+    lua_State *L = u->L;
+    int ref = (int)(intptr_t)user;
+    lua_rawgeti(L, u->env, ENV_CALL_MESSAGE);
+    lua_rawgeti(L, u->env, ENV_HANDLERS);
+    lua_rawgeti(L, -1, ref);
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) { /* no per-filter handler: the global onpub */
+        lua_pop(L, 1);
+        lua_rawgeti(L, u->env, ENV_ONPUB);
+    }
+    lua_pushlightuserdata(L, (void *)(uintptr_t)m);
+    lm_pcall(u, 2);
+}
+
+/* Takes the request's callback and filter out of the pending tables; when the filter lost
+   its handler in the core (refused SUBACK, UNSUBACK), it loses it here too. Leaves the
+   callback on the stack. Stack: env, id, ... */
+static void lm_finish_request(lua_State *L, int drops_handler) {
+    int id = (int)lua_tointeger(L, 2);
+    lua_rawgeti(L, 1, ENV_PENDING_CB);
+    lua_rawgeti(L, -1, id);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, id);
+    lua_remove(L, -2); /* the callback stays */
+    lua_rawgeti(L, 1, ENV_PENDING_FILTER);
+    lua_rawgeti(L, -1, id); /* the filter */
+    lua_pushnil(L);
+    lua_rawseti(L, -3, id);
+    if (drops_handler && lua_isstring(L, -1)) {
+        lua_rawgeti(L, 1, ENV_FILTERS);
+        lua_pushvalue(L, -2);
+        lua_rawget(L, -2); /* its ref */
+        if (!lua_isnil(L, -1)) {
+            lua_rawgeti(L, 1, ENV_HANDLERS);
+            lua_pushvalue(L, -2);
+            lua_pushnil(L);
+            lua_rawset(L, -3);
+            lua_pop(L, 1);
+            lua_pushvalue(L, -3);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 2); /* pending filter table, filter */
+}
+
+/* Protected: (env, id, code) -> onsuback(code). A refused filter (0x80) loses its handler. */
+static int lm_call_suback(lua_State *L) {
+    int code = (int)lua_tointeger(L, 3);
+    lm_finish_request(L, code == 0x80);
+    if (!lua_isfunction(L, -1)) return 0;
+    lua_pushinteger(L, code);
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+/* Protected: (env, id) -> onunsuback(). The filter's handler is gone. */
+static int lm_call_unsuback(lua_State *L) {
+    lm_finish_request(L, 1);
+    if (!lua_isfunction(L, -1)) return 0;
+    lua_call(L, 0, 0);
+    return 0;
+}
+
+static void lm_on_suback(mqttc_client *c, unsigned short id, int code, void *user) {
+    lm_client *u = (lm_client *)(void *)c;
+    lua_State *L = u->L;
+    (void)user;
+    lua_rawgeti(L, u->env, ENV_CALL_SUBACK);
+    lua_pushvalue(L, u->env);
+    lua_pushinteger(L, id);
+    lua_pushinteger(L, code);
+    lm_pcall(u, 3);
+}
+
+static void lm_on_unsuback(mqttc_client *c, unsigned short id, void *user) {
+    lm_client *u = (lm_client *)(void *)c;
+    lua_State *L = u->L;
+    (void)user;
+    lua_rawgeti(L, u->env, ENV_CALL_UNSUBACK);
+    lua_pushvalue(L, u->env);
+    lua_pushinteger(L, id);
+    lm_pcall(u, 2);
+}
+
+/* ---- connect: options, the userdata, the start of the connection ------------------------ */
+
+/* A random id of 23 characters from [0-9a-zA-Z], the set every 3.1.1 broker accepts
+   [MQTT-3.1.3-5] (the core's default has a '-'). */
+static void lm_random_id(lm_client *u) {
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    unsigned char r[18] = {0};
+    uint64_t x = mqttc_now_ms() ^ ((uint64_t)(uintptr_t)u << 16) ^ (uint64_t)time(NULL);
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, r, sizeof r);
+        (void)n; /* short read: the mix below still differs per client */
+        close(fd);
+    }
+    memcpy(u->id, "mqttc", 5);
+    for (int i = 5; i < 23; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        u->id[i] = digits[((x >> 33) ^ r[i - 5]) % 62u];
+    }
+    u->id[23] = '\0';
+}
+
+/* addr as a LuaSocket-like object: its socket, dup'ed twice: one copy for the client, one
+   we hold to shut the connection down when the client ends (the object stays the
+   script's). Returns the client's copy, or -1. */
+static int lm_dup_object_fd(int fd, int *hold_fd) {
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int hold = mine >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (hold < 0) {
+        if (mine >= 0) close(mine);
+        return -1;
+    }
+    *hold_fd = hold;
+    return mine;
+}
+
+/* Starts the connection; the core completes it in step(). object_fd: addr's getfd(). */
+static int lm_start(lua_State *L, lm_client *u, const lm_config *cfg, int object_fd) {
+    uint64_t now = mqttc_now_ms();
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        int port = cfg->port ? cfg->port : (cfg->is_secure ? 8883 : 1883);
+        return mqttc_connect_start(&u->c, lua_tostring(L, 1), port, now);
+    }
+    if (lua_type(L, 1) == LUA_TNUMBER) return mqttc_adopt_fd(&u->c, (int)lua_tointeger(L, 1), now);
+    int mine = lm_dup_object_fd(object_fd, &u->hold_fd);
+    if (mine < 0) return MQTTC_ERR_IO;
+    return mqttc_adopt_fd(&u->c, mine, now);
+}
+
+/* addr is an object: its getfd() (LuaSocket's spelling) gives the connected socket. */
+static int lm_check_object(lua_State *L) {
+    long long fd = -1;
+    lua_getfield(L, 1, "getfd");
+    if (!lua_isfunction(L, -1)) lm_typeerror(L, 1, 1, "connect", "string");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    if (!lm_isint(L, -1, 0, 1e9, &fd)) lm_argerror(L, 1, "connect", "socket is not connected");
+    lua_pop(L, 1);
+    return (int)fd;
+}
+
+/* Argument checks of connect(addr, onpub, op), in the order the caller wrote them. Returns
+   the index of op (0: none); *object_fd gets the socket of an addr object. */
+static int lm_check_connect_args(lua_State *L, int *object_fd) {
+    int t = lua_type(L, 1);
+    long long fd = -1;
+    if (t == LUA_TNUMBER && !lm_isint(L, 1, 0, 1e9, &fd)) lm_argerror(L, 1, "connect", "not a socket descriptor");
+    if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TTABLE && t != LUA_TUSERDATA)
+        lm_typeerror(L, 1, 1, "connect", "string");
+    if (t == LUA_TSTRING && lm_rawlen(L, 1) != strlen(lua_tostring(L, 1)))
+        lm_argerror(L, 1, "connect", "host name contains a zero byte");
+    *object_fd = t == LUA_TTABLE || t == LUA_TUSERDATA ? lm_check_object(L) : -1;
+    if (!lua_isfunction(L, 2)) lm_typeerror(L, 2, 2, "connect", "function");
+    if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3)) lm_typeerror(L, 3, 3, "connect", "table");
+    return lua_istable(L, 3) ? 3 : 0;
+}
+
+static void lm_new_env(lua_State *L) {
+    lua_createtable(L, ENV_KEEP + 6, 0);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, ENV_ONPUB);
+    for (int i = ENV_HANDLERS; i <= ENV_PENDING_FILTER; i++) {
+        lua_newtable(L);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pushcfunction(L, lm_call_message);
+    lua_rawseti(L, -2, ENV_CALL_MESSAGE);
+    lua_pushcfunction(L, lm_call_suback);
+    lua_rawseti(L, -2, ENV_CALL_SUBACK);
+    lua_pushcfunction(L, lm_call_unsuback);
+    lua_rawseti(L, -2, ENV_CALL_UNSUBACK);
+}
+
+/* C part of connect: checks every argument, makes the client and starts connecting.
+   Returns the client (not yet connected; the Lua part steps it to CONNACK) or nil, err. */
+static int m_connect_start(lua_State *L) {
+    lm_config cfg;
+    int object_fd;
+    lua_settop(L, 3);
+    int t = lm_check_connect_args(L, &object_fd);
+    lm_new_env(L); /* index 4 */
+    lm_parse_options(L, t, 4, &cfg);
+    lm_client *u = (lm_client *)lua_newuserdata(L, sizeof *u); /* index 5 */
+    memset(u, 0, sizeof *u);
+    u->hold_fd = -1;
+    u->is_freed = 1; /* nothing to release until mqttc_init succeeds */
+    u->final_error = MQTTC_ERR_CLOSED;
+    luaL_getmetatable(L, LM_CLIENT);
+    lua_setmetatable(L, 5);
+    lua_pushvalue(L, 4);
+    lm_setuv(L, 5);
+    if (!cfg.o.client_id) {
+        lm_random_id(u);
+        cfg.o.client_id = u->id;
+    }
+    cfg.o.on_message = lm_on_message;
+    if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) return lm_argerror(L, 3, "connect", "invalid options");
+    u->is_freed = 0;
+    int rc = lm_start(L, u, &cfg, object_fd);
+    if (rc != MQTTC_OK) {
+        lm_free(u, rc);
+        return lm_failure(L, rc);
+    }
+    lua_settop(L, 5);
+    return 1;
+}
+
+/* ---- methods, in table order ------------------------------------------------------------ */
+
+/* publish(topic, msg [, {qos=, retain=}]) -> true | nil, err */
+static int m_publish(lua_State *L) {
+    lm_client *u = lm_check(L, "publish");
+    size_t tlen, len;
+    const char *topic = lm_checkstring(L, 2, 1, "publish", &tlen);
+    const char *msg = lm_checkstring(L, 3, 2, "publish", &len);
+    int qos = 0, retain = 0;
+    if (!lua_isnoneornil(L, 4)) {
+        if (!lua_istable(L, 4)) lm_typeerror(L, 4, 3, "publish", "table");
+        qos = (int)lm_optint(L, 4, "qos", "qos", 0, 2, 0);
+        retain = lm_optbool(L, 4, "retain", "retain", 0);
+    }
+    if (strlen(topic) != tlen || mqttc_topic_check(topic, tlen) != MQTTC_OK)
+        lm_argerror(L, 1, "publish", "invalid topic name");
+    if (len > 268435455u - 4u - tlen) lm_argerror(L, 2, "publish", "message too large");
+    if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
+    lm_uncqueue(L, u);
+    return lm_status(L, u, mqttc_publish(&u->c, topic, msg, len, qos, retain, NULL));
+}
+
+/* Records a request's callback and filter under its packet id, for the SUBACK/UNSUBACK. */
+static void lm_remember_request(lua_State *L, int env, unsigned short id, int cb, int filter) {
+    lua_rawgeti(L, env, ENV_PENDING_CB);
+    if (cb) lua_pushvalue(L, cb);
+    else lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, id);
+    lua_rawgeti(L, env, ENV_PENDING_FILTER);
+    lua_pushvalue(L, filter);
+    lua_rawseti(L, -2, id);
+    lua_pop(L, 2);
+}
+
+/* The ref of filter's handler: the one it has, or a new one. */
+static int lm_filter_ref(lua_State *L, lm_client *u, int env, int filter) {
+    lua_rawgeti(L, env, ENV_FILTERS);
+    lua_pushvalue(L, filter);
+    lua_rawget(L, -2);
+    int ref = lua_isnil(L, -1) ? ++u->next_ref : (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    return ref;
+}
+
+static void lm_set_handler(lua_State *L, int env, int filter, int ref, int fn) {
+    lua_rawgeti(L, env, ENV_FILTERS);
+    lua_pushvalue(L, filter);
+    lua_pushinteger(L, ref);
+    lua_rawset(L, -3);
+    lua_rawgeti(L, env, ENV_HANDLERS);
+    lua_pushvalue(L, fn);
+    lua_rawseti(L, -2, ref);
+    lua_pop(L, 2);
+}
+
+/* subscribe(filter [, onsuback] [, {qos=, onpub=}]) -> true | nil, err. The original's
+   subscribe(topic, {onpub=f}) works too. */
+static int m_subscribe(lua_State *L) {
+    lm_client *u = lm_check(L, "subscribe");
+    size_t flen;
+    const char *filter = lm_checkstring(L, 2, 1, "subscribe", &flen);
+    lua_settop(L, 4);
+    if (lua_istable(L, 3) && lua_isnil(L, 4)) lua_insert(L, 3); /* (filter, opts) */
+    if (!lua_isnil(L, 3) && !lua_isfunction(L, 3)) lm_typeerror(L, 3, 2, "subscribe", "function");
+    if (!lua_isnil(L, 4) && !lua_istable(L, 4)) lm_typeerror(L, 4, 3, "subscribe", "table");
+    int qos = 0, onpub = 0;
+    if (lua_istable(L, 4)) {
+        qos = (int)lm_optint(L, 4, "qos", "qos", 0, 2, 0);
+        if (lm_field(L, 4, "onpub")) {
+            if (!lua_isfunction(L, -1)) lm_opterror(L, "onpub", "function", -1);
+            onpub = lua_gettop(L);
+        }
+    }
+    if (strlen(filter) != flen || mqttc_filter_check(filter, flen) != MQTTC_OK)
+        lm_argerror(L, 1, "subscribe", "invalid topic filter");
+    if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
+    lm_uncqueue(L, u);
+    lm_getuv(L, 1);
+    int env = lua_gettop(L);
+    int ref = onpub ? lm_filter_ref(L, u, env, 2) : 0;
+    unsigned short id = 0;
+    int rc = mqttc_subscribe(&u->c, filter, qos, lm_on_suback, onpub ? lm_on_message : NULL,
+                             (void *)(intptr_t)ref, &id);
+    if (rc == MQTTC_OK) {
+        if (onpub) lm_set_handler(L, env, 2, ref, onpub);
+        lm_remember_request(L, env, id, lua_isnil(L, 3) ? 0 : 3, 2);
+    }
+    return lm_status(L, u, rc);
+}
+
+/* unsubscribe(filter [, onunsuback]) -> true | nil, err */
+static int m_unsubscribe(lua_State *L) {
+    lm_client *u = lm_check(L, "unsubscribe");
+    size_t flen;
+    const char *filter = lm_checkstring(L, 2, 1, "unsubscribe", &flen);
+    lua_settop(L, 3);
+    if (!lua_isnil(L, 3) && !lua_isfunction(L, 3)) lm_typeerror(L, 3, 2, "unsubscribe", "function");
+    if (strlen(filter) != flen || mqttc_filter_check(filter, flen) != MQTTC_OK)
+        lm_argerror(L, 1, "unsubscribe", "invalid topic filter");
+    if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
+    lm_uncqueue(L, u);
+    unsigned short id = 0;
+    int rc = mqttc_unsubscribe(&u->c, filter, lm_on_unsuback, NULL, &id);
+    if (rc == MQTTC_OK) {
+        lm_getuv(L, 1);
+        lm_remember_request(L, lua_gettop(L), id, lua_isnil(L, 3) ? 0 : 3, 2);
+    }
+    return lm_status(L, u, rc);
+}
+
+/* disconnect() -> true | nil, err. DISCONNECT goes out; run() then returns nil,"disconnect". */
+static int m_disconnect(lua_State *L) {
+    lm_client *u = lm_check(L, "disconnect");
+    if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
+    lm_uncqueue(L, u);
+    return lm_status(L, u, mqttc_disconnect(&u->c));
+}
+
+/* The one close: DISCONNECT if connected (as the original), then release everything.
+   From inside a callback the release waits until step() returns. Idempotent. */
+static void lm_close(lm_client *u) {
+    if (u->is_freed) return;
+    if (u->c.state == MQTTC_STATE_CONNECTED) (void)mqttc_disconnect(&u->c);
+    if (u->c.state == MQTTC_STATE_DISCONNECTING) (void)mqttc_flush(&u->c);
+    if (u->in_step) {
+        u->close_pending = 1;
+        return;
+    }
+    lm_free(u, MQTTC_ERR_DISCONNECT);
+}
+
+static int m_close(lua_State *L) {
+    lm_client *u = lm_check(L, "close");
+    lm_uncqueue(L, u);
+    lm_close(u);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* step() -> true | nil, err: does what is ready without blocking (connect, write, read,
+   callbacks, timers). A callback's error is raised here, after the core has returned. */
+static int m_step(lua_State *L) {
+    lm_client *u = lm_check(L, "step");
+    if (u->in_step) return lm_error(L, "mqttc: step() or run() called from inside a callback");
+    if (lm_end_reason(u) && u->c.state != MQTTC_STATE_DISCONNECTING) return lm_failure(L, lm_end_reason(u));
+    lua_settop(L, 1);
+    lm_uncqueue(L, u);
+    lm_getuv(L, 1); /* 2: env */
+    lua_pushnil(L); /* 3: the first callback error */
+    if (!lua_checkstack(L, 24)) return lm_error(L, "mqttc: Lua stack overflow");
+    u->L = L;
+    u->env = 2;
+    u->err_slot = 3;
+    u->has_error = 0;
+    u->in_step = 1;
+    int rc = mqttc_step(&u->c, mqttc_now_ms());
+    u->in_step = 0;
+    u->L = NULL;
+    if (u->close_pending) {
+        u->close_pending = 0;
+        lm_close(u);
+    }
+    lm_settle(u);
+    if (u->has_error) {
+        u->has_error = 0;
+        lua_settop(L, 3);
+        return lua_error(L);
+    }
+    if (rc == MQTTC_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return lm_failure(L, lm_end_reason(u) ? lm_end_reason(u) : rc);
+}
+
+/* getfd() / pollfd(): the socket to wait on; -1 once the client has ended. */
+static int m_getfd(lua_State *L) {
+    lm_client *u = lm_check(L, "getfd");
+    lua_pushinteger(L, u->is_freed ? -1 : mqttc_fd(&u->c));
+    return 1;
+}
+
+/* pollfd(): getfd() for cqueues, which calls it when it registers the client. */
+static int m_pollfd(lua_State *L) {
+    lm_client *u = lm_check(L, "pollfd");
+    u->is_cq_polled = 1;
+    lua_pushinteger(L, u->is_freed ? -1 : mqttc_fd(&u->c));
+    return 1;
+}
+
+/* events(): "r", "w" or "rw" (luv's and cqueues' spelling); nil once ended. */
+static int m_events(lua_State *L) {
+    lm_client *u = lm_check(L, "events");
+    unsigned ev = u->is_freed ? 0 : mqttc_events(&u->c);
+    if (ev == 0) lua_pushnil(L);
+    else if (ev == (MQTTC_EV_READ | MQTTC_EV_WRITE)) lua_pushliteral(L, "rw");
+    else lua_pushstring(L, ev & MQTTC_EV_WRITE ? "w" : "r");
+    return 1;
+}
+
+/* timeout(): seconds until step() must run even without socket events; nil: none. */
+static int m_timeout(lua_State *L) {
+    lm_client *u = lm_check(L, "timeout");
+    long ms = u->is_freed ? -1 : mqttc_timeout_ms(&u->c, mqttc_now_ms());
+    if (ms < 0) lua_pushnil(L);
+    else lua_pushnumber(L, (lua_Number)ms / 1000.0);
+    return 1;
+}
+
+static int m_tostring(lua_State *L) {
+    static const char *const names[] = {"idle", "connecting", "handshake", "connecting",
+                                        "connected", "disconnecting", "closed"};
+    lm_client *u = lm_check(L, "__tostring");
+    int state = u->is_freed ? MQTTC_STATE_CLOSED : u->c.state;
+    int why = lm_end_reason(u);
+    if (state == MQTTC_STATE_CLOSED)
+        lua_pushfstring(L, "mqttc client (closed: %s): %p", mqttc_errname(why), (void *)u);
+    else
+        lua_pushfstring(L, "mqttc client (%s): %p", names[state], (void *)u);
+    return 1;
+}
+
+static int m_gc(lua_State *L) {
+    lm_client *u = lm_check(L, "__gc");
+    lm_uncqueue(L, u);
+    lm_close(u);
+    return 0;
+}
+
+/* mqtt.error (why it ended, nil while it works), mqtt.sock (the client itself: getfd() for
+   socket.select), else the methods (upvalue 1). */
+static int m_index(lua_State *L) {
+    lm_client *u = lm_check(L, "__index");
+    const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    if (key && strcmp(key, "error") == 0) {
+        if (u->is_freed || u->c.state == MQTTC_STATE_CLOSED) lm_pusherror(L, lm_end_reason(u));
+        else lua_pushnil(L);
+        return 1;
+    }
+    if (key && strcmp(key, "sock") == 0) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+}
+
+/* ---- the raw functions the Lua part builds on ------------------------------------------- */
+
+/* wait(self [, "w"]): blocks in poll(2) until the socket is ready for what the client wants
+   (or only for writing) or its next deadline passes. */
+static int c_wait(lua_State *L) {
+    lm_client *u = lm_check(L, "wait");
+    struct pollfd pfd;
+    if (u->is_freed || mqttc_fd(&u->c) < 0) return 0;
+    int write_only = lua_isstring(L, 2) && strcmp(lua_tostring(L, 2), "w") == 0;
+    unsigned ev = write_only ? (unsigned)MQTTC_EV_WRITE : mqttc_events(&u->c);
+    long ms = mqttc_timeout_ms(&u->c, mqttc_now_ms());
+    pfd.fd = mqttc_fd(&u->c);
+    pfd.events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+    pfd.revents = 0;
+    (void)poll(&pfd, 1, ms > 0x7fffffffL ? 0x7fffffff : (int)ms); /* EINTR: the caller steps and waits again */
+    return 0;
+}
+
+/* flush(self): writes what the socket takes now (the busy path of publish). */
+static int c_flush(lua_State *L) {
+    lm_client *u = lm_check(L, "flush");
+    lm_uncqueue(L, u);
+    if (!u->is_freed) (void)mqttc_flush(&u->c);
+    lm_settle(u);
+    return 0;
+}
+
+/* fd(x): the client's socket, -1 when x is not an open client (never raises: the wrappers
+   call it before the method has checked its arguments). */
+static int c_fd(lua_State *L) {
+    lm_client *u = (lm_client *)lm_testudata(L, 1, LM_CLIENT);
+    lua_pushinteger(L, u && !u->is_freed ? mqttc_fd(&u->c) : -1);
+    return 1;
+}
+
+static int c_connected(lua_State *L) {
+    lm_client *u = lm_check(L, "connected");
+    lua_pushboolean(L, !u->is_freed && u->c.state == MQTTC_STATE_CONNECTED);
+    return 1;
+}
+
+/* pending(self): bytes queued, not yet written (0: a busy publish waits for acks). */
+static int c_pending(lua_State *L) {
+    lm_client *u = lm_check(L, "pending");
+    lua_pushinteger(L, u->is_freed ? 0 : (lua_Integer)mqttc_pending_output(&u->c));
+    return 1;
+}
+
+static int c_in_callback(lua_State *L) {
+    lua_pushboolean(L, lm_check(L, "in_callback")->in_step);
+    return 1;
+}
+
+/* ---- luaL_Reg tables -------------------------------------------------------------------- */
+
+/* The methods that are C alone; publish, subscribe and unsubscribe (busy retry) and run
+   are Lua wrappers around lm_raw, from the chunk below. */
+static const luaL_Reg lm_methods[] = {
+    {"disconnect", m_disconnect}, {"close", m_close},     {"step", m_step},
+    {"getfd", m_getfd},           {"pollfd", m_pollfd},   {"events", m_events},
+    {"timeout", m_timeout},       {NULL, NULL}};
+
+static const luaL_Reg lm_raw[] = {
+    {"connect", m_connect_start}, {"publish", m_publish},     {"subscribe", m_subscribe},
+    {"unsubscribe", m_unsubscribe}, {"disconnect", m_disconnect}, {"close", m_close},
+    {"step", m_step},             {"wait", c_wait},           {"flush", c_flush},
+    {"connected", c_connected},   {"in_callback", c_in_callback}, {"fd", c_fd},
+    {"pending", c_pending},
+    {NULL, NULL}};
+
+/* ---- the Lua part: connect and run loops, busy retry, cqueues ---------------------------- */
+static const char lm_chunk[] =
+    "local M, methods, C = ...\n"
+    "-- the cqueues module when the caller is a coroutine run by a cqueues controller\n"
+    "local function cqueues_here()\n"
+    "  local cq = package.loaded.cqueues\n"
+    "  if type(cq) == 'table' and cq.running and cq.running() then return cq end\n"
+    "end\n"
+    "-- waits until the client may have work: yields under cqueues (the client is pollable;\n"
+    "-- another coroutine's call on it wakes this one, see lm_uncqueue), else poll(2)\n"
+    "local function wait(self)\n"
+    "  local cq = cqueues_here()\n"
+    "  if cq and not C.in_callback(self) then cq.poll(self) else C.wait(self) end\n"
+    "end\n"
+    "-- busy: the output buffer is full (wait until the socket takes more, write, retry) or\n"
+    "-- every packet id is in flight (only acks free one: step, outside callbacks)\n"
+    "local function retry(self, f, ...)\n"
+    "  local ok, err = f(self, ...)\n"
+    "  while err == 'busy' do\n"
+    "    local cq, inside = cqueues_here(), C.in_callback(self)\n"
+    "    if C.pending(self) == 0 then\n"
+    "      if inside then return nil, err end\n"
+    "      wait(self)\n"
+    "      ok, err = C.step(self)\n"
+    "      if not ok then return nil, err end\n"
+    "    elseif cq and not inside then\n"
+    "      cq.poll({pollfd = function() return self:pollfd() end, events = 'w', timeout = 1})\n"
+    "    else\n"
+    "      C.wait(self, 'w')\n"
+    "    end\n"
+    "    C.flush(self)\n"
+    "    ok, err = f(self, ...)\n"
+    "  end\n"
+    "  if ok then return ok end\n"
+    "  return ok, err\n"
+    "end\n"
+    "function methods.publish(self, ...) return retry(self, C.publish, ...) end\n"
+    "function methods.subscribe(self, ...) return retry(self, C.subscribe, ...) end\n"
+    "function methods.unsubscribe(self, ...) return retry(self, C.unsubscribe, ...) end\n"
+    "function methods.run(self)\n"
+    "  while true do\n"
+    "    local ok, err = C.step(self)\n"
+    "    if not ok then return nil, err end\n"
+    "    wait(self)\n"
+    "  end\n"
+    "end\n"
+    "function M.connect(addr, onpub, op)\n"
+    "  local self, err = C.connect(addr, onpub, op)\n"
+    "  if not self then return nil, err end\n"
+    "  while not C.connected(self) do\n"
+    "    local ok\n"
+    "    ok, err = C.step(self)\n"
+    "    if not ok then C.close(self); return nil, err end\n"
+    "    if C.connected(self) then break end\n"
+    "    wait(self)\n"
+    "  end\n"
+    "  return self\n"
+    "end\n";
+
+/* ---- metatable and luaopen_mqttc -------------------------------------------------------- */
+
+static void lm_metatable(lua_State *L, int methods) {
+    luaL_newmetatable(L, LM_CLIENT);
+    lua_pushvalue(L, methods);
+    lua_pushcclosure(L, m_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, m_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, m_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, m_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, LM_CLIENT);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}
+
+LM_EXPORT int luaopen_mqttc(lua_State *L) {
+    lua_newtable(L); /* the module */
+    int module = lua_gettop(L);
+    lua_pushliteral(L, MQTTC_VERSION);
+    lua_setfield(L, module, "_VERSION");
+    lua_newtable(L); /* methods */
+    int methods = lua_gettop(L);
+    lm_setfuncs(L, lm_methods);
+    lm_metatable(L, methods);
+    if (luaL_loadbuffer(L, lm_chunk, sizeof lm_chunk - 1, "=mqttc") != 0) return lua_error(L);
+    lua_pushvalue(L, module);
+    lua_pushvalue(L, methods);
+    lua_newtable(L);
+    lm_setfuncs(L, lm_raw);
+    lua_call(L, 3, 0);
+    lua_settop(L, module);
+    return 1;
+}
