@@ -21,6 +21,7 @@ export MQTTC_BUILD := $(abspath $(BUILD))
 export SANITIZE
 ALL_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -I.
 LDLIBS   += -lpthread
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 TEST_SRCS    := $(wildcard tests/test_*.c)
 TEST_BINS    := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRCS))
@@ -61,7 +62,7 @@ deps:
 	@bash tests/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all check-compile $(TEST_EXTRA)
+	@$(MAKE) --no-print-directory -j$(JOBS) all check-compile $(TEST_EXTRA)
 	@bash tests/run.sh
 
 demo: $(BUILD)/minibroker $(EXAMPLE_BINS)

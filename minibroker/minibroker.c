@@ -862,9 +862,17 @@ static void mb_broker_free(mb_broker *b) {
 
 /* ---- command line ---- */
 
+/* The first SIGINT or SIGTERM stops the broker; later ones are ignored: it is exiting
+   already, and a signal that lands in a sanitizer's exit-time leak check (which stops the
+   process's threads with ptrace) can deadlock it. sigaction is async-signal-safe. */
 static void mb_on_signal(int sig) {
+    struct sigaction ignore;
     (void)sig;
     g_stop = 1;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &ignore, NULL);
+    sigaction(SIGTERM, &ignore, NULL);
 }
 
 static int mb_usage(void) {

@@ -15,7 +15,7 @@ CLEANUP_PIDS=()
 cleanup() {
     local p
     for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${CLEANUP_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    for p in "${CLEANUP_PIDS[@]}"; do stop_pid "$p"; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -76,4 +76,18 @@ start_mosquitto() {
     CLEANUP_PIDS+=("$MQ_PID")
     wait_port "$MQ_PORT" || { echo "mosquitto did not start" >&2; cat "$TMP/mosquitto.$MQ_PORT.log" >&2; return 1; }
 }
-stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
+# stop_pid PID: SIGTERM, then up to 15 s for it to end, then SIGKILL: a process that hangs
+# while exiting fails its own check elsewhere but never blocks the suite.
+stop_pid() {
+    local i
+    kill "$1" 2>/dev/null
+    for i in $(seq 1 150); do
+        kill -0 "$1" 2>/dev/null || break
+        [[ $(ps -o stat= -p "$1" 2>/dev/null) == Z* ]] && break
+        sleep 0.1
+    done
+    kill -0 "$1" 2>/dev/null && ! [[ $(ps -o stat= -p "$1" 2>/dev/null) == Z* ]] &&
+        { echo "pid $1 did not exit within 15 s of SIGTERM: killed" >&2; kill -KILL "$1" 2>/dev/null; }
+    wait "$1" 2>/dev/null
+    return 0
+}

@@ -18,8 +18,10 @@ run_suite() { # name, command...
     local log=${MQTTC_BUILD:-build}/logs/$name.log
     mkdir -p "$(dirname "$log")"
     local start=$SECONDS
-    "$@" >"$log" 2>&1
+    # a suite that hangs is killed and counted as failed; it never blocks the run
+    timeout -k 10 "${SUITE_TIMEOUT:-900}" "$@" >"$log" 2>&1
     local rc=$?
+    [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && echo "  suite timed out after ${SUITE_TIMEOUT:-900} s" >>"$log"
     local line p=0 f=0
     line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     if [ -n "$line" ]; then

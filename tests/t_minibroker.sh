@@ -322,15 +322,15 @@ expect_eq "--max-packet: under the limit gets PUBACK, over closes" "connack=2002
 check "--max-packet: logged as over the limit" grep -q '^big dropped: packet over --max-packet$' "${MB_LOG%.log}.err"
 
 # the command line
-out=$(timeout 5 "$B/minibroker" --bogus 2>&1); rc=$?
+out=$(timeout -k 5 10 "$B/minibroker" --bogus 2>&1); rc=$?
 expect_eq "unknown option: usage and exit 2" "2 yes" "$rc $(grep -q '^usage: minibroker' <<<"$out" && echo yes)"
-timeout 5 "$B/minibroker" -p 0 >$TMP/first.out 2>&1 &
+timeout -k 10 20 "$B/minibroker" -p 0 >$TMP/first.out 2>&1 &
 FP=$!
 wait_log $TMP/first.out listening
 line=$(head -n 1 $TMP/first.out)
 check "first stdout line is 'listening on 127.0.0.1:PORT' and it listens there" \
     bash -c "[[ '$line' =~ ^listening\ on\ 127\.0\.0\.1:[0-9]+\$ ]] && (exec 3<>/dev/tcp/127.0.0.1/${line##*:})"
-kill -INT $FP; wait $FP; rc=$?   # bounded: timeout 5 above
+kill -INT $FP; wait $FP; rc=$?   # bounded: timeout -k above
 expect_eq "SIGINT: exit 0" 0 $rc
 
 # ---- 3. every broker: SIGTERM ends it with 0, and Valgrind (or a sanitizer) saw nothing ----
