@@ -30,6 +30,7 @@ static void mem__grow(unsigned char **p, size_t *cap, size_t need) {
 }
 
 static void mem_feed(mem_link *l, const void *bytes, size_t n) {
+    if (n == 0) return; /* memcpy into a NULL buffer, even of 0 bytes, is undefined */
     mem__grow(&l->in, &l->in_cap, l->in_len + n);
     memcpy(l->in + l->in_len, bytes, n);
     l->in_len += n;
