@@ -45,6 +45,8 @@ CONTENTS
                                       transport and the blocking layer (bare-metal; bring a
                                       transport of your own)
     MQTTC_DEFAULT_MAX_PACKET 16 MiB   global: default limit on an incoming packet's size
+    MQTTC_DEFAULT_MAX_INFLIGHT 20     global: default window of outgoing QoS 1/2 messages;
+                                      mosquitto drops QoS 2 beyond its 20 (see below)
     MQTTC_WITH_OPENSSL      off       implementation file only: TLS (options.secure) through
                                       OpenSSL 1.1.1 or 3.x; link -lssl -lcrypto. Without it
                                       the header needs nothing beyond libc
@@ -68,12 +70,21 @@ CONTENTS
                                     v                          v                    v
       CLOSED <------------- any fatal error, timeout, EOF ----------------- CONNECTED
         ^                                                                     |
-        +------------ DISCONNECTING <---------- mqttc_disconnect() -----------+
-                      (DISCONNECT flushed, then closed: error "disconnect")
+        |                                                      mqttc_disconnect()
+        |                                    QoS 1/2 flows open |             | none open
+        |                                                       v             |
+        |                      DRAINING: the open flows finish (acks both ways)  |
+        |                                   | done, or disconnect_timeout_ms  |
+        |                                   v                                 v
+        +------------ DISCONNECTING: DISCONNECT written, then the next step closes
+                      (error "disconnect"; "timeout" when the drain did not finish)
 
    CLOSED keeps the first fatal error (sticky) until the next connect. A client in CLOSED
    may connect again: with clean session off, unacknowledged QoS 1/2 messages are then resent
    with their ids and DUP set [MQTT-4.4.0-1]; with clean session on they are dropped.
+   The step that handles CONNACK ends there: packets that came with it (a resumed session's
+   messages, often in the same read) are delivered by the next step, so whoever waits for
+   CONNECTED has the client before any message reaches a handler.
 
 4. THE POLL LOOP. Nothing inside the core blocks or reads the clock. An event loop asks:
         int fd = mqttc_fd(&c);                  // -1 when there is no socket
@@ -84,6 +95,11 @@ CONTENTS
    MQTTC_OK while the connection lives and the sticky error once it has ended. Output is
    written through at once when the socket is idle (a single publish leaves immediately) and
    coalesced when it is busy or corked (mqttc_cork); mqttc_flush writes what can go now.
+   The timeout is 0 whenever step has work no fd announces, an ended client included, so a
+   loop that polls and then steps always sees the end. Flow control: mqttc_pause stops
+   reading (TCP back-pressure reaches the broker) while step keeps acks and pings going; a
+   loop that stops calling step sends nothing, and the broker ends the connection after 1.5
+   x keepalive [MQTT-3.1.2-24].
 
 5. MEMORY AND BUFFERS. The client struct is yours (stack, static or heap). By default it
    allocates its buffers at connect time and grows them to the largest packet seen; after
@@ -92,8 +108,11 @@ CONTENTS
 
 6. ERRORS. Functions return MQTTC_OK (0) or a negative MQTTC_ERR_*; mqttc_errname() gives
    the short stable name ("closed", "pingresp", ...; the CONNACK refusals are "1".."5"), and
-   mqttc_strerror() a sentence. MQTTC_ERR_BUSY (window or output full) and MQTTC_ERR_ARG
-   (your arguments, nothing sent) are not fatal; every other error ends the connection.
+   mqttc_strerror() a sentence. MQTTC_ERR_BUSY (window or output full), MQTTC_ERR_ARG (your
+   arguments, nothing sent; mqttc_bad_arg names the argument) and MQTTC_ERR_STATE (not
+   possible now, e.g. publish while not connected: mqttc_error keeps why it ended) are not
+   fatal; every other error ends the connection. mqttc_sys_errno keeps the errno of a failed
+   connect or socket call.
 
 7. TIME AND KEEPALIVE. Times are milliseconds from any monotonic origin (mqttc_now_ms()).
    With keepalive K: a PINGREQ goes out when nothing was sent, or nothing received, for K
@@ -127,13 +146,18 @@ CONTENTS
     mqttc_connect                      blocking connect: TCP, CONNECT, wait for CONNACK
     mqttc_connect_start                non-blocking connect, completed by mqttc_step
     mqttc_adopt_fd, mqttc_start_transport   connect over a socket or transport you give
+    mqttc_connect_wait                 blocking wait for CONNACK after any of the three
+    mqttc_set_will, _keepalive, _clean_session, _login   settings between connections
     mqttc_publish                      QoS 0/1/2, retain; copies topic and payload
     mqttc_subscribe / mqttc_unsubscribe one filter, with SUBACK/UNSUBACK and message handlers
-    mqttc_disconnect                   graceful: DISCONNECT, then close
+    mqttc_subscribe_many / _unsubscribe_many   several filters in one packet
+    mqttc_disconnect                   graceful: open QoS 1/2 flows finish, DISCONNECT, close
     mqttc_fd, mqttc_events, mqttc_timeout_ms, mqttc_step    the poll-loop interface
+    mqttc_pause                        stop / resume reading (flow control)
     mqttc_cork, mqttc_flush            coalesce output / write it now
     mqttc_run, mqttc_run_for           blocking loop until the end / for a while
-    mqttc_state, mqttc_error, mqttc_inflight, mqttc_errname, mqttc_strerror, mqttc_now_ms
+    mqttc_state, mqttc_error, mqttc_inflight, mqttc_inflight_in, mqttc_session_present,
+    mqttc_bad_arg, mqttc_sys_errno, mqttc_errname, mqttc_strerror, mqttc_now_ms
     mqttc_encode_*, mqttc_decode, mqttc_topic_*      the codec, public for tests and brokers
 
 LICENSE: MIT, at the end of the file.
@@ -159,6 +183,14 @@ LICENSE: MIT, at the end of the file.
 #endif
 
 #define MQTTC_VERSION "0.1.0"
+
+/* Outgoing QoS 1/2 messages in flight by default. mosquitto 2.0 keeps at most 20 unreleased
+   incoming QoS 2 messages per client (max_inflight_messages) and, past that, drops the
+   message while answering PUBREC with a reason code a 3.1.1 client cannot see: a larger
+   window loses messages silently on a stock broker. libmosquitto uses 20 too. */
+#ifndef MQTTC_DEFAULT_MAX_INFLIGHT
+#define MQTTC_DEFAULT_MAX_INFLIGHT 20u
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -216,6 +248,7 @@ typedef enum mqttc_state_id {
     MQTTC_STATE_HANDSHAKE,      /* transport handshake (TLS) in progress */
     MQTTC_STATE_CONNACK_WAIT,   /* CONNECT queued or sent, waiting for CONNACK */
     MQTTC_STATE_CONNECTED,      /* CONNACK 0 received: publish and subscribe freely */
+    MQTTC_STATE_DRAINING,       /* mqttc_disconnect: finishing the open QoS 1/2 flows */
     MQTTC_STATE_DISCONNECTING,  /* DISCONNECT queued; closes once it is written */
     MQTTC_STATE_CLOSED          /* ended; mqttc_error() tells why */
 } mqttc_state_id;
@@ -317,6 +350,9 @@ typedef void (*mqttc_message_fn)(mqttc_client *c, const mqttc_message *m, void *
 /* SUBACK: return_code is the granted QoS 0..2, or 0x80 for failure. */
 typedef void (*mqttc_suback_fn)(mqttc_client *c, unsigned short packet_id, int return_code, void *user);
 typedef void (*mqttc_unsuback_fn)(mqttc_client *c, unsigned short packet_id, void *user);
+/* SUBACK of mqttc_subscribe_many: one code per filter, in the order they were given. */
+typedef void (*mqttc_subacks_fn)(mqttc_client *c, unsigned short packet_id, const unsigned char *codes,
+                                 size_t count, void *user);
 /* A QoS 1 or 2 publish completed (PUBACK or PUBCOMP received). */
 typedef void (*mqttc_published_fn)(mqttc_client *c, unsigned short packet_id, void *user);
 /* A packet trace, for logs (mqttc-sub -d): every packet as it is queued to be sent
@@ -339,9 +375,12 @@ typedef struct mqttc_options {
     size_t will_payload_len;       /* bytes */
     int will_qos, will_retain;     /* 0..2; 0/1 */
     unsigned connect_timeout_ms;   /* TCP + handshake + CONNACK; default 30000 */
+    unsigned disconnect_timeout_ms; /* mqttc_disconnect: QoS 1/2 flows to finish and
+                                      DISCONNECT to be written; default 10000 */
     unsigned ping_timeout_ms;      /* wait for PINGRESP; default and at most keepalive */
     size_t max_packet_size;        /* largest incoming packet, bytes; default 16 MiB */
-    unsigned max_inflight;         /* outgoing QoS 1/2 messages unacknowledged; default 32 */
+    unsigned max_inflight;         /* outgoing QoS 1/2 messages unacknowledged; default 20
+                                      (MQTTC_DEFAULT_MAX_INFLIGHT: mosquitto's limit) */
     unsigned max_inflight_in;      /* incoming QoS 2 awaiting PUBREL; default 64 */
     size_t max_output;             /* bytes queued unsent before publish says BUSY; 64 KiB */
     void *mem;                     /* caller-supplied memory: no allocation at all */
@@ -403,6 +442,11 @@ struct mqttc_client {
     unsigned incoming_qos2;     /* incoming QoS 2 ids awaiting PUBREL */
     unsigned short last_id;     /* last packet id handed out */
     int is_corked, in_dispatch, ping_outstanding;
+    int is_paused;              /* mqttc_pause: input is not read */
+    int rx_pending;             /* packets received after CONNACK wait for the next step */
+    uint32_t handler_seq;       /* numbers per-filter handlers in the order they were set */
+    const char *bad_arg;        /* the argument behind the last MQTTC_ERR_ARG */
+    int sys_errno;              /* errno of the last failed system call */
     uint64_t now_ms, last_tx_ms, last_rx_ms, ping_sent_ms, connect_deadline_ms;
     void *addrinfo, *addr_next; /* TCP connect: getaddrinfo list and the next to try */
     int wake_fd[2];             /* mqttc_run's wake-up pipe when lock hooks are set */
@@ -431,6 +475,16 @@ MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
 /* Starts the MQTT connection over any transport (copied; the client calls its close). */
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
 
+/* Connection settings that may change between connections (only while the client is not
+   open: MQTTC_ERR_STATE otherwise). The in-memory session is kept. Strings are borrowed as
+   in the options. A will: topic NULL removes it. Keepalive 0: off. Login: username NULL
+   removes both; a password needs a user name [MQTT-3.1.2-22]. */
+MQTTC_DEF int mqttc_set_will(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
+                             int retain);
+MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds);
+MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean);
+MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len);
+
 /* Queues a PUBLISH (topic and payload are copied) and writes it through when the socket is
    idle. qos 0..2. *packet_id (may be NULL) gets the id of a QoS 1/2 message. Returns
    MQTTC_ERR_BUSY when the in-flight window or the output buffer is full (step, retry),
@@ -439,14 +493,30 @@ MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payl
                             int qos, int retain, unsigned short *packet_id);
 /* Subscribes to one filter. on_suback (may be NULL) gets the broker's answer; on_message
    (may be NULL) takes the messages matching this filter from now on, instead of the global
-   options.on_message. Both get user. Subscribing the same filter again replaces its handler. */
+   options.on_message. Both get user. Subscribing the same filter again replaces its handler
+   (with on_message NULL, its messages go to options.on_message again). A handler set while
+   a message is being delivered gets the messages after that one. */
 MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
                               mqttc_message_fn on_message, void *user, unsigned short *packet_id);
+/* Several filters (count >= 1 [MQTT-3.8.3-3]) in one SUBSCRIBE, qos[i] for filters[i]; one
+   SUBACK with a code per filter; on_message (may be NULL) handles all of them. */
+MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const int *qos, size_t count,
+                                   mqttc_subacks_fn on_suback, mqttc_message_fn on_message, void *user,
+                                   unsigned short *packet_id);
 /* Unsubscribes; the filter's handler is removed when the UNSUBACK arrives. */
 MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback,
                                 void *user, unsigned short *packet_id);
-/* Graceful end: queues DISCONNECT, closes once it is written; then the error is
-   MQTTC_ERR_DISCONNECT. Unacknowledged QoS 1/2 messages stay for a later reconnect. */
+MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
+                                     mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id);
+/* Graceful end, as mosquitto_pub ends: no new publish or subscribe is taken (DRAINING), the
+   QoS 1/2 flows already open finish (our publishes acknowledged, the broker's QoS 2
+   messages released), then DISCONNECT is written and the connection closes: the step that
+   closes it returns MQTTC_ERR_DISCONNECT. A PUBLISH that starts a new flow meanwhile is
+   neither acknowledged nor delivered: the broker still owns it. When the flows are not done
+   within options.disconnect_timeout_ms, DISCONNECT goes all the same and the end is
+   MQTTC_ERR_TIMEOUT; mqttc_inflight / mqttc_inflight_in count what was left, kept for a
+   later connection with clean session off. Never closes at once: the next step does. A
+   connection not yet up (no CONNACK) is closed at once. */
 MQTTC_DEF int mqttc_disconnect(mqttc_client *c);
 
 /* The poll-loop interface (top comment, section 4). */
@@ -459,15 +529,33 @@ MQTTC_DEF void mqttc_cork(mqttc_client *c, int is_corked);
 /* Writes what the socket takes now. MQTTC_OK (maybe with output left) or a fatal error. */
 MQTTC_DEF int mqttc_flush(mqttc_client *c);
 
+/* Flow control: paused, the client reads nothing, so TCP back-pressure reaches the broker
+   (a slow consumer stops the flow instead of piling up messages it has acknowledged).
+   Output, publishes and PINGREQs go on; a PINGRESP is not awaited while paused. Step must
+   still be called: a client that is not stepped sends no ack and no ping, and the broker
+   ends the connection after 1.5 x keepalive of silence [MQTT-3.1.2-24]. */
+MQTTC_DEF void mqttc_pause(mqttc_client *c, int is_paused);
+
 MQTTC_DEF int mqttc_state(const mqttc_client *c);
 MQTTC_DEF int mqttc_error(const mqttc_client *c);       /* the sticky error, or MQTTC_OK */
 MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c); /* outgoing QoS 1/2 not yet done */
+MQTTC_DEF unsigned mqttc_inflight_in(const mqttc_client *c); /* incoming QoS 2 awaiting PUBREL */
+MQTTC_DEF int mqttc_session_present(const mqttc_client *c); /* of the last CONNACK: 0 or 1 */
 MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c); /* bytes queued, unsent */
+/* After MQTTC_ERR_ARG: which argument or option was wrong ("topic", "options.will_qos",
+   "options.tls_ca_file", ...); "" when none was. Static strings. */
+MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c);
+/* The errno of the last failed system call (a refused TCP connect: ECONNREFUSED); 0 if none. */
+MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c);
 MQTTC_DEF const char *mqttc_errname(int err);  /* short stable name, static */
 MQTTC_DEF const char *mqttc_strerror(int err); /* a sentence, static */
 
 /* >>blocking declarations: poll(2) around mqttc_step, reading the monotonic clock. */
 MQTTC_DEF uint64_t mqttc_now_ms(void);
+/* After mqttc_connect_start, mqttc_adopt_fd or mqttc_start_transport: runs until CONNACK
+   (MQTTC_OK) or the connect fails (why), up to connect_timeout_ms. No message is delivered
+   before it returns: what came with the CONNACK waits for the next step. */
+MQTTC_DEF int mqttc_connect_wait(mqttc_client *c);
 /* Runs until the connection ends; returns why (never MQTTC_OK). */
 MQTTC_DEF int mqttc_run(mqttc_client *c);
 /* Runs for at most ms milliseconds: MQTTC_OK when the time is up, else why it ended. */
@@ -962,16 +1050,20 @@ enum {
 typedef union mqttc__cb {
     mqttc_message_fn message;
     mqttc_suback_fn suback;
+    mqttc_subacks_fn subacks; /* SUBSCRIBE of mqttc_subscribe_many */
     mqttc_unsuback_fn unsuback;
 } mqttc__cb;
 
 typedef struct mqttc__rec {
     size_t size;     /* the whole record, header included, a multiple of MQTTC__ALIGN */
-    size_t data_len; /* bytes after the header: a stored packet or a filter */
+    size_t data_len; /* bytes after the header: a stored packet, a handler's filter, or the
+                        filters of a request, each after a 2-byte length as on the wire */
     mqttc__cb cb;
     void *user;
+    uint32_t seq;    /* handlers: the order they were set (mqttc__deliver) */
     unsigned short packet_id;
     unsigned char kind;
+    unsigned char is_many; /* a request of the _many verbs: cb.subacks */
 } mqttc__rec;
 
 #define MQTTC__ALIGN 16u
@@ -1038,6 +1130,17 @@ static mqttc__rec *mqttc__rec_find(mqttc__buf *pool, int kind, unsigned short id
         if (kind ? r->kind == kind : r->kind != MQTTC__AWAIT_PUBREL) return r;
     }
     return NULL;
+}
+
+/* Iterates the length-prefixed filters of a SUBSCRIBE or UNSUBSCRIBE record: 1 with *f set,
+   0 at the end. Start with *pos = 0. */
+static int mqttc__rec_next_filter(mqttc__rec *r, size_t *pos, mqttc_str *f) {
+    const unsigned char *d = mqttc__rec_data(r);
+    if (*pos + 2 > r->data_len) return 0;
+    f->len = mqttc__get16(d + *pos);
+    f->ptr = (const char *)d + *pos + 2;
+    *pos += 2 + f->len;
+    return 1;
 }
 
 static mqttc__rec *mqttc__handler_find(mqttc__buf *subs, const char *filter, size_t len) {
@@ -1174,9 +1277,15 @@ static int mqttc__tcp_connect_done(int fd) {
     pfd.events = POLLOUT;
     pfd.revents = 0;
     if (poll(&pfd, 1, 0) == 0) return MQTTC_MORE;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) return MQTTC_ERR_CANNOTCONNECT;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return MQTTC_ERR_CANNOTCONNECT;
+    if (err) {
+        errno = err; /* kept by mqttc__fail for mqttc_sys_errno: ECONNREFUSED, ... */
+        return MQTTC_ERR_CANNOTCONNECT;
+    }
     return MQTTC_OK;
 }
+
+static int mqttc__last_errno(void) { return errno; }
 
 /* For the generated client id: process and wall clock, so two processes never share an id
    even without address randomisation (Valgrind), which would make the broker close the
@@ -1188,6 +1297,7 @@ static uint64_t mqttc__id_entropy(void) {
 }
 #else
 static uint64_t mqttc__id_entropy(void) { return 0; }
+static int mqttc__last_errno(void) { return 0; }
 #endif /* MQTTC_NO_SOCKETS */
 
 /* >>client -------------------------------------------------------------------------------- */
@@ -1196,7 +1306,7 @@ static uint64_t mqttc__id_entropy(void) { return 0; }
    without MQTTC_WITH_OPENSSL): check the options at init, get ready for a connection to
    host (NULL: an adopted socket or given transport), wrap the connected transport before
    its handshake, and free the client's TLS state at deinit. */
-static int mqttc__tls_check(const mqttc_options *o);
+static const char *mqttc__tls_check(const mqttc_options *o);
 static int mqttc__tls_begin(mqttc_client *c, const char *host);
 static int mqttc__tls_wrap(mqttc_client *c);
 static void mqttc__tls_free(mqttc_client *c);
@@ -1232,6 +1342,12 @@ static int mqttc__is_open(const mqttc_client *c) {
     return c->state > MQTTC_STATE_IDLE && c->state < MQTTC_STATE_CLOSED;
 }
 
+/* MQTTC_ERR_ARG, remembering which argument it was about (mqttc_bad_arg). */
+static int mqttc__bad(mqttc_client *c, const char *name) {
+    c->bad_arg = name;
+    return MQTTC_ERR_ARG;
+}
+
 /* The one place the state changes; the lifecycle only moves forward, except that CLOSED
    (and IDLE) may start a new connection. */
 static void mqttc__set_state(mqttc_client *c, int next) {
@@ -1245,6 +1361,7 @@ static void mqttc__set_state(mqttc_client *c, int next) {
 static int mqttc__fail(mqttc_client *c, int err) {
     if (c->state == MQTTC_STATE_CLOSED) return c->error;
     c->error = err;
+    if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
     if (c->tr.close) c->tr.close(&c->tr);
     c->tr.fd = -1;
     c->tx.start = c->tx.len = 0;
@@ -1459,19 +1576,27 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_packet *p) {
     return mqttc__resend(c);
 }
 
-/* Hands a message to every per-filter handler it matches, or else to on_message. A handler
-   may subscribe or publish (records are addressed by offset, never by a kept pointer), or
-   disconnect (then delivery stops). */
+/* Hands a message to every per-filter handler it matches, or else to on_message. (With
+   3.1.1 the broker says nothing of which subscription a message is for, so overlapping
+   filters each see it; MQTT 5 subscription identifiers will make this exact.) A handler may
+   subscribe, unsubscribe or publish, or disconnect (then delivery stops). Handlers are kept
+   in the order they were set (seq), so the walk goes by seq, not by a position or pointer
+   that a handler's call may move: a handler set during this delivery (seq > last) is not
+   called for this message. */
 static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
-    mqttc__rec *r;
+    uint32_t last = c->handler_seq, done = 0;
     int matched = 0;
-    size_t size;
-    for (size_t off = 0; (r = mqttc__rec_at(&c->subs, off)) != NULL; off += size) {
-        size = r->size; /* a handler that subscribes may move the pool: r is stale after it */
+    size_t off = 0;
+    mqttc__rec *r;
+    while ((r = mqttc__rec_at(&c->subs, off)) != NULL && r->seq <= last) {
+        off += r->size;
+        if (r->seq <= done) continue;
+        done = r->seq;
         if (!mqttc_topic_matches((const char *)mqttc__rec_data(r), r->data_len, m->topic, m->topic_len)) continue;
         matched = 1;
-        if (r->cb.message) r->cb.message(c, m, r->user);
+        r->cb.message(c, m, r->user);
         if (c->state != MQTTC_STATE_CONNECTED) return;
+        off = 0; /* the pool may have changed: find the next seq from the start */
     }
     if (!matched && c->opt.on_message) c->opt.on_message(c, m, c->opt.user);
 }
@@ -1483,9 +1608,12 @@ static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
 static int mqttc__on_publish(mqttc_client *c, mqttc_packet *p) {
     mqttc_message m;
     int rc = MQTTC_OK;
+    int is_repeat = p->qos == 2 && mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id) != NULL;
+    /* draining (mqttc_disconnect): a new flow is not taken; unacknowledged, the broker still
+       owns the message and sends it again in a kept session [MQTT-4.4.0-1] */
+    if (c->state == MQTTC_STATE_DRAINING && !is_repeat) return MQTTC_OK;
     if (p->qos == 1) rc = mqttc__send_ack(c, MQTTC_PUBACK, p->packet_id);
     if (p->qos == 2) {
-        int is_repeat = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id) != NULL;
         if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
         if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id, 0))
             return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
@@ -1543,20 +1671,37 @@ static int mqttc__on_pubrel(mqttc_client *c, const mqttc_packet *p) {
     return mqttc__send_ack(c, MQTTC_PUBCOMP, p->packet_id);
 }
 
-/* SUBACK: one code per filter we sent (we send one) [MQTT-3.9.3-1]; an unknown id or a
-   wrong count is a protocol violation. A refused filter (0x80) loses its handler. */
-static int mqttc__on_suback(mqttc_client *c, const mqttc_packet *p) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, p->packet_id);
-    if (!r || p->count != 1) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
-    mqttc_suback_fn fn = r->cb.suback;
-    void *user = r->user;
-    int code = p->list[0];
-    if (code == 0x80) {
-        mqttc__rec *h = mqttc__handler_find(&c->subs, (const char *)mqttc__rec_data(r), r->data_len);
+/* Removes the handlers of a request's filters: all of them (codes NULL), or those the
+   broker refused (0x80) [MQTT-3.9.3-2]. */
+static void mqttc__drop_handlers(mqttc_client *c, mqttc__rec *r, const unsigned char *codes) {
+    size_t pos = 0, i = 0;
+    mqttc_str f;
+    for (; mqttc__rec_next_filter(r, &pos, &f); i++) {
+        if (codes && codes[i] != 0x80) continue;
+        mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
         if (h) mqttc__rec_remove(&c->subs, h);
     }
+}
+
+static size_t mqttc__rec_filter_count(mqttc__rec *r) {
+    size_t pos = 0, n = 0;
+    mqttc_str f;
+    while (mqttc__rec_next_filter(r, &pos, &f)) n++;
+    return n;
+}
+
+/* SUBACK: one code per filter we sent, in order [MQTT-3.9.3-1]; an unknown id or a wrong
+   count is a protocol violation. A refused filter (0x80) loses its handler. */
+static int mqttc__on_suback(mqttc_client *c, const mqttc_packet *p) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, p->packet_id);
+    if (!r || p->count != mqttc__rec_filter_count(r)) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    mqttc__cb cb = r->cb;
+    void *user = r->user;
+    int is_many = r->is_many;
+    mqttc__drop_handlers(c, r, p->list);
     mqttc__rec_remove(&c->inflight, r);
-    if (fn) fn(c, p->packet_id, code, user);
+    if (is_many && cb.subacks) cb.subacks(c, p->packet_id, p->list, p->count, user);
+    if (!is_many && cb.suback) cb.suback(c, p->packet_id, p->list[0], user);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
@@ -1565,8 +1710,7 @@ static int mqttc__on_unsuback(mqttc_client *c, const mqttc_packet *p) {
     if (!r) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
     mqttc_unsuback_fn fn = r->cb.unsuback;
     void *user = r->user;
-    mqttc__rec *h = mqttc__handler_find(&c->subs, (const char *)mqttc__rec_data(r), r->data_len);
-    if (h) mqttc__rec_remove(&c->subs, h);
+    mqttc__drop_handlers(c, r, NULL);
     mqttc__rec_remove(&c->inflight, r);
     if (fn) fn(c, p->packet_id, user);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
@@ -1622,14 +1766,24 @@ static int mqttc__advance_connection(mqttc_client *c) {
     return MQTTC_OK;
 }
 
+/* States in which received packets are handled: after DISCONNECT nothing more is sent
+   [MQTT-3.14.4-2], so nothing more is handled. */
+static int mqttc__takes_input(const mqttc_client *c) {
+    return c->state == MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CONNECTED ||
+           c->state == MQTTC_STATE_DRAINING;
+}
+
 /* Decodes and dispatches every complete packet in the receive buffer. Output is held
-   during dispatch so the acks of a whole read leave in one write. */
+   during dispatch so the acks of a whole read leave in one write. The CONNACK ends a
+   dispatch: whoever waits for the connection (mqttc_connect_wait, a poll loop) sees it
+   connected before any message of the session is delivered; the packets after it (a
+   resumed session's, often in the same read) wait in rx_pending for the next step. */
 static int mqttc__dispatch_all(mqttc_client *c) {
     mqttc_packet p;
     size_t used;
     c->in_dispatch++;
-    /* after DISCONNECT nothing more is sent [MQTT-3.14.4-2], so nothing more is handled */
-    while (c->rx.len && (c->state == MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CONNECTED)) {
+    c->rx_pending = 0;
+    while (c->rx.len && mqttc__takes_input(c)) {
         int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, &p, &used);
         if (rc == MQTTC_MORE) break;
         if (rc != MQTTC_OK) {
@@ -1639,7 +1793,12 @@ static int mqttc__dispatch_all(mqttc_client *c) {
         }
         if (c->opt.on_trace) c->opt.on_trace(c, 0, &p, c->opt.user);
         mqttc__dispatch(c, &p);
-        if (c->state != MQTTC_STATE_CLOSED) mqttc__buf_consume(&c->rx, used);
+        if (c->state == MQTTC_STATE_CLOSED) break;
+        mqttc__buf_consume(&c->rx, used);
+        if (p.type == MQTTC_CONNACK) {
+            c->rx_pending = c->rx.len > 0;
+            break;
+        }
     }
     c->in_dispatch--;
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
@@ -1663,12 +1822,22 @@ static int mqttc__rx_room(mqttc_client *c, int was_full) {
     return rc == MQTTC_OK ? MQTTC_OK : mqttc__fail(c, rc == MQTTC_ERR_NOMEM ? rc : MQTTC_ERR_OVERFLOW);
 }
 
-/* Phase 3: read what is there (in large chunks) and dispatch it. Reading stops while the
-   output is congested, so a broker that does not read cannot make us buffer without end. */
+/* Input is read while the output is not congested (a broker that does not read cannot
+   make us buffer without end) and the application has not paused it. */
+static int mqttc__wants_input(const mqttc_client *c) {
+    return !c->is_paused && c->tx.len <= c->opt.max_output;
+}
+
+/* Phase 3: dispatch what waited since a CONNACK, then read what is there (in large chunks)
+   and dispatch it. */
 static int mqttc__read_input(mqttc_client *c) {
+    if (!mqttc__wants_input(c)) return MQTTC_OK;
+    if (c->rx_pending) {
+        int rc = mqttc__dispatch_all(c);
+        if (rc != MQTTC_OK || c->rx_pending) return rc;
+    }
     for (int rounds = 0; rounds < 16; rounds++) {
-        if (c->state < MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CLOSED) break;
-        if (c->tx.len > c->opt.max_output) break;
+        if (!mqttc__takes_input(c) || !mqttc__wants_input(c)) break;
         int rc = mqttc__rx_room(c, rounds > 0); /* after round 0 the last read filled the room */
         if (rc != MQTTC_OK) return rc;
         size_t n = 0, room = c->rx.cap - c->rx.start - c->rx.len;
@@ -1679,27 +1848,46 @@ static int mqttc__read_input(mqttc_client *c) {
         c->last_rx_ms = c->now_ms;
         rc = mqttc__dispatch_all(c);
         if (rc != MQTTC_OK) return rc;
-        if (n < room) break; /* the socket is drained */
+        if (n < room || c->rx_pending) break; /* the socket is drained, or a CONNACK came */
     }
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
+/* Paused, nothing is received: pings go by what was sent, one a keepalive period. */
 static uint64_t mqttc__ping_due(const mqttc_client *c) {
-    uint64_t last = c->last_tx_ms < c->last_rx_ms ? c->last_tx_ms : c->last_rx_ms;
+    uint64_t last = c->last_tx_ms < c->last_rx_ms || c->is_paused ? c->last_tx_ms : c->last_rx_ms;
     return last + (uint64_t)c->opt.keepalive_s * 1000u;
 }
 
-/* Phase 4: deadlines. Connect (and disconnect drain) timeout; PINGREQ when nothing was
-   sent or received for keepalive [MQTT-3.1.2-23]; no PINGRESP in time ends it. */
+/* The session is up (CONNACK received): keepalive runs. */
+static int mqttc__is_up(const mqttc_client *c) {
+    return c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING;
+}
+
+/* DISCONNECT goes out [MQTT-3.14.4-1]; the connection closes once it is written, within
+   the disconnect timeout. */
+static int mqttc__send_disconnect(mqttc_client *c) {
+    int rc = mqttc__send_empty(c, MQTTC_DISCONNECT);
+    if (rc != MQTTC_OK) return rc;
+    mqttc__set_state(c, MQTTC_STATE_DISCONNECTING);
+    c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
+    mqttc__wake(c);
+    return MQTTC_OK;
+}
+
+/* Phase 4: deadlines. Connect timeout; the drain of a disconnect (DISCONNECT goes all the
+   same, the end says "timeout"); PINGREQ when nothing was sent or received for keepalive
+   [MQTT-3.1.2-23]; no PINGRESP in time ends it (not awaited while input is paused: it
+   cannot be read). */
 static int mqttc__check_timers(mqttc_client *c) {
     uint64_t now = c->now_ms;
-    if (c->state != MQTTC_STATE_CONNECTED) {
-        if (mqttc__is_open(c) && now >= c->connect_deadline_ms)
-            return mqttc__fail(c, c->state == MQTTC_STATE_DISCONNECTING ? MQTTC_ERR_DISCONNECT : MQTTC_ERR_TIMEOUT);
-        return MQTTC_OK;
+    if (mqttc__is_open(c) && c->state != MQTTC_STATE_CONNECTED && now >= c->connect_deadline_ms) {
+        if (c->state == MQTTC_STATE_DISCONNECTING) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+        if (c->state == MQTTC_STATE_DRAINING && mqttc__send_disconnect(c) == MQTTC_OK) (void)mqttc__flush(c);
+        return mqttc__fail(c, MQTTC_ERR_TIMEOUT);
     }
-    if (c->opt.keepalive_s == 0) return MQTTC_OK;
-    if (c->ping_outstanding) {
+    if (!mqttc__is_up(c) || c->opt.keepalive_s == 0) return MQTTC_OK;
+    if (c->ping_outstanding && !c->is_paused) {
         if (now >= c->ping_sent_ms + c->opt.ping_timeout_ms) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
         return MQTTC_OK;
     }
@@ -1709,8 +1897,13 @@ static int mqttc__check_timers(mqttc_client *c) {
     return mqttc__send_empty(c, MQTTC_PINGREQ);
 }
 
-/* Phase 5: DISCONNECT written out: close [MQTT-3.14.4-1]. */
+/* Phase 5: a drain whose flows are all done sends DISCONNECT; DISCONNECT written out:
+   close [MQTT-3.14.4-1]. */
 static int mqttc__finish_disconnect(mqttc_client *c) {
+    if (c->state == MQTTC_STATE_DRAINING && c->outgoing_qos == 0 && c->incoming_qos2 == 0) {
+        int rc = mqttc__send_disconnect(c);
+        if (rc != MQTTC_OK) return rc;
+    }
     if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
@@ -1743,18 +1936,24 @@ MQTTC_DEF unsigned mqttc_events(const mqttc_client *c) {
     if (c->state == MQTTC_STATE_HANDSHAKE) return c->tr.want ? c->tr.want : (unsigned)MQTTC_EV_READ;
     unsigned ev = c->tr.want;
     if (c->tx.len) ev |= MQTTC_EV_WRITE;
-    if (c->tx.len <= c->opt.max_output) ev |= MQTTC_EV_READ; /* see mqttc__read_input */
+    if (mqttc__wants_input(c)) ev |= MQTTC_EV_READ; /* see mqttc__read_input */
     return ev;
 }
 
+/* 0 whenever a step has work that no fd event announces: an end to report (a client that
+   is not open, so a loop around poll always ends), a DISCONNECT written and waiting to
+   close, packets kept since a CONNACK, bytes the transport holds (TLS). */
 MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
-    uint64_t due;
-    if (!mqttc__is_open(c)) return -1;
-    if (c->tr.has_buffered_input && c->tx.len <= c->opt.max_output) return 0; /* step reads it */
+    uint64_t due = 0, ping = 0;
+    if (!mqttc__is_open(c)) return 0;
+    if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return 0;
+    if ((c->rx_pending || c->tr.has_buffered_input) && mqttc__wants_input(c)) return 0;
     if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
-    else if (c->opt.keepalive_s == 0) return -1;
-    else if (c->ping_outstanding) due = c->ping_sent_ms + c->opt.ping_timeout_ms;
-    else due = mqttc__ping_due(c);
+    if (mqttc__is_up(c) && c->opt.keepalive_s) {
+        ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + c->opt.ping_timeout_ms : mqttc__ping_due(c);
+        if (!due || ping < due) due = ping;
+    }
+    if (!due) return -1;
     if (due <= now_ms) return 0;
     return due - now_ms > 0x7fffffffu ? 0x7fffffffL : (long)(due - now_ms);
 }
@@ -1768,10 +1967,11 @@ MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payl
     size_t n;
     int rc;
     if (packet_id) *packet_id = 0;
-    if (mqttc_topic_check(t.ptr, t.len) != MQTTC_OK || qos < 0 || qos > 2 || (len && !payload)) return MQTTC_ERR_ARG;
-    if (len > MQTTC__MAX_REMAINING - 4 - t.len) return MQTTC_ERR_ARG;
+    if (mqttc_topic_check(t.ptr, t.len) != MQTTC_OK) return mqttc__bad(c, "topic");
+    if (qos < 0 || qos > 2) return mqttc__bad(c, "qos");
+    if ((len && !payload) || len > MQTTC__MAX_REMAINING - 4 - t.len) return mqttc__bad(c, "payload");
     mqttc__lock(c);
-    if (c->state != MQTTC_STATE_CONNECTED) rc = mqttc__is_open(c) || !c->error ? MQTTC_ERR_STATE : c->error;
+    if (c->state != MQTTC_STATE_CONNECTED) rc = MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
     else if (qos && c->outgoing_qos >= c->opt.max_inflight) rc = MQTTC_ERR_BUSY;
     else rc = qos ? mqttc__next_id(&c->inflight, &c->last_id, &id) : MQTTC_OK;
     size_t rem = 2 + t.len + (qos ? 2u : 0u) + len;
@@ -1794,87 +1994,179 @@ MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payl
     return rc;
 }
 
-/* SUBSCRIBE and UNSUBSCRIBE share everything but the packet: one filter, a record that
-   waits for the answer (holding the filter), and for SUBSCRIBE the handler. */
-static int mqttc__request(mqttc_client *c, int kind, const char *filter, int qos, mqttc__cb cb,
-                          mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
-    mqttc_str f = {filter, filter ? strlen(filter) : 0};
-    unsigned char q = (unsigned char)qos;
+/* SUBSCRIBE and UNSUBSCRIBE share everything but the packet: a list of filters, a record
+   that waits for the answer (holding the filters, each after its 2-byte length), and for
+   SUBSCRIBE the handlers. */
+typedef struct mqttc__req {
+    int kind;                    /* MQTTC__AWAIT_SUBACK or MQTTC__AWAIT_UNSUBACK */
+    const char *const *filters;
+    const int *qos;              /* SUBSCRIBE only */
+    size_t count;
+    int is_many;
+    mqttc__cb cb;
+    mqttc_message_fn on_message; /* SUBSCRIBE only */
+    void *user;
+} mqttc__req;
+
+/* The filters and QoS are the caller's to get right: named in mqttc_bad_arg. */
+static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filters_len) {
+    *filters_len = 0;
+    if (!q->filters || q->count == 0 || q->count > 65535u) return mqttc__bad(c, "filters"); /* [MQTT-3.8.3-3] */
+    for (size_t i = 0; i < q->count; i++) {
+        const char *f = q->filters[i];
+        size_t len = f ? strlen(f) : 0;
+        if (mqttc_filter_check(f, len) != MQTTC_OK) return mqttc__bad(c, "filter");
+        if (q->kind == MQTTC__AWAIT_SUBACK && (q->qos[i] < 0 || q->qos[i] > 2)) return mqttc__bad(c, "qos");
+        *filters_len += 2 + len;
+    }
+    if (*filters_len + 2 + q->count > MQTTC__MAX_REMAINING) return mqttc__bad(c, "filters");
+    return MQTTC_OK;
+}
+
+/* A subscription's handler: set anew (so it is last in seq order), or removed for NULL. */
+static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user) {
+    mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
+    if (h) mqttc__rec_remove(&c->subs, h);
+    if (!fn) return MQTTC_OK;
+    h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, 0, f.len);
+    if (!h) return MQTTC_ERR_BUSY;
+    memcpy(mqttc__rec_data(h), f.ptr, f.len);
+    h->cb.message = fn;
+    h->user = user;
+    h->seq = ++c->handler_seq;
+    return MQTTC_OK;
+}
+
+/* The packet, written straight into the output: fixed header, id, then each filter (and
+   its requested QoS for SUBSCRIBE) [MQTT-3.8.3-1], [MQTT-3.10.3-1]. */
+static void mqttc__put_request(unsigned char *p, const mqttc__req *q, unsigned short id, size_t rem) {
+    int is_sub = q->kind == MQTTC__AWAIT_SUBACK;
+    p[0] = (unsigned char)(((is_sub ? MQTTC_SUBSCRIBE : MQTTC_UNSUBSCRIBE) << 4) | 2u);
+    p = mqttc__put16(mqttc__put_varint(p + 1, rem), id);
+    for (size_t i = 0; i < q->count; i++) {
+        mqttc_str f = {q->filters[i], strlen(q->filters[i])};
+        p = mqttc__put_str(p, f);
+        if (is_sub) *p++ = (unsigned char)q->qos[i];
+    }
+}
+
+static int mqttc__request(mqttc_client *c, const mqttc__req *q, unsigned short *packet_id) {
     unsigned short id = 0;
-    size_t n;
+    size_t flen, rem, n;
     int rc;
     if (packet_id) *packet_id = 0;
-    if (mqttc_filter_check(f.ptr, f.len) != MQTTC_OK || qos < 0 || qos > 2) return MQTTC_ERR_ARG;
-    if (c->state != MQTTC_STATE_CONNECTED) return mqttc__is_open(c) || !c->error ? MQTTC_ERR_STATE : c->error;
+    if ((rc = mqttc__req_check(c, q, &flen)) != MQTTC_OK) return rc;
+    if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE;
+    rem = 2 + flen + (q->kind == MQTTC__AWAIT_SUBACK ? q->count : 0);
+    n = 1 + mqttc__varint_size(rem) + rem;
     rc = mqttc__next_id(&c->inflight, &c->last_id, &id);
-    n = 1 + mqttc__varint_size(5 + f.len) + 5 + f.len;
     unsigned char *p = rc == MQTTC_OK ? mqttc__tx_space(c, n, 0, &rc) : NULL;
     if (!p) return rc;
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, kind, id, f.len);
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, q->kind, id, flen);
     if (!r) return MQTTC_ERR_BUSY;
-    memcpy(mqttc__rec_data(r), f.ptr, f.len);
-    r->cb = cb;
-    r->user = user;
-    if (kind == MQTTC__AWAIT_SUBACK) {
-        if (on_message) {
-            mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
-            if (!h && (h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, 0, f.len)) != NULL) memcpy(mqttc__rec_data(h), f.ptr, f.len);
-            if (!h) {
-                mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, kind, id));
-                return MQTTC_ERR_BUSY;
-            }
-            h->cb.message = on_message;
-            h->user = user;
-        }
-        mqttc_encode_subscribe(p, n, id, &f, &q, 1, &n);
-    } else {
-        mqttc_encode_unsubscribe(p, n, id, &f, 1, &n);
+    unsigned char *d = mqttc__rec_data(r);
+    for (size_t i = 0; i < q->count; i++) {
+        mqttc_str f = {q->filters[i], strlen(q->filters[i])};
+        d = mqttc__put_str(d, f);
     }
+    r->cb = q->cb;
+    r->user = q->user;
+    r->is_many = (unsigned char)q->is_many;
+    for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->count; i++) {
+        mqttc_str f = {q->filters[i], strlen(q->filters[i])};
+        if (mqttc__set_handler(c, f, q->on_message, q->user) != MQTTC_OK) {
+            mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, q->kind, id));
+            return MQTTC_ERR_BUSY;
+        }
+    }
+    mqttc__put_request(p, q, id, rem);
     if (packet_id) *packet_id = id;
     return mqttc__queued(c, n);
 }
 
-MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
-                              mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
-    mqttc__cb cb;
-    cb.suback = on_suback;
+static int mqttc__request_locked(mqttc_client *c, const mqttc__req *q, unsigned short *packet_id) {
     mqttc__lock(c);
-    int rc = mqttc__request(c, MQTTC__AWAIT_SUBACK, filter, qos, cb, on_message, user, packet_id);
+    int rc = mqttc__request(c, q, packet_id);
     mqttc__unlock(c);
     return rc;
+}
+
+MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
+                              mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
+    mqttc__req q;
+    memset(&q, 0, sizeof q);
+    q.kind = MQTTC__AWAIT_SUBACK;
+    q.filters = &filter;
+    q.qos = &qos;
+    q.count = 1;
+    q.cb.suback = on_suback;
+    q.on_message = on_message;
+    q.user = user;
+    return mqttc__request_locked(c, &q, packet_id);
+}
+
+MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const int *qos, size_t count,
+                                   mqttc_subacks_fn on_suback, mqttc_message_fn on_message, void *user,
+                                   unsigned short *packet_id) {
+    mqttc__req q;
+    memset(&q, 0, sizeof q);
+    q.kind = MQTTC__AWAIT_SUBACK;
+    q.filters = qos ? filters : NULL; /* a QoS per filter is required */
+    q.qos = qos;
+    q.count = count;
+    q.is_many = 1;
+    q.cb.subacks = on_suback;
+    q.on_message = on_message;
+    q.user = user;
+    return mqttc__request_locked(c, &q, packet_id);
 }
 
 MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback, void *user,
                                 unsigned short *packet_id) {
-    mqttc__cb cb;
-    cb.unsuback = on_unsuback;
-    mqttc__lock(c);
-    int rc = mqttc__request(c, MQTTC__AWAIT_UNSUBACK, filter, 0, cb, NULL, user, packet_id);
-    mqttc__unlock(c);
-    return rc;
+    return mqttc_unsubscribe_many(c, &filter, 1, on_unsuback, user, packet_id);
 }
 
-/* DISCONNECT, then nothing more [MQTT-3.14.4-2]: output queued after it is never written. A
-   connection not yet established is simply closed. */
+MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
+                                     mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id) {
+    mqttc__req q;
+    memset(&q, 0, sizeof q);
+    q.kind = MQTTC__AWAIT_UNSUBACK;
+    q.filters = filters;
+    q.count = count;
+    q.cb.unsuback = on_unsuback;
+    q.user = user;
+    return mqttc__request_locked(c, &q, packet_id);
+}
+
+/* The graceful end (see the declaration): DRAINING while QoS 1/2 flows are open, then
+   DISCONNECT [MQTT-3.14.4-1]; nothing is sent after it [MQTT-3.14.4-2]. The close is left to
+   the next step, so a poll loop always sees the end through step (mqttc_timeout_ms is 0). */
 MQTTC_DEF int mqttc_disconnect(mqttc_client *c) {
     int rc = MQTTC_OK;
     mqttc__lock(c);
     if (c->state == MQTTC_STATE_CONNECTED) {
-        rc = mqttc__send_empty(c, MQTTC_DISCONNECT);
-        if (rc == MQTTC_OK) {
-            mqttc__set_state(c, MQTTC_STATE_DISCONNECTING);
-            c->connect_deadline_ms = c->now_ms + c->opt.connect_timeout_ms; /* bound the drain */
-            if (!c->in_dispatch) rc = mqttc__finish_disconnect(c);
+        if (c->outgoing_qos || c->incoming_qos2) {
+            mqttc__set_state(c, MQTTC_STATE_DRAINING);
+            c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
             mqttc__wake(c);
-            if (rc == MQTTC_ERR_DISCONNECT) rc = MQTTC_OK;
+        } else {
+            rc = mqttc__send_disconnect(c);
         }
-    } else if (mqttc__is_open(c)) {
-        if (c->state != MQTTC_STATE_DISCONNECTING) mqttc__fail(c, MQTTC_ERR_DISCONNECT);
-    } else {
+    } else if (c->state < MQTTC_STATE_CONNECTED && mqttc__is_open(c)) {
+        mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+    } else if (!mqttc__is_open(c)) {
         rc = MQTTC_ERR_STATE;
     }
     mqttc__unlock(c);
     return rc;
+}
+
+MQTTC_DEF void mqttc_pause(mqttc_client *c, int is_paused) {
+    mqttc__lock(c);
+    if (c->is_paused && !is_paused && c->ping_outstanding) c->ping_sent_ms = c->now_ms; /* wait anew */
+    c->is_paused = is_paused != 0;
+    if (!is_paused) mqttc__wake(c);
+    mqttc__unlock(c);
 }
 
 MQTTC_DEF void mqttc_cork(mqttc_client *c, int is_corked) {
@@ -1895,7 +2187,11 @@ MQTTC_DEF int mqttc_flush(mqttc_client *c) {
 MQTTC_DEF int mqttc_state(const mqttc_client *c) { return c->state; }
 MQTTC_DEF int mqttc_error(const mqttc_client *c) { return c->error; }
 MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c) { return c->outgoing_qos; }
+MQTTC_DEF unsigned mqttc_inflight_in(const mqttc_client *c) { return c->incoming_qos2; }
+MQTTC_DEF int mqttc_session_present(const mqttc_client *c) { return c->session_present; }
 MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len; }
+MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c) { return c->bad_arg ? c->bad_arg : ""; }
+MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c) { return c->sys_errno; }
 
 /* ---- set up and tear down ---- */
 
@@ -1915,18 +2211,33 @@ static void mqttc__random_id(mqttc_client *c, uint64_t seed) {
     c->id[23] = '\0';
 }
 
-/* The options' own rules, checked before anything is sent. */
-static int mqttc__options_check(const mqttc_options *o) {
-    if (o->password && !o->username) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-22] */
-    if (o->keepalive_s > 65535u || o->will_qos < 0 || o->will_qos > 2) return MQTTC_ERR_ARG;
-    if (o->will_topic && mqttc_topic_check(o->will_topic, strlen(o->will_topic)) != MQTTC_OK) return MQTTC_ERR_ARG;
-    if (o->will_payload_len && (!o->will_payload || o->will_payload_len > 65535u)) return MQTTC_ERR_ARG;
-    if (o->password_len > 65535u || (o->password_len && !o->password)) return MQTTC_ERR_ARG;
-    if (o->username && mqttc_utf8_check(o->username, strlen(o->username)) != MQTTC_OK) return MQTTC_ERR_ARG;
+/* The will and login rules, shared by the options and the setters: the name of the field
+   that breaks one, or NULL. */
+static const char *mqttc__will_bad(const char *topic, const void *payload, size_t len, int qos, int retain) {
+    if (!topic) return qos || retain || len ? "options.will_topic" : NULL; /* [MQTT-3.1.2-13/15] */
+    if (mqttc_topic_check(topic, strlen(topic)) != MQTTC_OK) return "options.will_topic";
+    if (len && (!payload || len > 65535u)) return "options.will_payload";
+    if (qos < 0 || qos > 2) return "options.will_qos";
+    return NULL;
+}
+
+static const char *mqttc__login_bad(const char *username, const void *password, size_t len) {
+    if (password && !username) return "options.password"; /* [MQTT-3.1.2-22] */
+    if (len > 65535u || (len && !password)) return "options.password_len";
+    if (username && mqttc_utf8_check(username, strlen(username)) != MQTTC_OK) return "options.username";
+    return NULL;
+}
+
+/* The options' own rules, checked before anything is sent: the bad field's name, or NULL. */
+static const char *mqttc__options_bad(const mqttc_options *o) {
+    const char *bad = mqttc__login_bad(o->username, o->password, o->password_len);
+    if (!bad) bad = mqttc__will_bad(o->will_topic, o->will_payload, o->will_payload_len, o->will_qos, o->will_retain);
+    if (bad) return bad;
+    if (o->keepalive_s > 65535u) return "options.keepalive_s";
     if (o->client_id && (strlen(o->client_id) > 65535u || mqttc_utf8_check(o->client_id, strlen(o->client_id))))
-        return MQTTC_ERR_ARG;
-    if (o->client_id && !o->client_id[0] && o->no_clean_session) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
-    if (o->mem && o->mem_size < 4096) return MQTTC_ERR_ARG;
+        return "options.client_id";
+    if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.client_id"; /* [MQTT-3.1.3-7] */
+    if (o->mem && o->mem_size < 4096) return "options.mem_size";
     return mqttc__tls_check(o);
 }
 
@@ -1936,9 +2247,10 @@ static void mqttc__options_defaults(mqttc_options *o) {
     else if (o->keepalive_s == 0) o->keepalive_s = 60;
     if (o->ping_timeout_ms == 0 || o->ping_timeout_ms > o->keepalive_s * 1000u) o->ping_timeout_ms = o->keepalive_s * 1000u;
     if (o->connect_timeout_ms == 0) o->connect_timeout_ms = 30000;
+    if (o->disconnect_timeout_ms == 0) o->disconnect_timeout_ms = 10000;
     if (o->max_packet_size == 0) o->max_packet_size = MQTTC_DEFAULT_MAX_PACKET;
     if (o->max_packet_size > MQTTC__MAX_REMAINING + 5u) o->max_packet_size = MQTTC__MAX_REMAINING + 5u;
-    if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : 32u;
+    if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : MQTTC_DEFAULT_MAX_INFLIGHT;
     if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = o->max_inflight_in ? 65535u : 64u;
     if (o->max_output == 0) o->max_output = 64u * 1024u;
 }
@@ -1963,8 +2275,8 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
     if (o) c->opt = *o;
     c->tr.fd = -1;
     c->wake_fd[0] = c->wake_fd[1] = -1;
-    int rc = mqttc__options_check(&c->opt);
-    if (rc != MQTTC_OK) return rc;
+    const char *bad = mqttc__options_bad(&c->opt);
+    if (bad) return mqttc__bad(c, bad);
     mqttc__options_defaults(&c->opt);
     if (!c->opt.client_id) {
         mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
@@ -1996,13 +2308,71 @@ MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
     c->wake_fd[0] = c->wake_fd[1] = -1;
 }
 
+/* ---- settings between connections ---- */
+
+/* A setter's common part: only while no connection is open; the rule's verdict. */
+static int mqttc__setting(mqttc_client *c, const char *bad) {
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    return bad ? mqttc__bad(c, bad) : MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_set_will(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
+                             int retain) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, mqttc__will_bad(topic, payload, len, qos, retain));
+    if (rc == MQTTC_OK) {
+        c->opt.will_topic = topic;
+        c->opt.will_payload = payload;
+        c->opt.will_payload_len = len;
+        c->opt.will_qos = qos;
+        c->opt.will_retain = retain;
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, seconds > 65535u ? "seconds" : NULL);
+    if (rc == MQTTC_OK) {
+        c->opt.keepalive_s = seconds;
+        c->opt.no_keepalive = seconds == 0;
+        c->opt.ping_timeout_ms = 0; /* follows the keepalive again, as by default */
+        mqttc__options_defaults(&c->opt);
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+/* Clean session on drops the kept session at the next CONNACK [MQTT-3.1.2-6]. */
+MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, !is_clean && !c->opt.client_id[0] ? "options.client_id" : NULL); /* [MQTT-3.1.3-7] */
+    if (rc == MQTTC_OK) c->opt.no_clean_session = !is_clean;
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len));
+    if (rc == MQTTC_OK) {
+        c->opt.username = username;
+        c->opt.password = password;
+        c->opt.password_len = password_len;
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
 /* >>blocking ------------------------------------------------------------------------------ */
 #ifndef MQTTC_NO_SOCKETS
 
 MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms) {
     struct addrinfo *list = NULL, *next;
     int fd = -1, rc;
-    if (!host || port < 0 || port > 65535) return MQTTC_ERR_ARG;
+    if (!host) return mqttc__bad(c, "host");
+    if (port < 0 || port > 65535) return mqttc__bad(c, "port");
     mqttc__lock(c);
     rc = mqttc__begin_connection(c, now_ms);
     if (rc == MQTTC_OK) rc = mqttc__tls_begin(c, host);
@@ -2095,11 +2465,19 @@ static int mqttc__wait(mqttc_client *c, long max_ms) {
     return rc;
 }
 
+/* A step that handles the CONNACK returns at once (mqttc__dispatch_all), so the loop ends
+   before anything that came with it is delivered. */
+MQTTC_DEF int mqttc_connect_wait(mqttc_client *c) {
+    if (c->in_dispatch) return MQTTC_ERR_STATE;
+    mqttc__ensure_wake(c);
+    int rc = mqttc__is_open(c) ? MQTTC_OK : (c->error ? c->error : MQTTC_ERR_STATE);
+    while (rc == MQTTC_OK && c->state < MQTTC_STATE_CONNECTED) rc = mqttc__wait(c, -1);
+    return rc;
+}
+
 MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port) {
     int rc = mqttc_connect_start(c, host, port, mqttc_now_ms());
-    mqttc__ensure_wake(c);
-    while (rc == MQTTC_OK && c->state != MQTTC_STATE_CONNECTED) rc = mqttc__wait(c, -1);
-    return rc;
+    return rc == MQTTC_OK ? mqttc_connect_wait(c) : rc;
 }
 
 MQTTC_DEF int mqttc_run(mqttc_client *c) {
@@ -2134,12 +2512,13 @@ static void mqttc__unwake(mqttc_client *c) { (void)c; }
    transport given to mqttc_start_transport are wrapped alike. The core knows only the four
    hooks declared at the top of >>client. */
 
-/* TLS settings without options.secure would silently be ignored: refuse them instead. */
-static int mqttc__tls_options_ok(const mqttc_options *o) {
+/* TLS settings without options.secure would silently be ignored: refuse them instead. The
+   bad field's name, or NULL. */
+static const char *mqttc__tls_options_bad(const mqttc_options *o) {
     int has_tls_field = o->tls_ca_file || o->tls_ca_path || o->tls_cert_file || o->tls_key_file ||
                         o->tls_server_name || o->tls_verify || o->tls_insecure_skip_hostname_check;
-    if (has_tls_field && !o->secure) return 0;
-    return !o->tls_key_file || o->tls_cert_file; /* a key alone authenticates nothing */
+    if (has_tls_field && !o->secure) return "options.secure";
+    return o->tls_key_file && !o->tls_cert_file ? "options.tls_cert_file" : NULL; /* a key alone authenticates nothing */
 }
 
 #ifdef MQTTC_WITH_OPENSSL
@@ -2321,20 +2700,22 @@ static int mqttc__tls_no_passphrase(char *buf, int size, int rwflag, void *user)
 }
 
 /* CAs (options, else the system store) and the client certificate. An unreadable file is
-   the caller's argument: MQTTC_ERR_ARG, before any connection is attempted. */
-static int mqttc__tls_load(SSL_CTX *ctx, const mqttc_options *o) {
+   the caller's argument (MQTTC_ERR_ARG, before any connection is attempted): its option's
+   name, or NULL when all loaded. */
+static const char *mqttc__tls_load(SSL_CTX *ctx, const mqttc_options *o) {
     if (o->tls_ca_file || o->tls_ca_path) {
-        if (SSL_CTX_load_verify_locations(ctx, o->tls_ca_file, o->tls_ca_path) != 1) return MQTTC_ERR_ARG;
+        if (SSL_CTX_load_verify_locations(ctx, o->tls_ca_file, o->tls_ca_path) != 1)
+            return o->tls_ca_file ? "options.tls_ca_file" : "options.tls_ca_path";
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        return MQTTC_ERR_ARG;
+        return "options.tls_ca_path"; /* the system store: none given, none found */
     }
-    if (!o->tls_cert_file) return MQTTC_OK;
+    if (!o->tls_cert_file) return NULL;
     SSL_CTX_set_default_passwd_cb(ctx, mqttc__tls_no_passphrase);
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file ? o->tls_key_file : o->tls_cert_file, SSL_FILETYPE_PEM) != 1 ||
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1) return "options.tls_cert_file";
+    if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file ? o->tls_key_file : o->tls_cert_file, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1)
-        return MQTTC_ERR_ARG;
-    return MQTTC_OK;
+        return "options.tls_key_file";
+    return NULL;
 }
 
 static void mqttc__tls_free(mqttc_client *c) {
@@ -2368,13 +2749,14 @@ static int mqttc__tls_new_client(mqttc_client *c) {
 #ifdef SSL_OP_NO_RENEGOTIATION
     SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION);
 #endif
-    int rc = mqttc__tls_load(tc->ctx, &c->opt);
+    const char *bad = mqttc__tls_load(tc->ctx, &c->opt);
     ERR_clear_error();
-    if (rc != MQTTC_OK) mqttc__tls_free(c);
-    return rc;
+    if (!bad) return MQTTC_OK;
+    mqttc__tls_free(c);
+    return mqttc__bad(c, bad);
 }
 
-static int mqttc__tls_check(const mqttc_options *o) { return mqttc__tls_options_ok(o) ? MQTTC_OK : MQTTC_ERR_ARG; }
+static const char *mqttc__tls_check(const mqttc_options *o) { return mqttc__tls_options_bad(o); }
 
 /* A secure connection to host begins: the context once per client, the name every time. */
 static int mqttc__tls_begin(mqttc_client *c, const char *host) {
@@ -2438,12 +2820,12 @@ static int mqttc__tls_wrap(mqttc_client *c) {
 }
 
 #else /* no MQTTC_WITH_OPENSSL: options.secure is refused, nothing else changes */
-static int mqttc__tls_check(const mqttc_options *o) {
-    return o->secure || !mqttc__tls_options_ok(o) ? MQTTC_ERR_ARG : MQTTC_OK;
+static const char *mqttc__tls_check(const mqttc_options *o) {
+    return o->secure ? "options.secure" : mqttc__tls_options_bad(o); /* built without TLS */
 }
 static int mqttc__tls_begin(mqttc_client *c, const char *host) {
     (void)host;
-    return c->opt.secure ? MQTTC_ERR_ARG : MQTTC_OK;
+    return c->opt.secure ? mqttc__bad(c, "options.secure") : MQTTC_OK;
 }
 static int mqttc__tls_wrap(mqttc_client *c) { (void)c; return MQTTC_OK; }
 static void mqttc__tls_free(mqttc_client *c) { (void)c; }

@@ -482,6 +482,7 @@ TEST(disconnect_sends_close_notify_and_the_server_can_close_too) {
     mqttc_options o = trusting_options("localhost");
     CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
     CHECK_EQ_INT(mqttc_disconnect(&c), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_step(&c, 2), MQTTC_ERR_DISCONNECT); /* the step after DISCONNECT closes */
     server_pump(&s);
     CHECK_EQ_INT(s.disconnects, 1);
     CHECK(s.got_close_notify);
@@ -504,6 +505,7 @@ TEST(a_client_reconnects_over_tls_with_the_same_context) {
     with_credentials(&o);
     CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
     mqttc_disconnect(&c);
+    CHECK_EQ_INT(mqttc_step(&c, 2), MQTTC_ERR_DISCONNECT);
     server_free(&s);
     server_init(&s, "server.crt", "server.key", 0);
     mqttc_transport t = mem_transport(&s.link);
@@ -534,6 +536,7 @@ TEST(bad_tls_options_are_argument_errors) {
     o.tls_ca_file = "/nonexistent/ca.crt";
     CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
     CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "options.tls_ca_file") == 0); /* which argument */
     CHECK_EQ_INT(link.closed, 1); /* the given transport is closed, nothing was sent */
     CHECK_EQ_INT(link.out_len, 0);
     mqttc_deinit(&c);
