@@ -381,7 +381,9 @@ typedef struct mqttc_options {
     size_t max_packet_size;        /* largest incoming packet, bytes; default 16 MiB */
     unsigned max_inflight;         /* outgoing QoS 1/2 messages unacknowledged; default 20
                                       (MQTTC_DEFAULT_MAX_INFLIGHT: mosquitto's limit) */
-    unsigned max_inflight_in;      /* incoming QoS 2 awaiting PUBREL; default 64 */
+    unsigned max_inflight_in;      /* incoming QoS 2 awaiting PUBREL; default 65535: 3.1.1
+                                      sets the broker no bound (mosquitto sent over 60
+                                      unreleased in our tests); every id may be in use */
     size_t max_output;             /* bytes queued unsent before publish says BUSY; 64 KiB */
     void *mem;                     /* caller-supplied memory: no allocation at all */
     size_t mem_size;               /* bytes of mem; split 1/4 each: rx, tx, in-flight, subs */
@@ -2251,7 +2253,7 @@ static void mqttc__options_defaults(mqttc_options *o) {
     if (o->max_packet_size == 0) o->max_packet_size = MQTTC_DEFAULT_MAX_PACKET;
     if (o->max_packet_size > MQTTC__MAX_REMAINING + 5u) o->max_packet_size = MQTTC__MAX_REMAINING + 5u;
     if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : MQTTC_DEFAULT_MAX_INFLIGHT;
-    if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = o->max_inflight_in ? 65535u : 64u;
+    if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = 65535u;
     if (o->max_output == 0) o->max_output = 64u * 1024u;
 }
 

@@ -462,6 +462,99 @@ static void scenario_many(void) {
     }
 }
 
+/* Overlapping filters: the broker sends one PUBLISH (mosquitto does), and each matching
+   per-filter handler gets it once. */
+static void scenario_overlap(void) {
+    mqttc_client c;
+    mqttc_options o;
+    inbox glob = {0}, a = {0}, b = {0};
+    options(&o, &glob, "live-overlap");
+    EXPECT_RC(mqttc_init(&c, &o), MQTTC_OK);
+    EXPECT_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    EXPECT_RC(mqttc_subscribe(&c, "ov/#", 1, on_suback, on_msg, &a, NULL), MQTTC_OK);
+    EXPECT_RC(mqttc_subscribe(&c, "ov/+", 1, on_suback, on_msg, &b, NULL), MQTTC_OK);
+    RUN_UNTIL(&c, a.subacks + b.subacks == 2, 5000);
+    EXPECT_RC(mqttc_publish(&c, "ov/x", "once", 4, 1, 0, NULL), MQTTC_OK);
+    RUN_UNTIL(&c, a.count && b.count, 5000);
+    mqttc_run_for(&c, 300); /* a second copy would have come by now */
+    EXPECT(a.count == 1 && b.count == 1 && glob.count == 0);
+    mqttc_deinit(&c);
+    free(a.data);
+    free(b.data);
+}
+
+/* Several filters in one SUBSCRIBE and one UNSUBSCRIBE against a real broker. */
+static unsigned char many_codes[4];
+static int many_subacks;
+static void on_subacks(mqttc_client *c, unsigned short id, const unsigned char *codes, size_t n, void *u) {
+    (void)c; (void)id; (void)u;
+    many_subacks++;
+    memcpy(many_codes, codes, n < 4 ? n : 4);
+}
+
+static void scenario_manyfilters(void) {
+    mqttc_client c;
+    mqttc_options o;
+    inbox glob = {0};
+    const char *filters[] = {"mf/a", "mf/b/+", "mf/c/#"};
+    int qos[] = {0, 1, 2};
+    options(&o, &glob, "live-many-filters");
+    EXPECT_RC(mqttc_init(&c, &o), MQTTC_OK);
+    EXPECT_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    EXPECT_RC(mqttc_subscribe_many(&c, filters, qos, 3, on_subacks, NULL, NULL, NULL), MQTTC_OK);
+    RUN_UNTIL(&c, many_subacks == 1, 5000);
+    EXPECT(many_codes[0] == 0 && many_codes[1] == 1 && many_codes[2] == 2);
+    const char *topics[] = {"mf/a", "mf/b/x", "mf/c/y/z"};
+    for (int i = 0; i < 3; i++) EXPECT_RC(mqttc_publish(&c, topics[i], "m", 1, 1, 0, NULL), MQTTC_OK);
+    RUN_UNTIL(&c, glob.count == 3, 5000);
+    EXPECT(glob.count == 3);
+    EXPECT_RC(mqttc_unsubscribe_many(&c, filters, 3, on_unsuback, &glob, NULL), MQTTC_OK);
+    RUN_UNTIL(&c, glob.unsubacks == 1, 5000);
+    EXPECT_RC(mqttc_publish(&c, "mf/a", "gone", 4, 1, 0, NULL), MQTTC_OK);
+    mqttc_run_for(&c, 300);
+    EXPECT(glob.count == 3 && glob.unsubacks == 1);
+    mqttc_deinit(&c);
+    free(glob.data);
+}
+
+/* mqttc_pause: nothing is read while paused (the messages wait in the broker and the
+   socket), all arrive after resume; a graceful disconnect right after 100 QoS 2 publishes
+   delivers all 100 (the drain). */
+static void scenario_pause_and_drain(void) {
+    mqttc_client sub, pub;
+    mqttc_options o;
+    inbox in = {0}, out = {0};
+    enum { N = 100 };
+    options(&o, &in, "live-paused-sub");
+    EXPECT_RC(mqttc_init(&sub, &o), MQTTC_OK);
+    EXPECT_RC(mqttc_connect(&sub, "127.0.0.1", port), MQTTC_OK);
+    EXPECT_RC(mqttc_subscribe(&sub, "pd", 2, on_suback, NULL, &in, NULL), MQTTC_OK);
+    RUN_UNTIL(&sub, in.subacks == 1, 5000);
+    mqttc_pause(&sub, 1);
+    options(&o, &out, "live-draining-pub");
+    EXPECT_RC(mqttc_init(&pub, &o), MQTTC_OK);
+    EXPECT_RC(mqttc_connect(&pub, "127.0.0.1", port), MQTTC_OK);
+    for (int i = 0; i < N; i++) {
+        int rc;
+        while ((rc = mqttc_publish(&pub, "pd", "q2", 2, 2, 0, NULL)) == MQTTC_ERR_BUSY) mqttc_run_for(&pub, 5);
+        EXPECT_RC(rc, MQTTC_OK);
+    }
+    EXPECT_RC(mqttc_disconnect(&pub), MQTTC_OK);
+    int rc;
+    while ((rc = mqttc_run_for(&pub, 50)) == MQTTC_OK) {}
+    EXPECT_RC(rc, MQTTC_ERR_DISCONNECT);
+    EXPECT(out.published == N && mqttc_inflight(&pub) == 0);
+    mqttc_run_for(&sub, 300);
+    EXPECT(in.count == 0); /* paused: nothing read */
+    mqttc_pause(&sub, 0);
+    RUN_UNTIL(&sub, in.count == N, 10000);
+    if (in.count != N) fprintf(stderr, "received %d of %d, state %d, error %s\n", in.count, N, mqttc_state(&sub), mqttc_errname(mqttc_error(&sub)));
+    EXPECT(in.count == N);
+    mqttc_deinit(&pub);
+    mqttc_deinit(&sub);
+    free(in.data);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: live_client SCENARIO PORT [ARGS]\n");
@@ -481,6 +574,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "pollloop")) scenario_pollloop();
     else if (!strcmp(s, "threads")) scenario_threads();
     else if (!strcmp(s, "many")) scenario_many();
+    else if (!strcmp(s, "overlap")) scenario_overlap();
+    else if (!strcmp(s, "manyfilters")) scenario_manyfilters();
+    else if (!strcmp(s, "pausedrain")) scenario_pause_and_drain();
     else {
         fprintf(stderr, "unknown scenario %s\n", s);
         return 2;

@@ -15,6 +15,8 @@ live "minibroker: 20 independent clients in one process" many "$MB_PORT"
 live "minibroker: adopted socket (the seed's proxy example)" adopt "$MB_PORT"
 live "minibroker: poll(2) loop, timer publishing, idle without spinning" pollloop "$MB_PORT"
 live "minibroker: loop thread + publishing thread with lock hooks" threads "$MB_PORT"
+live "minibroker: three filters in one SUBSCRIBE and one UNSUBSCRIBE" manyfilters "$MB_PORT"
+live "minibroker: pause holds messages back; disconnect after 100 QoS 2 delivers 100" pausedrain "$MB_PORT"
 stop_pid "$MB_PID"
 
 start_minibroker --user alice --pass 's3cret'
@@ -50,6 +52,9 @@ live "mosquitto: IPv6 loopback ::1" ipv6 "$MQ_PORT"
 live "mosquitto: adopted socket" adopt "$MQ_PORT"
 live "mosquitto: poll(2) loop" pollloop "$MQ_PORT"
 live "mosquitto: 20 independent clients" many "$MQ_PORT"
+live "mosquitto: overlapping filters, one PUBLISH, each handler once" overlap "$MQ_PORT"
+live "mosquitto: three filters in one SUBSCRIBE and one UNSUBSCRIBE" manyfilters "$MQ_PORT"
+live "mosquitto: pause holds messages back; disconnect after 100 QoS 2 delivers 100" pausedrain "$MQ_PORT"
 # the threaded program: no data race on the client with the lock hooks set (Helgrind in the
 # Valgrind pass; ThreadSanitizer in the sanitizer pass, where Valgrind cannot run)
 if [ "${SANITIZE:-0}" = 1 ]; then

@@ -27,17 +27,24 @@ expect_eq "README program receives its own message" "sensors/hello hi" "$(grep -
 expect_eq "README program ends with \"closed\" when the broker goes" "ended: closed" "$(tail -n1 "$TMP/quick.out")"
 expect_eq "README program exits 0, Valgrind-clean" 0 "$rc"
 
-# The event-loop snippet, wrapped in a main that connects and then stops the broker.
+# The event-loop snippet, wrapped in a main that connects; `done` is the only name the
+# snippet leaves to its program. Run twice: the broker goes away ("closed"), and the program
+# disconnects as soon as it is connected ("disconnect": this loop once hung for ever, as
+# mqttc_disconnect closed at once and left poll an fd of -1 and no timeout).
+loop_program() { # file, definition of done
+    {
+        echo '#include <poll.h>'
+        echo '#define MQTTC_IMPLEMENTATION'
+        echo '#include "mqttc.h"'
+        echo '#include <stdio.h>'
+        echo 'int main(void) { mqttc_client c; mqttc_init(&c, NULL);'
+        echo "$2"
+        sed "s/1883/$MB_PORT/" "$TMP/loop_body.c"
+        echo 'printf("loop ended: %s, closed %d\n", mqttc_errname(mqttc_error(&c)), mqttc_state(&c) == MQTTC_STATE_CLOSED); mqttc_deinit(&c); return 0; }'
+    } >"$1"
+}
 start_minibroker
-{
-    echo '#include <poll.h>'
-    echo '#define MQTTC_IMPLEMENTATION'
-    echo '#include "mqttc.h"'
-    echo '#include <stdio.h>'
-    echo 'int main(void) { mqttc_client c; mqttc_init(&c, NULL);'
-    sed "s/1883/$MB_PORT/" "$TMP/loop_body.c"
-    echo 'printf("loop ended: %s, state %d\n", mqttc_errname(mqttc_error(&c)), mqttc_state(&c)); mqttc_deinit(&c); return 0; }'
-} >"$TMP/loop.c"
+loop_program "$TMP/loop.c" 'int done = 0;'
 check "README event-loop snippet compiles" \
     $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/loop" "$TMP/loop.c"
 $VALGRIND "$TMP/loop" >"$TMP/loop.out" 2>&1 &
@@ -50,7 +57,15 @@ done
 sleep 0.3 # CONNECT/CONNACK on loopback
 stop_pid "$MB_PID"
 wait "$prog"
-expect_eq "README event-loop snippet connects, then ends with \"closed\"" "loop ended: closed, state 6" "$(tail -n1 "$TMP/loop.out")"
+expect_eq "README event-loop snippet connects, then ends with \"closed\"" "loop ended: closed, closed 1" "$(tail -n1 "$TMP/loop.out")"
+
+start_minibroker
+loop_program "$TMP/loop_done.c" '#define done (mqttc_state(&c) == MQTTC_STATE_CONNECTED)'
+$CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/loop_done" "$TMP/loop_done.c"
+timeout 30 $VALGRIND "$TMP/loop_done" >"$TMP/loop_done.out" 2>&1
+expect_eq "README event-loop snippet ends by itself after mqttc_disconnect (exit 0, within 30 s)" \
+    "0 loop ended: disconnect, closed 1" "$? $(tail -n1 "$TMP/loop_done.out")"
+stop_pid "$MB_PID"
 
 # The TLS snippet compiles with OpenSSL (its behaviour is tests/t_tls.sh's)
 awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==3' README.md >"$TMP/tls_body.c"

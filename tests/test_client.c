@@ -108,7 +108,7 @@ TEST(documented_defaults) {
     CHECK_EQ_INT(c.opt.max_packet_size, 16 * 1024 * 1024);
     CHECK_EQ_INT(c.opt.max_inflight, 20); /* mosquitto's max_inflight_messages: see the header */
     CHECK_EQ_INT(c.opt.disconnect_timeout_ms, 10000);
-    CHECK_EQ_INT(c.opt.max_inflight_in, 64);
+    CHECK_EQ_INT(c.opt.max_inflight_in, 65535); /* every packet id */
     CHECK_EQ_INT(c.opt.max_output, 64 * 1024);
     CHECK_EQ_INT(strlen(c.opt.client_id), 23);
     mqttc_deinit(&c);
