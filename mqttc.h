@@ -489,8 +489,11 @@ MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void 
 
 /* Queues a PUBLISH (topic and payload are copied) and writes it through when the socket is
    idle. qos 0..2. *packet_id (may be NULL) gets the id of a QoS 1/2 message. Returns
-   MQTTC_ERR_BUSY when the in-flight window or the output buffer is full (step, retry),
-   MQTTC_ERR_ARG for a bad topic [MQTT-4.7.3], MQTTC_ERR_STATE when not connected. */
+   MQTTC_OK once the message is accepted: a QoS 1/2 message then belongs to the session
+   until acknowledged (also across reconnects with clean session off), even if the
+   connection fails while it is written (the next step reports that). MQTTC_ERR_BUSY when
+   the in-flight window or the output buffer is full (step, retry), MQTTC_ERR_ARG for a bad
+   topic [MQTT-4.7.3], MQTTC_ERR_STATE when not connected. */
 MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payload, size_t len,
                             int qos, int retain, unsigned short *packet_id);
 /* Subscribes to one filter. on_suback (may be NULL) gets the broker's answer; on_message
@@ -1990,7 +1993,7 @@ MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payl
     } else if (p) {
         mqttc_encode_publish(p, n, t, payload, len, 0, retain, 0, 0, &n);
     }
-    if (p) rc = mqttc__queued(c, n);
+    if (p) (void)mqttc__queued(c, n); /* accepted: a failed write-through is the step's to report */
     if (rc == MQTTC_OK && packet_id) *packet_id = id;
     mqttc__unlock(c);
     return rc;
@@ -2083,7 +2086,8 @@ static int mqttc__request(mqttc_client *c, const mqttc__req *q, unsigned short *
     }
     mqttc__put_request(p, q, id, rem);
     if (packet_id) *packet_id = id;
-    return mqttc__queued(c, n);
+    (void)mqttc__queued(c, n); /* accepted, as a publish is */
+    return MQTTC_OK;
 }
 
 static int mqttc__request_locked(mqttc_client *c, const mqttc__req *q, unsigned short *packet_id) {

@@ -169,6 +169,13 @@ static void on_suback(mqttc_client *c, unsigned short id, int code, void *user) 
     }
 }
 
+/* mqttc_subscribe_many's SUBACK: one valid code per filter asked (two here). */
+static void on_subacks(mqttc_client *c, unsigned short id, const unsigned char *codes, size_t count, void *user) {
+    for (size_t i = 0; i < count; i++) FUZZ_REQUIRE(codes[i] <= 2 || codes[i] == 0x80);
+    FUZZ_REQUIRE(count == 2);
+    on_suback(c, id, codes[0], user);
+}
+
 static void on_unsuback(mqttc_client *c, unsigned short id, void *user) {
     fz *f = (fz *)user;
     FUZZ_REQUIRE(!f->c.opt.lock || f->lock_depth > 0);
@@ -350,7 +357,14 @@ static void do_request(fz *f, fz_input *in, int subscribe) {
     unsigned short id;
     char buf[16];
     const char *filter = pick_filter(in, buf, sizeof buf);
-    int rc = subscribe ? mqttc_subscribe(&f->c, filter, (int)((b >> 3) % 3), on_suback, (b & 64) ? on_message : NULL, f, &id)
+    const char *two[2] = {filter, "m/#"};
+    int qos[2] = {(int)((b >> 3) % 3), 1};
+    int rc;
+    if (b & 128) /* several filters in one packet */
+        rc = subscribe ? mqttc_subscribe_many(&f->c, two, qos, 2, on_subacks, (b & 64) ? on_message : NULL, f, &id)
+                       : mqttc_unsubscribe_many(&f->c, two, 2, on_unsuback, f, &id);
+    else
+        rc = subscribe ? mqttc_subscribe(&f->c, filter, qos[0], on_suback, (b & 64) ? on_message : NULL, f, &id)
                        : mqttc_unsubscribe(&f->c, filter, on_unsuback, f, &id);
     FUZZ_REQUIRE(rc == MQTTC_OK || rc == MQTTC_ERR_BUSY || rc == MQTTC_ERR_STATE || rc == f->c.error);
     if (rc == MQTTC_OK) f->requests[id] = 1;
@@ -394,7 +408,12 @@ static int run_op(fz *f, fz_input *in) {
     case 10: f->link.write_stalled = !f->link.write_stalled; break;
     case 11: if (fz_byte(in) & 1) f->link.is_eof = 1; else f->link.fail_with = MQTTC_ERR_IO; break;
     case 12: do_reconnect(f); break;
-    case 13: mqttc_cork(&f->c, fz_byte(in) & 1); break;
+    case 13: {
+        unsigned b = fz_byte(in);
+        if (b & 2) mqttc_pause(&f->c, b & 1); /* flow control */
+        else mqttc_cork(&f->c, b & 1);
+        break;
+    }
     case 14: (void)mqttc_flush(&f->c); break;
     default: f->behaviour = fz_byte(in); break;
     }
