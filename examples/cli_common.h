@@ -425,10 +425,34 @@ static int cli_wait(mqttc_client *c, int extra, long max_ms, int *extra_ready) {
     return mqttc_step(c, mqttc_now_ms());
 }
 
+/* Why cli_connect stopped waiting before the connection was made or failed. */
+enum { CLI_CONNECTING, CLI_STOP_DEADLINE, CLI_STOP_EXTRA };
+
 /* Connects and waits for CONNACK: MQTTC_OK or why not (cli_connect_failed prints it). Port
-   0 lets the library choose: 1883, or 8883 with TLS. */
-static int cli_connect(mqttc_client *c, const cli_config *cfg) {
-    return mqttc_connect(c, cfg->host, cfg->port);
+   0 lets the library choose: 1883, or 8883 with TLS. The wait is the poll loop, so besides
+   the client's connect timeout (TCP, TLS and CONNACK together) it ends at deadline_ms (0:
+   none; mqttc-sub -W) and when `extra` (-1: none; mqttc-sub's signal pipe) becomes
+   readable: then *stopped says which (CLI_STOP_*), the half-made connection is dropped and
+   MQTTC_ERR_DISCONNECT returned. A read of the connection that brings CONNACK and more
+   returns after CONNACK: the rest is dispatched by the caller's loop. */
+static int cli_connect(mqttc_client *c, const cli_config *cfg, int extra, uint64_t deadline_ms, int *stopped) {
+    int rc = mqttc_connect_start(c, cfg->host, cfg->port, mqttc_now_ms());
+    *stopped = CLI_CONNECTING;
+    while (rc == MQTTC_OK && mqttc_state(c) != MQTTC_STATE_CONNECTED) {
+        long max_ms = -1;
+        int extra_ready = 0;
+        uint64_t now = mqttc_now_ms();
+        if (deadline_ms && now >= deadline_ms) *stopped = CLI_STOP_DEADLINE;
+        else if (deadline_ms) max_ms = (long)(deadline_ms - now);
+        if (*stopped == CLI_CONNECTING) rc = cli_wait(c, extra, max_ms, &extra_ready);
+        if (extra_ready && rc == MQTTC_OK && mqttc_state(c) != MQTTC_STATE_CONNECTED) *stopped = CLI_STOP_EXTRA;
+        if (*stopped != CLI_CONNECTING) {
+            mqttc_disconnect(c);
+            mqttc_step(c, mqttc_now_ms()); /* closes; anything left is mqttc_deinit's */
+            return MQTTC_ERR_DISCONNECT;
+        }
+    }
+    return rc;
 }
 
 #endif /* CLI_COMMON_H */

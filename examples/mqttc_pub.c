@@ -24,7 +24,9 @@ static const char usage[] =
     " -q : quality of service level to use for all messages. Defaults to 0.\n"
     " -r : message should be retained.\n"
     " --repeat : with -m, -f, -n or -s, publish the message N times.\n"
-    " --repeat-delay : wait this many seconds between repeats. Defaults to 0.\n";
+    " --repeat-delay : wait this many seconds between repeats. Defaults to 0.\n\n"
+    "Exits 0 once every message is complete: written (QoS 0) or acknowledged by the broker\n"
+    "(QoS 1 and 2); 1 if acknowledgements are still missing 10 s after the last message.\n";
 
 /* All of a file (or stdin) in memory: -f and -s send it as one message. */
 static int read_all(FILE *f, unsigned char **data, size_t *len) {
@@ -69,12 +71,13 @@ static int pause_ms(mqttc_client *c, long ms) {
     return rc;
 }
 
-/* -m, -f, -n, -s: the same message --repeat times, each completed before the pause. */
+/* -m, -f, -n, -s: the same message --repeat times, each completed before the pause (the
+   last one is completed by the graceful disconnect in publish_all). */
 static int publish_repeated(mqttc_client *c, const cli_config *cfg, const void *payload, size_t len) {
     int rc = MQTTC_OK;
     for (long i = 0; rc == MQTTC_OK && i < cfg->repeat; i++) {
         rc = publish(c, cfg, payload, len);
-        if (rc == MQTTC_OK) rc = complete(c);
+        if (rc == MQTTC_OK && i + 1 < cfg->repeat) rc = complete(c);
         if (rc == MQTTC_OK && i + 1 < cfg->repeat) rc = pause_ms(c, (long)(cfg->repeat_delay_s * 1000));
     }
     return rc;
@@ -125,7 +128,7 @@ static int publish_lines(mqttc_client *c, const cli_config *cfg) {
         mqttc_cork(c, 0);
     }
     free(buf);
-    return rc == MQTTC_OK ? complete(c) : rc;
+    return rc;
 }
 
 /* The message of -m, -f, -s or -n; read before connecting, as mosquitto_pub does. */
@@ -154,7 +157,11 @@ static int load_message(const cli_config *cfg, unsigned char **data, size_t *len
     return 0;
 }
 
-/* Publishes, waits until every message is complete, then disconnects. Returns the exit code. */
+/* Publishes, then ends gracefully: as mosquitto_pub, it exits once every message is
+   complete (QoS 1: PUBACK [MQTT-4.3.2-1], QoS 2: PUBCOMP [MQTT-4.3.3-1]; QoS 0: written).
+   mqttc_disconnect waits for that (up to the library's disconnect timeout, 10 s), then
+   sends DISCONNECT; the loop runs until the connection has ended. Returns the exit code: 0,
+   or 1 when the connection ended otherwise or acknowledgements were missing at the timeout. */
 static int publish_all(mqttc_client *c, const cli_config *cfg, const unsigned char *message, size_t len) {
     int rc, ready;
     if (cfg->msg_mode == CLI_MSG_LINES) rc = publish_lines(c, cfg);
@@ -162,7 +169,13 @@ static int publish_all(mqttc_client *c, const cli_config *cfg, const unsigned ch
     if (rc == MQTTC_OK) rc = mqttc_disconnect(c);
     while (rc == MQTTC_OK) rc = cli_wait(c, -1, -1, &ready); /* until DISCONNECT is out */
     if (rc == MQTTC_ERR_DISCONNECT) return 0;
-    cli_error(cfg, "%s.", mqttc_strerror(rc));
+    if (rc == MQTTC_ERR_TIMEOUT && mqttc_inflight(c)) {
+        char n[32];
+        snprintf(n, sizeof n, "%u", mqttc_inflight(c));
+        cli_error(cfg, "%s message(s) not acknowledged by the broker in time.", n);
+    } else {
+        cli_error(cfg, "%s.", mqttc_strerror(rc));
+    }
     return 1;
 }
 
@@ -172,6 +185,7 @@ int main(int argc, char **argv) {
     mqttc_options o;
     unsigned char *message = NULL;
     size_t message_len = 0;
+    int stopped; /* never: mqttc-pub's connect has no deadline and watches no descriptor */
     int exit_code = cli_parse(&cfg, CLI_PUB, argc, argv);
     if (exit_code == 2) printf("%s\n%s", usage, cli_usage_common);
     if (exit_code == 0) exit_code = load_message(&cfg, &message, &message_len);
@@ -184,7 +198,7 @@ int main(int argc, char **argv) {
     if (rc != MQTTC_OK) {
         cli_error(&cfg, "Invalid options: %s.", mqttc_strerror(rc));
         exit_code = 1;
-    } else if ((rc = cli_connect(&c, &cfg)) != MQTTC_OK) {
+    } else if ((rc = cli_connect(&c, &cfg, -1, 0, &stopped)) != MQTTC_OK) {
         exit_code = cli_connect_failed(&cfg, rc);
     } else {
         exit_code = publish_all(&c, &cfg, message, message_len);

@@ -18,8 +18,11 @@ static const char usage[] =
     "                 [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n\n"
     " -t : mqtt topic filter to subscribe to. May be repeated.\n"
     " -q : quality of service level to use for the subscriptions. Defaults to 0.\n"
-    " -C : disconnect and exit after receiving the 'count' messages.\n"
-    " -W : exit (code 27) after this many seconds.\n"
+    " -C : disconnect and exit after receiving the 'count' messages (at QoS 2 once their\n"
+    "      handshake is complete).\n"
+    " -W : exit (code 27) this many seconds after the first connect starts, whatever the\n"
+    "      state, reconnecting too; before the first connection is made, with code 255 as\n"
+    "      mosquitto_sub.\n"
     " -v : print published messages verbosely: 'topic payload'.\n"
     " -N : do not add an end of line character when printing the payload.\n"
     " -R : do not print stale messages (those with retain set).\n"
@@ -28,11 +31,17 @@ static const char usage[] =
 
 typedef struct sub_state {
     const cli_config *cfg;
+    uint64_t deadline_ms; /* -W: when to stop (from the first connect); 0: never */
     long received;        /* messages counted for -C */
     int subacks, refused; /* SUBACKs received, and how many refused their filter */
     int is_ending;        /* DISCONNECT asked for: ignore what still arrives */
+    int is_timed_out;     /* the -W deadline has passed (and "Timed out" was said) */
     int exit_code;
 } sub_state;
+
+/* Once the -W deadline has passed, the acknowledgements still owed (the ending below) get
+   this long before the process ends anyway: -W ends it on time in every state. */
+#define SUB_GRACE_MS 1000
 
 /* A signal handler may only write to a pipe; the loop polls its other end. */
 static int signal_pipe[2] = {-1, -1};
@@ -53,7 +62,9 @@ static int watch_signals(void) {
     return sigaction(SIGINT, &sa, NULL) | sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Graceful end: DISCONNECT (so no will is published), then exit with exit_code. */
+/* Graceful end, then exit with exit_code: the library first finishes the acknowledgements
+   it owes, then sends DISCONNECT (so no will is published) and closes; run() goes on
+   stepping until then. */
 static void end(mqttc_client *c, sub_state *s, int exit_code) {
     if (s->is_ending) return;
     s->is_ending = 1;
@@ -106,74 +117,88 @@ static int subscribe_all(mqttc_client *c, sub_state *s) {
     return rc;
 }
 
-/* -W: 1 once the time is up (said on stderr, as mosquitto_sub); until then it shortens
-   *max_ms (-1: no limit) to the time left. */
-static int is_timed_out(const sub_state *s, uint64_t deadline, long *max_ms) {
-    if (!s->cfg->timeout_s) return 0;
+/* -W: 1 once the time is up (said on stderr once, as mosquitto_sub); until then it
+   shortens *max_ms (-1: no limit) to the time left. */
+static int is_timed_out(sub_state *s, long *max_ms) {
+    if (!s->deadline_ms) return 0;
     uint64_t now = mqttc_now_ms();
-    if (now < deadline) {
-        if (*max_ms < 0 || (long)(deadline - now) < *max_ms) *max_ms = (long)(deadline - now);
+    if (now < s->deadline_ms) {
+        if (*max_ms < 0 || (long)(s->deadline_ms - now) < *max_ms) *max_ms = (long)(s->deadline_ms - now);
         return 0;
     }
-    if (!s->cfg->quiet) fprintf(stderr, "Timed out\n");
+    if (!s->is_timed_out && !s->cfg->quiet) fprintf(stderr, "Timed out\n");
+    s->is_timed_out = 1;
     return 1;
 }
 
-/* Runs until the connection ends: -C, -E, -W, a signal, or the broker. */
-static int run(mqttc_client *c, sub_state *s, uint64_t deadline) {
+/* Runs until the connection ends: -C, -E, -W, a signal, or the broker. Ending is graceful:
+   the library finishes the QoS 2 handshakes still open (PUBREL answered with PUBCOMP
+   [MQTT-4.3.3-2]) and then sends DISCONNECT; messages arriving meanwhile are not printed
+   (is_ending). Once -W's deadline has passed that gets SUB_GRACE_MS; another signal while
+   ending cuts it short (the connection is then closed without DISCONNECT). */
+static int run(mqttc_client *c, sub_state *s) {
     int rc = MQTTC_OK;
     while (rc == MQTTC_OK) {
         long max_ms = -1;
         int signalled = 0;
         char drain[16];
-        if (!s->is_ending && is_timed_out(s, deadline, &max_ms)) {
-            end(c, s, 27); /* mosquitto's MOSQ_ERR_TIMEOUT */
-            continue;
+        if (is_timed_out(s, &max_ms)) {
+            if (!s->is_ending) end(c, s, 27); /* mosquitto's MOSQ_ERR_TIMEOUT */
+            uint64_t now = mqttc_now_ms(), stop = s->deadline_ms + SUB_GRACE_MS;
+            if (now >= stop) return MQTTC_ERR_TIMEOUT;
+            max_ms = (long)(stop - now);
         }
         rc = cli_wait(c, signal_pipe[0], max_ms, &signalled);
-        if (signalled && read(signal_pipe[0], drain, sizeof drain) > 0) end(c, s, 0);
+        if (!signalled || read(signal_pipe[0], drain, sizeof drain) <= 0) continue;
+        if (s->is_ending) return MQTTC_ERR_DISCONNECT;
+        end(c, s, 0);
     }
     return rc;
 }
 
 /* The broker went away: as mosquitto_sub, try again every second until connected (then
-   subscribe afresh), refused, timed out (-W) or signalled. MQTTC_OK when connected;
-   MQTTC_ERR_DISCONNECT with s->exit_code set when the program should end. */
-static int reconnect(mqttc_client *c, sub_state *s, uint64_t deadline) {
+   subscribe afresh), refused, timed out (-W) or signalled. Each connect is bounded by the
+   deadline and watches the signal pipe too. MQTTC_OK when connected; MQTTC_ERR_DISCONNECT
+   with s->exit_code set when the program should end. */
+static int reconnect(mqttc_client *c, sub_state *s) {
     for (;;) {
         long max_ms = 1000;
+        int stopped;
         struct pollfd p = {signal_pipe[0], POLLIN, 0};
-        if (is_timed_out(s, deadline, &max_ms)) s->exit_code = 27;
-        else if (poll(&p, 1, (int)max_ms) > 0) s->exit_code = 0; /* a signal */
-        else if (max_ms < 1000) continue;                        /* woke for the deadline */
-        else {
-            int rc = cli_connect(c, s->cfg);
-            if (rc == MQTTC_OK || cli_is_refusal(rc)) return rc;
-            continue;
+        if (is_timed_out(s, &max_ms)) break;
+        if (poll(&p, 1, (int)max_ms) > 0) return MQTTC_ERR_DISCONNECT; /* a signal: exit 0 */
+        if (max_ms < 1000) continue;                                   /* woke for the deadline */
+        int rc = cli_connect(c, s->cfg, signal_pipe[0], s->deadline_ms, &stopped);
+        if (stopped == CLI_STOP_EXTRA) return MQTTC_ERR_DISCONNECT;
+        if (stopped == CLI_STOP_DEADLINE) {
+            is_timed_out(s, &max_ms); /* says so */
+            break;
         }
-        return MQTTC_ERR_DISCONNECT;
+        if (rc == MQTTC_OK || cli_is_refusal(rc)) return rc;
     }
+    s->exit_code = 27;
+    return MQTTC_ERR_DISCONNECT;
 }
 
 /* Subscribes and prints until the end; returns the exit code. */
-static int serve(mqttc_client *c, sub_state *s, uint64_t deadline) {
+static int serve(mqttc_client *c, sub_state *s) {
     int rc;
     do {
         rc = subscribe_all(c, s);
-        if (rc == MQTTC_OK) rc = run(c, s, deadline);
+        if (rc == MQTTC_OK) rc = run(c, s);
         if (s->is_ending) return s->exit_code; /* -C, -E, -W or a signal: DISCONNECT was sent */
-        rc = reconnect(c, s, deadline);
+        rc = reconnect(c, s);
     } while (rc == MQTTC_OK);
     if (rc == MQTTC_ERR_DISCONNECT) return s->exit_code;
     return cli_connect_failed(s->cfg, rc);
 }
 
 int main(int argc, char **argv) {
-    uint64_t started_ms = mqttc_now_ms(); /* -W counts from launch, as mosquitto_sub's alarm() */
     cli_config cfg;
     mqttc_client c;
     mqttc_options o;
     sub_state s;
+    int stopped;
     int exit_code = cli_parse(&cfg, CLI_SUB, argc, argv);
     if (exit_code == 2) printf("%s\n%s", usage, cli_usage_common);
     if (exit_code || watch_signals() != 0) {
@@ -186,13 +211,18 @@ int main(int argc, char **argv) {
     o.on_message = on_message;
     o.user = &s;
     int rc = mqttc_init(&c, &o);
+    /* -W counts from the first connect (mosquitto_sub arms its alarm() once TCP is connected;
+       ours bounds the TCP connect too) */
+    if (cfg.timeout_s) s.deadline_ms = mqttc_now_ms() + (uint64_t)cfg.timeout_s * 1000u;
     if (rc != MQTTC_OK) {
         cli_error(&cfg, "Invalid options: %s.", mqttc_strerror(rc));
         exit_code = 1;
-    } else if ((rc = cli_connect(&c, &cfg)) != MQTTC_OK) {
-        exit_code = cli_connect_failed(&cfg, rc);
+    } else if ((rc = cli_connect(&c, &cfg, signal_pipe[0], s.deadline_ms, &stopped)) == MQTTC_OK) {
+        exit_code = serve(&c, &s);
+    } else if (stopped) {
+        exit_code = 255; /* -W or a signal before the first CONNACK: mosquitto_sub's exit(-1) */
     } else {
-        exit_code = serve(&c, &s, started_ms + (uint64_t)cfg.timeout_s * 1000u);
+        exit_code = cli_connect_failed(&cfg, rc);
     }
     mqttc_deinit(&c);
     cli_free(&cfg);

@@ -19,3 +19,8 @@ demo: $(CLI_TOOLS)
 install: $(CLI_TOOLS)
 TEST_EXTRA += $(CLI_TOOLS)
 INSTALL_PROGRAMS += $(CLI_TOOLS)
+
+# tests/t_window.sh runs the tools beside tests/live_window.c (the Makefile's live_% rule):
+# the library's default QoS 2 window against a default-configured mosquitto.
+all: $(BUILD)/live_window
+TEST_EXTRA += $(BUILD)/live_window
