@@ -1,4 +1,4 @@
-/* mqttc.h - an MQTT 3.1.1 client for C in one header.           v0.1.0
+/* mqttc.h - an MQTT 3.1.1 client for C in one header.           v0.1.0 (MQTTC_VERSION_*)
 
    Do this in exactly one C or C++ file:
        #define MQTTC_IMPLEMENTATION
@@ -37,6 +37,8 @@ CONTENTS
 1. COMPILE-TIME OPTIONS (define before the include)
     MQTTC_IMPLEMENTATION    -         implementation file only: emit the code
     MQTTC_STATIC            off       global: every function `static` (one translation unit)
+    MQTTC_DEF               extern    global: the storage class of every API function (yours
+                                      to set: visibility attributes, dllexport, ...)
     MQTTC_ASSERT(x)         assert(x) implementation file only
     MQTTC_MALLOC(n)         malloc    implementation file only; with MQTTC_REALLOC and
     MQTTC_REALLOC(p, n)     realloc   MQTTC_FREE, all allocation goes through these three.
@@ -52,22 +54,28 @@ CONTENTS
                                       the header needs nothing beyond libc
 
 2. LAYERS. The implementation reads top to bottom; each section calls only those above it
-   (`grep '>>' mqttc.h` prints the map):
+   and uses no name defined below it (`grep '^/\* >>' mqttc.h` prints the map):
     >>util       big-endian, varint, UTF-8 and topic rules
-    >>codec      encode and decode every MQTT 3.1.1 packet: no I/O, no clock, no allocation
+    >>codec      encode and decode every MQTT 3.1.1 packet from and into its info struct
+                 (mqttc_publish_info, mqttc_ack_info, ...): no I/O, no clock, no allocation
     >>session    packet ids, in-flight records (both directions), per-filter handlers
-    >>transport  send/recv/close through a struct of function pointers; built-in TCP
-    >>client     the state machine, driven by mqttc_step(now_ms): never blocks
-    >>blocking   mqttc_connect / mqttc_run / mqttc_run_for: poll(2) around mqttc_step
-    >>tls        (MQTTC_WITH_OPENSSL) wraps a connected transport in TLS; the core calls
-                 it through four hooks and never sees OpenSSL
+    >>transport  the stages of a connection, each a mqttc_transport wrapping the one below:
+                 TCP to the next hop (its connect is its handshake)
+    >>tls        (MQTTC_WITH_OPENSSL) the TLS stage, naming the target broker; then the
+                 chain: which stages stack, in which order. Adding a stage (a proxy,
+                 WebSocket) changes the chain, never the client
+    >>client     the state machine, driven by mqttc_step(now_ms): never blocks; it knows
+                 only the top stage's handshake, send, recv and close
+    >>blocking   mqttc_wait (poll(2)), and mqttc_connect / _connect_wait / _run / _run_for
+                 stepping around it; it wakes its loop through the client's wake hook
 
-3. THE CONNECTION STATES (mqttc_state(), in lifecycle order)
+3. THE CONNECTION STATES (mqttc_state(), in lifecycle order; mqttc__transitions is the
+   table, and a move it does not allow trips MQTTC_ASSERT)
 
-      IDLE --connect_start--> TCP_CONNECTING --writable--> HANDSHAKE --done--> CONNACK_WAIT
-                                    |                          |                    |
-                                    |  (adopt_fd / custom transport start here)    | CONNACK 0
-                                    v                          v                    v
+      IDLE --connect_start / adopt_fd / start_transport--> HANDSHAKE --done--> CONNACK_WAIT
+        (a transport with no handshake: straight to CONNACK_WAIT)         |
+                                                                          | CONNACK 0
+                                                                          v
       CLOSED <------------- any fatal error, timeout, EOF ----------------- CONNECTED
         ^                                                                     |
         |                                                      mqttc_disconnect()
@@ -79,6 +87,10 @@ CONTENTS
         +------------ DISCONNECTING: DISCONNECT written, then the next step closes
                       (error "disconnect"; "timeout" when the drain did not finish)
 
+   HANDSHAKE is the transport chain's: the TCP connect (each address in turn), then TLS.
+   options.on_status hears of every change that matters to a reconnect policy: CONNECTED,
+   CONNECT_FAILED (before CONNACK was accepted) and CONNECTION_LOST, each with the error and
+   the broker's reason code, told after the call it happened in.
    CLOSED keeps the first fatal error (sticky) until the next connect. A client in CLOSED
    may connect again: with clean session off, unacknowledged QoS 1/2 messages are then resent
    with their ids and DUP set [MQTT-4.4.0-1]; with clean session on they are dropped.
@@ -107,8 +119,9 @@ CONTENTS
    buffer out of that block and never allocates (limits then are fixed and explicit).
 
 6. ERRORS. Functions return MQTTC_OK (0) or a negative MQTTC_ERR_*; mqttc_errname() gives
-   the short stable name ("closed", "pingresp", ...; the CONNACK refusals are "1".."5"), and
-   mqttc_strerror() a sentence. MQTTC_ERR_BUSY (window or output full), MQTTC_ERR_ARG (your
+   the short stable name ("closed", "pingresp", ...), and mqttc_strerror() a sentence. The
+   error says what kind of failure; the broker's own word travels next to it: a CONNACK
+   refusal is MQTTC_ERR_REFUSED ("refused") with mqttc_reason_code() 1..5 [MQTT-3.2.2-5]. MQTTC_ERR_BUSY (window or output full), MQTTC_ERR_ARG (your
    arguments, nothing sent; mqttc_bad_arg names the argument) and MQTTC_ERR_STATE (not
    possible now, e.g. publish while not connected: mqttc_error keeps why it ended) are not
    fatal; every other error ends the connection. mqttc_sys_errno keeps the errno of a failed
@@ -119,12 +132,15 @@ CONTENTS
    seconds [MQTT-3.1.2-23]; no PINGRESP within ping_timeout_ms (default and maximum K) ends
    the connection with "pingresp". So a dead link is found within 2 x K of the last byte.
 
-8. TRANSPORTS. mqttc_connect_start opens TCP (IPv4/IPv6, getaddrinfo, non-blocking
-   connect); mqttc_adopt_fd takes a socket someone else connected (a proxy, a TLS layer...);
-   mqttc_start_transport takes any mqttc_transport (TLS, an in-memory pipe in tests).
+8. TRANSPORTS. A connection is a chain of stages, bottom up: the next hop (where TCP goes),
+   then the stages that speak to the target (the broker): TLS. mqttc_connect_start makes the
+   bottom stage TCP (IPv4/IPv6, getaddrinfo, non-blocking connect as its handshake);
+   mqttc_adopt_fd takes a socket someone else connected (a proxy...); mqttc_start_transport
+   takes any mqttc_transport (your own stage, an in-memory pipe in tests). The client only
+   calls the top stage: handshake until done, then send, recv, close.
    Note getaddrinfo itself blocks: pass a numeric address to stay non-blocking.
    TLS (MQTTC_WITH_OPENSSL, options.secure = 1; the default port becomes 8883) wraps the
-   connected transport of all three, so a socket through a proxy can be upgraded too. The
+   bottom stage of all three, so a socket through a proxy can be upgraded too. The
    handshake is non-blocking, inside the connect timeout (state HANDSHAKE). The trust rule:
    with a user name or password (or tls_verify), the broker's chain and host name are
    checked after the handshake and before CONNECT; an untrusted chain ends the connect with
@@ -139,7 +155,7 @@ CONTENTS
    must wait until the callback has returned. To run the loop in one thread and publish from
    others, set options.lock / options.unlock to a RECURSIVE mutex: every public call then
    holds it, and mqttc_run wakes (through a pipe) when another thread queues output or
-   disconnects. Callbacks run with the lock held.
+   disconnects. Callbacks run with the lock held. on_status may also start a new connection.
 
 10. API (one line each; declarations below say more)
     mqttc_init / mqttc_deinit          set up a client from options / close and free
@@ -156,8 +172,12 @@ CONTENTS
     mqttc_pause                        stop / resume reading (flow control)
     mqttc_cork, mqttc_flush            coalesce output / write it now
     mqttc_run, mqttc_run_for           blocking loop until the end / for a while
-    mqttc_state, mqttc_error, mqttc_inflight, mqttc_inflight_in, mqttc_session_present,
-    mqttc_bad_arg, mqttc_sys_errno, mqttc_errname, mqttc_strerror, mqttc_now_ms
+    mqttc_publish_with                 the same from a mqttc_publish_info
+    mqttc_wait                         the wait primitive: poll until the client has work
+    mqttc_state, mqttc_error, mqttc_reason_code, mqttc_inflight, mqttc_inflight_in,
+    mqttc_session_present, mqttc_client_id, mqttc_bad_arg, mqttc_sys_errno, mqttc_errname,
+    mqttc_strerror, mqttc_now_ms       what the client is doing and why it stopped
+    options.on_status                  connected / connect failed / lost, error and reason
     mqttc_encode_*, mqttc_decode, mqttc_topic_*      the codec, public for tests and brokers
 
 LICENSE: MIT, at the end of the file.
@@ -168,6 +188,7 @@ LICENSE: MIT, at the end of the file.
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef MQTTC_DEF /* yours to set: visibility attributes, __declspec(dllexport), ... */
 #ifdef MQTTC_STATIC
 #if defined(__GNUC__) || defined(__clang__)
 #define MQTTC_DEF static __attribute__((unused)) /* a unit need not call every function */
@@ -177,11 +198,15 @@ LICENSE: MIT, at the end of the file.
 #else
 #define MQTTC_DEF extern
 #endif
+#endif
 
 #ifndef MQTTC_DEFAULT_MAX_PACKET
 #define MQTTC_DEFAULT_MAX_PACKET (16u * 1024u * 1024u)
 #endif
 
+#define MQTTC_VERSION_MAJOR 0
+#define MQTTC_VERSION_MINOR 1
+#define MQTTC_VERSION_PATCH 0
 #define MQTTC_VERSION "0.1.0"
 
 /* Outgoing QoS 1/2 messages in flight by default. mosquitto 2.0 keeps at most 20 unreleased
@@ -210,11 +235,7 @@ extern "C" {
     X(ERR_TIMEOUT, -12, "timeout", "timed out")                                              \
     X(ERR_CLOSED, -13, "closed", "the connection was closed")                                \
     X(ERR_INVALIDRESP, -14, "invalidresp", "the broker's first answer is not a CONNACK")     \
-    X(ERR_REFUSED_VERSION, -21, "1", "connection refused: unacceptable protocol version")    \
-    X(ERR_REFUSED_ID, -22, "2", "connection refused: identifier rejected")                   \
-    X(ERR_REFUSED_UNAVAILABLE, -23, "3", "connection refused: server unavailable")           \
-    X(ERR_REFUSED_CREDENTIALS, -24, "4", "connection refused: bad user name or password")    \
-    X(ERR_REFUSED_AUTHORIZATION, -25, "5", "connection refused: not authorized")             \
+    X(ERR_REFUSED, -21, "refused", "the broker refused the connection (mqttc_reason_code)")  \
     X(ERR_DISCONNECT, -30, "disconnect", "disconnected by mqttc_disconnect")                 \
     X(ERR_PINGRESP, -31, "pingresp", "no PINGRESP within the ping timeout")                  \
     X(ERR_OVERFLOW, -32, "overflow", "incoming packet or state over its limit")              \
@@ -244,8 +265,7 @@ enum { MQTTC_EV_READ = 1, MQTTC_EV_WRITE = 2 };
 /* Connection states, in lifecycle order (diagram in the top comment, section 3). */
 typedef enum mqttc_state_id {
     MQTTC_STATE_IDLE,           /* initialised, never connected */
-    MQTTC_STATE_TCP_CONNECTING, /* non-blocking connect in progress */
-    MQTTC_STATE_HANDSHAKE,      /* transport handshake (TLS) in progress */
+    MQTTC_STATE_HANDSHAKE,      /* the transport chain's handshake: TCP connect, TLS, ... */
     MQTTC_STATE_CONNACK_WAIT,   /* CONNECT queued or sent, waiting for CONNACK */
     MQTTC_STATE_CONNECTED,      /* CONNACK 0 received: publish and subscribe freely */
     MQTTC_STATE_DRAINING,       /* mqttc_disconnect: finishing the open QoS 1/2 flows */
@@ -253,7 +273,12 @@ typedef enum mqttc_state_id {
     MQTTC_STATE_CLOSED          /* ended; mqttc_error() tells why */
 } mqttc_state_id;
 
-/* ---- >>codec declarations ---- */
+/* ---- >>codec declarations ----
+   One info struct per packet kind is the one type passed between the encoders, the decoder,
+   the client's verbs and its callbacks. All-zero means defaults. Each has room for what MQTT 5
+   adds (reason codes, properties); with 3.1.1 those stay 0 and empty. */
+
+#define MQTTC_PROTOCOL_311 4 /* the protocol level of MQTT 3.1.1 [MQTT-3.1.2-2]; 0 means it */
 
 /* A byte string that need not be NUL-terminated. ptr NULL means "absent". */
 typedef struct mqttc_str {
@@ -261,7 +286,14 @@ typedef struct mqttc_str {
     size_t len;
 } mqttc_str;
 
-/* The fields of a CONNECT packet, for mqttc_encode_connect and from mqttc_decode. */
+/* A property block as on the wire, without its length prefix: a zero-copy view, empty in
+   3.1.1 (MQTT 5 will read and write it). */
+typedef struct mqttc_props {
+    const unsigned char *ptr;
+    size_t len;
+} mqttc_props;
+
+/* CONNECT, for mqttc_encode_connect and from mqttc_decode. */
 typedef struct mqttc_connect_info {
     mqttc_str protocol_name;   /* decode only: "MQTT" for 3.1.1 */
     int protocol_level;        /* decode only: 4 for 3.1.1 */
@@ -273,56 +305,105 @@ typedef struct mqttc_connect_info {
     int will_qos, will_retain;
     mqttc_str username;        /* ptr NULL: none */
     mqttc_str password;        /* ptr NULL: none; binary; needs a username [MQTT-3.1.2-22] */
+    mqttc_props props, will_props;
 } mqttc_connect_info;
 
-/* A decoded packet. Pointers point into the buffer given to mqttc_decode. */
-typedef struct mqttc_packet {
-    int type;                 /* MQTTC_CONNECT ... MQTTC_DISCONNECT */
-    unsigned flags;           /* the fixed header's low nibble */
-    unsigned short packet_id; /* 0 when the type has none */
-    /* PUBLISH */
-    mqttc_str topic;
-    const unsigned char *payload;
+/* CONNACK. reason_code: the 3.1.1 return code, 0 = accepted, 1..5 refusals [MQTT-3.2.2-5]. */
+typedef struct mqttc_connack_info {
+    int session_present;
+    int reason_code;
+    mqttc_props props;
+} mqttc_connack_info;
+
+/* PUBLISH. topic is NUL-terminated when a handler gets it (mqttc_message); topic and
+   payload then live in the client's receive buffer, valid only during the callback. */
+typedef struct mqttc_publish_info {
+    const char *topic;
+    size_t topic_len;
+    const void *payload;
     size_t payload_len;
     int qos, retain, dup;
-    /* CONNACK */
-    int session_present, return_code;
-    /* SUBACK: one return code per filter; SUBSCRIBE/UNSUBSCRIBE: the raw filter list,
-       read it with mqttc_next_filter */
-    const unsigned char *list;
+    unsigned short packet_id;  /* QoS 1 and 2 only, never 0 [MQTT-2.3.1-1] */
+    mqttc_props props;
+} mqttc_publish_info;
+
+/* PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: a packet id (and in MQTT 5 a reason). */
+typedef struct mqttc_ack_info {
+    int type;                  /* MQTTC_PUBACK ... */
+    unsigned short packet_id;
+    int reason_code;           /* 0 in 3.1.1 */
+    mqttc_props props;
+} mqttc_ack_info;
+
+/* SUBSCRIBE and UNSUBSCRIBE. To encode: count filters (C strings: a filter has no NUL
+   [MQTT-1.5.3-2]), and for SUBSCRIBE an options byte each (the requested QoS in 3.1.1).
+   Decoded: the raw list, read with mqttc_next_filter. */
+typedef struct mqttc_subscribe_info {
+    unsigned short packet_id;
+    const char *const *filters;
+    const unsigned char *options;
+    size_t count;
+    const unsigned char *list; /* decode only */
     size_t list_len;
-    size_t count;             /* SUBACK codes, or filters in SUBSCRIBE/UNSUBSCRIBE */
-    /* CONNECT */
+    mqttc_props props;
+} mqttc_subscribe_info;
+
+/* SUBACK: one code per filter, in order: the granted QoS 0..2, or 0x80 for a refusal. */
+typedef struct mqttc_suback_info {
+    unsigned short packet_id;
+    const unsigned char *codes;
+    size_t count;
+    mqttc_props props;
+} mqttc_suback_info;
+
+/* DISCONNECT (in MQTT 5 with a reason). */
+typedef struct mqttc_disconnect_info {
+    int reason_code;
+    mqttc_props props;
+} mqttc_disconnect_info;
+
+/* A decoded packet: its type, and the info of that type. Pointers point into the buffer
+   given to mqttc_decode. */
+typedef struct mqttc_packet {
+    int type;                  /* MQTTC_CONNECT ... MQTTC_DISCONNECT */
+    unsigned flags;            /* the fixed header's low nibble */
     mqttc_connect_info connect;
+    mqttc_connack_info connack;
+    mqttc_publish_info publish;
+    mqttc_ack_info ack;        /* PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK */
+    mqttc_subscribe_info subscribe; /* SUBSCRIBE, UNSUBSCRIBE */
+    mqttc_suback_info suback;
+    mqttc_disconnect_info disconnect;
 } mqttc_packet;
 
-/* Encoders write one packet into buf[0..cap) and set *n to its size. When it does not fit
-   (buf may be NULL with cap 0 to ask the size) they return MQTTC_ERR_NOSPACE with *n set to
-   the size needed. MQTTC_ERR_ARG when a field breaks the spec's rules. */
-MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, const mqttc_connect_info *ci, size_t *n);
-MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int session_present, int return_code, size_t *n);
-MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, mqttc_str topic, const void *payload,
-                                   size_t payload_len, int qos, int retain, int dup,
-                                   unsigned short packet_id, size_t *n);
-/* PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: a type and a packet id. */
-MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int type, unsigned short packet_id, size_t *n);
-MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
-                                     const mqttc_str *filters, const unsigned char *qos, size_t count, size_t *n);
-MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, unsigned short packet_id,
-                                  const unsigned char *codes, size_t count, size_t *n);
-MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
-                                       const mqttc_str *filters, size_t count, size_t *n);
-/* PINGREQ, PINGRESP and DISCONNECT: two bytes. */
-MQTTC_DEF int mqttc_encode_empty(unsigned char *buf, size_t cap, int type, size_t *n);
+/* Encoders write one packet into buf[0..cap) and set *n to its size; they are the one place
+   sizes are computed. When it does not fit (buf may be NULL with cap 0 to ask the size) they
+   return MQTTC_ERR_NOSPACE with *n set to the size needed. MQTTC_ERR_ARG when a field breaks
+   the spec's rules, or for a protocol version other than 3.1.1 (0 or 4). */
+MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, const mqttc_connect_info *ci, size_t *n);
+MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, const mqttc_connack_info *ca, size_t *n);
+MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n);
+MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, const mqttc_ack_info *ai, size_t *n);
+MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si, size_t *n);
+MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si,
+                                       size_t *n);
+MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n);
+MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
+                                      size_t *n);
+/* PINGREQ and PINGRESP: two bytes. */
+MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n);
 
-/* Decodes the packet at the start of buf[0..len). MQTTC_OK: *p filled and *used = its size.
-   MQTTC_MORE: the packet is not complete yet (*used = the total size once the fixed header
-   is readable, else 0). MQTTC_ERR_OVERFLOW: it is larger than max_size bytes.
-   MQTTC_ERR_MALFORMED: anything the spec forbids. Nothing is allocated or copied. */
-MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, mqttc_packet *p, size_t *used);
+/* Decodes the packet at the start of buf[0..len) by the rules of protocol `version` (0 or 4:
+   3.1.1). MQTTC_OK: *p filled and *used = its size. MQTTC_MORE: the packet is not complete
+   yet (*used = the total size once the fixed header is readable, else 0).
+   MQTTC_ERR_OVERFLOW: it is larger than max_size bytes (0: no limit). MQTTC_ERR_MALFORMED:
+   anything the spec forbids. Nothing is allocated or copied. */
+MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
+                           size_t *used);
 /* Iterates the filters of a decoded SUBSCRIBE or UNSUBSCRIBE: start with *pos = 0; returns 1
-   with *filter (and *qos for SUBSCRIBE; may be NULL) set, or 0 at the end. */
-MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *qos);
+   with *filter (and *options, the QoS in 3.1.1, for SUBSCRIBE; may be NULL) set, or 0 at
+   the end. */
+MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *options);
 
 /* Topic rules [MQTT-4.7]. Each returns MQTTC_OK or MQTTC_ERR_ARG. */
 MQTTC_DEF int mqttc_utf8_check(const char *s, size_t len);        /* [MQTT-1.5.3-1/2] */
@@ -331,34 +412,71 @@ MQTTC_DEF int mqttc_filter_check(const char *filter, size_t len); /* a filter to
 /* 1 when topic matches filter, by the spec's rules, including `$` topics [MQTT-4.7.2-1]. */
 MQTTC_DEF int mqttc_topic_matches(const char *filter, size_t flen, const char *topic, size_t tlen);
 
-/* ---- >>client declarations ---- */
-typedef struct mqttc_client mqttc_client;
+/* ---- >>transport declarations ---- */
 typedef struct mqttc_transport mqttc_transport;
 
-/* A message delivered to a handler. topic is NUL-terminated; both it and payload live in
-   the client's receive buffer and are valid only during the callback. */
-typedef struct mqttc_message {
-    const char *topic;
-    size_t topic_len;
-    const void *payload;
-    size_t payload_len;
-    int qos, retain, dup;
-    unsigned short packet_id;
-} mqttc_message;
+/* A transport moves bytes; transports stack into a chain (TCP, then TLS, ...), each stage
+   wrapping the one below, and the client sees only the top one. send/recv return MQTTC_OK
+   with *n bytes moved (0 = would block) or a negative error (MQTTC_ERR_CLOSED on EOF).
+   handshake (may be NULL: nothing to set up) returns MQTTC_OK when the stage and all below
+   it are ready, MQTTC_MORE to be called again when `want` events are ready, or an error: a
+   TCP stage's handshake is its non-blocking connect, a TLS stage's drives the stage below
+   first, then its own. close releases the stage and everything below. fd is what to poll
+   (-1 if nothing). */
+struct mqttc_transport {
+    int (*send)(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n);
+    int (*recv)(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n);
+    int (*handshake)(mqttc_transport *t);
+    void (*close)(mqttc_transport *t);
+    int fd;
+    unsigned want; /* events the transport itself waits for; the client adds its own */
+    void *ctx;     /* the transport's own state */
+    void *slot[2]; /* room for a stage's own pointers, so the bottom stage allocates nothing */
+    int has_buffered_input; /* set by recv: bytes are ready that poll cannot see (TLS keeps
+                               decrypted bytes); mqttc_timeout_ms is then 0 */
+};
+
+/* Per-client state of the transport stages, kept across connections (the TLS context).
+   Private to the >>transport and >>tls sections. */
+typedef struct mqttc__stages {
+    void *tls;
+} mqttc__stages;
+
+/* ---- >>client declarations ---- */
+typedef struct mqttc_client mqttc_client;
+
+/* A message delivered to a handler: a PUBLISH's info. topic is NUL-terminated; both it and
+   payload live in the client's receive buffer and are valid only during the callback. */
+typedef mqttc_publish_info mqttc_message;
 
 typedef void (*mqttc_message_fn)(mqttc_client *c, const mqttc_message *m, void *user);
-/* SUBACK: return_code is the granted QoS 0..2, or 0x80 for failure. */
-typedef void (*mqttc_suback_fn)(mqttc_client *c, unsigned short packet_id, int return_code, void *user);
-typedef void (*mqttc_unsuback_fn)(mqttc_client *c, unsigned short packet_id, void *user);
-/* SUBACK of mqttc_subscribe_many: one code per filter, in the order they were given. */
-typedef void (*mqttc_subacks_fn)(mqttc_client *c, unsigned short packet_id, const unsigned char *codes,
-                                 size_t count, void *user);
-/* A QoS 1 or 2 publish completed (PUBACK or PUBCOMP received). */
-typedef void (*mqttc_published_fn)(mqttc_client *c, unsigned short packet_id, void *user);
+/* SUBACK: codes[i] is the QoS granted to filter i (0..2), or 0x80 for a refusal. */
+typedef void (*mqttc_suback_fn)(mqttc_client *c, const mqttc_suback_info *s, void *user);
+/* UNSUBACK, and a QoS 1 or 2 publish completed (PUBACK or PUBCOMP): the ack's info. */
+typedef void (*mqttc_unsuback_fn)(mqttc_client *c, const mqttc_ack_info *a, void *user);
+typedef void (*mqttc_published_fn)(mqttc_client *c, const mqttc_ack_info *a, void *user);
 /* A packet trace, for logs (mqttc-sub -d): every packet as it is queued to be sent
    (is_sent 1) and as it arrives, just before it is handled (is_sent 0), decoded, over any
    transport. Only for looking: call nothing of the client's from it. */
 typedef void (*mqttc_trace_fn)(mqttc_client *c, int is_sent, const mqttc_packet *p, void *user);
+
+/* What happened to the connection, for options.on_status: the hook a reconnect policy
+   stands on. error says what kind of failure (MQTTC_ERR_*); reason_code is the broker's
+   word next to it (CONNACK's return code: 0 accepted, 1..5 refused [MQTT-3.2.2-5]). */
+enum {
+    MQTTC_EVENT_CONNECTED = 1, /* CONNACK accepted the connection */
+    MQTTC_EVENT_CONNECT_FAILED, /* it ended before that: resolve, TCP, TLS, timeout, refusal */
+    MQTTC_EVENT_CONNECTION_LOST /* it ended after that; error "disconnect" when we ended it */
+};
+typedef struct mqttc_status {
+    int event;
+    int error;           /* MQTTC_OK for CONNECTED */
+    int reason_code;
+    int session_present; /* CONNECTED: the broker kept our session */
+} mqttc_status;
+/* Called after the step (or connect call) in which it happened, never from inside another
+   callback; it may call any function but step and run, including a new connect. */
+typedef void (*mqttc_status_fn)(mqttc_client *c, const mqttc_status *s, void *user);
 
 /* Run-time options. All-zero means defaults. Pointers are borrowed: what they point to must
    stay valid until mqttc_deinit (a reconnect sends them again). */
@@ -390,7 +508,8 @@ typedef struct mqttc_options {
     mqttc_message_fn on_message;   /* messages no per-filter handler takes */
     mqttc_published_fn on_published; /* QoS 1/2 completion; default none */
     mqttc_trace_fn on_trace;       /* every packet sent and received; default none */
-    void *user;                    /* passed to on_message and on_published */
+    mqttc_status_fn on_status;     /* connected, connect failed, connection lost */
+    void *user;                    /* passed to on_message, on_published, on_trace, on_status */
     void (*lock)(void *lock_user); /* recursive mutex hooks for multi-threaded use */
     void (*unlock)(void *lock_user);
     void *lock_user;
@@ -406,22 +525,6 @@ typedef struct mqttc_options {
     int tls_verify;                /* 1: check chain and name even without credentials */
     int tls_insecure_skip_hostname_check; /* 1: trust any name in a trusted chain (tests!) */
 } mqttc_options;
-
-/* A transport moves bytes. send/recv return MQTTC_OK with *n bytes moved (0 = would block)
-   or a negative error (MQTTC_ERR_CLOSED on EOF). handshake (may be NULL) returns MQTTC_OK
-   when done, MQTTC_MORE to be called again when `want` events are ready, or an error.
-   close releases everything. fd is what to poll (-1 if nothing). */
-struct mqttc_transport {
-    int (*send)(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n);
-    int (*recv)(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n);
-    int (*handshake)(mqttc_transport *t);
-    void (*close)(mqttc_transport *t);
-    int fd;
-    unsigned want; /* events the transport itself waits for (TLS); the client adds its own */
-    void *ctx;     /* the transport's own state */
-    int has_buffered_input; /* set by recv: bytes are ready that poll cannot see (TLS keeps
-                               decrypted bytes); mqttc_timeout_ms is then 0 */
-};
 
 /* Private to the implementation: a byte buffer and a compacting record pool. */
 typedef struct mqttc__buf {
@@ -449,12 +552,15 @@ struct mqttc_client {
     uint32_t handler_seq;       /* numbers per-filter handlers in the order they were set */
     const char *bad_arg;        /* the argument behind the last MQTTC_ERR_ARG */
     int sys_errno;              /* errno of the last failed system call */
+    int reason_code;            /* the broker's, with the last CONNACK (or refusal) */
+    int status_due;             /* an mqttc_status event (MQTTC_EVENT_*) waits to be told */
     uint64_t now_ms, last_tx_ms, last_rx_ms, ping_sent_ms, connect_deadline_ms;
-    void *addrinfo, *addr_next; /* TCP connect: getaddrinfo list and the next to try */
-    int wake_fd[2];             /* mqttc_run's wake-up pipe when lock hooks are set */
-    int run_waiting;            /* mqttc_run is blocked in poll */
+    mqttc__stages stages;       /* >>transport: the stages' per-client state */
+    void (*wake)(mqttc_client *c, int is_end); /* >>blocking's hook: wake its loop (output
+                                   queued from another thread), or release what it holds */
+    int wake_fd[2];             /* >>blocking: mqttc_run's wake-up pipe when lock hooks are set */
+    int run_waiting;            /* >>blocking: mqttc_run is blocked in poll */
     char id[24];                /* the generated client id */
-    void *tls;                  /* >>tls: context and server name when options.secure */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -496,6 +602,9 @@ MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void 
    topic [MQTT-4.7.3], MQTTC_ERR_STATE when not connected. */
 MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payload, size_t len,
                             int qos, int retain, unsigned short *packet_id);
+/* The same from a PUBLISH's info (topic, topic_len, payload, qos, retain; the id and DUP are
+   the client's to set). */
+MQTTC_DEF int mqttc_publish_with(mqttc_client *c, const mqttc_publish_info *pi, unsigned short *packet_id);
 /* Subscribes to one filter. on_suback (may be NULL) gets the broker's answer; on_message
    (may be NULL) takes the messages matching this filter from now on, instead of the global
    options.on_message. Both get user. Subscribing the same filter again replaces its handler
@@ -505,8 +614,8 @@ MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqtt
                               mqttc_message_fn on_message, void *user, unsigned short *packet_id);
 /* Several filters (count >= 1 [MQTT-3.8.3-3]) in one SUBSCRIBE, qos[i] for filters[i]; one
    SUBACK with a code per filter; on_message (may be NULL) handles all of them. */
-MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const int *qos, size_t count,
-                                   mqttc_subacks_fn on_suback, mqttc_message_fn on_message, void *user,
+MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const unsigned char *qos,
+                                   size_t count, mqttc_suback_fn on_suback, mqttc_message_fn on_message, void *user,
                                    unsigned short *packet_id);
 /* Unsubscribes; the filter's handler is removed when the UNSUBACK arrives. */
 MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback,
@@ -520,8 +629,9 @@ MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters
    neither acknowledged nor delivered: the broker still owns it. When the flows are not done
    within options.disconnect_timeout_ms, DISCONNECT goes all the same and the end is
    MQTTC_ERR_TIMEOUT; mqttc_inflight / mqttc_inflight_in count what was left, kept for a
-   later connection with clean session off. Never closes at once: the next step does. A
-   connection not yet up (no CONNACK) is closed at once. */
+   later connection with clean session off. Called again while draining, it stops waiting:
+   DISCONNECT goes now (the end is "disconnect"; the counts say what was left). Never closes
+   at once: the next step does. A connection not yet up (no CONNACK) is closed at once. */
 MQTTC_DEF int mqttc_disconnect(mqttc_client *c);
 
 /* The poll-loop interface (top comment, section 4). */
@@ -550,13 +660,24 @@ MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c); /* bytes queued, u
 /* After MQTTC_ERR_ARG: which argument or option was wrong ("topic", "options.will_qos",
    "options.tls_ca_file", ...); "" when none was. Static strings. */
 MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c);
+/* The broker's reason code with the last CONNACK, or with the refusal (MQTTC_ERR_REFUSED):
+   1 unacceptable protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user
+   name or password, 5 not authorized [MQTT-3.2.2-5]. */
+MQTTC_DEF int mqttc_reason_code(const mqttc_client *c);
+/* The client id sent: options.client_id, or the generated one. */
+MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c);
 /* The errno of the last failed system call (a refused TCP connect: ECONNREFUSED); 0 if none. */
 MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c);
 MQTTC_DEF const char *mqttc_errname(int err);  /* short stable name, static */
 MQTTC_DEF const char *mqttc_strerror(int err); /* a sentence, static */
 
-/* >>blocking declarations: poll(2) around mqttc_step, reading the monotonic clock. */
+/* ---- >>blocking declarations: poll(2) around mqttc_step, reading the monotonic clock. ---- */
 MQTTC_DEF uint64_t mqttc_now_ms(void);
+/* The wait primitive of every blocking call: sleeps until the client has something to do
+   (its fd's events, its next deadline) or max_ms pass (-1: no limit), or extra_fd (-1: none)
+   becomes readable (a signal pipe, another loop's wake-up). Does not step. Returns 1 when
+   extra_fd is readable, 0 otherwise, or MQTTC_ERR_STATE for a client that is not open. */
+MQTTC_DEF int mqttc_wait(mqttc_client *c, long max_ms, int extra_fd);
 /* After mqttc_connect_start, mqttc_adopt_fd or mqttc_start_transport: runs until CONNACK
    (MQTTC_OK) or the connect fails (why), up to connect_timeout_ms. No message is delivered
    before it returns: what came with the CONNACK waits for the next step. */
@@ -702,6 +823,9 @@ static unsigned mqttc__required_flags(int type) {
     return (type == MQTTC_PUBREL || type == MQTTC_SUBSCRIBE || type == MQTTC_UNSUBSCRIBE) ? 2u : 0u;
 }
 
+/* 3.1.1 is the protocol the codec speaks (MQTT 5 comes with its own issue). */
+static int mqttc__version_ok(int version) { return version == 0 || version == MQTTC_PROTOCOL_311; }
+
 /* Writes the fixed header for a packet of `remaining` bytes after it; checks room first.
    Returns the position after the header, or NULL with *n set to the packet's full size. */
 static unsigned char *mqttc__begin(unsigned char *buf, size_t cap, unsigned first_byte,
@@ -735,13 +859,13 @@ static int mqttc__connect_check(const mqttc_connect_info *ci) {
 
 /* CONNECT [MQTT-3.1]: "MQTT", level 4, flags, keepalive, then id, will topic, will
    message, user name, password in that order [MQTT-3.1.3-1]. */
-MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, const mqttc_connect_info *ci, size_t *n) {
+MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, const mqttc_connect_info *ci, size_t *n) {
     static const mqttc_str name = {"MQTT", 4};
     int has_will = ci->will_topic.ptr != NULL, rc;
     size_t rem = 10 + 2 + ci->client_id.len;
     unsigned flags = (ci->clean_session ? 0x02u : 0u);
     *n = 0;
-    if (mqttc__connect_check(ci) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (!mqttc__version_ok(version) || mqttc__connect_check(ci) != MQTTC_OK) return MQTTC_ERR_ARG;
     if (has_will) {
         rem += 4 + ci->will_topic.len + ci->will_payload.len;
         flags |= 0x04u | ((unsigned)ci->will_qos << 3) | (ci->will_retain ? 0x20u : 0u);
@@ -751,7 +875,7 @@ MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, const mqttc_c
     unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNECT << 4, rem, n, &rc);
     if (!p) return rc;
     p = mqttc__put_str(p, name);
-    *p++ = 4;
+    *p++ = MQTTC_PROTOCOL_311;
     *p++ = (unsigned char)flags;
     p = mqttc__put16(p, ci->keepalive_s);
     p = mqttc__put_str(p, ci->client_id);
@@ -764,104 +888,116 @@ MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, const mqttc_c
     return MQTTC_OK;
 }
 
-MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int session_present, int return_code, size_t *n) {
+MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, const mqttc_connack_info *ca, size_t *n) {
     int rc;
     *n = 0;
-    if (return_code < 0 || return_code > 255) return MQTTC_ERR_ARG;
+    if (!mqttc__version_ok(version) || ca->reason_code < 0 || ca->reason_code > 255) return MQTTC_ERR_ARG;
     unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2, n, &rc);
     if (!p) return rc;
-    p[0] = session_present ? 1 : 0;
-    p[1] = (unsigned char)return_code;
+    p[0] = ca->session_present ? 1 : 0;
+    p[1] = (unsigned char)ca->reason_code;
     return MQTTC_OK;
 }
 
 /* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
    [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
-MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, mqttc_str topic, const void *payload,
-                                   size_t payload_len, int qos, int retain, int dup,
-                                   unsigned short packet_id, size_t *n) {
-    int rc;
+MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
+    int rc, qos = pi->qos;
+    mqttc_str topic = {pi->topic, pi->topic_len};
     *n = 0;
-    if (qos < 0 || qos > 2 || (qos == 0 && dup) || (qos > 0 && packet_id == 0)) return MQTTC_ERR_ARG;
-    if (mqttc_topic_check(topic.ptr, topic.len) != MQTTC_OK || (payload_len && !payload)) return MQTTC_ERR_ARG;
-    if (payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
-    size_t rem = 2 + topic.len + (qos ? 2u : 0u) + payload_len;
-    unsigned first = (MQTTC_PUBLISH << 4) | (dup ? 8u : 0u) | ((unsigned)qos << 1) | (retain ? 1u : 0u);
+    if (!mqttc__version_ok(version) || qos < 0 || qos > 2 || (qos == 0 && pi->dup) || (qos > 0 && pi->packet_id == 0))
+        return MQTTC_ERR_ARG;
+    if (mqttc_topic_check(topic.ptr, topic.len) != MQTTC_OK || (pi->payload_len && !pi->payload)) return MQTTC_ERR_ARG;
+    if (pi->payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
+    size_t rem = 2 + topic.len + (qos ? 2u : 0u) + pi->payload_len;
+    unsigned first = (MQTTC_PUBLISH << 4) | (pi->dup ? 8u : 0u) | ((unsigned)qos << 1) | (pi->retain ? 1u : 0u);
     unsigned char *p = mqttc__begin(buf, cap, first, rem, n, &rc);
     if (!p) return rc;
     p = mqttc__put_str(p, topic);
-    if (qos) p = mqttc__put16(p, packet_id);
-    if (payload_len) memcpy(p, payload, payload_len);
+    if (qos) p = mqttc__put16(p, pi->packet_id);
+    if (pi->payload_len) memcpy(p, pi->payload, pi->payload_len);
     return MQTTC_OK;
 }
 
-MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int type, unsigned short packet_id, size_t *n) {
-    int rc;
+MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, const mqttc_ack_info *ai, size_t *n) {
+    int rc, type = ai->type;
     *n = 0;
-    if (packet_id == 0) return MQTTC_ERR_ARG;
+    if (!mqttc__version_ok(version) || ai->packet_id == 0 || ai->reason_code) return MQTTC_ERR_ARG;
     if (type != MQTTC_PUBACK && type != MQTTC_PUBREC && type != MQTTC_PUBREL && type != MQTTC_PUBCOMP &&
         type != MQTTC_UNSUBACK)
         return MQTTC_ERR_ARG;
     unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | mqttc__required_flags(type), 2, n, &rc);
     if (!p) return rc;
-    mqttc__put16(p, packet_id);
+    mqttc__put16(p, ai->packet_id);
     return MQTTC_OK;
 }
 
-/* Shared by SUBSCRIBE and UNSUBSCRIBE: at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2]. */
-static int mqttc__encode_filters(unsigned char *buf, size_t cap, int type, unsigned short packet_id,
-                                 const mqttc_str *filters, const unsigned char *qos, size_t count, size_t *n) {
+/* Shared by SUBSCRIBE and UNSUBSCRIBE: at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2];
+   for SUBSCRIBE a requested QoS of at most 2 each [MQTT-3.8.3-4]. */
+static int mqttc__encode_filters(unsigned char *buf, size_t cap, int version, int type,
+                                 const mqttc_subscribe_info *si, size_t *n) {
+    const unsigned char *qos = type == MQTTC_SUBSCRIBE ? si->options : NULL;
     size_t rem = 2;
     int rc;
     *n = 0;
-    if (packet_id == 0 || count == 0 || !filters) return MQTTC_ERR_ARG;
-    for (size_t i = 0; i < count; i++) {
-        if (mqttc_filter_check(filters[i].ptr, filters[i].len) != MQTTC_OK) return MQTTC_ERR_ARG;
-        if (qos && qos[i] > 2) return MQTTC_ERR_ARG; /* [MQTT-3-8.3-4] */
-        rem += 2 + filters[i].len + (qos ? 1u : 0u);
+    if (!mqttc__version_ok(version) || si->packet_id == 0 || si->count == 0 || !si->filters) return MQTTC_ERR_ARG;
+    if (type == MQTTC_SUBSCRIBE && !qos) return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < si->count; i++) {
+        const char *f = si->filters[i];
+        size_t len = f ? strlen(f) : 0;
+        if (mqttc_filter_check(f, len) != MQTTC_OK) return MQTTC_ERR_ARG;
+        if (qos && qos[i] > 2) return MQTTC_ERR_ARG;
+        rem += 2 + len + (qos ? 1u : 0u);
     }
     unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | 2u, rem, n, &rc);
     if (!p) return rc;
-    p = mqttc__put16(p, packet_id);
-    for (size_t i = 0; i < count; i++) {
-        p = mqttc__put_str(p, filters[i]);
+    p = mqttc__put16(p, si->packet_id);
+    for (size_t i = 0; i < si->count; i++) {
+        mqttc_str f = {si->filters[i], strlen(si->filters[i])};
+        p = mqttc__put_str(p, f);
         if (qos) *p++ = qos[i];
     }
     return MQTTC_OK;
 }
 
-MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
-                                     const mqttc_str *filters, const unsigned char *qos, size_t count, size_t *n) {
-    if (!qos) { *n = 0; return MQTTC_ERR_ARG; }
-    return mqttc__encode_filters(buf, cap, MQTTC_SUBSCRIBE, packet_id, filters, qos, count, n);
+MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si, size_t *n) {
+    return mqttc__encode_filters(buf, cap, version, MQTTC_SUBSCRIBE, si, n);
 }
 
-MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, unsigned short packet_id,
-                                       const mqttc_str *filters, size_t count, size_t *n) {
-    return mqttc__encode_filters(buf, cap, MQTTC_UNSUBSCRIBE, packet_id, filters, NULL, count, n);
+MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si,
+                                       size_t *n) {
+    return mqttc__encode_filters(buf, cap, version, MQTTC_UNSUBSCRIBE, si, n);
 }
 
 /* SUBACK return codes are 0x00, 0x01, 0x02 or 0x80 [MQTT-3.9.3-2]. */
 static int mqttc__suback_code_ok(unsigned c) { return c <= 2 || c == 0x80; }
 
-MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, unsigned short packet_id,
-                                  const unsigned char *codes, size_t count, size_t *n) {
+MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n) {
     int rc;
     *n = 0;
-    if (packet_id == 0 || count == 0 || !codes) return MQTTC_ERR_ARG;
-    for (size_t i = 0; i < count; i++)
-        if (!mqttc__suback_code_ok(codes[i])) return MQTTC_ERR_ARG;
-    unsigned char *p = mqttc__begin(buf, cap, MQTTC_SUBACK << 4, 2 + count, n, &rc);
+    if (!mqttc__version_ok(version) || sa->packet_id == 0 || sa->count == 0 || !sa->codes) return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < sa->count; i++)
+        if (!mqttc__suback_code_ok(sa->codes[i])) return MQTTC_ERR_ARG;
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_SUBACK << 4, 2 + sa->count, n, &rc);
     if (!p) return rc;
-    p = mqttc__put16(p, packet_id);
-    memcpy(p, codes, count);
+    p = mqttc__put16(p, sa->packet_id);
+    memcpy(p, sa->codes, sa->count);
     return MQTTC_OK;
 }
 
-MQTTC_DEF int mqttc_encode_empty(unsigned char *buf, size_t cap, int type, size_t *n) {
+/* DISCONNECT: two bytes in 3.1.1 [MQTT-3.14]; a reason code needs MQTT 5. */
+MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
+                                      size_t *n) {
     int rc;
     *n = 0;
-    if (type != MQTTC_PINGREQ && type != MQTTC_PINGRESP && type != MQTTC_DISCONNECT) return MQTTC_ERR_ARG;
+    if (!mqttc__version_ok(version) || (di && di->reason_code)) return MQTTC_ERR_ARG;
+    return mqttc__begin(buf, cap, MQTTC_DISCONNECT << 4, 0, n, &rc) ? MQTTC_OK : rc;
+}
+
+MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n) {
+    int rc;
+    *n = 0;
+    if (type != MQTTC_PINGREQ && type != MQTTC_PINGRESP) return MQTTC_ERR_ARG;
     return mqttc__begin(buf, cap, (unsigned)type << 4, 0, n, &rc) ? MQTTC_OK : rc;
 }
 
@@ -914,8 +1050,7 @@ static int mqttc__decode_fixed(const unsigned char *buf, size_t len, size_t *rem
     return MQTTC_ERR_MALFORMED; /* a fifth byte */
 }
 
-static int mqttc__decode_connect_flags(mqttc__reader *r, mqttc_packet *p, unsigned *flags) {
-    mqttc_connect_info *ci = &p->connect;
+static int mqttc__decode_connect_flags(mqttc__reader *r, mqttc_connect_info *ci, unsigned *flags) {
     unsigned ka;
     if (mqttc__read_str(r, &ci->protocol_name, 1) || r->end - r->p < 2) return MQTTC_ERR_MALFORMED;
     ci->protocol_level = *r->p++;
@@ -932,10 +1067,9 @@ static int mqttc__decode_connect_flags(mqttc__reader *r, mqttc_packet *p, unsign
     return MQTTC_OK;
 }
 
-static int mqttc__decode_connect(mqttc__reader *r, mqttc_packet *p) {
-    mqttc_connect_info *ci = &p->connect;
+static int mqttc__decode_connect(mqttc__reader *r, mqttc_connect_info *ci) {
     unsigned flags;
-    if (mqttc__decode_connect_flags(r, p, &flags) || mqttc__read_str(r, &ci->client_id, 1))
+    if (mqttc__decode_connect_flags(r, ci, &flags) || mqttc__read_str(r, &ci->client_id, 1))
         return MQTTC_ERR_MALFORMED;
     if ((flags & 4u) && (mqttc__read_str(r, &ci->will_topic, 1) || mqttc__read_str(r, &ci->will_payload, 0) ||
                          mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len)))
@@ -945,69 +1079,81 @@ static int mqttc__decode_connect(mqttc__reader *r, mqttc_packet *p) {
     return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
 }
 
-static int mqttc__decode_publish(mqttc__reader *r, mqttc_packet *p) {
-    p->dup = (p->flags >> 3) & 1;
-    p->qos = (int)((p->flags >> 1) & 3u);
-    p->retain = p->flags & 1;
-    if (p->qos == 3) return MQTTC_ERR_MALFORMED;              /* [MQTT-3.3.1-4] */
-    if (p->qos == 0 && p->dup) return MQTTC_ERR_MALFORMED;    /* [MQTT-3.3.1-2] */
-    if (mqttc__read_str(r, &p->topic, 1)) return MQTTC_ERR_MALFORMED;
-    if (mqttc_topic_check(p->topic.ptr, p->topic.len)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.3.2-2] */
-    if (p->qos && mqttc__read_id(r, &p->packet_id)) return MQTTC_ERR_MALFORMED;
-    p->payload = r->p;
-    p->payload_len = (size_t)(r->end - r->p);
+/* reserved bits of the acknowledge flags are 0; codes above 5 are reserved [MQTT-3.2.2] */
+static int mqttc__decode_connack(mqttc__reader *r, mqttc_connack_info *ca) {
+    if (r->end - r->p != 2 || (r->p[0] & 0xFEu) || r->p[1] > 5) return MQTTC_ERR_MALFORMED;
+    ca->session_present = r->p[0] & 1;
+    ca->reason_code = r->p[1];
     return MQTTC_OK;
+}
+
+static int mqttc__decode_publish(mqttc__reader *r, unsigned flags, mqttc_publish_info *pi) {
+    mqttc_str topic;
+    pi->dup = (flags >> 3) & 1;
+    pi->qos = (int)((flags >> 1) & 3u);
+    pi->retain = flags & 1;
+    if (pi->qos == 3) return MQTTC_ERR_MALFORMED;              /* [MQTT-3.3.1-4] */
+    if (pi->qos == 0 && pi->dup) return MQTTC_ERR_MALFORMED;    /* [MQTT-3.3.1-2] */
+    if (mqttc__read_str(r, &topic, 1)) return MQTTC_ERR_MALFORMED;
+    if (mqttc_topic_check(topic.ptr, topic.len)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.3.2-2] */
+    pi->topic = topic.ptr;
+    pi->topic_len = topic.len;
+    if (pi->qos && mqttc__read_id(r, &pi->packet_id)) return MQTTC_ERR_MALFORMED;
+    pi->payload = r->p;
+    pi->payload_len = (size_t)(r->end - r->p);
+    return MQTTC_OK;
+}
+
+static int mqttc__decode_ack(mqttc__reader *r, int type, mqttc_ack_info *ai) {
+    ai->type = type;
+    return r->end - r->p == 2 ? mqttc__read_id(r, &ai->packet_id) : MQTTC_ERR_MALFORMED;
 }
 
 /* SUBSCRIBE and UNSUBSCRIBE: an id, then one or more filters (with a QoS byte each for
    SUBSCRIBE). All are checked here so mqttc_next_filter cannot fail. */
-static int mqttc__decode_filters(mqttc__reader *r, mqttc_packet *p) {
-    if (mqttc__read_id(r, &p->packet_id)) return MQTTC_ERR_MALFORMED;
-    p->list = r->p;
-    p->list_len = (size_t)(r->end - r->p);
+static int mqttc__decode_filters(mqttc__reader *r, int type, mqttc_subscribe_info *si) {
+    if (mqttc__read_id(r, &si->packet_id)) return MQTTC_ERR_MALFORMED;
+    si->list = r->p;
+    si->list_len = (size_t)(r->end - r->p);
     while (r->p < r->end) {
         mqttc_str f;
         if (mqttc__read_str(r, &f, 1) || mqttc_filter_check(f.ptr, f.len)) return MQTTC_ERR_MALFORMED;
-        if (p->type == MQTTC_SUBSCRIBE && (r->p == r->end || *r->p++ > 2)) return MQTTC_ERR_MALFORMED;
-        p->count++;
+        if (type == MQTTC_SUBSCRIBE && (r->p == r->end || *r->p++ > 2)) return MQTTC_ERR_MALFORMED;
+        si->count++;
     }
-    return p->count ? MQTTC_OK : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-3], [MQTT-3.10.3-2] */
+    return si->count ? MQTTC_OK : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-3], [MQTT-3.10.3-2] */
 }
 
-static int mqttc__decode_suback(mqttc__reader *r, mqttc_packet *p) {
-    if (mqttc__read_id(r, &p->packet_id) || r->p == r->end) return MQTTC_ERR_MALFORMED;
-    p->list = r->p;
-    p->count = p->list_len = (size_t)(r->end - r->p);
-    for (size_t i = 0; i < p->count; i++)
-        if (!mqttc__suback_code_ok(p->list[i])) return MQTTC_ERR_MALFORMED; /* [MQTT-3.9.3-2] */
+static int mqttc__decode_suback(mqttc__reader *r, mqttc_suback_info *sa) {
+    if (mqttc__read_id(r, &sa->packet_id) || r->p == r->end) return MQTTC_ERR_MALFORMED;
+    sa->codes = r->p;
+    sa->count = (size_t)(r->end - r->p);
+    for (size_t i = 0; i < sa->count; i++)
+        if (!mqttc__suback_code_ok(sa->codes[i])) return MQTTC_ERR_MALFORMED; /* [MQTT-3.9.3-2] */
     return MQTTC_OK;
 }
 
 static int mqttc__decode_body(mqttc__reader *r, mqttc_packet *p) {
-    size_t rem = (size_t)(r->end - r->p);
     switch (p->type) {
-    case MQTTC_CONNECT: return mqttc__decode_connect(r, p);
-    case MQTTC_CONNACK:
-        /* reserved bits of the acknowledge flags are 0; codes above 5 are reserved [MQTT-3.2.2] */
-        if (rem != 2 || (r->p[0] & 0xFEu) || r->p[1] > 5) return MQTTC_ERR_MALFORMED;
-        p->session_present = r->p[0] & 1;
-        p->return_code = r->p[1];
-        return MQTTC_OK;
-    case MQTTC_PUBLISH: return mqttc__decode_publish(r, p);
+    case MQTTC_CONNECT: return mqttc__decode_connect(r, &p->connect);
+    case MQTTC_CONNACK: return mqttc__decode_connack(r, &p->connack);
+    case MQTTC_PUBLISH: return mqttc__decode_publish(r, p->flags, &p->publish);
     case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
-        return rem == 2 ? mqttc__read_id(r, &p->packet_id) : MQTTC_ERR_MALFORMED;
-    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, p);
-    case MQTTC_SUBACK: return mqttc__decode_suback(r, p);
+        return mqttc__decode_ack(r, p->type, &p->ack);
+    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, p->type, &p->subscribe);
+    case MQTTC_SUBACK: return mqttc__decode_suback(r, &p->suback);
     case MQTTC_PINGREQ: case MQTTC_PINGRESP: case MQTTC_DISCONNECT:
-        return rem == 0 ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+        return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
     default: return MQTTC_ERR_MALFORMED; /* 0 and 15 are reserved [MQTT-2.2.1] */
     }
 }
 
-MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, mqttc_packet *p, size_t *used) {
+MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
+                           size_t *used) {
     size_t remaining = 0, hlen = 0;
     *used = 0;
     memset(p, 0, sizeof *p);
+    if (!mqttc__version_ok(version)) return MQTTC_ERR_MALFORMED; /* nothing else is spoken yet */
     if (len == 0) return MQTTC_MORE;
     p->type = buf[0] >> 4;
     p->flags = buf[0] & 15u;
@@ -1025,16 +1171,17 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     return rc;
 }
 
-MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *qos) {
-    if (*pos >= p->list_len) return 0;
-    mqttc__reader r = {p->list + *pos, p->list + p->list_len};
+MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *options) {
+    const mqttc_subscribe_info *si = &p->subscribe;
+    if (*pos >= si->list_len) return 0;
+    mqttc__reader r = {si->list + *pos, si->list + si->list_len};
     if (mqttc__read_str(&r, filter, 0) != MQTTC_OK) return 0;
     if (p->type == MQTTC_SUBSCRIBE) {
         if (r.p == r.end) return 0;
-        if (qos) *qos = *r.p;
+        if (options) *options = *r.p;
         r.p++;
     }
-    *pos = (size_t)(r.p - p->list);
+    *pos = (size_t)(r.p - si->list);
     return 1;
 }
 
@@ -1055,7 +1202,6 @@ enum {
 typedef union mqttc__cb {
     mqttc_message_fn message;
     mqttc_suback_fn suback;
-    mqttc_subacks_fn subacks; /* SUBSCRIBE of mqttc_subscribe_many */
     mqttc_unsuback_fn unsuback;
 } mqttc__cb;
 
@@ -1068,7 +1214,6 @@ typedef struct mqttc__rec {
     uint32_t seq;    /* handlers: the order they were set (mqttc__deliver) */
     unsigned short packet_id;
     unsigned char kind;
-    unsigned char is_many; /* a request of the _many verbs: cb.subacks */
 } mqttc__rec;
 
 #define MQTTC__ALIGN 16u
@@ -1178,6 +1323,12 @@ static void mqttc__rec_drop(mqttc__buf *pool, unsigned kinds) {
 }
 
 /* >>transport ----------------------------------------------------------------------------- */
+/* The stages of a connection, bottom up, each a mqttc_transport wrapping the one below:
+   TCP to the next hop (its connect is its handshake), then TLS naming the target broker
+   (>>tls). The target is where MQTT goes; the next hop is where TCP goes: the same host
+   today, a proxy once a proxy stage sits between TCP and TLS. mqttc__chain (at the end of
+   >>tls) puts the stages together; the client only ever calls the top one. */
+
 #ifndef MQTTC_NO_SOCKETS
 #include <errno.h>
 #include <fcntl.h>
@@ -1220,8 +1371,11 @@ static int mqttc__tcp_recv(mqttc_transport *t, unsigned char *buf, size_t cap, s
     }
 }
 
+/* The addresses still to try: slot[0] the getaddrinfo list, slot[1] the next one. */
 static void mqttc__tcp_close(mqttc_transport *t) {
     if (t->fd >= 0) close(t->fd);
+    if (t->slot[0]) freeaddrinfo((struct addrinfo *)t->slot[0]);
+    t->slot[0] = t->slot[1] = NULL;
     t->fd = -1;
 }
 
@@ -1255,17 +1409,18 @@ static int mqttc__tcp_resolve(const char *host, int port, struct addrinfo **list
     return getaddrinfo(host, service, &hints, list) == 0 ? MQTTC_OK : MQTTC_ERR_CANNOTRESOLVE;
 }
 
-/* Starts a non-blocking connect to the next address that takes one. *fd >= 0 on MQTTC_OK
-   (connected or in progress); MQTTC_ERR_CANNOTCONNECT when no address is left. */
-static int mqttc__tcp_connect_next(struct addrinfo **next, int *fd) {
-    *fd = -1;
-    for (struct addrinfo *ai = *next; ai; ai = ai->ai_next) {
-        *next = ai->ai_next;
+/* Starts a non-blocking connect to the next address that takes one (t->fd >= 0, MQTTC_OK:
+   connected or in progress); MQTTC_ERR_CANNOTCONNECT when no address is left. */
+static int mqttc__tcp_connect_next(mqttc_transport *t) {
+    if (t->fd >= 0) close(t->fd);
+    t->fd = -1;
+    for (struct addrinfo *ai = (struct addrinfo *)t->slot[1]; ai; ai = ai->ai_next) {
+        t->slot[1] = ai->ai_next;
         int s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (s < 0) continue;
         if (mqttc__tcp_prepare(s) == MQTTC_OK &&
             (connect(s, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)) {
-            *fd = s;
+            t->fd = s;
             return MQTTC_OK;
         }
         close(s);
@@ -1290,6 +1445,41 @@ static int mqttc__tcp_connect_done(int fd) {
     return MQTTC_OK;
 }
 
+/* The TCP stage's handshake is its connect: each address in turn until one answers. */
+static int mqttc__tcp_handshake(mqttc_transport *t) {
+    int rc = mqttc__tcp_connect_done(t->fd);
+    if (rc == MQTTC_ERR_CANNOTCONNECT) rc = mqttc__tcp_connect_next(t) == MQTTC_OK ? MQTTC_MORE : rc;
+    if (rc != MQTTC_MORE) { /* done with the address list */
+        freeaddrinfo((struct addrinfo *)t->slot[0]);
+        t->slot[0] = t->slot[1] = NULL;
+    }
+    t->want = rc == MQTTC_MORE ? (unsigned)MQTTC_EV_WRITE : 0u;
+    return rc;
+}
+
+/* The bottom stage to the next hop: resolved now (getaddrinfo blocks; a numeric address
+   does not), connected by its handshake. */
+static int mqttc__tcp_open(mqttc_transport *t, const char *host, int port) {
+    struct addrinfo *list = NULL;
+    mqttc__tcp_transport(t, -1);
+    int rc = mqttc__tcp_resolve(host, port, &list);
+    if (rc != MQTTC_OK) return rc;
+    t->slot[0] = t->slot[1] = list;
+    t->handshake = mqttc__tcp_handshake;
+    t->want = MQTTC_EV_WRITE;
+    rc = mqttc__tcp_connect_next(t);
+    if (rc != MQTTC_OK) mqttc__tcp_close(t);
+    return rc;
+}
+
+/* A socket someone else connected (a proxy, a test): the bottom stage as it is. */
+static int mqttc__tcp_adopt(mqttc_transport *t, int fd) {
+    mqttc__tcp_transport(t, fd);
+    if (mqttc__tcp_prepare(fd) == MQTTC_OK) return MQTTC_OK;
+    mqttc__tcp_close(t);
+    return MQTTC_ERR_IO;
+}
+
 static int mqttc__last_errno(void) { return errno; }
 
 /* For the generated client id: process and wall clock, so two processes never share an id
@@ -1305,1222 +1495,15 @@ static uint64_t mqttc__id_entropy(void) { return 0; }
 static int mqttc__last_errno(void) { return 0; }
 #endif /* MQTTC_NO_SOCKETS */
 
-/* >>client -------------------------------------------------------------------------------- */
-
-/* The hooks of the >>tls section (at the end; stubs that refuse options.secure when built
-   without MQTTC_WITH_OPENSSL): check the options at init, get ready for a connection to
-   host (NULL: an adopted socket or given transport), wrap the connected transport before
-   its handshake, and free the client's TLS state at deinit. */
-static const char *mqttc__tls_check(const mqttc_options *o);
-static int mqttc__tls_begin(mqttc_client *c, const char *host);
-static int mqttc__tls_wrap(mqttc_client *c);
-static void mqttc__tls_free(mqttc_client *c);
-
-MQTTC_DEF const char *mqttc_errname(int err) {
-    switch (err) {
-#define MQTTC__NAME(name, value, shortname, text) case value: return shortname;
-        MQTTC_ERRORS(MQTTC__NAME)
-#undef MQTTC__NAME
-    case MQTTC_MORE: return "more";
-    default: return "unknown";
-    }
-}
-
-MQTTC_DEF const char *mqttc_strerror(int err) {
-    switch (err) {
-#define MQTTC__TEXT(name, value, shortname, text) case value: return text;
-        MQTTC_ERRORS(MQTTC__TEXT)
-#undef MQTTC__TEXT
-    case MQTTC_MORE: return "more bytes or steps needed";
-    default: return "unknown error";
-    }
-}
-
-static void mqttc__lock(mqttc_client *c) {
-    if (c->opt.lock) c->opt.lock(c->opt.lock_user);
-}
-static void mqttc__unlock(mqttc_client *c) {
-    if (c->opt.unlock) c->opt.unlock(c->opt.lock_user);
-}
-
-static int mqttc__is_open(const mqttc_client *c) {
-    return c->state > MQTTC_STATE_IDLE && c->state < MQTTC_STATE_CLOSED;
-}
-
-/* MQTTC_ERR_ARG, remembering which argument it was about (mqttc_bad_arg). */
-static int mqttc__bad(mqttc_client *c, const char *name) {
-    c->bad_arg = name;
-    return MQTTC_ERR_ARG;
-}
-
-/* The one place the state changes; the lifecycle only moves forward, except that CLOSED
-   (and IDLE) may start a new connection. */
-static void mqttc__set_state(mqttc_client *c, int next) {
-    MQTTC_ASSERT(next > c->state || (next == MQTTC_STATE_TCP_CONNECTING || next == MQTTC_STATE_HANDSHAKE ||
-                                      next == MQTTC_STATE_CONNACK_WAIT));
-    c->state = next;
-}
-
-/* The end of a connection: the first error sticks, the transport is closed, buffered output
-   is dropped. In-flight records stay for a reconnect [MQTT-4.4.0-1]. */
-static int mqttc__fail(mqttc_client *c, int err) {
-    if (c->state == MQTTC_STATE_CLOSED) return c->error;
-    c->error = err;
-    if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
-    if (c->tr.close) c->tr.close(&c->tr);
-    c->tr.fd = -1;
-    c->tx.start = c->tx.len = 0;
-    c->rx.start = c->rx.len = 0;
-    c->ping_outstanding = 0;
-    mqttc__set_state(c, MQTTC_STATE_CLOSED);
-    return err;
-}
-
-/* ---- the output path: queue, then write through when idle ---- */
-
-/* Room for n more bytes of output, or NULL (rc set). is_control: acks and pings may grow the
-   buffer past max_output; publishes may not. */
-static unsigned char *mqttc__tx_space(mqttc_client *c, size_t n, int is_control, int *rc) {
-    if (!is_control && c->tx.len && c->tx.len + n > c->opt.max_output) { *rc = MQTTC_ERR_BUSY; return NULL; }
-    *rc = mqttc__buf_reserve(&c->tx, n);
-    if (*rc == MQTTC_ERR_NOSPACE) *rc = is_control ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_BUSY;
-    return *rc == MQTTC_OK ? c->tx.p + c->tx.start + c->tx.len : NULL;
-}
-
-/* Writes until the transport would block. A fatal transport error ends the connection. */
-static int mqttc__flush(mqttc_client *c) {
-    while (c->tx.len && mqttc__is_open(c) && c->state != MQTTC_STATE_TCP_CONNECTING &&
-           c->state != MQTTC_STATE_HANDSHAKE) {
-        size_t n = 0;
-        int rc = c->tr.send(&c->tr, c->tx.p + c->tx.start, c->tx.len, &n);
-        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
-        if (n == 0) break;
-        mqttc__buf_consume(&c->tx, n);
-        c->last_tx_ms = c->now_ms;
-    }
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-static void mqttc__wake(mqttc_client *c);
-
-/* After queueing n bytes: write through when the socket was idle (nothing was waiting), so
-   a lone publish leaves at once; when busy, corked or inside dispatch, coalesce. */
-/* Shows the packet of n bytes just queued at the end of the output to options.on_trace. */
-static void mqttc__trace_sent(mqttc_client *c, size_t n) {
-    mqttc_packet p;
-    size_t used;
-    if (c->opt.on_trace && mqttc_decode(c->tx.p + c->tx.start + c->tx.len - n, n, 0, &p, &used) == MQTTC_OK)
-        c->opt.on_trace(c, 1, &p, c->opt.user);
-}
-
-static int mqttc__queued(mqttc_client *c, size_t n) {
-    int was_idle = c->tx.len == 0;
-    c->tx.len += (uint32_t)n; /* reserved by mqttc__tx_space */
-    mqttc__trace_sent(c, n);
-    if (was_idle && !c->is_corked && !c->in_dispatch) {
-        int rc = mqttc__flush(c);
-        if (rc != MQTTC_OK) return rc;
-    }
-    if (c->tx.len || c->state == MQTTC_STATE_DISCONNECTING) mqttc__wake(c);
-    return MQTTC_OK;
-}
-
-static int mqttc__send_ack(mqttc_client *c, int type, unsigned short id) {
-    size_t n;
-    int rc;
-    unsigned char *p = mqttc__tx_space(c, 4, 1, &rc);
-    if (!p) return mqttc__fail(c, rc);
-    mqttc_encode_ack(p, 4, type, id, &n);
-    return mqttc__queued(c, n);
-}
-
-static int mqttc__send_empty(mqttc_client *c, int type) {
-    size_t n;
-    int rc;
-    unsigned char *p = mqttc__tx_space(c, 2, 1, &rc);
-    if (!p) return mqttc__fail(c, rc);
-    mqttc_encode_empty(p, 2, type, &n);
-    return mqttc__queued(c, n);
-}
-
-/* ---- connecting ---- */
-
-static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
-    const mqttc_options *o = &c->opt;
-    memset(ci, 0, sizeof *ci);
-    ci->client_id.ptr = o->client_id;
-    ci->client_id.len = strlen(o->client_id);
-    ci->clean_session = !o->no_clean_session;
-    ci->keepalive_s = o->keepalive_s;
-    if (o->will_topic) {
-        ci->will_topic.ptr = o->will_topic;
-        ci->will_topic.len = strlen(o->will_topic);
-        ci->will_payload.ptr = o->will_payload ? (const char *)o->will_payload : "";
-        ci->will_payload.len = o->will_payload_len;
-        ci->will_qos = o->will_qos;
-        ci->will_retain = o->will_retain;
-    }
-    if (o->username) {
-        ci->username.ptr = o->username;
-        ci->username.len = strlen(o->username);
-    }
-    if (o->password) {
-        ci->password.ptr = (const char *)o->password;
-        ci->password.len = o->password_len;
-    }
-}
-
-/* CONNECT is the first packet on the connection [MQTT-3.1.0-1]. */
-static int mqttc__send_connect(mqttc_client *c) {
-    mqttc_connect_info ci;
-    size_t n;
-    int rc;
-    mqttc__connect_info(c, &ci);
-    mqttc_encode_connect(NULL, 0, &ci, &n);
-    unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
-    if (!p) return mqttc__fail(c, rc);
-    mqttc_encode_connect(p, n, &ci, &n);
-    mqttc__set_state(c, MQTTC_STATE_CONNACK_WAIT);
-    return mqttc__queued(c, n);
-}
-
-/* The transport is up: wrap it (TLS), run its handshake if it has one, else send CONNECT. */
-static int mqttc__transport_ready(mqttc_client *c) {
-    int wrapped = mqttc__tls_wrap(c);
-    if (wrapped != MQTTC_OK) return mqttc__fail(c, wrapped);
-    if (c->tr.handshake) {
-        mqttc__set_state(c, MQTTC_STATE_HANDSHAKE);
-        int rc = c->tr.handshake(&c->tr);
-        if (rc == MQTTC_MORE) return MQTTC_OK;
-        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
-    }
-    return mqttc__send_connect(c);
-}
-
-/* Buffers are allocated on first use. A client given options.mem carved them in init. */
-static int mqttc__buffers(mqttc_client *c) {
-    if (c->rx.is_fixed) return MQTTC_OK;
-    size_t rx_first = c->rx.max < 16 ? c->rx.max : 16; /* CONNACK, SUBACK: grows with use (rx_room) */
-    if (mqttc__buf_reserve(&c->rx, rx_first) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 64) != MQTTC_OK)
-        return MQTTC_ERR_NOMEM;
-    return MQTTC_OK;
-}
-
-/* Every connect path starts here: a new connection on an idle or closed client. */
-static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
-    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
-    int rc = mqttc__buffers(c);
-    if (rc != MQTTC_OK) return rc;
-    c->now_ms = c->last_tx_ms = c->last_rx_ms = now_ms;
-    c->connect_deadline_ms = now_ms + c->opt.connect_timeout_ms;
-    c->error = MQTTC_OK;
-    c->ping_outstanding = 0;
-    c->tx.start = c->tx.len = c->rx.start = c->rx.len = 0;
-    /* answers to requests of an earlier connection will never come */
-    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK));
-    return MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms) {
-    mqttc__lock(c);
-    int rc = t && t->send && t->recv ? mqttc__begin_connection(c, now_ms) : MQTTC_ERR_ARG;
-    if (rc == MQTTC_OK) rc = mqttc__tls_begin(c, NULL);
-    if (rc == MQTTC_OK) {
-        c->tr = *t;
-        c->state = MQTTC_STATE_TCP_CONNECTING; /* the transport is connected: move on at once */
-        rc = mqttc__transport_ready(c);
-    } else if (t && t->close && rc != MQTTC_ERR_STATE) {
-        mqttc_transport copy = *t;
-        copy.close(&copy);
-    }
-    mqttc__unlock(c);
-    return rc;
-}
-
-/* ---- dispatch of incoming packets, in packet-type order ---- */
-
-/* CONNACK: refusals 1..5 end the connection with their own error [MQTT-3.2.2-5]. With a
-   kept session, unacknowledged messages go again in their original order, with their ids
-   and DUP set, and PUBREL for those already past PUBREC [MQTT-4.4.0-1], [MQTT-4.6.0-1]. */
-static int mqttc__resend(mqttc_client *c) {
-    mqttc__rec *r;
-    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
-        int rc = MQTTC_OK;
-        if (r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC) {
-            unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
-            if (!p) return mqttc__fail(c, rc);
-            r = mqttc__rec_at(&c->inflight, off);
-            mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
-            memcpy(p, mqttc__rec_data(r), r->data_len);
-            c->tx.len += (uint32_t)r->data_len;
-            mqttc__trace_sent(c, r->data_len);
-        } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
-            rc = mqttc__send_ack(c, MQTTC_PUBREL, r->packet_id);
-        }
-        if (rc != MQTTC_OK) return rc;
-    }
-    return MQTTC_OK;
-}
-
-static int mqttc__on_connack(mqttc_client *c, const mqttc_packet *p) {
-    if (c->state != MQTTC_STATE_CONNACK_WAIT) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
-    if (p->return_code != 0) return mqttc__fail(c, MQTTC_ERR_REFUSED_VERSION - (p->return_code - 1));
-    if (p->session_present && !c->opt.no_clean_session) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
-    c->session_present = p->session_present;
-    mqttc__set_state(c, MQTTC_STATE_CONNECTED);
-    if (!c->opt.no_clean_session) { /* [MQTT-3.1.2-6]: nothing of an earlier session is reused */
-        mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
-                                          (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
-        c->outgoing_qos = c->incoming_qos2 = 0;
-        return MQTTC_OK;
-    }
-    if (!p->session_present) { /* the broker lost the session: its half of QoS 2 is gone */
-        mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
-        c->incoming_qos2 = 0;
-    }
-    return mqttc__resend(c);
-}
-
-/* Hands a message to every per-filter handler it matches, or else to on_message. (With
-   3.1.1 the broker says nothing of which subscription a message is for, so overlapping
-   filters each see it; MQTT 5 subscription identifiers will make this exact.) A handler may
-   subscribe, unsubscribe or publish, or disconnect (then delivery stops). Handlers are kept
-   in the order they were set (seq), so the walk goes by seq, not by a position or pointer
-   that a handler's call may move: a handler set during this delivery (seq > last) is not
-   called for this message. */
-static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
-    uint32_t last = c->handler_seq, done = 0;
-    int matched = 0;
-    size_t off = 0;
-    mqttc__rec *r;
-    while ((r = mqttc__rec_at(&c->subs, off)) != NULL && r->seq <= last) {
-        off += r->size;
-        if (r->seq <= done) continue;
-        done = r->seq;
-        if (!mqttc_topic_matches((const char *)mqttc__rec_data(r), r->data_len, m->topic, m->topic_len)) continue;
-        matched = 1;
-        r->cb.message(c, m, r->user);
-        if (c->state != MQTTC_STATE_CONNECTED) return;
-        off = 0; /* the pool may have changed: find the next seq from the start */
-    }
-    if (!matched && c->opt.on_message) c->opt.on_message(c, m, c->opt.user);
-}
-
-/* PUBLISH from the broker: acknowledge by its QoS before the application sees it
-   [MQTT-4.5.0-2] (the ack leaves after the callback returns: output is held during
-   dispatch). QoS 2 is delivered once: a repeat before PUBREL only gets PUBREC again
-   [MQTT-4.3.3-2]. */
-static int mqttc__on_publish(mqttc_client *c, mqttc_packet *p) {
-    mqttc_message m;
-    int rc = MQTTC_OK;
-    int is_repeat = p->qos == 2 && mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id) != NULL;
-    /* draining (mqttc_disconnect): a new flow is not taken; unacknowledged, the broker still
-       owns the message and sends it again in a kept session [MQTT-4.4.0-1] */
-    if (c->state == MQTTC_STATE_DRAINING && !is_repeat) return MQTTC_OK;
-    if (p->qos == 1) rc = mqttc__send_ack(c, MQTTC_PUBACK, p->packet_id);
-    if (p->qos == 2) {
-        if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
-        if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id, 0))
-            return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
-        c->incoming_qos2 += !is_repeat;
-        rc = mqttc__send_ack(c, MQTTC_PUBREC, p->packet_id);
-        if (is_repeat) return rc;
-    }
-    if (rc != MQTTC_OK) return rc;
-    /* NUL-terminate the topic in place: slide it over its 2-byte length prefix. */
-    char *topic = (char *)(uintptr_t)(p->topic.ptr - 2);
-    memmove(topic, p->topic.ptr, p->topic.len);
-    topic[p->topic.len] = '\0';
-    m.topic = topic;
-    m.topic_len = p->topic.len;
-    m.payload = p->payload;
-    m.payload_len = p->payload_len;
-    m.qos = p->qos;
-    m.retain = p->retain;
-    m.dup = p->dup;
-    m.packet_id = p->packet_id;
-    mqttc__deliver(c, &m);
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-/* PUBACK and PUBCOMP end an outgoing QoS 1 / QoS 2 flow. Strays are ignored (mosquitto's
-   practice): the broker may be finishing a flow of an earlier session. */
-static int mqttc__on_complete(mqttc_client *c, const mqttc_packet *p, int kind) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, p->packet_id);
-    if (!r) return MQTTC_OK;
-    mqttc__rec_remove(&c->inflight, r);
-    c->outgoing_qos--;
-    if (c->opt.on_published) c->opt.on_published(c, p->packet_id, c->opt.user);
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-/* PUBREC: the stored PUBLISH is dropped (never resent after PUBREL [MQTT-4.3.3-1]) and
-   PUBREL goes out, in PUBREC order [MQTT-4.6.0-4]. A stray PUBREC is answered with PUBREL
-   so the broker's flow can end. */
-static int mqttc__on_pubrec(mqttc_client *c, const mqttc_packet *p) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, p->packet_id);
-    if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
-        mqttc__rec_remove(&c->inflight, r);
-        if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, p->packet_id, 0)) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
-    }
-    return mqttc__send_ack(c, MQTTC_PUBREL, p->packet_id);
-}
-
-/* PUBREL: the incoming QoS 2 flow ends with PUBCOMP [MQTT-4.3.3-2]; for an unknown id too. */
-static int mqttc__on_pubrel(mqttc_client *c, const mqttc_packet *p) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, p->packet_id);
-    if (r) {
-        mqttc__rec_remove(&c->inflight, r);
-        c->incoming_qos2--;
-    }
-    return mqttc__send_ack(c, MQTTC_PUBCOMP, p->packet_id);
-}
-
-/* Removes the handlers of a request's filters: all of them (codes NULL), or those the
-   broker refused (0x80) [MQTT-3.9.3-2]. */
-static void mqttc__drop_handlers(mqttc_client *c, mqttc__rec *r, const unsigned char *codes) {
-    size_t pos = 0, i = 0;
-    mqttc_str f;
-    for (; mqttc__rec_next_filter(r, &pos, &f); i++) {
-        if (codes && codes[i] != 0x80) continue;
-        mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
-        if (h) mqttc__rec_remove(&c->subs, h);
-    }
-}
-
-static size_t mqttc__rec_filter_count(mqttc__rec *r) {
-    size_t pos = 0, n = 0;
-    mqttc_str f;
-    while (mqttc__rec_next_filter(r, &pos, &f)) n++;
-    return n;
-}
-
-/* SUBACK: one code per filter we sent, in order [MQTT-3.9.3-1]; an unknown id or a wrong
-   count is a protocol violation. A refused filter (0x80) loses its handler. */
-static int mqttc__on_suback(mqttc_client *c, const mqttc_packet *p) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, p->packet_id);
-    if (!r || p->count != mqttc__rec_filter_count(r)) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
-    mqttc__cb cb = r->cb;
-    void *user = r->user;
-    int is_many = r->is_many;
-    mqttc__drop_handlers(c, r, p->list);
-    mqttc__rec_remove(&c->inflight, r);
-    if (is_many && cb.subacks) cb.subacks(c, p->packet_id, p->list, p->count, user);
-    if (!is_many && cb.suback) cb.suback(c, p->packet_id, p->list[0], user);
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-static int mqttc__on_unsuback(mqttc_client *c, const mqttc_packet *p) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_UNSUBACK, p->packet_id);
-    if (!r) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
-    mqttc_unsuback_fn fn = r->cb.unsuback;
-    void *user = r->user;
-    mqttc__drop_handlers(c, r, NULL);
-    mqttc__rec_remove(&c->inflight, r);
-    if (fn) fn(c, p->packet_id, user);
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-/* Before CONNACK anything else is "invalidresp" [MQTT-3.2.0-1]; packets only a client
-   sends are protocol violations [MQTT-4.8.0-1]. */
-static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
-    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK) return mqttc__fail(c, MQTTC_ERR_INVALIDRESP);
-    switch (p->type) {
-    case MQTTC_CONNACK: return mqttc__on_connack(c, p);
-    case MQTTC_PUBLISH: return mqttc__on_publish(c, p);
-    case MQTTC_PUBACK: return mqttc__on_complete(c, p, MQTTC__AWAIT_PUBACK);
-    case MQTTC_PUBREC: return mqttc__on_pubrec(c, p);
-    case MQTTC_PUBREL: return mqttc__on_pubrel(c, p);
-    case MQTTC_PUBCOMP: return mqttc__on_complete(c, p, MQTTC__AWAIT_PUBCOMP);
-    case MQTTC_SUBACK: return mqttc__on_suback(c, p);
-    case MQTTC_UNSUBACK: return mqttc__on_unsuback(c, p);
-    case MQTTC_PINGRESP: c->ping_outstanding = 0; return MQTTC_OK;
-    default: return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
-    }
-}
-
-/* ---- the step, phase by phase in the order data flows ---- */
-
-/* Phase 1: a pending TCP connect or transport handshake moves on. */
-static int mqttc__advance_connection(mqttc_client *c) {
-#ifndef MQTTC_NO_SOCKETS
-    if (c->state == MQTTC_STATE_TCP_CONNECTING) {
-        int rc = mqttc__tcp_connect_done(c->tr.fd);
-        if (rc == MQTTC_MORE) return MQTTC_OK;
-        if (rc != MQTTC_OK) { /* this address failed: try the next one */
-            struct addrinfo *next = (struct addrinfo *)c->addr_next;
-            int fd;
-            c->tr.close(&c->tr);
-            rc = mqttc__tcp_connect_next(&next, &fd);
-            c->addr_next = next;
-            if (rc != MQTTC_OK) return mqttc__fail(c, rc);
-            c->tr.fd = fd;
-            return MQTTC_OK;
-        }
-        freeaddrinfo((struct addrinfo *)c->addrinfo);
-        c->addrinfo = c->addr_next = NULL;
-        return mqttc__transport_ready(c);
-    }
-#endif
-    if (c->state == MQTTC_STATE_HANDSHAKE) {
-        int rc = c->tr.handshake(&c->tr);
-        if (rc == MQTTC_MORE) return MQTTC_OK;
-        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
-        return mqttc__send_connect(c);
-    }
-    return MQTTC_OK;
-}
-
-/* States in which received packets are handled: after DISCONNECT nothing more is sent
-   [MQTT-3.14.4-2], so nothing more is handled. */
-static int mqttc__takes_input(const mqttc_client *c) {
-    return c->state == MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CONNECTED ||
-           c->state == MQTTC_STATE_DRAINING;
-}
-
-/* Decodes and dispatches every complete packet in the receive buffer. Output is held
-   during dispatch so the acks of a whole read leave in one write. The CONNACK ends a
-   dispatch: whoever waits for the connection (mqttc_connect_wait, a poll loop) sees it
-   connected before any message of the session is delivered; the packets after it (a
-   resumed session's, often in the same read) wait in rx_pending for the next step. */
-static int mqttc__dispatch_all(mqttc_client *c) {
-    mqttc_packet p;
-    size_t used;
-    c->in_dispatch++;
-    c->rx_pending = 0;
-    while (c->rx.len && mqttc__takes_input(c)) {
-        int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, &p, &used);
-        if (rc == MQTTC_MORE) break;
-        if (rc != MQTTC_OK) {
-            int err = rc == MQTTC_ERR_OVERFLOW ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_PROTOCOL;
-            mqttc__fail(c, c->state == MQTTC_STATE_CONNACK_WAIT ? MQTTC_ERR_INVALIDRESP : err);
-            break;
-        }
-        if (c->opt.on_trace) c->opt.on_trace(c, 0, &p, c->opt.user);
-        mqttc__dispatch(c, &p);
-        if (c->state == MQTTC_STATE_CLOSED) break;
-        mqttc__buf_consume(&c->rx, used);
-        if (p.type == MQTTC_CONNACK) {
-            c->rx_pending = c->rx.len > 0;
-            break;
-        }
-    }
-    c->in_dispatch--;
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-/* Room to read into: at least what the packet being received still needs. The buffer starts
-   small (an idle connection holds little) and doubles each time a read fills it, up to
-   MQTTC__READ_AHEAD, so a stream is read in large chunks. It grows to the largest packet
-   (not past max_packet_size) and never shrinks: no allocation per message. */
-#define MQTTC__READ_AHEAD 16384u
-static int mqttc__rx_room(mqttc_client *c, int was_full) {
-    mqttc_packet p;
-    size_t total = 0, want = 1;
-    if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, &p, &total);
-    if (total > c->rx.len) want = total - c->rx.len;
-    if (was_full && !c->rx.is_fixed && want < c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
-        c->rx.len + c->rx.cap <= c->rx.max)
-        want = c->rx.cap;
-    if (c->rx.cap - c->rx.start - c->rx.len >= want) return MQTTC_OK;
-    int rc = mqttc__buf_reserve(&c->rx, want);
-    return rc == MQTTC_OK ? MQTTC_OK : mqttc__fail(c, rc == MQTTC_ERR_NOMEM ? rc : MQTTC_ERR_OVERFLOW);
-}
-
-/* Input is read while the output is not congested (a broker that does not read cannot
-   make us buffer without end) and the application has not paused it. */
-static int mqttc__wants_input(const mqttc_client *c) {
-    return !c->is_paused && c->tx.len <= c->opt.max_output;
-}
-
-/* Phase 3: dispatch what waited since a CONNACK, then read what is there (in large chunks)
-   and dispatch it. */
-static int mqttc__read_input(mqttc_client *c) {
-    if (!mqttc__wants_input(c)) return MQTTC_OK;
-    if (c->rx_pending) {
-        int rc = mqttc__dispatch_all(c);
-        if (rc != MQTTC_OK || c->rx_pending) return rc;
-    }
-    for (int rounds = 0; rounds < 16; rounds++) {
-        if (!mqttc__takes_input(c) || !mqttc__wants_input(c)) break;
-        int rc = mqttc__rx_room(c, rounds > 0); /* after round 0 the last read filled the room */
-        if (rc != MQTTC_OK) return rc;
-        size_t n = 0, room = c->rx.cap - c->rx.start - c->rx.len;
-        rc = c->tr.recv(&c->tr, c->rx.p + c->rx.start + c->rx.len, room, &n);
-        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
-        if (n == 0) break;
-        c->rx.len += (uint32_t)n;
-        c->last_rx_ms = c->now_ms;
-        rc = mqttc__dispatch_all(c);
-        if (rc != MQTTC_OK) return rc;
-        if (n < room || c->rx_pending) break; /* the socket is drained, or a CONNACK came */
-    }
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-/* Paused, nothing is received: pings go by what was sent, one a keepalive period. */
-static uint64_t mqttc__ping_due(const mqttc_client *c) {
-    uint64_t last = c->last_tx_ms < c->last_rx_ms || c->is_paused ? c->last_tx_ms : c->last_rx_ms;
-    return last + (uint64_t)c->opt.keepalive_s * 1000u;
-}
-
-/* The session is up (CONNACK received): keepalive runs. */
-static int mqttc__is_up(const mqttc_client *c) {
-    return c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING;
-}
-
-/* DISCONNECT goes out [MQTT-3.14.4-1]; the connection closes once it is written, within
-   the disconnect timeout. */
-static int mqttc__send_disconnect(mqttc_client *c) {
-    int rc = mqttc__send_empty(c, MQTTC_DISCONNECT);
-    if (rc != MQTTC_OK) return rc;
-    mqttc__set_state(c, MQTTC_STATE_DISCONNECTING);
-    c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
-    mqttc__wake(c);
-    return MQTTC_OK;
-}
-
-/* Phase 4: deadlines. Connect timeout; the drain of a disconnect (DISCONNECT goes all the
-   same, the end says "timeout"); PINGREQ when nothing was sent or received for keepalive
-   [MQTT-3.1.2-23]; no PINGRESP in time ends it (not awaited while input is paused: it
-   cannot be read). */
-static int mqttc__check_timers(mqttc_client *c) {
-    uint64_t now = c->now_ms;
-    if (mqttc__is_open(c) && c->state != MQTTC_STATE_CONNECTED && now >= c->connect_deadline_ms) {
-        if (c->state == MQTTC_STATE_DISCONNECTING) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
-        if (c->state == MQTTC_STATE_DRAINING && mqttc__send_disconnect(c) == MQTTC_OK) (void)mqttc__flush(c);
-        return mqttc__fail(c, MQTTC_ERR_TIMEOUT);
-    }
-    if (!mqttc__is_up(c) || c->opt.keepalive_s == 0) return MQTTC_OK;
-    if (c->ping_outstanding && !c->is_paused) {
-        if (now >= c->ping_sent_ms + c->opt.ping_timeout_ms) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
-        return MQTTC_OK;
-    }
-    if (now < mqttc__ping_due(c)) return MQTTC_OK;
-    c->ping_outstanding = 1;
-    c->ping_sent_ms = now;
-    return mqttc__send_empty(c, MQTTC_PINGREQ);
-}
-
-/* Phase 5: a drain whose flows are all done sends DISCONNECT; DISCONNECT written out:
-   close [MQTT-3.14.4-1]. */
-static int mqttc__finish_disconnect(mqttc_client *c) {
-    if (c->state == MQTTC_STATE_DRAINING && c->outgoing_qos == 0 && c->incoming_qos2 == 0) {
-        int rc = mqttc__send_disconnect(c);
-        if (rc != MQTTC_OK) return rc;
-    }
-    if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
-    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
-    mqttc__lock(c);
-    if (c->in_dispatch) { /* from a callback: would re-enter dispatch in mid-packet */
-        mqttc__unlock(c);
-        return MQTTC_ERR_STATE;
-    }
-    c->now_ms = now_ms;
-    int rc = c->state == MQTTC_STATE_IDLE ? MQTTC_ERR_STATE : c->error;
-    if (mqttc__is_open(c)) {
-        rc = mqttc__advance_connection(c);
-        if (rc == MQTTC_OK) rc = mqttc__flush(c);
-        if (rc == MQTTC_OK) rc = mqttc__read_input(c);
-        if (rc == MQTTC_OK) rc = mqttc__check_timers(c);
-        if (rc == MQTTC_OK) rc = mqttc__flush(c);
-        if (rc == MQTTC_OK) rc = mqttc__finish_disconnect(c);
-    }
-    mqttc__unlock(c);
-    return rc;
-}
-
-MQTTC_DEF int mqttc_fd(const mqttc_client *c) { return mqttc__is_open(c) ? c->tr.fd : -1; }
-
-MQTTC_DEF unsigned mqttc_events(const mqttc_client *c) {
-    if (!mqttc__is_open(c)) return 0;
-    if (c->state == MQTTC_STATE_TCP_CONNECTING) return MQTTC_EV_WRITE;
-    if (c->state == MQTTC_STATE_HANDSHAKE) return c->tr.want ? c->tr.want : (unsigned)MQTTC_EV_READ;
-    unsigned ev = c->tr.want;
-    if (c->tx.len) ev |= MQTTC_EV_WRITE;
-    if (mqttc__wants_input(c)) ev |= MQTTC_EV_READ; /* see mqttc__read_input */
-    return ev;
-}
-
-/* 0 whenever a step has work that no fd event announces: an end to report (a client that
-   is not open, so a loop around poll always ends), a DISCONNECT written and waiting to
-   close, packets kept since a CONNACK, bytes the transport holds (TLS). */
-MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
-    uint64_t due = 0, ping = 0;
-    if (!mqttc__is_open(c)) return 0;
-    if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return 0;
-    if ((c->rx_pending || c->tr.has_buffered_input) && mqttc__wants_input(c)) return 0;
-    if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
-    if (mqttc__is_up(c) && c->opt.keepalive_s) {
-        ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + c->opt.ping_timeout_ms : mqttc__ping_due(c);
-        if (!due || ping < due) due = ping;
-    }
-    if (!due) return -1;
-    if (due <= now_ms) return 0;
-    return due - now_ms > 0x7fffffffu ? 0x7fffffffL : (long)(due - now_ms);
-}
-
-/* ---- the verbs ---- */
-
-MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
-                            int retain, unsigned short *packet_id) {
-    mqttc_str t = {topic, topic ? strlen(topic) : 0};
-    unsigned short id = 0;
-    size_t n;
-    int rc;
-    if (packet_id) *packet_id = 0;
-    if (mqttc_topic_check(t.ptr, t.len) != MQTTC_OK) return mqttc__bad(c, "topic");
-    if (qos < 0 || qos > 2) return mqttc__bad(c, "qos");
-    if ((len && !payload) || len > MQTTC__MAX_REMAINING - 4 - t.len) return mqttc__bad(c, "payload");
-    mqttc__lock(c);
-    if (c->state != MQTTC_STATE_CONNECTED) rc = MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
-    else if (qos && c->outgoing_qos >= c->opt.max_inflight) rc = MQTTC_ERR_BUSY;
-    else rc = qos ? mqttc__next_id(&c->inflight, &c->last_id, &id) : MQTTC_OK;
-    size_t rem = 2 + t.len + (qos ? 2u : 0u) + len;
-    n = 1 + mqttc__varint_size(rem) + rem;
-    unsigned char *p = rc == MQTTC_OK ? mqttc__tx_space(c, n, 0, &rc) : NULL;
-    if (p && qos) { /* keep a copy for a resend after reconnect [MQTT-4.4.0-1] */
-        mqttc__rec *r = mqttc__rec_add(&c->inflight, qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, id, n);
-        if (!r) { p = NULL; rc = MQTTC_ERR_BUSY; }
-        else {
-            mqttc_encode_publish(mqttc__rec_data(r), n, t, payload, len, qos, retain, 0, id, &n);
-            memcpy(p, mqttc__rec_data(r), n);
-            c->outgoing_qos++;
-        }
-    } else if (p) {
-        mqttc_encode_publish(p, n, t, payload, len, 0, retain, 0, 0, &n);
-    }
-    if (p) (void)mqttc__queued(c, n); /* accepted: a failed write-through is the step's to report */
-    if (rc == MQTTC_OK && packet_id) *packet_id = id;
-    mqttc__unlock(c);
-    return rc;
-}
-
-/* SUBSCRIBE and UNSUBSCRIBE share everything but the packet: a list of filters, a record
-   that waits for the answer (holding the filters, each after its 2-byte length), and for
-   SUBSCRIBE the handlers. */
-typedef struct mqttc__req {
-    int kind;                    /* MQTTC__AWAIT_SUBACK or MQTTC__AWAIT_UNSUBACK */
-    const char *const *filters;
-    const int *qos;              /* SUBSCRIBE only */
-    size_t count;
-    int is_many;
-    mqttc__cb cb;
-    mqttc_message_fn on_message; /* SUBSCRIBE only */
-    void *user;
-} mqttc__req;
-
-/* The filters and QoS are the caller's to get right: named in mqttc_bad_arg. */
-static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filters_len) {
-    *filters_len = 0;
-    if (!q->filters || q->count == 0 || q->count > 65535u) return mqttc__bad(c, "filters"); /* [MQTT-3.8.3-3] */
-    for (size_t i = 0; i < q->count; i++) {
-        const char *f = q->filters[i];
-        size_t len = f ? strlen(f) : 0;
-        if (mqttc_filter_check(f, len) != MQTTC_OK) return mqttc__bad(c, "filter");
-        if (q->kind == MQTTC__AWAIT_SUBACK && (q->qos[i] < 0 || q->qos[i] > 2)) return mqttc__bad(c, "qos");
-        *filters_len += 2 + len;
-    }
-    if (*filters_len + 2 + q->count > MQTTC__MAX_REMAINING) return mqttc__bad(c, "filters");
-    return MQTTC_OK;
-}
-
-/* A subscription's handler: set anew (so it is last in seq order), or removed for NULL. */
-static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user) {
-    mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
-    if (h) mqttc__rec_remove(&c->subs, h);
-    if (!fn) return MQTTC_OK;
-    h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, 0, f.len);
-    if (!h) return MQTTC_ERR_BUSY;
-    memcpy(mqttc__rec_data(h), f.ptr, f.len);
-    h->cb.message = fn;
-    h->user = user;
-    h->seq = ++c->handler_seq;
-    return MQTTC_OK;
-}
-
-/* The packet, written straight into the output: fixed header, id, then each filter (and
-   its requested QoS for SUBSCRIBE) [MQTT-3.8.3-1], [MQTT-3.10.3-1]. */
-static void mqttc__put_request(unsigned char *p, const mqttc__req *q, unsigned short id, size_t rem) {
-    int is_sub = q->kind == MQTTC__AWAIT_SUBACK;
-    p[0] = (unsigned char)(((is_sub ? MQTTC_SUBSCRIBE : MQTTC_UNSUBSCRIBE) << 4) | 2u);
-    p = mqttc__put16(mqttc__put_varint(p + 1, rem), id);
-    for (size_t i = 0; i < q->count; i++) {
-        mqttc_str f = {q->filters[i], strlen(q->filters[i])};
-        p = mqttc__put_str(p, f);
-        if (is_sub) *p++ = (unsigned char)q->qos[i];
-    }
-}
-
-static int mqttc__request(mqttc_client *c, const mqttc__req *q, unsigned short *packet_id) {
-    unsigned short id = 0;
-    size_t flen, rem, n;
-    int rc;
-    if (packet_id) *packet_id = 0;
-    if ((rc = mqttc__req_check(c, q, &flen)) != MQTTC_OK) return rc;
-    if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE;
-    rem = 2 + flen + (q->kind == MQTTC__AWAIT_SUBACK ? q->count : 0);
-    n = 1 + mqttc__varint_size(rem) + rem;
-    rc = mqttc__next_id(&c->inflight, &c->last_id, &id);
-    unsigned char *p = rc == MQTTC_OK ? mqttc__tx_space(c, n, 0, &rc) : NULL;
-    if (!p) return rc;
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, q->kind, id, flen);
-    if (!r) return MQTTC_ERR_BUSY;
-    unsigned char *d = mqttc__rec_data(r);
-    for (size_t i = 0; i < q->count; i++) {
-        mqttc_str f = {q->filters[i], strlen(q->filters[i])};
-        d = mqttc__put_str(d, f);
-    }
-    r->cb = q->cb;
-    r->user = q->user;
-    r->is_many = (unsigned char)q->is_many;
-    for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->count; i++) {
-        mqttc_str f = {q->filters[i], strlen(q->filters[i])};
-        if (mqttc__set_handler(c, f, q->on_message, q->user) != MQTTC_OK) {
-            mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, q->kind, id));
-            return MQTTC_ERR_BUSY;
-        }
-    }
-    mqttc__put_request(p, q, id, rem);
-    if (packet_id) *packet_id = id;
-    (void)mqttc__queued(c, n); /* accepted, as a publish is */
-    return MQTTC_OK;
-}
-
-static int mqttc__request_locked(mqttc_client *c, const mqttc__req *q, unsigned short *packet_id) {
-    mqttc__lock(c);
-    int rc = mqttc__request(c, q, packet_id);
-    mqttc__unlock(c);
-    return rc;
-}
-
-MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
-                              mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
-    mqttc__req q;
-    memset(&q, 0, sizeof q);
-    q.kind = MQTTC__AWAIT_SUBACK;
-    q.filters = &filter;
-    q.qos = &qos;
-    q.count = 1;
-    q.cb.suback = on_suback;
-    q.on_message = on_message;
-    q.user = user;
-    return mqttc__request_locked(c, &q, packet_id);
-}
-
-MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const int *qos, size_t count,
-                                   mqttc_subacks_fn on_suback, mqttc_message_fn on_message, void *user,
-                                   unsigned short *packet_id) {
-    mqttc__req q;
-    memset(&q, 0, sizeof q);
-    q.kind = MQTTC__AWAIT_SUBACK;
-    q.filters = qos ? filters : NULL; /* a QoS per filter is required */
-    q.qos = qos;
-    q.count = count;
-    q.is_many = 1;
-    q.cb.subacks = on_suback;
-    q.on_message = on_message;
-    q.user = user;
-    return mqttc__request_locked(c, &q, packet_id);
-}
-
-MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback, void *user,
-                                unsigned short *packet_id) {
-    return mqttc_unsubscribe_many(c, &filter, 1, on_unsuback, user, packet_id);
-}
-
-MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
-                                     mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id) {
-    mqttc__req q;
-    memset(&q, 0, sizeof q);
-    q.kind = MQTTC__AWAIT_UNSUBACK;
-    q.filters = filters;
-    q.count = count;
-    q.cb.unsuback = on_unsuback;
-    q.user = user;
-    return mqttc__request_locked(c, &q, packet_id);
-}
-
-/* The graceful end (see the declaration): DRAINING while QoS 1/2 flows are open, then
-   DISCONNECT [MQTT-3.14.4-1]; nothing is sent after it [MQTT-3.14.4-2]. The close is left to
-   the next step, so a poll loop always sees the end through step (mqttc_timeout_ms is 0). */
-MQTTC_DEF int mqttc_disconnect(mqttc_client *c) {
-    int rc = MQTTC_OK;
-    mqttc__lock(c);
-    if (c->state == MQTTC_STATE_CONNECTED) {
-        if (c->outgoing_qos || c->incoming_qos2) {
-            mqttc__set_state(c, MQTTC_STATE_DRAINING);
-            c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
-            mqttc__wake(c);
-        } else {
-            rc = mqttc__send_disconnect(c);
-        }
-    } else if (c->state < MQTTC_STATE_CONNECTED && mqttc__is_open(c)) {
-        mqttc__fail(c, MQTTC_ERR_DISCONNECT);
-    } else if (!mqttc__is_open(c)) {
-        rc = MQTTC_ERR_STATE;
-    }
-    mqttc__unlock(c);
-    return rc;
-}
-
-MQTTC_DEF void mqttc_pause(mqttc_client *c, int is_paused) {
-    mqttc__lock(c);
-    if (c->is_paused && !is_paused && c->ping_outstanding) c->ping_sent_ms = c->now_ms; /* wait anew */
-    c->is_paused = is_paused != 0;
-    if (!is_paused) mqttc__wake(c);
-    mqttc__unlock(c);
-}
-
-MQTTC_DEF void mqttc_cork(mqttc_client *c, int is_corked) {
-    mqttc__lock(c);
-    c->is_corked = is_corked;
-    if (!is_corked && !c->in_dispatch) (void)mqttc__flush(c);
-    mqttc__unlock(c);
-}
-
-MQTTC_DEF int mqttc_flush(mqttc_client *c) {
-    mqttc__lock(c);
-    int rc = mqttc__is_open(c) ? mqttc__flush(c) : (c->error ? c->error : MQTTC_ERR_STATE);
-    if (rc == MQTTC_OK && !c->in_dispatch) rc = mqttc__finish_disconnect(c);
-    mqttc__unlock(c);
-    return rc == MQTTC_ERR_DISCONNECT ? MQTTC_OK : rc;
-}
-
-MQTTC_DEF int mqttc_state(const mqttc_client *c) { return c->state; }
-MQTTC_DEF int mqttc_error(const mqttc_client *c) { return c->error; }
-MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c) { return c->outgoing_qos; }
-MQTTC_DEF unsigned mqttc_inflight_in(const mqttc_client *c) { return c->incoming_qos2; }
-MQTTC_DEF int mqttc_session_present(const mqttc_client *c) { return c->session_present; }
-MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len; }
-MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c) { return c->bad_arg ? c->bad_arg : ""; }
-MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c) { return c->sys_errno; }
-
-/* ---- set up and tear down ---- */
-
-/* A random id of 23 characters from [0-9a-zA-Z], the set every 3.1.1 broker must accept
-   [MQTT-3.1.3-5]. No global state: the seed mixes the client's address, a stack address
-   and the time (splitmix64). */
-static void mqttc__random_id(mqttc_client *c, uint64_t seed) {
-    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    uint64_t x = seed ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&seed << 17);
-    memcpy(c->id, "mqttc", 5); /* no '-': only [0-9a-zA-Z] is valid everywhere */
-    for (int i = 5; i < 23; i++) {
-        uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        c->id[i] = digits[(z ^ (z >> 31)) % 62u];
-    }
-    c->id[23] = '\0';
-}
-
-/* The will and login rules, shared by the options and the setters: the name of the field
-   that breaks one, or NULL. */
-static const char *mqttc__will_bad(const char *topic, const void *payload, size_t len, int qos, int retain) {
-    if (!topic) return qos || retain || len ? "options.will_topic" : NULL; /* [MQTT-3.1.2-13/15] */
-    if (mqttc_topic_check(topic, strlen(topic)) != MQTTC_OK) return "options.will_topic";
-    if (len && (!payload || len > 65535u)) return "options.will_payload";
-    if (qos < 0 || qos > 2) return "options.will_qos";
-    return NULL;
-}
-
-static const char *mqttc__login_bad(const char *username, const void *password, size_t len) {
-    if (password && !username) return "options.password"; /* [MQTT-3.1.2-22] */
-    if (len > 65535u || (len && !password)) return "options.password_len";
-    if (username && mqttc_utf8_check(username, strlen(username)) != MQTTC_OK) return "options.username";
-    return NULL;
-}
-
-/* The options' own rules, checked before anything is sent: the bad field's name, or NULL. */
-static const char *mqttc__options_bad(const mqttc_options *o) {
-    const char *bad = mqttc__login_bad(o->username, o->password, o->password_len);
-    if (!bad) bad = mqttc__will_bad(o->will_topic, o->will_payload, o->will_payload_len, o->will_qos, o->will_retain);
-    if (bad) return bad;
-    if (o->keepalive_s > 65535u) return "options.keepalive_s";
-    if (o->client_id && (strlen(o->client_id) > 65535u || mqttc_utf8_check(o->client_id, strlen(o->client_id))))
-        return "options.client_id";
-    if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.client_id"; /* [MQTT-3.1.3-7] */
-    if (o->mem && o->mem_size < 4096) return "options.mem_size";
-    return mqttc__tls_check(o);
-}
-
-/* One function patches the defaults into all-zero fields. */
-static void mqttc__options_defaults(mqttc_options *o) {
-    if (o->no_keepalive) o->keepalive_s = 0;
-    else if (o->keepalive_s == 0) o->keepalive_s = 60;
-    if (o->ping_timeout_ms == 0 || o->ping_timeout_ms > o->keepalive_s * 1000u) o->ping_timeout_ms = o->keepalive_s * 1000u;
-    if (o->connect_timeout_ms == 0) o->connect_timeout_ms = 30000;
-    if (o->disconnect_timeout_ms == 0) o->disconnect_timeout_ms = 10000;
-    if (o->max_packet_size == 0) o->max_packet_size = MQTTC_DEFAULT_MAX_PACKET;
-    if (o->max_packet_size > MQTTC__MAX_REMAINING + 5u) o->max_packet_size = MQTTC__MAX_REMAINING + 5u;
-    if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : MQTTC_DEFAULT_MAX_INFLIGHT;
-    if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = 65535u;
-    if (o->max_output == 0) o->max_output = 64u * 1024u;
-}
-
-/* Caller memory: four aligned quarters, for rx, tx, in-flight records and handlers. */
-static void mqttc__carve(mqttc_client *c) {
-    unsigned char *base = (unsigned char *)c->opt.mem;
-    size_t skew = (size_t)(-(uintptr_t)base & (MQTTC__ALIGN - 1));
-    size_t quarter = ((c->opt.mem_size - skew) / 4) & ~(size_t)(MQTTC__ALIGN - 1);
-    if (quarter > MQTTC__BUF_MAX) quarter = MQTTC__BUF_MAX & ~(size_t)(MQTTC__ALIGN - 1);
-    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
-    for (int i = 0; i < 4; i++) {
-        bufs[i]->p = base + skew + (size_t)i * quarter;
-        bufs[i]->cap = bufs[i]->max = (uint32_t)quarter;
-        bufs[i]->is_fixed = 1;
-    }
-    if (c->opt.max_output > quarter) c->opt.max_output = quarter;
-}
-
-MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
-    memset(c, 0, sizeof *c);
-    if (o) c->opt = *o;
-    c->tr.fd = -1;
-    c->wake_fd[0] = c->wake_fd[1] = -1;
-    const char *bad = mqttc__options_bad(&c->opt);
-    if (bad) return mqttc__bad(c, bad);
-    mqttc__options_defaults(&c->opt);
-    if (!c->opt.client_id) {
-        mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
-        c->opt.client_id = c->id;
-    }
-    if (c->opt.mem) {
-        mqttc__carve(c);
-        return MQTTC_OK;
-    }
-    c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
-    c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
-    return MQTTC_OK;
-}
-
-static void mqttc__unwake(mqttc_client *c);
-
-MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
-    if (mqttc__is_open(c)) mqttc__fail(c, MQTTC_ERR_CLOSED);
-#ifndef MQTTC_NO_SOCKETS
-    if (c->addrinfo) freeaddrinfo((struct addrinfo *)c->addrinfo);
-#endif
-    mqttc__unwake(c);
-    mqttc__tls_free(c);
-    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
-    for (int i = 0; i < 4; i++)
-        if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
-    memset(c, 0, sizeof *c);
-    c->tr.fd = -1;
-    c->wake_fd[0] = c->wake_fd[1] = -1;
-}
-
-/* ---- settings between connections ---- */
-
-/* A setter's common part: only while no connection is open; the rule's verdict. */
-static int mqttc__setting(mqttc_client *c, const char *bad) {
-    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
-    return bad ? mqttc__bad(c, bad) : MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_set_will(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
-                             int retain) {
-    mqttc__lock(c);
-    int rc = mqttc__setting(c, mqttc__will_bad(topic, payload, len, qos, retain));
-    if (rc == MQTTC_OK) {
-        c->opt.will_topic = topic;
-        c->opt.will_payload = payload;
-        c->opt.will_payload_len = len;
-        c->opt.will_qos = qos;
-        c->opt.will_retain = retain;
-    }
-    mqttc__unlock(c);
-    return rc;
-}
-
-MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds) {
-    mqttc__lock(c);
-    int rc = mqttc__setting(c, seconds > 65535u ? "seconds" : NULL);
-    if (rc == MQTTC_OK) {
-        c->opt.keepalive_s = seconds;
-        c->opt.no_keepalive = seconds == 0;
-        c->opt.ping_timeout_ms = 0; /* follows the keepalive again, as by default */
-        mqttc__options_defaults(&c->opt);
-    }
-    mqttc__unlock(c);
-    return rc;
-}
-
-/* Clean session on drops the kept session at the next CONNACK [MQTT-3.1.2-6]. */
-MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
-    mqttc__lock(c);
-    int rc = mqttc__setting(c, !is_clean && !c->opt.client_id[0] ? "options.client_id" : NULL); /* [MQTT-3.1.3-7] */
-    if (rc == MQTTC_OK) c->opt.no_clean_session = !is_clean;
-    mqttc__unlock(c);
-    return rc;
-}
-
-MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len) {
-    mqttc__lock(c);
-    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len));
-    if (rc == MQTTC_OK) {
-        c->opt.username = username;
-        c->opt.password = password;
-        c->opt.password_len = password_len;
-    }
-    mqttc__unlock(c);
-    return rc;
-}
-
-/* >>blocking ------------------------------------------------------------------------------ */
-#ifndef MQTTC_NO_SOCKETS
-
-MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms) {
-    struct addrinfo *list = NULL, *next;
-    int fd = -1, rc;
-    if (!host) return mqttc__bad(c, "host");
-    if (port < 0 || port > 65535) return mqttc__bad(c, "port");
-    mqttc__lock(c);
-    rc = mqttc__begin_connection(c, now_ms);
-    if (rc == MQTTC_OK) rc = mqttc__tls_begin(c, host);
-    if (rc == MQTTC_OK) rc = mqttc__tcp_resolve(host, port ? port : c->opt.secure ? 8883 : 1883, &list);
-    next = list;
-    if (rc == MQTTC_OK) rc = mqttc__tcp_connect_next(&next, &fd);
-    if (rc != MQTTC_OK) {
-        if (list) freeaddrinfo(list);
-        if (rc != MQTTC_ERR_STATE && rc != MQTTC_ERR_NOMEM) { c->state = MQTTC_STATE_CLOSED; c->error = rc; }
-        mqttc__unlock(c);
-        return rc;
-    }
-    if (c->addrinfo) freeaddrinfo((struct addrinfo *)c->addrinfo);
-    c->addrinfo = list;
-    c->addr_next = next;
-    mqttc__tcp_transport(&c->tr, fd);
-    c->state = MQTTC_STATE_TCP_CONNECTING;
-    mqttc__unlock(c);
-    return MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms) {
-    mqttc_transport t;
-    if (fd < 0) return MQTTC_ERR_ARG;
-    if (mqttc__tcp_prepare(fd) != MQTTC_OK) {
-        close(fd);
-        return MQTTC_ERR_IO;
-    }
-    mqttc__tcp_transport(&t, fd);
-    return mqttc_start_transport(c, &t, now_ms);
-}
-
-MQTTC_DEF uint64_t mqttc_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Another thread queued output or disconnected while mqttc_run sleeps in poll: wake it. */
-static void mqttc__wake(mqttc_client *c) {
-    if (c->run_waiting && c->wake_fd[1] >= 0) {
-        char b = 1;
-        ssize_t r = write(c->wake_fd[1], &b, 1);
-        (void)r; /* a full pipe is already a wake-up */
-    }
-}
-
-static void mqttc__unwake(mqttc_client *c) {
-    for (int i = 0; i < 2; i++)
-        if (c->wake_fd[i] >= 0) close(c->wake_fd[i]);
-    c->wake_fd[0] = c->wake_fd[1] = -1;
-}
-
-/* Only a client shared between threads (lock hooks set) needs the wake-up pipe. */
-static void mqttc__ensure_wake(mqttc_client *c) {
-    if (!c->opt.lock || c->wake_fd[0] >= 0) return;
-    if (pipe(c->wake_fd) != 0) { c->wake_fd[0] = c->wake_fd[1] = -1; return; }
-    for (int i = 0; i < 2; i++) fcntl(c->wake_fd[i], F_SETFL, fcntl(c->wake_fd[i], F_GETFL, 0) | O_NONBLOCK);
-}
-
-/* One round: poll for what the client wants, up to max_ms (-1: its own deadline), then step. */
-static int mqttc__wait(mqttc_client *c, long max_ms) {
-    struct pollfd pfd[2];
-    char drain[64];
-    mqttc__lock(c);
-    if (!mqttc__is_open(c)) { /* ended already: nothing to wait for */
-        int err = c->error ? c->error : MQTTC_ERR_STATE;
-        mqttc__unlock(c);
-        return err;
-    }
-    uint64_t now = mqttc_now_ms();
-    long ms = mqttc_timeout_ms(c, now);
-    unsigned ev = mqttc_events(c);
-    pfd[0].fd = mqttc_fd(c);
-    pfd[0].events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
-    pfd[1].fd = c->wake_fd[0];
-    pfd[1].events = POLLIN;
-    pfd[0].revents = pfd[1].revents = 0;
-    if (max_ms >= 0 && (ms < 0 || ms > max_ms)) ms = max_ms;
-    c->run_waiting = 1;
-    mqttc__unlock(c);
-    int n = poll(pfd, pfd[1].fd >= 0 ? 2 : 1, (int)ms);
-    mqttc__lock(c);
-    c->run_waiting = 0;
-    if (n > 0 && (pfd[1].revents & POLLIN)) {
-        while (read(c->wake_fd[0], drain, sizeof drain) > 0) {}
-    }
-    int rc = mqttc_step(c, mqttc_now_ms());
-    mqttc__unlock(c);
-    return rc;
-}
-
-/* A step that handles the CONNACK returns at once (mqttc__dispatch_all), so the loop ends
-   before anything that came with it is delivered. */
-MQTTC_DEF int mqttc_connect_wait(mqttc_client *c) {
-    if (c->in_dispatch) return MQTTC_ERR_STATE;
-    mqttc__ensure_wake(c);
-    int rc = mqttc__is_open(c) ? MQTTC_OK : (c->error ? c->error : MQTTC_ERR_STATE);
-    while (rc == MQTTC_OK && c->state < MQTTC_STATE_CONNECTED) rc = mqttc__wait(c, -1);
-    return rc;
-}
-
-MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port) {
-    int rc = mqttc_connect_start(c, host, port, mqttc_now_ms());
-    return rc == MQTTC_OK ? mqttc_connect_wait(c) : rc;
-}
-
-MQTTC_DEF int mqttc_run(mqttc_client *c) {
-    if (c->state == MQTTC_STATE_IDLE || c->in_dispatch) return MQTTC_ERR_STATE;
-    mqttc__ensure_wake(c);
-    int rc;
-    do rc = mqttc__wait(c, -1);
-    while (rc == MQTTC_OK);
-    return rc;
-}
-
-MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
-    if (c->state == MQTTC_STATE_IDLE || c->in_dispatch) return MQTTC_ERR_STATE;
-    mqttc__ensure_wake(c);
-    uint64_t end = mqttc_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
-    int rc;
-    do {
-        uint64_t now = mqttc_now_ms();
-        rc = mqttc__wait(c, now >= end ? 0 : (long)(end - now));
-    } while (rc == MQTTC_OK && mqttc_now_ms() < end);
-    return rc;
-}
-
-#else
-static void mqttc__wake(mqttc_client *c) { (void)c; }
-static void mqttc__unwake(mqttc_client *c) { (void)c; }
-#endif /* MQTTC_NO_SOCKETS */
-
 /* >>tls ----------------------------------------------------------------------------------- */
-/* TLS is a transport over the connected one: OpenSSL reads and writes through a BIO whose
-   read and write are the inner transport's recv and send, so TCP, an adopted socket and a
-   transport given to mqttc_start_transport are wrapped alike. The core knows only the four
-   hooks declared at the top of >>client. */
+/* TLS is a stage over the one below: OpenSSL reads and writes through a BIO whose read and
+   write are the inner transport's recv and send, so TCP, an adopted socket and a transport
+   given to mqttc_start_transport are wrapped alike. Its handshake first completes the inner
+   one (the TCP connect), then its own, then checks trust before the client may send CONNECT. */
 
 /* TLS settings without options.secure would silently be ignored: refuse them instead. The
    bad field's name, or NULL. */
-static const char *mqttc__tls_options_bad(const mqttc_options *o) {
+static const char *mqttc__tls_fields_bad(const mqttc_options *o) {
     int has_tls_field = o->tls_ca_file || o->tls_ca_path || o->tls_cert_file || o->tls_key_file ||
                         o->tls_server_name || o->tls_verify || o->tls_insecure_skip_hostname_check;
     if (has_tls_field && !o->secure) return "options.secure";
@@ -2537,6 +1520,8 @@ static const char *mqttc__tls_options_bad(const mqttc_options *o) {
 #error "MQTTC_WITH_OPENSSL needs OpenSSL 1.1.1 or later"
 #endif
 
+static const char *mqttc__tls_options_bad(const mqttc_options *o) { return mqttc__tls_fields_bad(o); }
+
 /* The client's TLS state: made at its first secure connect, kept until mqttc_deinit. */
 typedef struct mqttc__tls_client {
     SSL_CTX *ctx;           /* CAs, client certificate, protocol versions */
@@ -2547,6 +1532,7 @@ typedef struct mqttc__tls_client {
 /* One TLS connection: the wrapping transport's ctx. */
 typedef struct mqttc__tls_conn {
     mqttc_transport inner;
+    int inner_ready;               /* the inner transport's handshake is done */
     SSL *ssl;
     const char *server_name;       /* the client's copy; it outlives the connection */
     int inner_error;               /* the inner transport's own error, kept through OpenSSL */
@@ -2672,8 +1658,16 @@ static int mqttc__tls_check_peer(const mqttc__tls_conn *s) {
     return rc;
 }
 
+/* The inner stage first (its errors are its own: "cannotconnect" stays that), then ours. */
 static int mqttc__tls_handshake(mqttc_transport *t) {
     mqttc__tls_conn *s = (mqttc__tls_conn *)t->ctx;
+    if (!s->inner_ready) {
+        int rc = s->inner.handshake(&s->inner);
+        t->fd = s->inner.fd; /* TCP moves to its next address on a new socket */
+        t->want = s->inner.want;
+        if (rc != MQTTC_OK) return rc;
+        s->inner_ready = 1;
+    }
     ERR_clear_error();
     int r = SSL_do_handshake(s->ssl);
     if (r == 1) {
@@ -2724,27 +1718,29 @@ static const char *mqttc__tls_load(SSL_CTX *ctx, const mqttc_options *o) {
     return NULL;
 }
 
-static void mqttc__tls_free(mqttc_client *c) {
-    mqttc__tls_client *tc = (mqttc__tls_client *)c->tls;
+static void mqttc__tls_free(mqttc__stages *st) {
+    mqttc__tls_client *tc = (mqttc__tls_client *)st->tls;
     if (!tc) return;
     SSL_CTX_free(tc->ctx);
     BIO_meth_free(tc->bio_method);
     if (tc->server_name) MQTTC_FREE(tc->server_name);
     MQTTC_FREE(tc);
-    c->tls = NULL;
+    st->tls = NULL;
 }
 
-/* TLS 1.2 at least; SSL_write may take part of a buffer that moves between calls (the
-   output buffer grows); no renegotiation. */
-static int mqttc__tls_new_client(mqttc_client *c) {
+/* The client's TLS context, made at its first secure connection and kept: TLS 1.2 at least;
+   SSL_write may take part of a buffer that moves between calls (the output buffer grows);
+   no renegotiation. An unreadable file is named in *bad (MQTTC_ERR_ARG). */
+static int mqttc__tls_context(mqttc__stages *st, const mqttc_options *o, const char **bad) {
+    if (st->tls) return MQTTC_OK;
     mqttc__tls_client *tc = (mqttc__tls_client *)MQTTC_MALLOC(sizeof *tc);
     if (!tc) return MQTTC_ERR_NOMEM;
     memset(tc, 0, sizeof *tc);
-    c->tls = tc;
+    st->tls = tc;
     tc->ctx = SSL_CTX_new(TLS_client_method());
     tc->bio_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "mqttc transport");
     if (!tc->ctx || !tc->bio_method) {
-        mqttc__tls_free(c);
+        mqttc__tls_free(st);
         return MQTTC_ERR_NOMEM;
     }
     BIO_meth_set_write(tc->bio_method, mqttc__tls_bio_write);
@@ -2755,24 +1751,17 @@ static int mqttc__tls_new_client(mqttc_client *c) {
 #ifdef SSL_OP_NO_RENEGOTIATION
     SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION);
 #endif
-    const char *bad = mqttc__tls_load(tc->ctx, &c->opt);
+    *bad = mqttc__tls_load(tc->ctx, o);
     ERR_clear_error();
-    if (!bad) return MQTTC_OK;
-    mqttc__tls_free(c);
-    return mqttc__bad(c, bad);
+    if (!*bad) return MQTTC_OK;
+    mqttc__tls_free(st);
+    return MQTTC_ERR_ARG;
 }
 
-static const char *mqttc__tls_check(const mqttc_options *o) { return mqttc__tls_options_bad(o); }
-
-/* A secure connection to host begins: the context once per client, the name every time. */
-static int mqttc__tls_begin(mqttc_client *c, const char *host) {
-    const char *name = c->opt.tls_server_name ? c->opt.tls_server_name : host;
-    if (!c->opt.secure) return MQTTC_OK;
-    if (!c->tls) {
-        int rc = mqttc__tls_new_client(c);
-        if (rc != MQTTC_OK) return rc;
-    }
-    mqttc__tls_client *tc = (mqttc__tls_client *)c->tls;
+/* The name checked and sent (SNI) for this connection: options.tls_server_name, else the
+   target broker's host (NULL over an adopted socket: nothing is known). */
+static int mqttc__tls_name(mqttc__tls_client *tc, const mqttc_options *o, const char *target) {
+    const char *name = o->tls_server_name ? o->tls_server_name : target;
     if (tc->server_name) MQTTC_FREE(tc->server_name);
     tc->server_name = NULL;
     if (!name) return MQTTC_OK;
@@ -2791,18 +1780,22 @@ static void mqttc__tls_set_sni(SSL *ssl, const char *name) {
     else SSL_set_tlsext_host_name(ssl, name);
 }
 
-/* The connected transport becomes the inner one of a TLS transport. On failure c->tr is
-   untouched (the caller closes it). */
-static int mqttc__tls_wrap(mqttc_client *c) {
-    mqttc__tls_client *tc = (mqttc__tls_client *)c->tls;
-    if (!tc || !c->opt.secure) return MQTTC_OK;
+/* The TLS stage: *t (connected or still in its own handshake) becomes the inner transport
+   of a TLS one. On failure *t is untouched (the caller closes it). */
+static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const char *target, mqttc_transport *t,
+                            const char **bad) {
+    int rc = mqttc__tls_context(st, o, bad);
+    mqttc__tls_client *tc = (mqttc__tls_client *)st->tls;
+    if (rc == MQTTC_OK) rc = mqttc__tls_name(tc, o, target);
+    if (rc != MQTTC_OK) return rc;
     mqttc__tls_conn *s = (mqttc__tls_conn *)MQTTC_MALLOC(sizeof *s);
     if (!s) return MQTTC_ERR_NOMEM;
     memset(s, 0, sizeof *s);
-    s->inner = c->tr;
+    s->inner = *t;
+    s->inner_ready = !t->handshake;
     s->server_name = tc->server_name;
-    s->must_verify = c->opt.username || c->opt.password || c->opt.tls_verify;
-    s->skips_hostname = c->opt.tls_insecure_skip_hostname_check;
+    s->must_verify = o->username || o->password || o->tls_verify;
+    s->skips_hostname = o->tls_insecure_skip_hostname_check;
     s->ssl = SSL_new(tc->ctx);
     BIO *bio = s->ssl ? BIO_new(tc->bio_method) : NULL;
     if (!bio) {
@@ -2815,27 +1808,1274 @@ static int mqttc__tls_wrap(mqttc_client *c) {
     SSL_set_bio(s->ssl, bio, bio);
     SSL_set_connect_state(s->ssl);
     mqttc__tls_set_sni(s->ssl, s->server_name);
-    memset(&c->tr, 0, sizeof c->tr);
-    c->tr.send = mqttc__tls_send;
-    c->tr.recv = mqttc__tls_recv;
-    c->tr.handshake = mqttc__tls_handshake;
-    c->tr.close = mqttc__tls_close;
-    c->tr.fd = s->inner.fd;
-    c->tr.ctx = s;
+    memset(t, 0, sizeof *t);
+    t->send = mqttc__tls_send;
+    t->recv = mqttc__tls_recv;
+    t->handshake = mqttc__tls_handshake;
+    t->close = mqttc__tls_close;
+    t->fd = s->inner.fd;
+    t->want = s->inner.want;
+    t->ctx = s;
     return MQTTC_OK;
 }
 
 #else /* no MQTTC_WITH_OPENSSL: options.secure is refused, nothing else changes */
-static const char *mqttc__tls_check(const mqttc_options *o) {
-    return o->secure ? "options.secure" : mqttc__tls_options_bad(o); /* built without TLS */
+static const char *mqttc__tls_options_bad(const mqttc_options *o) {
+    return o->secure ? "options.secure" : mqttc__tls_fields_bad(o); /* built without TLS */
 }
-static int mqttc__tls_begin(mqttc_client *c, const char *host) {
-    (void)host;
-    return c->opt.secure ? mqttc__bad(c, "options.secure") : MQTTC_OK;
+static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const char *target, mqttc_transport *t,
+                            const char **bad) {
+    (void)st; (void)o; (void)target; (void)t;
+    *bad = "options.secure";
+    return MQTTC_ERR_ARG;
 }
-static int mqttc__tls_wrap(mqttc_client *c) { (void)c; return MQTTC_OK; }
-static void mqttc__tls_free(mqttc_client *c) { (void)c; }
+static void mqttc__tls_free(mqttc__stages *st) { (void)st; }
 #endif /* MQTTC_WITH_OPENSSL */
+
+/* ---- the chain: which stages, in which order ---- */
+
+/* Wraps the bottom stage *t (TCP to the next hop, an adopted socket, or a transport the
+   caller gave) in the stages above it: TLS when options.secure. target names the broker
+   (NULL: unknown). MQTTC_ERR_ARG with *bad naming the option at fault. */
+static int mqttc__chain(mqttc__stages *st, const mqttc_options *o, const char *target, mqttc_transport *t,
+                        const char **bad) {
+    *bad = NULL;
+    if (o->secure) return mqttc__tls_stage(st, o, target, t, bad);
+    return MQTTC_OK;
+}
+
+static void mqttc__chain_free(mqttc__stages *st) { mqttc__tls_free(st); }
+
+/* The stages' options, checked at init: the bad field's name, or NULL. */
+static const char *mqttc__chain_options_bad(const mqttc_options *o) { return mqttc__tls_options_bad(o); }
+
+/* >>client -------------------------------------------------------------------------------- */
+
+MQTTC_DEF const char *mqttc_errname(int err) {
+    switch (err) {
+#define MQTTC__NAME(name, value, shortname, text) case value: return shortname;
+        MQTTC_ERRORS(MQTTC__NAME)
+#undef MQTTC__NAME
+    case MQTTC_MORE: return "more";
+    default: return "unknown";
+    }
+}
+
+MQTTC_DEF const char *mqttc_strerror(int err) {
+    switch (err) {
+#define MQTTC__TEXT(name, value, shortname, text) case value: return text;
+        MQTTC_ERRORS(MQTTC__TEXT)
+#undef MQTTC__TEXT
+    case MQTTC_MORE: return "more bytes or steps needed";
+    default: return "unknown error";
+    }
+}
+
+static void mqttc__lock(mqttc_client *c) {
+    if (c->opt.lock) c->opt.lock(c->opt.lock_user);
+}
+static void mqttc__unlock(mqttc_client *c) {
+    if (c->opt.unlock) c->opt.unlock(c->opt.lock_user);
+}
+
+static int mqttc__is_open(const mqttc_client *c) {
+    return c->state > MQTTC_STATE_IDLE && c->state < MQTTC_STATE_CLOSED;
+}
+
+/* MQTTC_ERR_ARG, remembering which argument it was about (mqttc_bad_arg). */
+static int mqttc__bad(mqttc_client *c, const char *name) {
+    c->bad_arg = name;
+    return MQTTC_ERR_ARG;
+}
+
+/* The transitions the lifecycle allows (the diagram in the top comment, section 3), a bit
+   per target state: forward only, and a new connection from IDLE or CLOSED (which may also
+   fail at once: CLOSED again, with the new error). */
+#define MQTTC__TO(s) (1u << MQTTC_STATE_##s)
+static const unsigned mqttc__transitions[] = {
+    /* IDLE */          MQTTC__TO(HANDSHAKE) | MQTTC__TO(CONNACK_WAIT) | MQTTC__TO(CLOSED),
+    /* HANDSHAKE */     MQTTC__TO(CONNACK_WAIT) | MQTTC__TO(CLOSED),
+    /* CONNACK_WAIT */  MQTTC__TO(CONNECTED) | MQTTC__TO(CLOSED),
+    /* CONNECTED */     MQTTC__TO(DRAINING) | MQTTC__TO(DISCONNECTING) | MQTTC__TO(CLOSED),
+    /* DRAINING */      MQTTC__TO(DISCONNECTING) | MQTTC__TO(CLOSED),
+    /* DISCONNECTING */ MQTTC__TO(CLOSED),
+    /* CLOSED */        MQTTC__TO(HANDSHAKE) | MQTTC__TO(CONNACK_WAIT) | MQTTC__TO(CLOSED),
+};
+#undef MQTTC__TO
+
+/* The one place the state changes. A transition the table does not allow is a bug here. */
+static void mqttc__set_state(mqttc_client *c, int next) {
+    MQTTC_ASSERT(mqttc__transitions[c->state] & (1u << next));
+    c->state = next;
+}
+
+/* An event for options.on_status, told at the end of the public call it happened in
+   (mqttc__tell_status), never from the middle of the client's own work. */
+static void mqttc__status_due(mqttc_client *c, int event) {
+    if (c->opt.on_status) c->status_due = event;
+}
+
+/* The end of a connection: the first error sticks, the transport is closed, buffered output
+   is dropped. In-flight records stay for a reconnect [MQTT-4.4.0-1]. */
+static int mqttc__fail(mqttc_client *c, int err) {
+    if (c->state == MQTTC_STATE_CLOSED && c->error) return c->error; /* (error 0: a new start) */
+    int was_up = c->state >= MQTTC_STATE_CONNECTED;
+    c->error = err;
+    if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
+    if (c->tr.close) c->tr.close(&c->tr);
+    memset(&c->tr, 0, sizeof c->tr); /* closed once: nothing of it is called again */
+    c->tr.fd = -1;
+    c->tx.start = c->tx.len = 0;
+    c->rx.start = c->rx.len = 0;
+    c->ping_outstanding = 0;
+    mqttc__set_state(c, MQTTC_STATE_CLOSED);
+    mqttc__status_due(c, was_up ? MQTTC_EVENT_CONNECTION_LOST : MQTTC_EVENT_CONNECT_FAILED);
+    return err;
+}
+
+/* Outside any callback, at the end of a public call: the status event, if one is due.
+   Marked as a dispatch, so the callback may call anything but step and run. */
+static void mqttc__tell_status(mqttc_client *c) {
+    mqttc_status st;
+    int event = c->status_due;
+    if (!event || c->in_dispatch) return;
+    c->status_due = 0;
+    memset(&st, 0, sizeof st);
+    st.event = event;
+    st.error = event == MQTTC_EVENT_CONNECTED ? MQTTC_OK : c->error;
+    st.reason_code = c->reason_code;
+    st.session_present = event == MQTTC_EVENT_CONNECTED && c->session_present;
+    c->in_dispatch++;
+    c->opt.on_status(c, &st, c->opt.user);
+    c->in_dispatch--;
+}
+
+/* The blocking layer's wake-up (its hook), when another thread's call queued output. */
+static void mqttc__wake(mqttc_client *c) {
+    if (c->wake) c->wake(c, 0);
+}
+
+/* ---- the output path: queue, then write through when idle ---- */
+
+/* Room for n more bytes of output, or NULL (rc set). is_control: acks and pings may grow the
+   buffer past max_output; publishes may not. */
+static unsigned char *mqttc__tx_space(mqttc_client *c, size_t n, int is_control, int *rc) {
+    if (!is_control && c->tx.len && c->tx.len + n > c->opt.max_output) { *rc = MQTTC_ERR_BUSY; return NULL; }
+    *rc = mqttc__buf_reserve(&c->tx, n);
+    if (*rc == MQTTC_ERR_NOSPACE) *rc = is_control ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_BUSY;
+    return *rc == MQTTC_OK ? c->tx.p + c->tx.start + c->tx.len : NULL;
+}
+
+/* Writes until the transport would block. A fatal transport error ends the connection. */
+static int mqttc__flush(mqttc_client *c) {
+    while (c->tx.len && mqttc__is_open(c) && c->state != MQTTC_STATE_HANDSHAKE) {
+        size_t n = 0;
+        int rc = c->tr.send(&c->tr, c->tx.p + c->tx.start, c->tx.len, &n);
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+        if (n == 0) break;
+        mqttc__buf_consume(&c->tx, n);
+        c->last_tx_ms = c->now_ms;
+    }
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* Shows the packet of n bytes just queued at the end of the output to options.on_trace. */
+static void mqttc__trace_sent(mqttc_client *c, size_t n) {
+    mqttc_packet p;
+    size_t used;
+    if (c->opt.on_trace &&
+        mqttc_decode(c->tx.p + c->tx.start + c->tx.len - n, n, 0, MQTTC_PROTOCOL_311, &p, &used) == MQTTC_OK)
+        c->opt.on_trace(c, 1, &p, c->opt.user);
+}
+
+/* After queueing n bytes: write through when the socket was idle (nothing was waiting), so
+   a lone publish leaves at once; when busy, corked or inside dispatch, coalesce. */
+static int mqttc__queued(mqttc_client *c, size_t n) {
+    int was_idle = c->tx.len == 0;
+    c->tx.len += (uint32_t)n; /* reserved by mqttc__tx_space */
+    mqttc__trace_sent(c, n);
+    if (was_idle && !c->is_corked && !c->in_dispatch) {
+        int rc = mqttc__flush(c);
+        if (rc != MQTTC_OK) return rc;
+    }
+    if (c->tx.len || c->state == MQTTC_STATE_DISCONNECTING) mqttc__wake(c);
+    return MQTTC_OK;
+}
+
+/* The small control packets (acks, pings, DISCONNECT): at most 4 bytes in 3.1.1. Control
+   packets may pass max_output; only memory stops them. */
+#define MQTTC__CONTROL_MAX 4u
+static int mqttc__send_control(mqttc_client *c, int type, unsigned short id) {
+    mqttc_ack_info ack;
+    size_t n = 0;
+    int rc;
+    unsigned char *p = mqttc__tx_space(c, MQTTC__CONTROL_MAX, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    memset(&ack, 0, sizeof ack);
+    ack.type = type;
+    ack.packet_id = id;
+    if (type == MQTTC_DISCONNECT) rc = mqttc_encode_disconnect(p, MQTTC__CONTROL_MAX, MQTTC_PROTOCOL_311, NULL, &n);
+    else if (type == MQTTC_PINGREQ) rc = mqttc_encode_ping(p, MQTTC__CONTROL_MAX, type, &n);
+    else rc = mqttc_encode_ack(p, MQTTC__CONTROL_MAX, MQTTC_PROTOCOL_311, &ack, &n);
+    MQTTC_ASSERT(rc == MQTTC_OK);
+    return mqttc__queued(c, n);
+}
+
+/* ---- connecting ---- */
+
+static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
+    const mqttc_options *o = &c->opt;
+    memset(ci, 0, sizeof *ci);
+    ci->client_id.ptr = o->client_id;
+    ci->client_id.len = strlen(o->client_id);
+    ci->clean_session = !o->no_clean_session;
+    ci->keepalive_s = o->keepalive_s;
+    if (o->will_topic) {
+        ci->will_topic.ptr = o->will_topic;
+        ci->will_topic.len = strlen(o->will_topic);
+        ci->will_payload.ptr = o->will_payload ? (const char *)o->will_payload : "";
+        ci->will_payload.len = o->will_payload_len;
+        ci->will_qos = o->will_qos;
+        ci->will_retain = o->will_retain;
+    }
+    if (o->username) {
+        ci->username.ptr = o->username;
+        ci->username.len = strlen(o->username);
+    }
+    if (o->password) {
+        ci->password.ptr = (const char *)o->password;
+        ci->password.len = o->password_len;
+    }
+}
+
+/* CONNECT is the first packet on the connection [MQTT-3.1.0-1]. */
+static int mqttc__send_connect(mqttc_client *c) {
+    mqttc_connect_info ci;
+    size_t n;
+    int rc;
+    mqttc__connect_info(c, &ci);
+    mqttc_encode_connect(NULL, 0, MQTTC_PROTOCOL_311, &ci, &n);
+    unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    mqttc_encode_connect(p, n, MQTTC_PROTOCOL_311, &ci, &n);
+    mqttc__set_state(c, MQTTC_STATE_CONNACK_WAIT);
+    return mqttc__queued(c, n);
+}
+
+/* Buffers are allocated on first use. A client given options.mem carved them in init. */
+static int mqttc__buffers(mqttc_client *c) {
+    if (c->rx.is_fixed) return MQTTC_OK;
+    size_t rx_first = c->rx.max < 16 ? c->rx.max : 16; /* CONNACK, SUBACK: grows with use (rx_room) */
+    if (mqttc__buf_reserve(&c->rx, rx_first) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 64) != MQTTC_OK)
+        return MQTTC_ERR_NOMEM;
+    return MQTTC_OK;
+}
+
+/* Every connect path starts here: a new connection on an idle or closed client. */
+static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    int rc = mqttc__buffers(c);
+    if (rc != MQTTC_OK) return rc;
+    c->now_ms = c->last_tx_ms = c->last_rx_ms = now_ms;
+    c->connect_deadline_ms = now_ms + c->opt.connect_timeout_ms;
+    c->error = MQTTC_OK;
+    c->ping_outstanding = 0;
+    c->tx.start = c->tx.len = c->rx.start = c->rx.len = 0;
+    /* answers to requests of an earlier connection will never come */
+    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK));
+    return MQTTC_OK;
+}
+
+/* ---- dispatch of incoming packets, in packet-type order ---- */
+
+/* CONNACK: refusals 1..5 end the connection with their own error [MQTT-3.2.2-5]. With a
+   kept session, unacknowledged messages go again in their original order, with their ids
+   and DUP set, and PUBREL for those already past PUBREC [MQTT-4.4.0-1], [MQTT-4.6.0-1]. */
+static int mqttc__resend(mqttc_client *c) {
+    mqttc__rec *r;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
+        int rc = MQTTC_OK;
+        if (r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC) {
+            unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
+            if (!p) return mqttc__fail(c, rc);
+            r = mqttc__rec_at(&c->inflight, off);
+            mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
+            memcpy(p, mqttc__rec_data(r), r->data_len);
+            c->tx.len += (uint32_t)r->data_len;
+            mqttc__trace_sent(c, r->data_len);
+        } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
+            rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+        }
+        if (rc != MQTTC_OK) return rc;
+    }
+    return MQTTC_OK;
+}
+
+static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
+    if (c->state != MQTTC_STATE_CONNACK_WAIT) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    c->reason_code = ca->reason_code;
+    if (ca->reason_code != 0) return mqttc__fail(c, MQTTC_ERR_REFUSED);
+    if (ca->session_present && !c->opt.no_clean_session) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    c->session_present = ca->session_present;
+    mqttc__set_state(c, MQTTC_STATE_CONNECTED);
+    mqttc__status_due(c, MQTTC_EVENT_CONNECTED);
+    if (!c->opt.no_clean_session) { /* [MQTT-3.1.2-6]: nothing of an earlier session is reused */
+        mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
+                                          (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
+        c->outgoing_qos = c->incoming_qos2 = 0;
+        return MQTTC_OK;
+    }
+    if (!ca->session_present) { /* the broker lost the session: its half of QoS 2 is gone */
+        mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
+        c->incoming_qos2 = 0;
+    }
+    return mqttc__resend(c);
+}
+
+/* Hands a message to every per-filter handler it matches, or else to on_message. (With
+   3.1.1 the broker says nothing of which subscription a message is for, so overlapping
+   filters each see it; MQTT 5 subscription identifiers will make this exact.) A handler may
+   subscribe, unsubscribe or publish, or disconnect (then delivery stops). Handlers are kept
+   in the order they were set (seq), so the walk goes by seq, not by a position or pointer
+   that a handler's call may move: a handler set during this delivery (seq > last) is not
+   called for this message. */
+static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
+    uint32_t last = c->handler_seq, done = 0;
+    int matched = 0;
+    size_t off = 0;
+    mqttc__rec *r;
+    while ((r = mqttc__rec_at(&c->subs, off)) != NULL && r->seq <= last) {
+        off += r->size;
+        if (r->seq <= done) continue;
+        done = r->seq;
+        if (!mqttc_topic_matches((const char *)mqttc__rec_data(r), r->data_len, m->topic, m->topic_len)) continue;
+        matched = 1;
+        r->cb.message(c, m, r->user);
+        if (c->state != MQTTC_STATE_CONNECTED) return;
+        off = 0; /* the pool may have changed: find the next seq from the start */
+    }
+    if (!matched && c->opt.on_message) c->opt.on_message(c, m, c->opt.user);
+}
+
+/* PUBLISH from the broker: acknowledge by its QoS before the application sees it
+   [MQTT-4.5.0-2] (the ack leaves after the callback returns: output is held during
+   dispatch). QoS 2 is delivered once: a repeat before PUBREL only gets PUBREC again
+   [MQTT-4.3.3-2]. */
+static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
+    int rc = MQTTC_OK;
+    int is_repeat = m->qos == 2 && mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id) != NULL;
+    /* draining (mqttc_disconnect): a new flow is not taken; unacknowledged, the broker still
+       owns the message and sends it again in a kept session [MQTT-4.4.0-1] */
+    if (c->state == MQTTC_STATE_DRAINING && !is_repeat) return MQTTC_OK;
+    if (m->qos == 1) rc = mqttc__send_control(c, MQTTC_PUBACK, m->packet_id);
+    if (m->qos == 2) {
+        if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+        if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id, 0))
+            return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+        c->incoming_qos2 += !is_repeat;
+        rc = mqttc__send_control(c, MQTTC_PUBREC, m->packet_id);
+        if (is_repeat) return rc;
+    }
+    if (rc != MQTTC_OK) return rc;
+    /* NUL-terminate the topic in place: slide it over its 2-byte length prefix. */
+    char *topic = (char *)(uintptr_t)(m->topic - 2);
+    memmove(topic, m->topic, m->topic_len);
+    topic[m->topic_len] = '\0';
+    m->topic = topic;
+    mqttc__deliver(c, m);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* PUBACK and PUBCOMP end an outgoing QoS 1 / QoS 2 flow. Strays are ignored (mosquitto's
+   practice): the broker may be finishing a flow of an earlier session. */
+static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, a->packet_id);
+    if (!r) return MQTTC_OK;
+    mqttc__rec_remove(&c->inflight, r);
+    c->outgoing_qos--;
+    if (c->opt.on_published) c->opt.on_published(c, a, c->opt.user);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* PUBREC: the stored PUBLISH is dropped (never resent after PUBREL [MQTT-4.3.3-1]) and
+   PUBREL goes out, in PUBREC order [MQTT-4.6.0-4]. A stray PUBREC is answered with PUBREL
+   so the broker's flow can end. */
+static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
+    if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
+        mqttc__rec_remove(&c->inflight, r);
+        if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+    }
+    return mqttc__send_control(c, MQTTC_PUBREL, a->packet_id);
+}
+
+/* PUBREL: the incoming QoS 2 flow ends with PUBCOMP [MQTT-4.3.3-2]; for an unknown id too. */
+static int mqttc__on_pubrel(mqttc_client *c, const mqttc_ack_info *a) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, a->packet_id);
+    if (r) {
+        mqttc__rec_remove(&c->inflight, r);
+        c->incoming_qos2--;
+    }
+    return mqttc__send_control(c, MQTTC_PUBCOMP, a->packet_id);
+}
+
+/* Removes the handlers of a request's filters: all of them (codes NULL), or those the
+   broker refused (0x80) [MQTT-3.9.3-2]. */
+static void mqttc__drop_handlers(mqttc_client *c, mqttc__rec *r, const unsigned char *codes) {
+    size_t pos = 0, i = 0;
+    mqttc_str f;
+    for (; mqttc__rec_next_filter(r, &pos, &f); i++) {
+        if (codes && codes[i] != 0x80) continue;
+        mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
+        if (h) mqttc__rec_remove(&c->subs, h);
+    }
+}
+
+static size_t mqttc__rec_filter_count(mqttc__rec *r) {
+    size_t pos = 0, n = 0;
+    mqttc_str f;
+    while (mqttc__rec_next_filter(r, &pos, &f)) n++;
+    return n;
+}
+
+/* SUBACK: one code per filter we sent, in order [MQTT-3.9.3-1]; an unknown id or a wrong
+   count is a protocol violation. A refused filter (0x80) loses its handler. */
+static int mqttc__on_suback(mqttc_client *c, const mqttc_suback_info *sa) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, sa->packet_id);
+    if (!r || sa->count != mqttc__rec_filter_count(r)) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    mqttc_suback_fn fn = r->cb.suback;
+    void *user = r->user;
+    mqttc__drop_handlers(c, r, sa->codes);
+    mqttc__rec_remove(&c->inflight, r);
+    if (fn) fn(c, sa, user);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+static int mqttc__on_unsuback(mqttc_client *c, const mqttc_ack_info *a) {
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_UNSUBACK, a->packet_id);
+    if (!r) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    mqttc_unsuback_fn fn = r->cb.unsuback;
+    void *user = r->user;
+    mqttc__drop_handlers(c, r, NULL);
+    mqttc__rec_remove(&c->inflight, r);
+    if (fn) fn(c, a, user);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* Before CONNACK anything else is "invalidresp" [MQTT-3.2.0-1]; packets only a client
+   sends are protocol violations [MQTT-4.8.0-1]. */
+static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
+    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK) return mqttc__fail(c, MQTTC_ERR_INVALIDRESP);
+    switch (p->type) {
+    case MQTTC_CONNACK: return mqttc__on_connack(c, &p->connack);
+    case MQTTC_PUBLISH: return mqttc__on_publish(c, &p->publish);
+    case MQTTC_PUBACK: return mqttc__on_complete(c, &p->ack, MQTTC__AWAIT_PUBACK);
+    case MQTTC_PUBREC: return mqttc__on_pubrec(c, &p->ack);
+    case MQTTC_PUBREL: return mqttc__on_pubrel(c, &p->ack);
+    case MQTTC_PUBCOMP: return mqttc__on_complete(c, &p->ack, MQTTC__AWAIT_PUBCOMP);
+    case MQTTC_SUBACK: return mqttc__on_suback(c, &p->suback);
+    case MQTTC_UNSUBACK: return mqttc__on_unsuback(c, &p->ack);
+    case MQTTC_PINGRESP: c->ping_outstanding = 0; return MQTTC_OK;
+    default: return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    }
+}
+
+/* ---- the step, phase by phase in the order data flows ---- */
+
+/* Phase 1: the transport chain's handshake (TCP connect, TLS, ...) moves on; when it is
+   done, CONNECT goes [MQTT-3.1.0-1]. */
+static int mqttc__advance_connection(mqttc_client *c) {
+    if (c->state != MQTTC_STATE_HANDSHAKE) return MQTTC_OK;
+    int rc = c->tr.handshake(&c->tr);
+    if (rc == MQTTC_MORE) return MQTTC_OK;
+    if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+    return mqttc__send_connect(c);
+}
+
+/* States in which received packets are handled: after DISCONNECT nothing more is sent
+   [MQTT-3.14.4-2], so nothing more is handled. */
+static int mqttc__takes_input(const mqttc_client *c) {
+    return c->state == MQTTC_STATE_CONNACK_WAIT || c->state == MQTTC_STATE_CONNECTED ||
+           c->state == MQTTC_STATE_DRAINING;
+}
+
+/* Decodes and dispatches every complete packet in the receive buffer. Output is held
+   during dispatch so the acks of a whole read leave in one write. The CONNACK ends a
+   dispatch: whoever waits for the connection (mqttc_connect_wait, a poll loop) sees it
+   connected before any message of the session is delivered; the packets after it (a
+   resumed session's, often in the same read) wait in rx_pending for the next step. */
+static int mqttc__dispatch_all(mqttc_client *c) {
+    mqttc_packet p;
+    size_t used;
+    c->in_dispatch++;
+    c->rx_pending = 0;
+    while (c->rx.len && mqttc__takes_input(c)) {
+        int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, MQTTC_PROTOCOL_311, &p, &used);
+        if (rc == MQTTC_MORE) break;
+        if (rc != MQTTC_OK) {
+            int err = rc == MQTTC_ERR_OVERFLOW ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_PROTOCOL;
+            mqttc__fail(c, c->state == MQTTC_STATE_CONNACK_WAIT ? MQTTC_ERR_INVALIDRESP : err);
+            break;
+        }
+        if (c->opt.on_trace) c->opt.on_trace(c, 0, &p, c->opt.user);
+        mqttc__dispatch(c, &p);
+        if (c->state == MQTTC_STATE_CLOSED) break;
+        mqttc__buf_consume(&c->rx, used);
+        if (p.type == MQTTC_CONNACK) {
+            c->rx_pending = c->rx.len > 0;
+            break;
+        }
+    }
+    c->in_dispatch--;
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* Room to read into: at least what the packet being received still needs. The buffer starts
+   small (an idle connection holds little) and doubles each time a read fills it, up to
+   MQTTC__READ_AHEAD, so a stream is read in large chunks. It grows to the largest packet
+   (not past max_packet_size) and never shrinks: no allocation per message. */
+#define MQTTC__READ_AHEAD 16384u
+static int mqttc__rx_room(mqttc_client *c, int was_full) {
+    mqttc_packet p;
+    size_t total = 0, want = 1;
+    if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, MQTTC_PROTOCOL_311, &p, &total);
+    if (total > c->rx.len) want = total - c->rx.len;
+    if (was_full && !c->rx.is_fixed && want < c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
+        c->rx.len + c->rx.cap <= c->rx.max)
+        want = c->rx.cap;
+    if (c->rx.cap - c->rx.start - c->rx.len >= want) return MQTTC_OK;
+    int rc = mqttc__buf_reserve(&c->rx, want);
+    return rc == MQTTC_OK ? MQTTC_OK : mqttc__fail(c, rc == MQTTC_ERR_NOMEM ? rc : MQTTC_ERR_OVERFLOW);
+}
+
+/* Input is read while the output is not congested (a broker that does not read cannot
+   make us buffer without end) and the application has not paused it. */
+static int mqttc__wants_input(const mqttc_client *c) {
+    return !c->is_paused && c->tx.len <= c->opt.max_output;
+}
+
+/* Phase 3: dispatch what waited since a CONNACK, then read what is there (in large chunks)
+   and dispatch it. */
+static int mqttc__read_input(mqttc_client *c) {
+    if (!mqttc__wants_input(c)) return MQTTC_OK;
+    if (c->rx_pending) {
+        int rc = mqttc__dispatch_all(c);
+        if (rc != MQTTC_OK || c->rx_pending) return rc;
+    }
+    for (int rounds = 0; rounds < 16; rounds++) {
+        if (!mqttc__takes_input(c) || !mqttc__wants_input(c)) break;
+        int rc = mqttc__rx_room(c, rounds > 0); /* after round 0 the last read filled the room */
+        if (rc != MQTTC_OK) return rc;
+        size_t n = 0, room = c->rx.cap - c->rx.start - c->rx.len;
+        rc = c->tr.recv(&c->tr, c->rx.p + c->rx.start + c->rx.len, room, &n);
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+        if (n == 0) break;
+        c->rx.len += (uint32_t)n;
+        c->last_rx_ms = c->now_ms;
+        rc = mqttc__dispatch_all(c);
+        if (rc != MQTTC_OK) return rc;
+        if (n < room || c->rx_pending) break; /* the socket is drained, or a CONNACK came */
+    }
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* Paused, nothing is received: pings go by what was sent, one a keepalive period. */
+static uint64_t mqttc__ping_due(const mqttc_client *c) {
+    uint64_t last = c->last_tx_ms < c->last_rx_ms || c->is_paused ? c->last_tx_ms : c->last_rx_ms;
+    return last + (uint64_t)c->opt.keepalive_s * 1000u;
+}
+
+/* The session is up (CONNACK received): keepalive runs. */
+static int mqttc__is_up(const mqttc_client *c) {
+    return c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING;
+}
+
+/* DISCONNECT goes out [MQTT-3.14.4-1]; the connection closes once it is written, within
+   the disconnect timeout. */
+static int mqttc__send_disconnect(mqttc_client *c) {
+    int rc = mqttc__send_control(c, MQTTC_DISCONNECT, 0);
+    if (rc != MQTTC_OK) return rc;
+    mqttc__set_state(c, MQTTC_STATE_DISCONNECTING);
+    c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
+    mqttc__wake(c);
+    return MQTTC_OK;
+}
+
+/* Phase 4: deadlines. Connect timeout; the drain of a disconnect (DISCONNECT goes all the
+   same, the end says "timeout"); PINGREQ when nothing was sent or received for keepalive
+   [MQTT-3.1.2-23]; no PINGRESP in time ends it (not awaited while input is paused: it
+   cannot be read). */
+static int mqttc__check_timers(mqttc_client *c) {
+    uint64_t now = c->now_ms;
+    if (mqttc__is_open(c) && c->state != MQTTC_STATE_CONNECTED && now >= c->connect_deadline_ms) {
+        if (c->state == MQTTC_STATE_DISCONNECTING) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+        if (c->state == MQTTC_STATE_DRAINING && mqttc__send_disconnect(c) == MQTTC_OK) (void)mqttc__flush(c);
+        return mqttc__fail(c, MQTTC_ERR_TIMEOUT);
+    }
+    if (!mqttc__is_up(c) || c->opt.keepalive_s == 0) return MQTTC_OK;
+    if (c->ping_outstanding && !c->is_paused) {
+        if (now >= c->ping_sent_ms + c->opt.ping_timeout_ms) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
+        return MQTTC_OK;
+    }
+    if (now < mqttc__ping_due(c)) return MQTTC_OK;
+    c->ping_outstanding = 1;
+    c->ping_sent_ms = now;
+    return mqttc__send_control(c, MQTTC_PINGREQ, 0);
+}
+
+/* Phase 5: a drain whose flows are all done sends DISCONNECT; DISCONNECT written out:
+   close [MQTT-3.14.4-1]. */
+static int mqttc__finish_disconnect(mqttc_client *c) {
+    if (c->state == MQTTC_STATE_DRAINING && c->outgoing_qos == 0 && c->incoming_qos2 == 0) {
+        int rc = mqttc__send_disconnect(c);
+        if (rc != MQTTC_OK) return rc;
+    }
+    if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+    return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
+    mqttc__lock(c);
+    if (c->in_dispatch) { /* from a callback: would re-enter dispatch in mid-packet */
+        mqttc__unlock(c);
+        return MQTTC_ERR_STATE;
+    }
+    c->now_ms = now_ms;
+    int rc = c->state == MQTTC_STATE_IDLE ? MQTTC_ERR_STATE : c->error;
+    if (mqttc__is_open(c)) {
+        rc = mqttc__advance_connection(c);
+        if (rc == MQTTC_OK) rc = mqttc__flush(c);
+        if (rc == MQTTC_OK) rc = mqttc__read_input(c);
+        if (rc == MQTTC_OK) rc = mqttc__check_timers(c);
+        if (rc == MQTTC_OK) rc = mqttc__flush(c);
+        if (rc == MQTTC_OK) rc = mqttc__finish_disconnect(c);
+    }
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_fd(const mqttc_client *c) { return mqttc__is_open(c) ? c->tr.fd : -1; }
+
+MQTTC_DEF unsigned mqttc_events(const mqttc_client *c) {
+    if (!mqttc__is_open(c)) return 0;
+    if (c->state == MQTTC_STATE_HANDSHAKE) return c->tr.want ? c->tr.want : (unsigned)MQTTC_EV_READ;
+    unsigned ev = c->tr.want;
+    if (c->tx.len) ev |= MQTTC_EV_WRITE;
+    if (mqttc__wants_input(c)) ev |= MQTTC_EV_READ; /* see mqttc__read_input */
+    return ev;
+}
+
+/* 0 whenever a step has work that no fd event announces: an end to report (a client that
+   is not open, so a loop around poll always ends), a DISCONNECT written and waiting to
+   close, packets kept since a CONNACK, bytes the transport holds (TLS). */
+MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
+    uint64_t due = 0, ping = 0;
+    if (!mqttc__is_open(c)) return 0;
+    if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return 0;
+    if ((c->rx_pending || c->tr.has_buffered_input) && mqttc__wants_input(c)) return 0;
+    if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
+    if (mqttc__is_up(c) && c->opt.keepalive_s) {
+        ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + c->opt.ping_timeout_ms : mqttc__ping_due(c);
+        if (!due || ping < due) due = ping;
+    }
+    if (!due) return -1;
+    if (due <= now_ms) return 0;
+    return due - now_ms > 0x7fffffffu ? 0x7fffffffL : (long)(due - now_ms);
+}
+
+/* ---- the verbs ---- */
+
+/* The PUBLISH is encoded once: into the in-flight record that keeps it for a resend
+   [MQTT-4.4.0-1] (QoS 1/2), and copied to the output. */
+static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigned short *packet_id) {
+    mqttc_publish_info pi = *in;
+    size_t n;
+    int rc;
+    pi.dup = 0;
+    pi.packet_id = 0;
+    if (mqttc_topic_check(pi.topic, pi.topic_len) != MQTTC_OK) return mqttc__bad(c, "topic");
+    if (pi.qos < 0 || pi.qos > 2) return mqttc__bad(c, "qos");
+    if ((pi.payload_len && !pi.payload) || pi.payload_len > MQTTC__MAX_REMAINING - 4 - pi.topic_len)
+        return mqttc__bad(c, "payload");
+    if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
+    if (pi.qos && c->outgoing_qos >= c->opt.max_inflight) return MQTTC_ERR_BUSY;
+    rc = pi.qos ? mqttc__next_id(&c->inflight, &c->last_id, &pi.packet_id) : MQTTC_OK;
+    if (rc == MQTTC_OK) rc = mqttc_encode_publish(NULL, 0, MQTTC_PROTOCOL_311, &pi, &n);
+    if (rc != MQTTC_ERR_NOSPACE) return rc == MQTTC_OK ? MQTTC_ERR_ARG : rc; /* NOSPACE: n is the size */
+    unsigned char *p = mqttc__tx_space(c, n, 0, &rc);
+    if (!p) return rc;
+    if (pi.qos) {
+        mqttc__rec *r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC,
+                                       pi.packet_id, n);
+        if (!r) return MQTTC_ERR_BUSY;
+        mqttc_encode_publish(mqttc__rec_data(r), n, MQTTC_PROTOCOL_311, &pi, &n);
+        memcpy(p, mqttc__rec_data(r), n);
+        c->outgoing_qos++;
+    } else {
+        mqttc_encode_publish(p, n, MQTTC_PROTOCOL_311, &pi, &n);
+    }
+    (void)mqttc__queued(c, n); /* accepted: a failed write-through is the step's to report */
+    if (packet_id) *packet_id = pi.packet_id;
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_publish_with(mqttc_client *c, const mqttc_publish_info *pi, unsigned short *packet_id) {
+    if (packet_id) *packet_id = 0;
+    if (!pi) return mqttc__bad(c, "info");
+    mqttc__lock(c);
+    int rc = mqttc__publish(c, pi, packet_id);
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_publish(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
+                            int retain, unsigned short *packet_id) {
+    mqttc_publish_info pi;
+    memset(&pi, 0, sizeof pi);
+    pi.topic = topic;
+    pi.topic_len = topic ? strlen(topic) : 0;
+    pi.payload = payload;
+    pi.payload_len = len;
+    pi.qos = qos;
+    pi.retain = retain;
+    return mqttc_publish_with(c, &pi, packet_id);
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE share everything but the packet: the encoder writes it, a
+   record waits for the answer (holding the filters, each after its 2-byte length, to find
+   their handlers again), and for SUBSCRIBE the handlers are set. */
+typedef struct mqttc__req {
+    int kind;                    /* MQTTC__AWAIT_SUBACK or MQTTC__AWAIT_UNSUBACK */
+    mqttc_subscribe_info info;
+    mqttc__cb cb;
+    mqttc_message_fn on_message; /* SUBSCRIBE only */
+    void *user;
+} mqttc__req;
+
+/* The filters and QoS are the caller's to get right: named in mqttc_bad_arg. */
+static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filters_len) {
+    const mqttc_subscribe_info *si = &q->info;
+    *filters_len = 0;
+    if (!si->filters || si->count == 0 || si->count > 65535u) return mqttc__bad(c, "filters"); /* [MQTT-3.8.3-3] */
+    if (q->kind == MQTTC__AWAIT_SUBACK && !si->options) return mqttc__bad(c, "qos");
+    for (size_t i = 0; i < si->count; i++) {
+        const char *f = si->filters[i];
+        size_t len = f ? strlen(f) : 0;
+        if (mqttc_filter_check(f, len) != MQTTC_OK) return mqttc__bad(c, "filter");
+        if (q->kind == MQTTC__AWAIT_SUBACK && si->options[i] > 2) return mqttc__bad(c, "qos");
+        *filters_len += 2 + len;
+    }
+    return MQTTC_OK;
+}
+
+/* A subscription's handler: set anew (so it is last in seq order), or removed for NULL. */
+static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user) {
+    mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
+    if (h) mqttc__rec_remove(&c->subs, h);
+    if (!fn) return MQTTC_OK;
+    h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, 0, f.len);
+    if (!h) return MQTTC_ERR_BUSY;
+    memcpy(mqttc__rec_data(h), f.ptr, f.len);
+    h->cb.message = fn;
+    h->user = user;
+    h->seq = ++c->handler_seq;
+    return MQTTC_OK;
+}
+
+static int mqttc__encode_request(const mqttc__req *q, unsigned char *buf, size_t cap, size_t *n) {
+    if (q->kind == MQTTC__AWAIT_SUBACK) return mqttc_encode_subscribe(buf, cap, MQTTC_PROTOCOL_311, &q->info, n);
+    return mqttc_encode_unsubscribe(buf, cap, MQTTC_PROTOCOL_311, &q->info, n);
+}
+
+static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet_id) {
+    size_t flen, n;
+    int rc;
+    if (packet_id) *packet_id = 0;
+    if ((rc = mqttc__req_check(c, q, &flen)) != MQTTC_OK) return rc;
+    if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE;
+    rc = mqttc__next_id(&c->inflight, &c->last_id, &q->info.packet_id);
+    if (rc == MQTTC_OK) rc = mqttc__encode_request(q, NULL, 0, &n);
+    if (rc != MQTTC_ERR_NOSPACE) return rc == MQTTC_OK ? MQTTC_ERR_ARG : rc == MQTTC_ERR_ARG ? mqttc__bad(c, "filters") : rc;
+    unsigned char *p = mqttc__tx_space(c, n, 0, &rc);
+    if (!p) return rc;
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, q->kind, q->info.packet_id, flen);
+    if (!r) return MQTTC_ERR_BUSY;
+    unsigned char *d = mqttc__rec_data(r);
+    for (size_t i = 0; i < q->info.count; i++) {
+        mqttc_str f = {q->info.filters[i], strlen(q->info.filters[i])};
+        d = mqttc__put_str(d, f);
+    }
+    r->cb = q->cb;
+    r->user = q->user;
+    for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
+        mqttc_str f = {q->info.filters[i], strlen(q->info.filters[i])};
+        if (mqttc__set_handler(c, f, q->on_message, q->user) != MQTTC_OK) {
+            mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, q->kind, q->info.packet_id));
+            return MQTTC_ERR_BUSY;
+        }
+    }
+    mqttc__encode_request(q, p, n, &n);
+    if (packet_id) *packet_id = q->info.packet_id;
+    (void)mqttc__queued(c, n); /* accepted, as a publish is */
+    return MQTTC_OK;
+}
+
+static int mqttc__request_locked(mqttc_client *c, mqttc__req *q, unsigned short *packet_id) {
+    mqttc__lock(c);
+    int rc = mqttc__request(c, q, packet_id);
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const unsigned char *qos,
+                                   size_t count, mqttc_suback_fn on_suback, mqttc_message_fn on_message, void *user,
+                                   unsigned short *packet_id) {
+    mqttc__req q;
+    memset(&q, 0, sizeof q);
+    q.kind = MQTTC__AWAIT_SUBACK;
+    q.info.filters = filters;
+    q.info.options = qos;
+    q.info.count = count;
+    q.cb.suback = on_suback;
+    q.on_message = on_message;
+    q.user = user;
+    return mqttc__request_locked(c, &q, packet_id);
+}
+
+MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
+                              mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
+    unsigned char q = (unsigned char)(qos < 0 || qos > 2 ? 3 : qos);
+    return mqttc_subscribe_many(c, &filter, &q, 1, on_suback, on_message, user, packet_id);
+}
+
+MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
+                                     mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id) {
+    mqttc__req q;
+    memset(&q, 0, sizeof q);
+    q.kind = MQTTC__AWAIT_UNSUBACK;
+    q.info.filters = filters;
+    q.info.count = count;
+    q.cb.unsuback = on_unsuback;
+    q.user = user;
+    return mqttc__request_locked(c, &q, packet_id);
+}
+
+MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback, void *user,
+                                unsigned short *packet_id) {
+    return mqttc_unsubscribe_many(c, &filter, 1, on_unsuback, user, packet_id);
+}
+
+/* ---- starting a connection ---- */
+
+/* Every connect path ends here with the bottom stage t (TCP to the next hop, an adopted
+   socket, or the caller's transport), its handshake maybe still pending: the stages above
+   it are added (>>transport's chain), and the connection begins. On failure the stage is
+   closed and the connect has failed (CLOSED, the error sticks, on_status is told); only
+   MQTTC_ERR_STATE (a connection is open) leaves everything, t included, as it was. */
+static int mqttc__start(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
+                        uint64_t now_ms) {
+    const char *bad = NULL;
+    int rc = mqttc__begin_connection(c, now_ms);
+    if (rc == MQTTC_ERR_STATE) return rc;
+    c->tr = *t;
+    if (rc == MQTTC_OK) rc = mqttc__chain(&c->stages, &c->opt, target, &c->tr, &bad);
+    if (rc != MQTTC_OK) {
+        if (bad) c->bad_arg = bad;
+        return mqttc__fail(c, rc);
+    }
+    if (!c->tr.handshake) return mqttc__send_connect(c);
+    mqttc__set_state(c, MQTTC_STATE_HANDSHAKE);
+    /* over a connected socket the handshake begins now (TLS's first flight leaves); a TCP
+       connect is only started, and the steps see it through */
+    return is_connected ? mqttc__advance_connection(c) : MQTTC_OK;
+}
+
+static int mqttc__start_locked(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
+                               uint64_t now_ms) {
+    mqttc__lock(c);
+    int rc = mqttc__start(c, t, target, is_connected, now_ms);
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms) {
+    if (!t || !t->send || !t->recv) return mqttc__bad(c, "transport");
+    return mqttc__start_locked(c, t, NULL, 1, now_ms);
+}
+
+#ifndef MQTTC_NO_SOCKETS
+/* The target is the broker, and (with no proxy stage yet) the next hop too. */
+MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms) {
+    mqttc_transport t;
+    if (!host) return mqttc__bad(c, "host");
+    if (port < 0 || port > 65535) return mqttc__bad(c, "port");
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    int rc = mqttc__tcp_open(&t, host, port ? port : c->opt.secure ? 8883 : 1883);
+    if (rc == MQTTC_OK) return mqttc__start_locked(c, &t, host, 0, now_ms);
+    mqttc__lock(c); /* resolving or every address failed: the connect failed */
+    if (mqttc__begin_connection(c, now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms) {
+    mqttc_transport t;
+    if (fd < 0) return mqttc__bad(c, "fd");
+    int rc = mqttc__tcp_adopt(&t, fd);
+    return rc == MQTTC_OK ? mqttc__start_locked(c, &t, NULL, 1, now_ms) : rc;
+}
+#endif
+
+/* The graceful end (see the declaration): DRAINING while QoS 1/2 flows are open, then
+   DISCONNECT [MQTT-3.14.4-1]; nothing is sent after it [MQTT-3.14.4-2]. The close is left to
+   the next step, so a poll loop always sees the end through step (mqttc_timeout_ms is 0). */
+MQTTC_DEF int mqttc_disconnect(mqttc_client *c) {
+    int rc = MQTTC_OK;
+    mqttc__lock(c);
+    if (c->state == MQTTC_STATE_CONNECTED && (c->outgoing_qos || c->incoming_qos2)) {
+        mqttc__set_state(c, MQTTC_STATE_DRAINING);
+        c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
+        mqttc__wake(c);
+    } else if (c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING) {
+        rc = mqttc__send_disconnect(c); /* again while draining: stop waiting, DISCONNECT now */
+    } else if (c->state < MQTTC_STATE_CONNECTED && mqttc__is_open(c)) {
+        mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+    } else if (!mqttc__is_open(c)) {
+        rc = MQTTC_ERR_STATE;
+    }
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF void mqttc_pause(mqttc_client *c, int is_paused) {
+    mqttc__lock(c);
+    if (c->is_paused && !is_paused && c->ping_outstanding) c->ping_sent_ms = c->now_ms; /* wait anew */
+    c->is_paused = is_paused != 0;
+    if (!is_paused) mqttc__wake(c);
+    mqttc__unlock(c);
+}
+
+MQTTC_DEF void mqttc_cork(mqttc_client *c, int is_corked) {
+    mqttc__lock(c);
+    c->is_corked = is_corked;
+    if (!is_corked && !c->in_dispatch) (void)mqttc__flush(c);
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+}
+
+MQTTC_DEF int mqttc_flush(mqttc_client *c) {
+    mqttc__lock(c);
+    int rc = mqttc__is_open(c) ? mqttc__flush(c) : (c->error ? c->error : MQTTC_ERR_STATE);
+    if (rc == MQTTC_OK && !c->in_dispatch) rc = mqttc__finish_disconnect(c);
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc == MQTTC_ERR_DISCONNECT ? MQTTC_OK : rc;
+}
+
+MQTTC_DEF int mqttc_state(const mqttc_client *c) { return c->state; }
+MQTTC_DEF int mqttc_error(const mqttc_client *c) { return c->error; }
+MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c) { return c->outgoing_qos; }
+MQTTC_DEF unsigned mqttc_inflight_in(const mqttc_client *c) { return c->incoming_qos2; }
+MQTTC_DEF int mqttc_session_present(const mqttc_client *c) { return c->session_present; }
+MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len; }
+MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c) { return c->bad_arg ? c->bad_arg : ""; }
+MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c) { return c->sys_errno; }
+MQTTC_DEF int mqttc_reason_code(const mqttc_client *c) { return c->reason_code; }
+MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c) { return c->opt.client_id; }
+
+/* ---- set up and tear down ---- */
+
+/* A random id of 23 characters from [0-9a-zA-Z], the set every 3.1.1 broker must accept
+   [MQTT-3.1.3-5]. No global state: the seed mixes the client's address, a stack address
+   and the time (splitmix64). */
+static void mqttc__random_id(mqttc_client *c, uint64_t seed) {
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    uint64_t x = seed ^ (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&seed << 17);
+    memcpy(c->id, "mqttc", 5); /* no '-': only [0-9a-zA-Z] is valid everywhere */
+    for (int i = 5; i < 23; i++) {
+        uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        c->id[i] = digits[(z ^ (z >> 31)) % 62u];
+    }
+    c->id[23] = '\0';
+}
+
+/* The will and login rules, shared by the options and the setters: the name of the field
+   that breaks one, or NULL. */
+static const char *mqttc__will_bad(const char *topic, const void *payload, size_t len, int qos, int retain) {
+    if (!topic) return qos || retain || len ? "options.will_topic" : NULL; /* [MQTT-3.1.2-13/15] */
+    if (mqttc_topic_check(topic, strlen(topic)) != MQTTC_OK) return "options.will_topic";
+    if (len && (!payload || len > 65535u)) return "options.will_payload";
+    if (qos < 0 || qos > 2) return "options.will_qos";
+    return NULL;
+}
+
+static const char *mqttc__login_bad(const char *username, const void *password, size_t len) {
+    if (password && !username) return "options.password"; /* [MQTT-3.1.2-22] */
+    if (len > 65535u || (len && !password)) return "options.password_len";
+    if (username && mqttc_utf8_check(username, strlen(username)) != MQTTC_OK) return "options.username";
+    return NULL;
+}
+
+/* The options' own rules, checked before anything is sent: the bad field's name, or NULL. */
+static const char *mqttc__options_bad(const mqttc_options *o) {
+    const char *bad = mqttc__login_bad(o->username, o->password, o->password_len);
+    if (!bad) bad = mqttc__will_bad(o->will_topic, o->will_payload, o->will_payload_len, o->will_qos, o->will_retain);
+    if (bad) return bad;
+    if (o->keepalive_s > 65535u) return "options.keepalive_s";
+    if (o->client_id && (strlen(o->client_id) > 65535u || mqttc_utf8_check(o->client_id, strlen(o->client_id))))
+        return "options.client_id";
+    if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.client_id"; /* [MQTT-3.1.3-7] */
+    if (o->mem && o->mem_size < 4096) return "options.mem_size";
+    return mqttc__chain_options_bad(o);
+}
+
+/* One function patches the defaults into all-zero fields. */
+static void mqttc__options_defaults(mqttc_options *o) {
+    if (o->no_keepalive) o->keepalive_s = 0;
+    else if (o->keepalive_s == 0) o->keepalive_s = 60;
+    if (o->ping_timeout_ms == 0 || o->ping_timeout_ms > o->keepalive_s * 1000u) o->ping_timeout_ms = o->keepalive_s * 1000u;
+    if (o->connect_timeout_ms == 0) o->connect_timeout_ms = 30000;
+    if (o->disconnect_timeout_ms == 0) o->disconnect_timeout_ms = 10000;
+    if (o->max_packet_size == 0) o->max_packet_size = MQTTC_DEFAULT_MAX_PACKET;
+    if (o->max_packet_size > MQTTC__MAX_REMAINING + 5u) o->max_packet_size = MQTTC__MAX_REMAINING + 5u;
+    if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : MQTTC_DEFAULT_MAX_INFLIGHT;
+    if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = 65535u;
+    if (o->max_output == 0) o->max_output = 64u * 1024u;
+}
+
+/* Caller memory: four aligned quarters, for rx, tx, in-flight records and handlers. */
+static void mqttc__carve(mqttc_client *c) {
+    unsigned char *base = (unsigned char *)c->opt.mem;
+    size_t skew = (size_t)(-(uintptr_t)base & (MQTTC__ALIGN - 1));
+    size_t quarter = ((c->opt.mem_size - skew) / 4) & ~(size_t)(MQTTC__ALIGN - 1);
+    if (quarter > MQTTC__BUF_MAX) quarter = MQTTC__BUF_MAX & ~(size_t)(MQTTC__ALIGN - 1);
+    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
+    for (int i = 0; i < 4; i++) {
+        bufs[i]->p = base + skew + (size_t)i * quarter;
+        bufs[i]->cap = bufs[i]->max = (uint32_t)quarter;
+        bufs[i]->is_fixed = 1;
+    }
+    if (c->opt.max_output > quarter) c->opt.max_output = quarter;
+}
+
+MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
+    memset(c, 0, sizeof *c);
+    if (o) c->opt = *o;
+    c->tr.fd = -1;
+    c->wake_fd[0] = c->wake_fd[1] = -1;
+    const char *bad = mqttc__options_bad(&c->opt);
+    if (bad) return mqttc__bad(c, bad);
+    mqttc__options_defaults(&c->opt);
+    if (!c->opt.client_id) {
+        mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
+        c->opt.client_id = c->id;
+    }
+    if (c->opt.mem) {
+        mqttc__carve(c);
+        return MQTTC_OK;
+    }
+    c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
+    c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
+    return MQTTC_OK;
+}
+
+
+MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
+    if (mqttc__is_open(c)) mqttc__fail(c, MQTTC_ERR_CLOSED);
+    if (c->wake) c->wake(c, 1); /* >>blocking releases its wake-up pipe */
+    mqttc__chain_free(&c->stages);
+    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
+    for (int i = 0; i < 4; i++)
+        if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
+    memset(c, 0, sizeof *c);
+    c->tr.fd = -1;
+    c->wake_fd[0] = c->wake_fd[1] = -1;
+}
+
+/* ---- settings between connections ---- */
+
+/* A setter's common part: only while no connection is open; the rule's verdict. */
+static int mqttc__setting(mqttc_client *c, const char *bad) {
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    return bad ? mqttc__bad(c, bad) : MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_set_will(mqttc_client *c, const char *topic, const void *payload, size_t len, int qos,
+                             int retain) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, mqttc__will_bad(topic, payload, len, qos, retain));
+    if (rc == MQTTC_OK) {
+        c->opt.will_topic = topic;
+        c->opt.will_payload = payload;
+        c->opt.will_payload_len = len;
+        c->opt.will_qos = qos;
+        c->opt.will_retain = retain;
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, seconds > 65535u ? "seconds" : NULL);
+    if (rc == MQTTC_OK) {
+        c->opt.keepalive_s = seconds;
+        c->opt.no_keepalive = seconds == 0;
+        c->opt.ping_timeout_ms = 0; /* follows the keepalive again, as by default */
+        mqttc__options_defaults(&c->opt);
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+/* Clean session on drops the kept session at the next CONNACK [MQTT-3.1.2-6]. */
+MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, !is_clean && !c->opt.client_id[0] ? "options.client_id" : NULL); /* [MQTT-3.1.3-7] */
+    if (rc == MQTTC_OK) c->opt.no_clean_session = !is_clean;
+    mqttc__unlock(c);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len) {
+    mqttc__lock(c);
+    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len));
+    if (rc == MQTTC_OK) {
+        c->opt.username = username;
+        c->opt.password = password;
+        c->opt.password_len = password_len;
+    }
+    mqttc__unlock(c);
+    return rc;
+}
+
+/* >>blocking ------------------------------------------------------------------------------ */
+/* Blocking calls on the poll-loop interface: mqttc_wait sleeps in poll(2) until the client
+   has work, and each call steps until its condition holds. With lock hooks (threads), a
+   pipe wakes the sleeping loop when another thread queues output (the client's wake hook). */
+#ifndef MQTTC_NO_SOCKETS
+
+MQTTC_DEF uint64_t mqttc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The client's wake hook: another thread queued output or disconnected while a blocking
+   call sleeps in poll: a byte in the pipe wakes it. At deinit: the pipe is closed. */
+static void mqttc__wake_pipe(mqttc_client *c, int is_end) {
+    if (is_end) {
+        for (int i = 0; i < 2; i++)
+            if (c->wake_fd[i] >= 0) close(c->wake_fd[i]);
+        c->wake_fd[0] = c->wake_fd[1] = -1;
+    } else if (c->run_waiting && c->wake_fd[1] >= 0) {
+        char b = 1;
+        ssize_t r = write(c->wake_fd[1], &b, 1);
+        (void)r; /* a full pipe is already a wake-up */
+    }
+}
+
+/* Only a client shared between threads (lock hooks set) needs the wake-up pipe. */
+static void mqttc__ensure_wake(mqttc_client *c) {
+    if (!c->opt.lock || c->wake_fd[0] >= 0) return;
+    if (pipe(c->wake_fd) != 0) { c->wake_fd[0] = c->wake_fd[1] = -1; return; }
+    for (int i = 0; i < 2; i++) fcntl(c->wake_fd[i], F_SETFL, fcntl(c->wake_fd[i], F_GETFL, 0) | O_NONBLOCK);
+    c->wake = mqttc__wake_pipe;
+}
+
+/* poll(2) events for the client's, and back. The one place the two meet. */
+static short mqttc__poll_events(unsigned ev) {
+    return (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+}
+
+MQTTC_DEF int mqttc_wait(mqttc_client *c, long max_ms, int extra_fd) {
+    struct pollfd pfd[3];
+    char drain[64];
+    int n = 0, extra = -1, wake = -1;
+    mqttc__lock(c);
+    if (!mqttc__is_open(c)) {
+        mqttc__unlock(c);
+        return MQTTC_ERR_STATE;
+    }
+    long ms = mqttc_timeout_ms(c, mqttc_now_ms());
+    if (max_ms >= 0 && (ms < 0 || ms > max_ms)) ms = max_ms;
+    pfd[n].fd = mqttc_fd(c);
+    pfd[n++].events = mqttc__poll_events(mqttc_events(c));
+    if (c->wake_fd[0] >= 0) {
+        wake = n;
+        pfd[n].fd = c->wake_fd[0];
+        pfd[n++].events = POLLIN;
+    }
+    if (extra_fd >= 0) {
+        extra = n;
+        pfd[n].fd = extra_fd;
+        pfd[n++].events = POLLIN;
+    }
+    for (int i = 0; i < n; i++) pfd[i].revents = 0;
+    c->run_waiting = 1;
+    mqttc__unlock(c);
+    int ready = poll(pfd, (nfds_t)n, ms > 0x7fffffffL ? 0x7fffffff : (int)ms);
+    mqttc__lock(c);
+    c->run_waiting = 0;
+    if (ready > 0 && wake >= 0 && (pfd[wake].revents & POLLIN))
+        while (read(c->wake_fd[0], drain, sizeof drain) > 0) {}
+    mqttc__unlock(c);
+    return ready > 0 && extra >= 0 && (pfd[extra].revents & (POLLIN | POLLHUP)) ? 1 : 0;
+}
+
+/* One round of every blocking call: wait (up to max_ms, -1: the client's own deadline),
+   then step. */
+static int mqttc__wait_step(mqttc_client *c, long max_ms) {
+    int rc = mqttc_wait(c, max_ms, -1);
+    if (rc < 0) return c->error ? c->error : rc; /* ended already: nothing to wait for */
+    return mqttc_step(c, mqttc_now_ms());
+}
+
+/* A step that handles the CONNACK returns at once (mqttc__dispatch_all), so the loop ends
+   before anything that came with it is delivered. */
+MQTTC_DEF int mqttc_connect_wait(mqttc_client *c) {
+    if (c->in_dispatch) return MQTTC_ERR_STATE;
+    mqttc__ensure_wake(c);
+    int rc = mqttc__is_open(c) ? MQTTC_OK : (c->error ? c->error : MQTTC_ERR_STATE);
+    while (rc == MQTTC_OK && c->state < MQTTC_STATE_CONNECTED) rc = mqttc__wait_step(c, -1);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port) {
+    int rc = mqttc_connect_start(c, host, port, mqttc_now_ms());
+    return rc == MQTTC_OK ? mqttc_connect_wait(c) : rc;
+}
+
+MQTTC_DEF int mqttc_run(mqttc_client *c) {
+    if (c->state == MQTTC_STATE_IDLE || c->in_dispatch) return MQTTC_ERR_STATE;
+    mqttc__ensure_wake(c);
+    int rc;
+    do rc = mqttc__wait_step(c, -1);
+    while (rc == MQTTC_OK);
+    return rc;
+}
+
+MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
+    if (c->state == MQTTC_STATE_IDLE || c->in_dispatch) return MQTTC_ERR_STATE;
+    mqttc__ensure_wake(c);
+    uint64_t end = mqttc_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
+    int rc;
+    do {
+        uint64_t now = mqttc_now_ms();
+        rc = mqttc__wait_step(c, now >= end ? 0 : (long)(end - now));
+    } while (rc == MQTTC_OK && mqttc_now_ms() < end);
+    return rc;
+}
+
+#endif /* MQTTC_NO_SOCKETS */
 
 #endif /* MQTTC_IMPLEMENTATION_INCLUDED */
 #endif /* MQTTC_IMPLEMENTATION */

@@ -1,5 +1,6 @@
-/* bench/bench_mqttc.c - mqttc through its poll-loop API (mqttc_fd / mqttc_events /
-   mqttc_step), one thread, default options (window 32, 64 KiB output limit).
+/* bench/bench_mqttc.c - mqttc through its poll-loop API (mqttc_wait, or mqttc_fd /
+   mqttc_events for many clients, and mqttc_step), one thread, default options (window 32,
+   64 KiB output limit).
      pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
                  many leave in one write; the documented way to send a batch
      sub0, rtt   not corked: a lone publish is written through at once */
@@ -25,14 +26,14 @@ static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
     if (++k->messages == k->measure_from && k->phase) bench_begin(k->phase);
 }
 
-static void on_published(mqttc_client *c, unsigned short id, void *user) {
-    (void)c; (void)id;
+static void on_published(mqttc_client *c, const mqttc_ack_info *a, void *user) {
+    (void)c; (void)a;
     ((counts *)user)->published++;
 }
 
-static void on_suback(mqttc_client *c, unsigned short id, int code, void *user) {
-    (void)c; (void)id;
-    if (code == 0x80) bench_die(CLIENT, "subscription refused");
+static void on_suback(mqttc_client *c, const mqttc_suback_info *s, void *user) {
+    (void)c;
+    if (s->codes[0] == 0x80) bench_die(CLIENT, "subscription refused");
     ((counts *)user)->subacks++;
 }
 
@@ -45,12 +46,7 @@ static void check(int rc, const char *what) {
 
 /* One round of the loop: wait for what the client asks (at most 1 s), then step. */
 static void pump(mqttc_client *c) {
-    struct pollfd p;
-    unsigned ev = mqttc_events(c);
-    p.fd = mqttc_fd(c);
-    p.events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
-    p.revents = 0;
-    poll(&p, 1, 1000);
+    mqttc_wait(c, 1000, -1);
     check(mqttc_step(c, mqttc_now_ms()), "step");
 }
 
@@ -167,13 +163,18 @@ static void run_rtt(const bench_args *a, bench_result *r) {
     mqttc_deinit(&c);
 }
 
+/* The poll(2) events for what a client asks (mqttc_events). */
+static short poll_events(const mqttc_client *c) {
+    unsigned ev = mqttc_events(c);
+    return (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+}
+
 /* conns: N clients on one poll loop, connected BENCH_CONN_CHUNK at a time. */
 static void pump_all(mqttc_client *cs, long first, long end, struct pollfd *p) {
     long m = 0;
     for (long i = first; i < end; i++, m++) {
-        unsigned ev = mqttc_events(&cs[i]);
         p[m].fd = mqttc_fd(&cs[i]);
-        p[m].events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+        p[m].events = poll_events(&cs[i]);
         p[m].revents = 0;
     }
     poll(p, (nfds_t)m, 1000);

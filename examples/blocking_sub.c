@@ -23,9 +23,9 @@ static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
     if (++n->received == n->limit) mqttc_disconnect(c); /* legal inside a callback */
 }
 
-static void on_suback(mqttc_client *c, unsigned short packet_id, int return_code, void *user) {
-    (void)c, (void)packet_id, (void)user;
-    printf("subscribed, granted QoS %d\n", return_code); /* 0x80 would be a refusal */
+static void on_suback(mqttc_client *c, const mqttc_suback_info *s, void *user) {
+    (void)c, (void)user;
+    printf("subscribed, granted QoS %d\n", s->codes[0]); /* 0x80 would be a refusal */
     fflush(stdout);
 }
 

@@ -70,18 +70,14 @@ static int cli_usage_error(const cli_config *cfg, const char *fmt, const char *a
     return 1;
 }
 
-static int cli_is_refusal(int err) {
-    return err <= MQTTC_ERR_REFUSED_VERSION && err >= MQTTC_ERR_REFUSED_AUTHORIZATION;
-}
-
-/* Says why a connect failed; returns the exit code. A CONNACK refusal exits with its return
-   code [MQTT-3.2.2-3], in mosquitto's words. */
-static int cli_connect_failed(const cli_config *cfg, int err) {
+/* Says why a connect failed; returns the exit code. A CONNACK refusal (MQTTC_ERR_REFUSED)
+   exits with its return code, the client's reason code [MQTT-3.2.2-5], in mosquitto's words. */
+static int cli_connect_failed(const cli_config *cfg, const mqttc_client *c, int err) {
     static const char *const refusals[] = {"unacceptable protocol version", "identifier rejected",
                                            "broker unavailable", "bad user name or password",
                                            "not authorised"};
-    if (cli_is_refusal(err)) {
-        int code = MQTTC_ERR_REFUSED_VERSION - err + 1;
+    int code = mqttc_reason_code(c);
+    if (err == MQTTC_ERR_REFUSED && code >= 1 && code <= 5) {
         if (!cfg->quiet) {
             fprintf(stderr, "Connection error: Connection Refused: %s.\n", refusals[code - 1]);
             if (cfg->tool == CLI_PUB) fprintf(stderr, "Error: The connection was refused.\n");
@@ -381,24 +377,25 @@ static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, 
     size_t pos = 0;
     mqttc_str f;
     int qos;
-    unsigned mid = p->packet_id;
+    const mqttc_publish_info *pub = &p->publish;
+    unsigned id = pub->packet_id | p->ack.packet_id | p->subscribe.packet_id; /* of whichever kind */
+    unsigned mid = id;
     (void)user;
-    if (is_sent && p->packet_id) cli_last_mid = p->packet_id;
-    if (is_sent && p->type == MQTTC_PUBLISH && p->qos == 0) mid = ++cli_last_mid;
-    printf("Client %s %s %s", c->opt.client_id, is_sent ? "sending" : "received", names[p->type]);
-    if (p->type == MQTTC_CONNACK) printf(" (%d)", p->return_code);
+    if (is_sent && id) cli_last_mid = id;
+    if (is_sent && p->type == MQTTC_PUBLISH && pub->qos == 0) mid = ++cli_last_mid;
+    printf("Client %s %s %s", mqttc_client_id(c), is_sent ? "sending" : "received", names[p->type]);
+    if (p->type == MQTTC_CONNACK) printf(" (%d)", p->connack.reason_code);
     else if (p->type == MQTTC_PUBLISH)
-        printf(" (d%d, q%d, r%d, m%u, '%.*s', ... (%lu bytes))", p->dup, p->qos, p->retain, mid,
-               (int)p->topic.len, p->topic.ptr, (unsigned long)p->payload_len);
+        printf(" (d%d, q%d, r%d, m%u, '%.*s', ... (%lu bytes))", pub->dup, pub->qos, pub->retain, mid,
+               (int)pub->topic_len, pub->topic, (unsigned long)pub->payload_len);
     else if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_PUBCOMP && is_sent)
-        printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBREC ? " (m%u, rc0)" : " (m%u)", p->packet_id);
+        printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBREC ? " (m%u, rc0)" : " (m%u)", id);
     else if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_PUBCOMP)
-        printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBCOMP ? " (Mid: %u, RC:0)" : " (Mid: %u)",
-               p->packet_id);
+        printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBCOMP ? " (Mid: %u, RC:0)" : " (Mid: %u)", id);
     else if (p->type == MQTTC_SUBSCRIBE && mqttc_next_filter(p, &pos, &f, &qos))
-        printf(" (Mid: %u, Topic: %.*s, QoS: %d, Options: 0x00)", p->packet_id, (int)f.len, f.ptr, qos);
+        printf(" (Mid: %u, Topic: %.*s, QoS: %d, Options: 0x00)", id, (int)f.len, f.ptr, qos);
     else if (p->type == MQTTC_UNSUBSCRIBE && mqttc_next_filter(p, &pos, &f, NULL))
-        printf(" (Mid: %u, Topic: %.*s)", p->packet_id, (int)f.len, f.ptr);
+        printf(" (Mid: %u, Topic: %.*s)", id, (int)f.len, f.ptr);
     printf("\n");
     fflush(stdout);
 }
@@ -408,20 +405,9 @@ static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, 
 /* Waits until the client or `extra` (-1: none) is ready, at most max_ms (-1: the client's own
    deadline), then steps the client. *extra_ready says whether extra can be read. */
 static int cli_wait(mqttc_client *c, int extra, long max_ms, int *extra_ready) {
-    struct pollfd p[2];
-    *extra_ready = 0;
-    if (mqttc_state(c) == MQTTC_STATE_CLOSED) return mqttc_error(c); /* nothing left to wait for */
-    long ms = mqttc_timeout_ms(c, mqttc_now_ms());
-    unsigned ev = mqttc_events(c);
-    if (max_ms >= 0 && (ms < 0 || ms > max_ms)) ms = max_ms;
-    p[0].fd = mqttc_fd(c);
-    p[0].events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
-    p[1].fd = extra;
-    p[1].events = POLLIN;
-    p[0].revents = p[1].revents = 0;
-    int n = poll(p, 2, (int)ms);
-    *extra_ready = n > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-    if (n < 0 && errno != EINTR) return MQTTC_ERR_IO;
+    int r = mqttc_wait(c, max_ms, extra);
+    *extra_ready = r == 1;
+    if (r < 0) return mqttc_error(c) ? mqttc_error(c) : r; /* ended: nothing left to wait for */
     return mqttc_step(c, mqttc_now_ms());
 }
 

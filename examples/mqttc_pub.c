@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
         cli_error(&cfg, "Invalid options: %s.", mqttc_strerror(rc));
         exit_code = 1;
     } else if ((rc = cli_connect(&c, &cfg, -1, 0, &stopped)) != MQTTC_OK) {
-        exit_code = cli_connect_failed(&cfg, rc);
+        exit_code = cli_connect_failed(&cfg, &c, rc);
     } else {
         exit_code = publish_all(&c, &cfg, message, message_len);
     }

@@ -92,10 +92,11 @@ static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
     if (s->cfg->count && ++s->received == s->cfg->count) end(c, s, 0);
 }
 
-static void on_suback(mqttc_client *c, unsigned short packet_id, int return_code, void *user) {
+static void on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
     sub_state *s = (sub_state *)user;
     const cli_config *cfg = s->cfg;
-    if (cfg->debug && !cfg->quiet) printf("Subscribed (mid: %u): %d\n", packet_id, return_code);
+    int return_code = sa->codes[0]; /* one filter a SUBSCRIBE */
+    if (cfg->debug && !cfg->quiet) printf("Subscribed (mid: %u): %d\n", sa->packet_id, return_code);
     fflush(stdout);
     s->refused += return_code == 0x80;
     if (++s->subacks < cfg->filter_count) return;
@@ -131,11 +132,18 @@ static int is_timed_out(sub_state *s, long *max_ms) {
     return 1;
 }
 
+/* Stops a graceful end that takes too long: DISCONNECT now, then close. */
+static int cut_short(mqttc_client *c, int why) {
+    (void)mqttc_disconnect(c);
+    (void)mqttc_step(c, mqttc_now_ms()); /* DISCONNECT is out: close */
+    return why;
+}
+
 /* Runs until the connection ends: -C, -E, -W, a signal, or the broker. Ending is graceful:
    the library finishes the QoS 2 handshakes still open (PUBREL answered with PUBCOMP
    [MQTT-4.3.3-2]) and then sends DISCONNECT; messages arriving meanwhile are not printed
    (is_ending). Once -W's deadline has passed that gets SUB_GRACE_MS; another signal while
-   ending cuts it short (the connection is then closed without DISCONNECT). */
+   ending cuts it short: mqttc_disconnect again sends DISCONNECT at once (no will). */
 static int run(mqttc_client *c, sub_state *s) {
     int rc = MQTTC_OK;
     while (rc == MQTTC_OK) {
@@ -145,12 +153,12 @@ static int run(mqttc_client *c, sub_state *s) {
         if (is_timed_out(s, &max_ms)) {
             if (!s->is_ending) end(c, s, 27); /* mosquitto's MOSQ_ERR_TIMEOUT */
             uint64_t now = mqttc_now_ms(), stop = s->deadline_ms + SUB_GRACE_MS;
-            if (now >= stop) return MQTTC_ERR_TIMEOUT;
+            if (now >= stop) return cut_short(c, MQTTC_ERR_TIMEOUT);
             max_ms = (long)(stop - now);
         }
         rc = cli_wait(c, signal_pipe[0], max_ms, &signalled);
         if (!signalled || read(signal_pipe[0], drain, sizeof drain) <= 0) continue;
-        if (s->is_ending) return MQTTC_ERR_DISCONNECT;
+        if (s->is_ending) return cut_short(c, MQTTC_ERR_DISCONNECT);
         end(c, s, 0);
     }
     return rc;
@@ -174,7 +182,7 @@ static int reconnect(mqttc_client *c, sub_state *s) {
             is_timed_out(s, &max_ms); /* says so */
             break;
         }
-        if (rc == MQTTC_OK || cli_is_refusal(rc)) return rc;
+        if (rc == MQTTC_OK || rc == MQTTC_ERR_REFUSED) return rc;
     }
     s->exit_code = 27;
     return MQTTC_ERR_DISCONNECT;
@@ -190,7 +198,7 @@ static int serve(mqttc_client *c, sub_state *s) {
         rc = reconnect(c, s);
     } while (rc == MQTTC_OK);
     if (rc == MQTTC_ERR_DISCONNECT) return s->exit_code;
-    return cli_connect_failed(s->cfg, rc);
+    return cli_connect_failed(s->cfg, c, rc);
 }
 
 int main(int argc, char **argv) {
@@ -222,7 +230,7 @@ int main(int argc, char **argv) {
     } else if (stopped) {
         exit_code = 255; /* -W or a signal before the first CONNACK: mosquitto_sub's exit(-1) */
     } else {
-        exit_code = cli_connect_failed(&cfg, rc);
+        exit_code = cli_connect_failed(&cfg, &c, rc);
     }
     mqttc_deinit(&c);
     cli_free(&cfg);

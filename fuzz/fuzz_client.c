@@ -66,7 +66,8 @@ typedef struct fz {
     int sent_disconnect; /* this connection sent DISCONNECT */
     fz_ids ids[IDS_KINDS];
     fz_open published;   /* QoS 1/2 messages accepted, not yet completed */
-    unsigned char requests[65536]; /* by id: SUBSCRIBE/UNSUBSCRIBE sent, not yet answered */
+    unsigned char requests[65536]; /* by id: SUBSCRIBE/UNSUBSCRIBE sent, not yet answered:
+                                      how many filters it named (1 or 2) */
     unsigned behaviour;  /* what callbacks do (bits, below) */
     int reentries;       /* API calls made from callbacks: bounded */
     size_t largest;      /* the largest payload published: it may pass max_output alone */
@@ -153,32 +154,32 @@ static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
     if ((f->behaviour & ON_MESSAGE_DISCONNECT) && m->payload_len == 1) (void)mqttc_disconnect(c);
 }
 
-static void answered(fz *f, unsigned short id) {
-    FUZZ_REQUIRE(f->requests[id]); /* an answer for a request the client made, once */
+/* An answer for a request the client made, once; returns how many filters it named. */
+static unsigned answered(fz *f, unsigned short id) {
+    unsigned count = f->requests[id];
+    FUZZ_REQUIRE(count);
     f->requests[id] = 0;
+    return count;
 }
 
-static void on_suback(mqttc_client *c, unsigned short id, int code, void *user) {
+/* SUBACK of mqttc_subscribe and mqttc_subscribe_many: one valid code per filter asked. */
+static void on_suback(mqttc_client *c, const mqttc_suback_info *s, void *user) {
     fz *f = (fz *)user;
+    unsigned short id = s->packet_id;
     FUZZ_REQUIRE(!f->c.opt.lock || f->lock_depth > 0);
-    FUZZ_REQUIRE(code == 0 || code == 1 || code == 2 || code == 0x80);
-    answered(f, id);
+    for (size_t i = 0; i < s->count; i++) FUZZ_REQUIRE(s->codes[i] <= 2 || s->codes[i] == 0x80);
+    FUZZ_REQUIRE(s->count == answered(f, id));
     if ((f->behaviour & ON_SUBACK_UNSUBSCRIBE) && may_reenter(f)) {
         unsigned short nid;
         if (mqttc_unsubscribe(c, filters[id % NFILTERS], NULL, f, &nid) == MQTTC_OK) f->requests[nid] = 1;
     }
 }
 
-/* mqttc_subscribe_many's SUBACK: one valid code per filter asked (two here). */
-static void on_subacks(mqttc_client *c, unsigned short id, const unsigned char *codes, size_t count, void *user) {
-    for (size_t i = 0; i < count; i++) FUZZ_REQUIRE(codes[i] <= 2 || codes[i] == 0x80);
-    FUZZ_REQUIRE(count == 2);
-    on_suback(c, id, codes[0], user);
-}
-
-static void on_unsuback(mqttc_client *c, unsigned short id, void *user) {
+static void on_unsuback(mqttc_client *c, const mqttc_ack_info *a, void *user) {
     fz *f = (fz *)user;
+    unsigned short id = a->packet_id;
     FUZZ_REQUIRE(!f->c.opt.lock || f->lock_depth > 0);
+    FUZZ_REQUIRE(a->type == MQTTC_UNSUBACK);
     answered(f, id);
     if ((f->behaviour & ON_UNSUBACK_SUBSCRIBE) && may_reenter(f)) {
         unsigned short nid;
@@ -187,9 +188,11 @@ static void on_unsuback(mqttc_client *c, unsigned short id, void *user) {
     }
 }
 
-static void on_published(mqttc_client *c, unsigned short id, void *user) {
+static void on_published(mqttc_client *c, const mqttc_ack_info *a, void *user) {
     fz *f = (fz *)user;
+    unsigned short id = a->packet_id;
     FUZZ_REQUIRE(!f->c.opt.lock || f->lock_depth > 0);
+    FUZZ_REQUIRE(a->type == MQTTC_PUBACK || a->type == MQTTC_PUBCOMP);
     int i = open_find(&f->published, id);
     FUZZ_REQUIRE(i >= 0); /* completes a message the client accepted, once */
     open_remove_at(&f->published, (size_t)i);
@@ -210,17 +213,17 @@ static void check_output(fz *f) {
     size_t used;
     for (;;) {
         if (f->out_pos < f->link.out_len) FUZZ_REQUIRE(!f->sent_disconnect);
-        int rc = mqttc_decode(f->link.out + f->out_pos, f->link.out_len - f->out_pos, 0, &p, &used);
+        int rc = mqttc_decode(f->link.out + f->out_pos, f->link.out_len - f->out_pos, 0, MQTTC_PROTOCOL_311, &p, &used);
         if (rc == MQTTC_MORE) return;
         FUZZ_REQUIRE(rc == MQTTC_OK);
         f->out_pos += used;
         FUZZ_REQUIRE((p.type == MQTTC_CONNECT) == (f->conn_packets++ == 0));
         if (p.type == MQTTC_DISCONNECT) f->sent_disconnect = 1;
-        if (p.type == MQTTC_PUBLISH && p.qos) ids_note(f, IDS_PUBLISH, p.packet_id);
-        if (p.type == MQTTC_PUBREL) ids_note(f, IDS_PUBREL, p.packet_id);
-        if (p.type == MQTTC_PUBREC) ids_note(f, IDS_PUBREC, p.packet_id);
-        if (p.type == MQTTC_SUBSCRIBE) ids_note(f, IDS_SUBSCRIBE, p.packet_id);
-        if (p.type == MQTTC_UNSUBSCRIBE) ids_note(f, IDS_UNSUBSCRIBE, p.packet_id);
+        if (p.type == MQTTC_PUBLISH && p.publish.qos) ids_note(f, IDS_PUBLISH, p.publish.packet_id);
+        if (p.type == MQTTC_PUBREL) ids_note(f, IDS_PUBREL, p.ack.packet_id);
+        if (p.type == MQTTC_PUBREC) ids_note(f, IDS_PUBREC, p.ack.packet_id);
+        if (p.type == MQTTC_SUBSCRIBE) ids_note(f, IDS_SUBSCRIBE, p.subscribe.packet_id);
+        if (p.type == MQTTC_UNSUBSCRIBE) ids_note(f, IDS_UNSUBSCRIBE, p.subscribe.packet_id);
     }
 }
 
@@ -290,34 +293,58 @@ static void check_client(fz *f, int step_rc) {
 
 /* ---- operations ---- */
 
+/* An ack of the type with the id, into buf; *n stays 0 when the encoder refuses it (id 0). */
+static void encode_ack(unsigned char *buf, size_t cap, int type, unsigned short id, size_t *n) {
+    mqttc_ack_info ai = {0};
+    ai.type = type;
+    ai.packet_id = id;
+    mqttc_encode_ack(buf, cap, MQTTC_PROTOCOL_311, &ai, n);
+}
+
 /* A well-formed broker packet, with ids the client used. */
 static void feed_packet(fz *f, fz_input *in) {
     unsigned char buf[600];
     size_t n = 0;
     unsigned kind = fz_byte(in) % 9, b = fz_byte(in);
     switch (kind) {
-    case 0: mqttc_encode_connack(buf, sizeof buf, b & 1, (b >> 1) % 8 < 6 ? (int)((b >> 1) % 8) : 0, &n); break;
-    case 1: {
-        int qos = (int)(b % 3);
-        unsigned short id = qos ? pick_id(f, in, IDS_PUBLISH) : 0;
-        mqttc_str t = {topics[(b >> 2) % NTOPICS], strlen(topics[(b >> 2) % NTOPICS])};
-        size_t len = fz_byte(in) * 2;
-        static const unsigned char payload[512] = {0};
-        mqttc_encode_publish(buf, sizeof buf, t, payload, len, qos, (b >> 5) & 1, qos && (b >> 6) & 1, id ? id : 1, &n);
+    case 0: {
+        mqttc_connack_info ca = {0};
+        ca.session_present = b & 1;
+        ca.reason_code = (b >> 1) % 8 < 6 ? (int)((b >> 1) % 8) : 0;
+        mqttc_encode_connack(buf, sizeof buf, MQTTC_PROTOCOL_311, &ca, &n);
         break;
     }
-    case 2: mqttc_encode_ack(buf, sizeof buf, MQTTC_PUBACK, pick_id(f, in, IDS_PUBLISH), &n); break;
-    case 3: mqttc_encode_ack(buf, sizeof buf, MQTTC_PUBREC, pick_id(f, in, IDS_PUBLISH), &n); break;
-    case 4: mqttc_encode_ack(buf, sizeof buf, MQTTC_PUBREL, pick_id(f, in, IDS_PUBREC), &n); break;
-    case 5: mqttc_encode_ack(buf, sizeof buf, MQTTC_PUBCOMP, pick_id(f, in, IDS_PUBREL), &n); break;
+    case 1: {
+        static const unsigned char payload[512] = {0};
+        mqttc_publish_info pi = {0};
+        pi.qos = (int)(b % 3);
+        unsigned short id = pi.qos ? pick_id(f, in, IDS_PUBLISH) : 0;
+        pi.topic = topics[(b >> 2) % NTOPICS];
+        pi.topic_len = strlen(pi.topic);
+        pi.payload = payload;
+        pi.payload_len = fz_byte(in) * 2;
+        pi.retain = (b >> 5) & 1;
+        pi.dup = pi.qos && (b >> 6) & 1;
+        pi.packet_id = id ? id : 1;
+        mqttc_encode_publish(buf, sizeof buf, MQTTC_PROTOCOL_311, &pi, &n);
+        break;
+    }
+    case 2: encode_ack(buf, sizeof buf, MQTTC_PUBACK, pick_id(f, in, IDS_PUBLISH), &n); break;
+    case 3: encode_ack(buf, sizeof buf, MQTTC_PUBREC, pick_id(f, in, IDS_PUBLISH), &n); break;
+    case 4: encode_ack(buf, sizeof buf, MQTTC_PUBREL, pick_id(f, in, IDS_PUBREC), &n); break;
+    case 5: encode_ack(buf, sizeof buf, MQTTC_PUBCOMP, pick_id(f, in, IDS_PUBREL), &n); break;
     case 6: {
         static const unsigned char codes[4] = {0, 1, 2, 0x80};
         unsigned char two[2] = {codes[b & 3], codes[(b >> 2) & 3]};
-        mqttc_encode_suback(buf, sizeof buf, pick_id(f, in, IDS_SUBSCRIBE), two, (b & 16) ? 2 : 1, &n);
+        mqttc_suback_info sa = {0};
+        sa.packet_id = pick_id(f, in, IDS_SUBSCRIBE);
+        sa.codes = two;
+        sa.count = (b & 16) ? 2 : 1;
+        mqttc_encode_suback(buf, sizeof buf, MQTTC_PROTOCOL_311, &sa, &n);
         break;
     }
-    case 7: mqttc_encode_ack(buf, sizeof buf, MQTTC_UNSUBACK, pick_id(f, in, IDS_UNSUBSCRIBE), &n); break;
-    default: mqttc_encode_empty(buf, sizeof buf, MQTTC_PINGRESP, &n); break;
+    case 7: encode_ack(buf, sizeof buf, MQTTC_UNSUBACK, pick_id(f, in, IDS_UNSUBSCRIBE), &n); break;
+    default: mqttc_encode_ping(buf, sizeof buf, MQTTC_PINGRESP, &n); break;
     }
     if (n) mem_feed(&f->link, buf, n); /* an id 0 made the encoder refuse: nothing to feed */
 }
@@ -358,16 +385,16 @@ static void do_request(fz *f, fz_input *in, int subscribe) {
     char buf[16];
     const char *filter = pick_filter(in, buf, sizeof buf);
     const char *two[2] = {filter, "m/#"};
-    int qos[2] = {(int)((b >> 3) % 3), 1};
+    unsigned char qos[2] = {(unsigned char)((b >> 3) % 3), 1};
     int rc;
     if (b & 128) /* several filters in one packet */
-        rc = subscribe ? mqttc_subscribe_many(&f->c, two, qos, 2, on_subacks, (b & 64) ? on_message : NULL, f, &id)
+        rc = subscribe ? mqttc_subscribe_many(&f->c, two, qos, 2, on_suback, (b & 64) ? on_message : NULL, f, &id)
                        : mqttc_unsubscribe_many(&f->c, two, 2, on_unsuback, f, &id);
     else
         rc = subscribe ? mqttc_subscribe(&f->c, filter, qos[0], on_suback, (b & 64) ? on_message : NULL, f, &id)
                        : mqttc_unsubscribe(&f->c, filter, on_unsuback, f, &id);
     FUZZ_REQUIRE(rc == MQTTC_OK || rc == MQTTC_ERR_BUSY || rc == MQTTC_ERR_STATE || rc == f->c.error);
-    if (rc == MQTTC_OK) f->requests[id] = 1;
+    if (rc == MQTTC_OK) f->requests[id] = (b & 128) ? 2 : 1;
 }
 
 /* A new connection over a fresh link (the old one is closed): requests of the old one are

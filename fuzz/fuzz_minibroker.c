@@ -64,12 +64,13 @@ static void fz_take_output(fz_slot *s) {
     while (c->out.len > c->out.off) {
         mqttc_packet p;
         size_t used;
-        int rc = mqttc_decode(c->out.data + c->out.off, c->out.len - c->out.off, 0, &p, &used);
+        int rc = mqttc_decode(c->out.data + c->out.off, c->out.len - c->out.off, 0, MQTTC_PROTOCOL_311, &p, &used);
         FUZZ_REQUIRE(rc == MQTTC_OK); /* the broker queues whole packets only */
         FUZZ_REQUIRE((p.type == MQTTC_CONNACK) == (s->sent++ == 0));
         FUZZ_REQUIRE(p.type != MQTTC_CONNECT && p.type != MQTTC_SUBSCRIBE && p.type != MQTTC_UNSUBSCRIBE &&
                      p.type != MQTTC_PINGREQ && p.type != MQTTC_DISCONNECT);
-        if ((p.type == MQTTC_PUBLISH && p.qos) || p.type == MQTTC_PUBREL) s->ids[s->nids++ % 8] = p.packet_id;
+        if (p.type == MQTTC_PUBLISH && p.publish.qos) s->ids[s->nids++ % 8] = p.publish.packet_id;
+        if (p.type == MQTTC_PUBREL) s->ids[s->nids++ % 8] = p.ack.packet_id;
         mb_buf_consumed(&c->out, used);
     }
 }
@@ -100,7 +101,14 @@ static void fz_connect_packet(unsigned char *buf, size_t cap, unsigned b, fz_inp
     b = fz_byte(in);
     if (b & 1) { ci.username.ptr = "user"; ci.username.len = 4; }
     if ((b & 3) == 3) { ci.password.ptr = (b & 4) ? "pass" : "bad"; ci.password.len = strlen(ci.password.ptr); }
-    if (mqttc_encode_connect(buf, cap, &ci, n) != MQTTC_OK) *n = 0;
+    if (mqttc_encode_connect(buf, cap, MQTTC_PROTOCOL_311, &ci, n) != MQTTC_OK) *n = 0;
+}
+
+static void fz_ack_packet(unsigned char *buf, size_t cap, int type, unsigned short id, size_t *n) {
+    mqttc_ack_info ai = {0};
+    ai.type = type;
+    ai.packet_id = id;
+    mqttc_encode_ack(buf, cap, MQTTC_PROTOCOL_311, &ai, n);
 }
 
 /* A well-formed client packet; acks use the ids the broker sent on this connection. */
@@ -111,29 +119,42 @@ static size_t fz_packet(fz_slot *s, fz_input *in, unsigned char *buf, size_t cap
     switch (kind) {
     case 0: fz_connect_packet(buf, cap, b, in, &n); break;
     case 1: case 2: {
-        mqttc_str t = {topics[b % 6], strlen(topics[b % 6])};
-        int qos = (int)((b >> 3) % 3);
-        size_t len = fz_byte(in) % 64;
-        mqttc_encode_publish(buf, cap, t, "0123456789012345678901234567890123456789012345678901234567890123",
-                             len, qos, (b >> 5) & 1, 0, qos ? (unsigned short)(fz_byte(in) % 4 + 1) : 0, &n);
+        mqttc_publish_info pi = {0};
+        pi.topic = topics[b % 6];
+        pi.topic_len = strlen(pi.topic);
+        pi.payload = "0123456789012345678901234567890123456789012345678901234567890123";
+        pi.payload_len = fz_byte(in) % 64;
+        pi.qos = (int)((b >> 3) % 3);
+        pi.retain = (b >> 5) & 1;
+        pi.packet_id = pi.qos ? (unsigned short)(fz_byte(in) % 4 + 1) : 0;
+        mqttc_encode_publish(buf, cap, MQTTC_PROTOCOL_311, &pi, &n);
         break;
     }
     case 3: {
-        mqttc_str f[2] = {{filters[b % 8], strlen(filters[b % 8])}, {filters[(b >> 3) % 8], strlen(filters[(b >> 3) % 8])}};
+        const char *f[2] = {filters[b % 8], filters[(b >> 3) % 8]};
         unsigned char q[2] = {(unsigned char)(fz_byte(in) % 3), 2};
-        mqttc_encode_subscribe(buf, cap, (unsigned short)(b + 1), f, q, (b >> 6) ? 2 : 1, &n);
+        mqttc_subscribe_info si = {0};
+        si.packet_id = (unsigned short)(b + 1);
+        si.filters = f;
+        si.options = q;
+        si.count = (b >> 6) ? 2 : 1;
+        mqttc_encode_subscribe(buf, cap, MQTTC_PROTOCOL_311, &si, &n);
         break;
     }
     case 4: {
-        mqttc_str f = {filters[b % 8], strlen(filters[b % 8])};
-        mqttc_encode_unsubscribe(buf, cap, (unsigned short)(b + 1), &f, 1, &n);
+        const char *f = filters[b % 8];
+        mqttc_subscribe_info si = {0};
+        si.packet_id = (unsigned short)(b + 1);
+        si.filters = &f;
+        si.count = 1;
+        mqttc_encode_unsubscribe(buf, cap, MQTTC_PROTOCOL_311, &si, &n);
         break;
     }
-    case 5: mqttc_encode_ack(buf, cap, MQTTC_PUBACK, id, &n); break;
-    case 6: mqttc_encode_ack(buf, cap, MQTTC_PUBREC, id, &n); break;
-    case 7: mqttc_encode_ack(buf, cap, (b & 1) ? MQTTC_PUBCOMP : MQTTC_PUBREL, id, &n); break;
-    case 8: mqttc_encode_empty(buf, cap, MQTTC_PINGREQ, &n); break;
-    default: mqttc_encode_empty(buf, cap, MQTTC_DISCONNECT, &n); break;
+    case 5: fz_ack_packet(buf, cap, MQTTC_PUBACK, id, &n); break;
+    case 6: fz_ack_packet(buf, cap, MQTTC_PUBREC, id, &n); break;
+    case 7: fz_ack_packet(buf, cap, (b & 1) ? MQTTC_PUBCOMP : MQTTC_PUBREL, id, &n); break;
+    case 8: mqttc_encode_ping(buf, cap, MQTTC_PINGREQ, &n); break;
+    default: mqttc_encode_disconnect(buf, cap, MQTTC_PROTOCOL_311, NULL, &n); break;
     }
     return n;
 }

@@ -65,35 +65,70 @@ static void connect_packet(seed *s, int full) {
         ci.username = str("user");
         ci.password = str("secret");
     }
-    mqttc_encode_connect(s->b + s->n, sizeof s->b - s->n, &ci, &n);
+    mqttc_encode_connect(s->b + s->n, sizeof s->b - s->n, MQTTC_PROTOCOL_311, &ci, &n);
     s->n += n;
 }
 
 static void publish_packet(seed *s, const char *topic, const char *payload, int qos, int retain, int dup,
                            unsigned short id) {
     size_t n;
-    mqttc_encode_publish(s->b + s->n, sizeof s->b - s->n, str(topic), payload, strlen(payload), qos, retain, dup, id, &n);
+    mqttc_publish_info pi = {0};
+    pi.topic = topic;
+    pi.topic_len = strlen(topic);
+    pi.payload = payload;
+    pi.payload_len = strlen(payload);
+    pi.qos = qos;
+    pi.retain = retain;
+    pi.dup = dup;
+    pi.packet_id = id;
+    mqttc_encode_publish(s->b + s->n, sizeof s->b - s->n, MQTTC_PROTOCOL_311, &pi, &n);
     s->n += n;
 }
 
 static void ack_packet(seed *s, int type, unsigned short id) {
     size_t n;
-    mqttc_encode_ack(s->b + s->n, sizeof s->b - s->n, type, id, &n);
+    mqttc_ack_info ai = {0};
+    ai.type = type;
+    ai.packet_id = id;
+    mqttc_encode_ack(s->b + s->n, sizeof s->b - s->n, MQTTC_PROTOCOL_311, &ai, &n);
     s->n += n;
 }
 
+/* PINGREQ, PINGRESP or DISCONNECT: two bytes. */
 static void empty_packet(seed *s, int type) {
+    size_t n, cap = sizeof s->b - s->n;
+    if (type == MQTTC_DISCONNECT) mqttc_encode_disconnect(s->b + s->n, cap, MQTTC_PROTOCOL_311, NULL, &n);
+    else mqttc_encode_ping(s->b + s->n, cap, type, &n);
+    s->n += n;
+}
+
+static void connack_packet(seed *s, int session_present, int code) {
     size_t n;
-    mqttc_encode_empty(s->b + s->n, sizeof s->b - s->n, type, &n);
+    mqttc_connack_info ca = {0};
+    ca.session_present = session_present;
+    ca.reason_code = code;
+    mqttc_encode_connack(s->b + s->n, sizeof s->b - s->n, MQTTC_PROTOCOL_311, &ca, &n);
     s->n += n;
 }
 
 /* Every packet type once or more, one per file (after the limit byte 0: no limit). */
 static void decode_seeds(void) {
     static const unsigned char codes[4] = {0, 1, 2, 0x80}, qos[3] = {0, 1, 2};
-    mqttc_str filters[3] = {str("a/+/c"), str("sport/#"), str("$SYS/x")};
+    static const char *const filters[3] = {"a/+/c", "sport/#", "$SYS/x"};
+    mqttc_subscribe_info sub = {0}, unsub = {0};
+    mqttc_suback_info suback = {0};
     seed all = {{0}, 1}, s;
     size_t n;
+    sub.packet_id = 5;
+    sub.filters = filters;
+    sub.options = qos;
+    sub.count = 3;
+    suback.packet_id = 5;
+    suback.codes = codes;
+    suback.count = 4;
+    unsub.packet_id = 6;
+    unsub.filters = filters;
+    unsub.count = 2;
 #define ONE(name, write)                                                                \
     do {                                                                                \
         memset(&s, 0, sizeof s);                                                        \
@@ -104,8 +139,8 @@ static void decode_seeds(void) {
     } while (0)
     ONE("connect-minimal", connect_packet(&s, 0));
     ONE("connect-full", connect_packet(&s, 1));
-    ONE("connack", (mqttc_encode_connack(s.b + 1, 8, 1, 0, &n), s.n += n));
-    ONE("connack-refused", (mqttc_encode_connack(s.b + 1, 8, 0, 5, &n), s.n += n));
+    ONE("connack", connack_packet(&s, 1, 0));
+    ONE("connack-refused", connack_packet(&s, 0, 5));
     ONE("publish-qos0", publish_packet(&s, "a/b", "hello", 0, 0, 0, 0));
     ONE("publish-qos1-retain", publish_packet(&s, "a/b/c", "payload", 1, 1, 0, 10));
     ONE("publish-qos2-dup", publish_packet(&s, "\xC3\xA9t\xC3\xA9/\xE2\x82\xAC", "x", 2, 0, 1, 65535));
@@ -113,9 +148,9 @@ static void decode_seeds(void) {
     ONE("pubrec", ack_packet(&s, MQTTC_PUBREC, 2));
     ONE("pubrel", ack_packet(&s, MQTTC_PUBREL, 3));
     ONE("pubcomp", ack_packet(&s, MQTTC_PUBCOMP, 4));
-    ONE("subscribe", (mqttc_encode_subscribe(s.b + 1, 100, 5, filters, qos, 3, &n), s.n += n));
-    ONE("suback", (mqttc_encode_suback(s.b + 1, 100, 5, codes, 4, &n), s.n += n));
-    ONE("unsubscribe", (mqttc_encode_unsubscribe(s.b + 1, 100, 6, filters, 2, &n), s.n += n));
+    ONE("subscribe", (mqttc_encode_subscribe(s.b + 1, 100, MQTTC_PROTOCOL_311, &sub, &n), s.n += n));
+    ONE("suback", (mqttc_encode_suback(s.b + 1, 100, MQTTC_PROTOCOL_311, &suback, &n), s.n += n));
+    ONE("unsubscribe", (mqttc_encode_unsubscribe(s.b + 1, 100, MQTTC_PROTOCOL_311, &unsub, &n), s.n += n));
     ONE("unsuback", ack_packet(&s, MQTTC_UNSUBACK, 6));
     ONE("pingreq", empty_packet(&s, MQTTC_PINGREQ));
     ONE("pingresp", empty_packet(&s, MQTTC_PINGRESP));

@@ -187,6 +187,18 @@ static const char *const mb_type_names[16] = {
     "RESERVED", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "RESERVED"};
 
+/* The packet id of a decoded packet, 0 for a type without one. */
+static unsigned mb_packet_id(const mqttc_packet *p) {
+    switch (p->type) {
+    case MQTTC_PUBLISH: return p->publish.packet_id;
+    case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
+        return p->ack.packet_id;
+    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return p->subscribe.packet_id;
+    case MQTTC_SUBACK: return p->suback.packet_id;
+    default: return 0;
+    }
+}
+
 static void mb_log_filters(const mqttc_packet *p) {
     size_t pos = 0;
     mqttc_str f;
@@ -200,23 +212,25 @@ static void mb_log_filters(const mqttc_packet *p) {
 /* One line per packet: "client-id < PUBLISH q1 id=3 topic=a/b len=5" (< in, > out). */
 static void mb_log_packet(const mb_client *c, char dir, const mqttc_packet *p) {
     const mqttc_connect_info *ci = &p->connect;
+    const mqttc_publish_info *pi = &p->publish;
     fprintf(stderr, "%s %c %s", c->name, dir, mb_type_names[p->type & 15]);
     if (p->type == MQTTC_PUBLISH) {
-        fprintf(stderr, " q%d", p->qos);
-        if (p->qos) fprintf(stderr, " id=%u", p->packet_id);
-        fprintf(stderr, " topic=%.*s len=%lu%s%s", (int)p->topic.len, p->topic.ptr,
-                (unsigned long)p->payload_len, p->retain ? " retain" : "", p->dup ? " dup" : "");
+        fprintf(stderr, " q%d", pi->qos);
+        if (pi->qos) fprintf(stderr, " id=%u", pi->packet_id);
+        fprintf(stderr, " topic=%.*s len=%lu%s%s", (int)pi->topic_len, pi->topic,
+                (unsigned long)pi->payload_len, pi->retain ? " retain" : "", pi->dup ? " dup" : "");
     } else if (p->type == MQTTC_CONNECT) {
         fprintf(stderr, " id=%.*s clean=%d keepalive=%u", (int)ci->client_id.len, ci->client_id.ptr,
                 ci->clean_session, ci->keepalive_s);
         if (ci->will_topic.ptr) fprintf(stderr, " will=%.*s", (int)ci->will_topic.len, ci->will_topic.ptr);
     } else if (p->type == MQTTC_CONNACK) {
-        fprintf(stderr, " session_present=%d rc=%d", p->session_present, p->return_code);
-    } else if (p->packet_id) {
-        fprintf(stderr, " id=%u", p->packet_id);
+        fprintf(stderr, " session_present=%d rc=%d", p->connack.session_present, p->connack.reason_code);
+    } else if (mb_packet_id(p)) {
+        fprintf(stderr, " id=%u", mb_packet_id(p));
     }
     if (p->type == MQTTC_SUBSCRIBE || p->type == MQTTC_UNSUBSCRIBE) mb_log_filters(p);
-    for (size_t i = 0; p->type == MQTTC_SUBACK && i < p->count; i++) fprintf(stderr, " rc=%u", p->list[i]);
+    for (size_t i = 0; p->type == MQTTC_SUBACK && i < p->suback.count; i++)
+        fprintf(stderr, " rc=%u", p->suback.codes[i]);
     fputc('\n', stderr);
 }
 
@@ -224,7 +238,7 @@ static void mb_log_out(const mb_client *c, const unsigned char *pkt, size_t n) {
     mqttc_packet p;
     size_t used;
     if (!g_cfg.verbose) return;
-    if (mqttc_decode(pkt, n, 0, &p, &used) == MQTTC_OK) mb_log_packet(c, '>', &p);
+    if (mqttc_decode(pkt, n, 0, MQTTC_PROTOCOL_311, &p, &used) == MQTTC_OK) mb_log_packet(c, '>', &p);
     else if (n == 4) fprintf(stderr, "%s > CONNACK session_present=%d rc=%d\n", c->name, pkt[2], pkt[3]);
 }
 
@@ -269,13 +283,19 @@ static void mb_send_bytes(mb_client *c, const unsigned char *pkt, size_t n) {
 static void mb_send_ack(mb_client *c, int type, unsigned short id) {
     unsigned char pkt[4];
     size_t n;
-    if (mqttc_encode_ack(pkt, sizeof pkt, type, id, &n) == MQTTC_OK) mb_send_bytes(c, pkt, n);
+    mqttc_ack_info ai = {0};
+    ai.type = type;
+    ai.packet_id = id;
+    if (mqttc_encode_ack(pkt, sizeof pkt, MQTTC_PROTOCOL_311, &ai, &n) == MQTTC_OK) mb_send_bytes(c, pkt, n);
 }
 
 static void mb_send_connack(mb_client *c, int session_present, int code) {
     unsigned char pkt[4];
     size_t n;
-    if (mqttc_encode_connack(pkt, sizeof pkt, session_present, code, &n) == MQTTC_OK) mb_send_bytes(c, pkt, n);
+    mqttc_connack_info ca = {0};
+    ca.session_present = session_present;
+    ca.reason_code = code;
+    if (mqttc_encode_connack(pkt, sizeof pkt, MQTTC_PROTOCOL_311, &ca, &n) == MQTTC_OK) mb_send_bytes(c, pkt, n);
 }
 
 /* Writes as much queued output as the socket takes now. */
@@ -403,6 +423,7 @@ static void mb_deliver(mb_client *c, mqttc_str topic, const void *payload, size_
     unsigned short id = 0;
     size_t n;
     mb_inflight *f = NULL;
+    mqttc_publish_info pi = {0};
     if (qos > 0) {
         f = (mb_inflight *)calloc(1, sizeof *f);
         if (!f || !(id = mb_session_take_id(s))) {
@@ -412,9 +433,16 @@ static void mb_deliver(mb_client *c, mqttc_str topic, const void *payload, size_
             return;
         }
     }
-    mqttc_encode_publish(NULL, 0, topic, payload, len, qos, retain, 0, id, &n);
+    pi.topic = topic.ptr;
+    pi.topic_len = topic.len;
+    pi.payload = payload;
+    pi.payload_len = len;
+    pi.qos = qos;
+    pi.retain = retain;
+    pi.packet_id = id;
+    mqttc_encode_publish(NULL, 0, MQTTC_PROTOCOL_311, &pi, &n);
     unsigned char *p = n ? mb_out_begin(c, n) : NULL;
-    if (!p || mqttc_encode_publish(p, n, topic, payload, len, qos, retain, 0, id, &n) != MQTTC_OK ||
+    if (!p || mqttc_encode_publish(p, n, MQTTC_PROTOCOL_311, &pi, &n) != MQTTC_OK ||
         (f && !(f->pkt = (unsigned char *)mb_memdup(p, n)))) {
         if (f) mb_set_bit(s->out_ids, id, 0);
         free(f);
@@ -565,59 +593,65 @@ static void mb_on_connect(mb_broker *b, mb_client *c, const mqttc_connect_info *
 
 /* ---- the other packets, in packet-type order ---- */
 
-static void mb_on_publish(mb_broker *b, mb_client *c, const mqttc_packet *p) {
+static void mb_on_publish(mb_broker *b, mb_client *c, const mqttc_publish_info *pi) {
     mb_session *s = c->session;
-    if (p->qos == 2) {
+    mqttc_str topic = {pi->topic, pi->topic_len};
+    if (pi->qos == 2) {
         /* deliver once, on the first PUBLISH; keep the id until PUBREL [MQTT-4.3.3-2] */
-        if (!mb_bit(s->in_qos2, p->packet_id)) {
-            mb_set_bit(s->in_qos2, p->packet_id, 1);
-            mb_route(b, p->topic, p->payload, p->payload_len, p->qos, p->retain);
+        if (!mb_bit(s->in_qos2, pi->packet_id)) {
+            mb_set_bit(s->in_qos2, pi->packet_id, 1);
+            mb_route(b, topic, pi->payload, pi->payload_len, pi->qos, pi->retain);
         }
-        mb_send_ack(c, MQTTC_PUBREC, p->packet_id);
+        mb_send_ack(c, MQTTC_PUBREC, pi->packet_id);
         return;
     }
-    mb_route(b, p->topic, p->payload, p->payload_len, p->qos, p->retain);
-    if (p->qos == 1) mb_send_ack(c, MQTTC_PUBACK, p->packet_id); /* [MQTT-4.3.2-2] */
+    mb_route(b, topic, pi->payload, pi->payload_len, pi->qos, pi->retain);
+    if (pi->qos == 1) mb_send_ack(c, MQTTC_PUBACK, pi->packet_id); /* [MQTT-4.3.2-2] */
 }
 
-static void mb_on_puback(mb_client *c, const mqttc_packet *p) {
-    mb_inflight *f = mb_inflight_find(c->session, p->packet_id, MB_AWAIT_PUBACK);
+static void mb_on_puback(mb_client *c, const mqttc_ack_info *a) {
+    mb_inflight *f = mb_inflight_find(c->session, a->packet_id, MB_AWAIT_PUBACK);
     if (f) mb_inflight_remove(c->session, f);
 }
 
-static void mb_on_pubrec(mb_client *c, const mqttc_packet *p) {
-    mb_inflight *f = mb_inflight_find(c->session, p->packet_id, MB_AWAIT_PUBREC);
-    if (!f) f = mb_inflight_find(c->session, p->packet_id, MB_AWAIT_PUBCOMP); /* a repeated PUBREC */
+static void mb_on_pubrec(mb_client *c, const mqttc_ack_info *a) {
+    mb_inflight *f = mb_inflight_find(c->session, a->packet_id, MB_AWAIT_PUBREC);
+    if (!f) f = mb_inflight_find(c->session, a->packet_id, MB_AWAIT_PUBCOMP); /* a repeated PUBREC */
     if (!f) return;
     /* the message is no longer resent, only the PUBREL [MQTT-4.3.3-1] */
     free(f->pkt);
     f->pkt = NULL;
     f->state = MB_AWAIT_PUBCOMP;
-    mb_send_ack(c, MQTTC_PUBREL, p->packet_id);
+    mb_send_ack(c, MQTTC_PUBREL, a->packet_id);
 }
 
-static void mb_on_pubrel(mb_client *c, const mqttc_packet *p) {
-    mb_set_bit(c->session->in_qos2, p->packet_id, 0);
-    mb_send_ack(c, MQTTC_PUBCOMP, p->packet_id); /* even for an unknown id [MQTT-4.3.3-2] */
+static void mb_on_pubrel(mb_client *c, const mqttc_ack_info *a) {
+    mb_set_bit(c->session->in_qos2, a->packet_id, 0);
+    mb_send_ack(c, MQTTC_PUBCOMP, a->packet_id); /* even for an unknown id [MQTT-4.3.3-2] */
 }
 
-static void mb_on_pubcomp(mb_client *c, const mqttc_packet *p) {
-    mb_inflight *f = mb_inflight_find(c->session, p->packet_id, MB_AWAIT_PUBCOMP);
+static void mb_on_pubcomp(mb_client *c, const mqttc_ack_info *a) {
+    mb_inflight *f = mb_inflight_find(c->session, a->packet_id, MB_AWAIT_PUBCOMP);
     if (f) mb_inflight_remove(c->session, f);
 }
 
 /* SUBACK carries one code per filter, in order [MQTT-3.8.4-5]; retained messages follow it. */
 static void mb_on_subscribe(mb_broker *b, mb_client *c, const mqttc_packet *p) {
-    unsigned char *codes = (unsigned char *)malloc(p->count);
+    const mqttc_subscribe_info *si = &p->subscribe;
+    unsigned char *codes = (unsigned char *)malloc(si->count);
     size_t pos = 0, i = 0, n;
     mqttc_str f;
     int qos;
+    mqttc_suback_info sa = {0};
     if (!codes) { mb_drop(c, "out of memory"); return; }
-    while (mqttc_next_filter(p, &pos, &f, &qos) && i < p->count)
+    while (mqttc_next_filter(p, &pos, &f, &qos) && i < si->count)
         codes[i++] = (unsigned char)(mb_subscribe(c->session, f, qos) == 0 ? qos : 0x80);
-    mqttc_encode_suback(NULL, 0, p->packet_id, codes, p->count, &n);
+    sa.packet_id = si->packet_id;
+    sa.codes = codes;
+    sa.count = si->count;
+    mqttc_encode_suback(NULL, 0, MQTTC_PROTOCOL_311, &sa, &n);
     unsigned char *out = mb_out_begin(c, n);
-    if (out && mqttc_encode_suback(out, n, p->packet_id, codes, p->count, &n) == MQTTC_OK) mb_out_commit(c, n);
+    if (out && mqttc_encode_suback(out, n, MQTTC_PROTOCOL_311, &sa, &n) == MQTTC_OK) mb_out_commit(c, n);
     for (pos = 0, i = 0; mqttc_next_filter(p, &pos, &f, &qos); i++)
         if (codes[i] != 0x80) mb_send_retained(b, c, f, codes[i]);
     free(codes);
@@ -627,14 +661,14 @@ static void mb_on_unsubscribe(mb_client *c, const mqttc_packet *p) {
     size_t pos = 0;
     mqttc_str f;
     while (mqttc_next_filter(p, &pos, &f, NULL)) mb_unsubscribe(c->session, f);
-    mb_send_ack(c, MQTTC_UNSUBACK, p->packet_id); /* [MQTT-3.10.4-4] */
+    mb_send_ack(c, MQTTC_UNSUBACK, p->subscribe.packet_id); /* [MQTT-3.10.4-4] */
 }
 
 static void mb_on_pingreq(mb_client *c) {
     unsigned char pkt[2];
     size_t n;
     if (g_cfg.no_pingresp) return;
-    if (mqttc_encode_empty(pkt, sizeof pkt, MQTTC_PINGRESP, &n) == MQTTC_OK) mb_send_bytes(c, pkt, n);
+    if (mqttc_encode_ping(pkt, sizeof pkt, MQTTC_PINGRESP, &n) == MQTTC_OK) mb_send_bytes(c, pkt, n);
 }
 
 /* DISCONNECT: a clean end, the will is discarded [MQTT-3.14.4-3]. */
@@ -650,11 +684,11 @@ static void mb_dispatch(mb_broker *b, mb_client *c, const mqttc_packet *p) {
         return;
     }
     switch (p->type) {
-    case MQTTC_PUBLISH: mb_on_publish(b, c, p); break;
-    case MQTTC_PUBACK: mb_on_puback(c, p); break;
-    case MQTTC_PUBREC: mb_on_pubrec(c, p); break;
-    case MQTTC_PUBREL: mb_on_pubrel(c, p); break;
-    case MQTTC_PUBCOMP: mb_on_pubcomp(c, p); break;
+    case MQTTC_PUBLISH: mb_on_publish(b, c, &p->publish); break;
+    case MQTTC_PUBACK: mb_on_puback(c, &p->ack); break;
+    case MQTTC_PUBREC: mb_on_pubrec(c, &p->ack); break;
+    case MQTTC_PUBREL: mb_on_pubrel(c, &p->ack); break;
+    case MQTTC_PUBCOMP: mb_on_pubcomp(c, &p->ack); break;
     case MQTTC_SUBSCRIBE: mb_on_subscribe(b, c, p); break;
     case MQTTC_UNSUBSCRIBE: mb_on_unsubscribe(c, p); break;
     case MQTTC_PINGREQ: mb_on_pingreq(c); break;
@@ -671,7 +705,8 @@ static void mb_process_input(mb_broker *b, mb_client *c) {
     while (c->state != MB_DEAD) {
         mqttc_packet p;
         size_t used;
-        int rc = mqttc_decode(c->in.data + c->in.off, c->in.len - c->in.off, g_cfg.max_packet, &p, &used);
+        int rc = mqttc_decode(c->in.data + c->in.off, c->in.len - c->in.off, g_cfg.max_packet,
+                              MQTTC_PROTOCOL_311, &p, &used);
         if (rc == MQTTC_MORE) return;
         if (rc == MQTTC_ERR_OVERFLOW) { mb_drop(c, "packet over --max-packet"); return; }
         if (rc != MQTTC_OK) { mb_drop(c, "malformed packet"); return; }

@@ -1,7 +1,7 @@
 /* tests/live_window.c - COUNT QoS 2 messages ("1".."COUNT") to TOPIC with the library's
    defaults, for t_window.sh: a default-configured mosquitto keeps at most 20 unreleased
    incoming QoS 2 messages per client and silently drops the rest, so the default in-flight
-   window must fit it. The loop is the README's poll loop: publish, and while the window or
+   window must fit it. The loop: publish, and while the window or
    the output buffer is full (MQTTC_ERR_BUSY) step and retry; then mqttc_disconnect, which
    finishes every open flow before DISCONNECT, and step until the connection ends.
        live_window HOST PORT TOPIC COUNT
@@ -9,15 +9,12 @@
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* One round of the poll loop: wait for what the client asks, then step. */
+/* One round of the loop: wait for what the client asks (mqttc_wait polls), then step. */
 static int wait_and_step(mqttc_client *c) {
-    unsigned ev = mqttc_events(c);
-    struct pollfd p = {mqttc_fd(c), (short)((ev & MQTTC_EV_READ ? POLLIN : 0) | (ev & MQTTC_EV_WRITE ? POLLOUT : 0)), 0};
-    poll(&p, 1, (int)mqttc_timeout_ms(c, mqttc_now_ms()));
+    (void)mqttc_wait(c, -1, -1);
     return mqttc_step(c, mqttc_now_ms());
 }
 

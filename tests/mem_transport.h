@@ -21,7 +21,7 @@ typedef struct mem_link {
     int closed;          /* times close was called */
 } mem_link;
 
-static void mem__grow(unsigned char **p, size_t *cap, size_t need) {
+static inline void mem__grow(unsigned char **p, size_t *cap, size_t need) {
     if (need <= *cap) return;
     size_t n = *cap ? *cap : 256;
     while (n < need) n *= 2;
@@ -29,14 +29,14 @@ static void mem__grow(unsigned char **p, size_t *cap, size_t need) {
     *cap = n;
 }
 
-static void mem_feed(mem_link *l, const void *bytes, size_t n) {
+static inline void mem_feed(mem_link *l, const void *bytes, size_t n) {
     if (n == 0) return; /* memcpy into a NULL buffer, even of 0 bytes, is undefined */
     mem__grow(&l->in, &l->in_cap, l->in_len + n);
     memcpy(l->in + l->in_len, bytes, n);
     l->in_len += n;
 }
 
-static int mem_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
+static inline int mem_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
     mem_link *l = (mem_link *)t->ctx;
     *n = 0;
     if (l->fail_with) return l->fail_with;
@@ -49,7 +49,7 @@ static int mem_send(mqttc_transport *t, const unsigned char *buf, size_t len, si
     return MQTTC_OK;
 }
 
-static int mem_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
+static inline int mem_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
     mem_link *l = (mem_link *)t->ctx;
     *n = 0;
     if (l->fail_with) return l->fail_with;
@@ -63,9 +63,9 @@ static int mem_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *
     return MQTTC_OK;
 }
 
-static void mem_close(mqttc_transport *t) { ((mem_link *)t->ctx)->closed++; }
+static inline void mem_close(mqttc_transport *t) { ((mem_link *)t->ctx)->closed++; }
 
-static mqttc_transport mem_transport(mem_link *l) {
+static inline mqttc_transport mem_transport(mem_link *l) {
     mqttc_transport t;
     memset(&t, 0, sizeof t);
     t.send = mem_send;
@@ -78,15 +78,15 @@ static mqttc_transport mem_transport(mem_link *l) {
 
 /* Reads the packets the client sent, one at a time from *pos (start at 0): returns 1 with
    *p decoded (pointing into l->out), 0 when no complete packet is left. */
-static int mem_next_sent(mem_link *l, size_t *pos, mqttc_packet *p) {
+static inline int mem_next_sent(mem_link *l, size_t *pos, mqttc_packet *p) {
     size_t used;
     if (*pos >= l->out_len) return 0;
-    if (mqttc_decode(l->out + *pos, l->out_len - *pos, 0, p, &used) != MQTTC_OK) return 0;
+    if (mqttc_decode(l->out + *pos, l->out_len - *pos, 0, MQTTC_PROTOCOL_311, p, &used) != MQTTC_OK) return 0;
     *pos += used;
     return 1;
 }
 
-static void mem_free(mem_link *l) {
+static inline void mem_free(mem_link *l) {
     free(l->in);
     free(l->out);
     memset(l, 0, sizeof *l);

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The header compiles warning-free (-Wall -Wextra -Werror) as C99 (pedantic) and as C++, with
-# gcc and clang, with and without MQTTC_STATIC, without sockets, and with OpenSSL.
+# The compile matrix, the one place it is defined: the header compiles warning-free (-Wall
+# -Wextra -Werror) as C99 (pedantic) and as C++, with gcc and clang, with and without
+# MQTTC_STATIC, without sockets, with OpenSSL, and with MQTTC_DEF set by the user.
 . "$(dirname "$0")/lib.sh"
 src=tests/compile_check.c
 W="-Wall -Wextra -Werror"
 for cc in gcc clang; do
-    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_NO_SOCKETS" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_WITH_OPENSSL -DMQTTC_STATIC"; do
+    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_NO_SOCKETS" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_WITH_OPENSSL -DMQTTC_STATIC" \
+                "-DMQTTC_WITH_OPENSSL -DMQTTC_NO_SOCKETS"; do
         check "$cc C99 $defs" $cc -std=c99 -pedantic $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done
@@ -14,6 +16,10 @@ for cxx in g++ clang++; do
         check "$cxx C++11 $defs" $cxx -x c++ -std=c++11 $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done
+# MQTTC_DEF is the user's to set (here: exported from a shared object)
+check "gcc C99 with MQTTC_DEF set by the user" \
+    gcc -std=c99 -pedantic $W '-DMQTTC_DEF=extern __attribute__((visibility("default")))' -fvisibility=hidden \
+    -I. -c $src -o "$TMP/o.o"
 # declarations alone (no implementation) in a second unit link with the implementation
 printf '#include "mqttc.h"\nint other_unit(void);\nint other_unit(void) { return mqttc_topic_matches("a/#", 3, "a/b", 3); }\n' >"$TMP/other.c"
 printf '#define _POSIX_C_SOURCE 200809L\n#define MQTTC_IMPLEMENTATION\n#include "mqttc.h"\nint other_unit(void);\nint main(void) { return other_unit() == 1 ? 0 : 1; }\n' >"$TMP/impl.c"

@@ -9,7 +9,32 @@ static mqttc_str S(const char *s) { mqttc_str r = {s, s ? strlen(s) : 0}; return
 
 /* Decodes a whole buffer: returns the rc, with *p and *used. */
 static int dec(const void *bytes, size_t n, mqttc_packet *p, size_t *used) {
-    return mqttc_decode((const unsigned char *)bytes, n, 0, p, used);
+    return mqttc_decode((const unsigned char *)bytes, n, 0, MQTTC_PROTOCOL_311, p, used);
+}
+
+/* The encoders' info structs, from the fields the byte vectors below are written from. */
+static int enc_publish(unsigned char *buf, size_t cap, mqttc_str topic, const void *payload, size_t len, int qos,
+                       int retain, int dup, unsigned short id, size_t *n) {
+    mqttc_publish_info pi = {topic.ptr, topic.len, payload, len, qos, retain, dup, id, {NULL, 0}};
+    return mqttc_encode_publish(buf, cap, MQTTC_PROTOCOL_311, &pi, n);
+}
+static int enc_ack(unsigned char *buf, size_t cap, int type, unsigned short id, size_t *n) {
+    mqttc_ack_info a;
+    memset(&a, 0, sizeof a);
+    a.type = type;
+    a.packet_id = id;
+    return mqttc_encode_ack(buf, cap, MQTTC_PROTOCOL_311, &a, n);
+}
+static int enc_filters(unsigned char *buf, size_t cap, int type, unsigned short id, const char *const *f,
+                       const unsigned char *q, size_t count, size_t *n) {
+    mqttc_subscribe_info si;
+    memset(&si, 0, sizeof si);
+    si.packet_id = id;
+    si.filters = f;
+    si.options = q;
+    si.count = count;
+    if (type == MQTTC_SUBSCRIBE) return mqttc_encode_subscribe(buf, cap, MQTTC_PROTOCOL_311, &si, n);
+    return mqttc_encode_unsubscribe(buf, cap, MQTTC_PROTOCOL_311, &si, n);
 }
 
 /* §2.2.3 Table 2.4: remaining-length boundaries, encoded and decoded. */
@@ -26,7 +51,7 @@ TEST(remaining_length_boundaries) {
         size_t used;
         memcpy(hdr + 1, v[i].bytes, v[i].n);
         /* only the header is here: the decoder reports the full size and asks for more */
-        int rc = mqttc_decode(hdr, 1 + v[i].n, 0, &p, &used);
+        int rc = mqttc_decode(hdr, 1 + v[i].n, 0, MQTTC_PROTOCOL_311, &p, &used);
         if (v[i].value == 0) {
             CHECK_EQ_INT(rc, MQTTC_ERR_MALFORMED); /* PUBLISH with no topic */
         } else {
@@ -49,7 +74,7 @@ TEST(remaining_length_rejects) {
     static const unsigned char overlong[] = {0xD0, 0x80, 0x00}; /* PINGRESP, 0 in two bytes */
     CHECK_EQ_INT(dec(overlong, sizeof overlong, &p, &used), MQTTC_ERR_MALFORMED);
     static const unsigned char big[] = {0x30, 0x80, 0x80, 0x01}; /* 16384 bytes */
-    CHECK_EQ_INT(mqttc_decode(big, sizeof big, 1000, &p, &used), MQTTC_ERR_OVERFLOW);
+    CHECK_EQ_INT(mqttc_decode(big, sizeof big, 1000, MQTTC_PROTOCOL_311, &p, &used), MQTTC_ERR_OVERFLOW);
     static const unsigned char partial[] = {0x30, 0x80};
     CHECK_EQ_INT(dec(partial, sizeof partial, &p, &used), MQTTC_MORE);
     CHECK_EQ_INT(used, 0);
@@ -83,11 +108,11 @@ TEST(connect_encoding) {
     ci.username = S("user");
     ci.password.ptr = "p\0s\xffs";
     ci.password.len = 5;
-    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, &ci, &n), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_OK);
     CHECK_EQ_INT(n, sizeof want);
     CHECK_MEM(buf, want, sizeof want);
     /* size first: too small a buffer says how much is needed */
-    CHECK_EQ_INT(mqttc_encode_connect(buf, 10, &ci, &n), MQTTC_ERR_NOSPACE);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, 10, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_ERR_NOSPACE);
     CHECK_EQ_INT(n, sizeof want);
     /* and the decoder reads the same fields back */
     mqttc_packet p;
@@ -107,20 +132,20 @@ TEST(connect_rules) {
     memset(&ci, 0, sizeof ci);
     ci.client_id = S("");
     ci.clean_session = 0;
-    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, &ci, &n), MQTTC_ERR_ARG); /* [MQTT-3.1.3-7] */
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_ERR_ARG); /* [MQTT-3.1.3-7] */
     ci.clean_session = 1;
-    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, &ci, &n), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_OK);
     static const unsigned char minimal[] = {0x10, 0x0C, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 0, 0, 0};
     CHECK_EQ_INT(n, sizeof minimal);
     CHECK_MEM(buf, minimal, sizeof minimal);
     ci.password = S("x"); /* password without user name [MQTT-3.1.2-22] */
-    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, &ci, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_ERR_ARG);
     ci.password = S(NULL);
     ci.will_qos = 1; /* will QoS without a will [MQTT-3.1.2-13] */
-    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, &ci, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_ERR_ARG);
     ci.will_qos = 0;
     ci.will_topic = S("a/+"); /* wildcard in the will topic */
-    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, &ci, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, MQTTC_PROTOCOL_311, &ci, &n), MQTTC_ERR_ARG);
     /* the decoder: reserved flag [MQTT-3.1.2-3], will QoS 3 [MQTT-3.1.2-14], password flag alone */
     unsigned char bad[sizeof minimal];
     mqttc_packet p;
@@ -142,13 +167,14 @@ TEST(connack) {
     unsigned char buf[4];
     size_t n, used;
     mqttc_packet p;
-    CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, 1, 0, &n), MQTTC_OK);
+    mqttc_connack_info ca = {1, 0, {NULL, 0}};
+    CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, MQTTC_PROTOCOL_311, &ca, &n), MQTTC_OK);
     static const unsigned char want[] = {0x20, 0x02, 0x01, 0x00};
     CHECK_MEM(buf, want, 4);
     for (int rc = 0; rc <= 5; rc++) {
         unsigned char v[] = {0x20, 0x02, 0x00, (unsigned char)rc};
         CHECK_EQ_INT(dec(v, 4, &p, &used), MQTTC_OK);
-        CHECK_EQ_INT(p.return_code, rc);
+        CHECK_EQ_INT(p.connack.reason_code, rc);
         CHECK_EQ_INT(used, 4);
     }
     static const unsigned char code6[] = {0x20, 0x02, 0x00, 0x06};
@@ -166,27 +192,27 @@ TEST(publish_encoding) {
     unsigned char buf[32];
     size_t n, used;
     mqttc_packet p;
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S("a/b"), "hi", 2, 0, 1, 0, 0, &n), MQTTC_OK);
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S("a/b"), "hi", 2, 0, 1, 0, 0, &n), MQTTC_OK);
     static const unsigned char q0[] = {0x31, 0x07, 0x00, 0x03, 'a', '/', 'b', 'h', 'i'};
     CHECK_EQ_INT(n, sizeof q0);
     CHECK_MEM(buf, q0, sizeof q0);
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S("a/b"), "hi", 2, 2, 0, 1, 0x1234, &n), MQTTC_OK);
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S("a/b"), "hi", 2, 2, 0, 1, 0x1234, &n), MQTTC_OK);
     static const unsigned char q2[] = {0x3C, 0x09, 0x00, 0x03, 'a', '/', 'b', 0x12, 0x34, 'h', 'i'};
     CHECK_EQ_INT(n, sizeof q2);
     CHECK_MEM(buf, q2, sizeof q2);
     CHECK_EQ_INT(dec(q2, sizeof q2, &p, &used), MQTTC_OK);
-    CHECK_EQ_INT(p.qos, 2);
-    CHECK_EQ_INT(p.dup, 1);
-    CHECK_EQ_INT(p.packet_id, 0x1234);
-    CHECK_EQ_INT(p.payload_len, 2);
-    CHECK_EQ_INT(p.topic.len, 3);
+    CHECK_EQ_INT(p.publish.qos, 2);
+    CHECK_EQ_INT(p.publish.dup, 1);
+    CHECK_EQ_INT(p.publish.packet_id, 0x1234);
+    CHECK_EQ_INT(p.publish.payload_len, 2);
+    CHECK_EQ_INT(p.publish.topic_len, 3);
     /* empty payload is fine */
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S("t"), NULL, 0, 1, 0, 0, 7, &n), MQTTC_OK);
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S("t"), NULL, 0, 1, 0, 0, 7, &n), MQTTC_OK);
     CHECK_EQ_INT(n, 7);
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S("t"), "x", 1, 1, 0, 0, 0, &n), MQTTC_ERR_ARG); /* id 0 */
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S("t"), "x", 1, 0, 0, 1, 0, &n), MQTTC_ERR_ARG); /* DUP on QoS 0 */
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S("t/#"), "x", 1, 0, 0, 0, 0, &n), MQTTC_ERR_ARG);
-    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, S(""), "x", 1, 0, 0, 0, 0, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S("t"), "x", 1, 1, 0, 0, 0, &n), MQTTC_ERR_ARG); /* id 0 */
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S("t"), "x", 1, 0, 0, 1, 0, &n), MQTTC_ERR_ARG); /* DUP on QoS 0 */
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S("t/#"), "x", 1, 0, 0, 0, 0, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(enc_publish(buf, sizeof buf, S(""), "x", 1, 0, 0, 0, 0, &n), MQTTC_ERR_ARG);
 }
 
 TEST(publish_rejects) {
@@ -221,18 +247,18 @@ TEST(acks) {
         unsigned char buf[4];
         size_t n, used;
         mqttc_packet p;
-        CHECK_EQ_INT(mqttc_encode_ack(buf, 4, v[i].type, 0xBEEF, &n), MQTTC_OK);
+        CHECK_EQ_INT(enc_ack(buf, 4, v[i].type, 0xBEEF, &n), MQTTC_OK);
         unsigned char want[] = {v[i].first, 0x02, 0xBE, 0xEF};
         CHECK_MEM(buf, want, 4);
         CHECK_EQ_INT(dec(want, 4, &p, &used), MQTTC_OK);
         CHECK_EQ_INT(p.type, v[i].type);
-        CHECK_EQ_INT(p.packet_id, 0xBEEF);
+        CHECK_EQ_INT(p.ack.packet_id, 0xBEEF);
         want[0] ^= 0x02; /* the wrong flags */
         CHECK_EQ_INT(dec(want, 4, &p, &used), MQTTC_ERR_MALFORMED);
         want[0] ^= 0x02;
         want[2] = want[3] = 0; /* id 0 */
         CHECK_EQ_INT(dec(want, 4, &p, &used), MQTTC_ERR_MALFORMED);
-        CHECK_EQ_INT(mqttc_encode_ack(buf, 4, v[i].type, 0, &n), MQTTC_ERR_ARG);
+        CHECK_EQ_INT(enc_ack(buf, 4, v[i].type, 0, &n), MQTTC_ERR_ARG);
     }
     static const unsigned char short_ack[] = {0x40, 0x01, 0x01};
     mqttc_packet p;
@@ -245,14 +271,15 @@ TEST(subscribe_family) {
     unsigned char buf[64];
     size_t n, used, pos = 0;
     mqttc_packet p;
-    mqttc_str f[2] = {S("a/+"), S("#")};
+    const char *f[2] = {"a/+", "#"};
     unsigned char q[2] = {1, 2};
-    CHECK_EQ_INT(mqttc_encode_subscribe(buf, sizeof buf, 10, f, q, 2, &n), MQTTC_OK);
+    CHECK_EQ_INT(enc_filters(buf, sizeof buf, MQTTC_SUBSCRIBE, 10, f, q, 2, &n), MQTTC_OK);
     static const unsigned char sub[] = {0x82, 0x0C, 0x00, 0x0A, 0x00, 0x03, 'a', '/', '+', 0x01, 0x00, 0x01, '#', 0x02};
     CHECK_EQ_INT(n, sizeof sub);
     CHECK_MEM(buf, sub, sizeof sub);
     CHECK_EQ_INT(dec(sub, sizeof sub, &p, &used), MQTTC_OK);
-    CHECK_EQ_INT(p.count, 2);
+    CHECK_EQ_INT(p.subscribe.count, 2);
+    CHECK_EQ_INT(p.subscribe.packet_id, 10);
     mqttc_str got;
     int qos;
     CHECK(mqttc_next_filter(&p, &pos, &got, &qos));
@@ -266,21 +293,25 @@ TEST(subscribe_family) {
     CHECK_EQ_INT(dec(badq, sizeof badq, &p, &used), MQTTC_ERR_MALFORMED);
     static const unsigned char empty_sub[] = {0x82, 0x02, 0x00, 0x01}; /* [MQTT-3.8.3-3] */
     CHECK_EQ_INT(dec(empty_sub, sizeof empty_sub, &p, &used), MQTTC_ERR_MALFORMED);
-    CHECK_EQ_INT(mqttc_encode_unsubscribe(buf, sizeof buf, 11, f, 1, &n), MQTTC_OK);
+    CHECK_EQ_INT(enc_filters(buf, sizeof buf, MQTTC_UNSUBSCRIBE, 11, f, NULL, 1, &n), MQTTC_OK);
     static const unsigned char unsub[] = {0xA2, 0x07, 0x00, 0x0B, 0x00, 0x03, 'a', '/', '+'};
     CHECK_MEM(buf, unsub, sizeof unsub);
     unsigned char codes[] = {0x00, 0x01, 0x02, 0x80};
-    CHECK_EQ_INT(mqttc_encode_suback(buf, sizeof buf, 12, codes, 4, &n), MQTTC_OK);
+    mqttc_suback_info sa = {12, codes, 4, {NULL, 0}};
+    CHECK_EQ_INT(mqttc_encode_suback(buf, sizeof buf, MQTTC_PROTOCOL_311, &sa, &n), MQTTC_OK);
     static const unsigned char suback[] = {0x90, 0x06, 0x00, 0x0C, 0x00, 0x01, 0x02, 0x80};
     CHECK_MEM(buf, suback, sizeof suback);
     CHECK_EQ_INT(dec(suback, sizeof suback, &p, &used), MQTTC_OK);
-    CHECK_EQ_INT(p.count, 4);
+    CHECK_EQ_INT(p.suback.count, 4);
+    CHECK_EQ_INT(p.suback.packet_id, 12);
+    CHECK_MEM(p.suback.codes, codes, 4);
     static const unsigned char bad_code[] = {0x90, 0x03, 0x00, 0x0C, 0x03}; /* [MQTT-3.9.3-2] */
     CHECK_EQ_INT(dec(bad_code, sizeof bad_code, &p, &used), MQTTC_ERR_MALFORMED);
     static const unsigned char no_code[] = {0x90, 0x02, 0x00, 0x0C};
     CHECK_EQ_INT(dec(no_code, sizeof no_code, &p, &used), MQTTC_ERR_MALFORMED);
-    mqttc_str badf = S("a/#/b");
-    CHECK_EQ_INT(mqttc_encode_subscribe(buf, sizeof buf, 1, &badf, q, 1, &n), MQTTC_ERR_ARG);
+    const char *badf = "a/#/b";
+    CHECK_EQ_INT(enc_filters(buf, sizeof buf, MQTTC_SUBSCRIBE, 1, &badf, q, 1, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(enc_filters(buf, sizeof buf, MQTTC_SUBSCRIBE, 1, f, NULL, 1, &n), MQTTC_ERR_ARG); /* no QoS */
 }
 
 TEST(empty_packets_and_reserved_types) {
@@ -290,7 +321,8 @@ TEST(empty_packets_and_reserved_types) {
     static const struct { int type; unsigned char first; } v[] = {
         {MQTTC_PINGREQ, 0xC0}, {MQTTC_PINGRESP, 0xD0}, {MQTTC_DISCONNECT, 0xE0}};
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ_INT(mqttc_encode_empty(buf, 2, v[i].type, &n), MQTTC_OK);
+        if (v[i].type == MQTTC_DISCONNECT) CHECK_EQ_INT(mqttc_encode_disconnect(buf, 2, MQTTC_PROTOCOL_311, NULL, &n), MQTTC_OK);
+        else CHECK_EQ_INT(mqttc_encode_ping(buf, 2, v[i].type, &n), MQTTC_OK);
         CHECK(n == 2 && buf[0] == v[i].first && buf[1] == 0);
         CHECK_EQ_INT(dec(buf, 2, &p, &used), MQTTC_OK);
         CHECK_EQ_INT(p.type, v[i].type);
@@ -299,7 +331,7 @@ TEST(empty_packets_and_reserved_types) {
     CHECK_EQ_INT(dec(t0, 2, &p, &used), MQTTC_ERR_MALFORMED);
     CHECK_EQ_INT(dec(t15, 2, &p, &used), MQTTC_ERR_MALFORMED);
     CHECK_EQ_INT(dec(ping_body, 3, &p, &used), MQTTC_ERR_MALFORMED);
-    CHECK_EQ_INT(mqttc_encode_empty(buf, 1, MQTTC_PINGREQ, &n), MQTTC_ERR_NOSPACE);
+    CHECK_EQ_INT(mqttc_encode_ping(buf, 1, MQTTC_PINGREQ, &n), MQTTC_ERR_NOSPACE);
     CHECK_EQ_INT(n, 2);
 }
 
@@ -309,7 +341,7 @@ TEST(stream_of_packets) {
     size_t off = 0, used;
     int types[3], k = 0;
     mqttc_packet p;
-    while (off < sizeof s && mqttc_decode(s + off, sizeof s - off, 0, &p, &used) == MQTTC_OK && k < 3) {
+    while (off < sizeof s && mqttc_decode(s + off, sizeof s - off, 0, MQTTC_PROTOCOL_311, &p, &used) == MQTTC_OK && k < 3) {
         types[k++] = p.type;
         off += used;
     }
@@ -379,13 +411,33 @@ TEST(error_names) {
     CHECK(strcmp(mqttc_errname(MQTTC_ERR_CLOSED), "closed") == 0);
     CHECK(strcmp(mqttc_errname(MQTTC_ERR_PINGRESP), "pingresp") == 0);
     CHECK(strcmp(mqttc_errname(MQTTC_ERR_PROTOCOL), "protocolerror") == 0);
-    CHECK(strcmp(mqttc_errname(MQTTC_ERR_REFUSED_CREDENTIALS), "4") == 0);
+    CHECK(strcmp(mqttc_errname(MQTTC_ERR_REFUSED), "refused") == 0); /* the reason: mqttc_reason_code */
     CHECK(strcmp(mqttc_errname(12345), "unknown") == 0);
     CHECK(strlen(mqttc_strerror(MQTTC_ERR_INVALIDRESP)) > 10);
     CHECK_EQ_INT(MQTTC_OK, 0);
 }
 
+/* The codec speaks 3.1.1 (0 or 4) until MQTT 5 lands: any other version is refused both
+   ways, never half-spoken. A reason code needs MQTT 5 too. */
+TEST(protocol_versions) {
+    unsigned char buf[16];
+    size_t n, used;
+    mqttc_packet p;
+    static const unsigned char ping[] = {0xD0, 0x00};
+    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 0, &p, &used), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 5, &p, &used), MQTTC_ERR_MALFORMED);
+    CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 5, NULL, &n), MQTTC_ERR_ARG);
+    mqttc_disconnect_info di = {0x8E, {NULL, 0}};
+    CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 4, &di, &n), MQTTC_ERR_ARG);
+    mqttc_ack_info a = {MQTTC_PUBACK, 1, 0x10, {NULL, 0}};
+    CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 4, &a, &n), MQTTC_ERR_ARG);
+    a.reason_code = 0;
+    CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 4, &a, &n), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 3, &a, &n), MQTTC_ERR_ARG);
+}
+
 int main(void) {
+    RUN(protocol_versions);
     RUN(remaining_length_boundaries);
     RUN(remaining_length_rejects);
     RUN(connect_encoding);

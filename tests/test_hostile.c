@@ -44,7 +44,9 @@ static void hc_on_filter_message(mqttc_client *c, const mqttc_message *m, void *
     (void)m;
 }
 
-static void hc_on_suback(mqttc_client *c, unsigned short id, int code, void *user) {
+static void hc_on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
+    unsigned short id = sa->packet_id;
+    int code = sa->codes[0];
     hc *h = (hc *)user;
     (void)c;
     h->subacks++;
@@ -52,13 +54,15 @@ static void hc_on_suback(mqttc_client *c, unsigned short id, int code, void *use
     h->suback_code = code;
 }
 
-static void hc_on_unsuback(mqttc_client *c, unsigned short id, void *user) {
+static void hc_on_unsuback(mqttc_client *c, const mqttc_ack_info *ack, void *user) {
+    unsigned short id = ack->packet_id;
     (void)c;
     (void)id;
     ((hc *)user)->unsubacks++;
 }
 
-static void hc_on_published(mqttc_client *c, unsigned short id, void *user) {
+static void hc_on_published(mqttc_client *c, const mqttc_ack_info *ack, void *user) {
+    unsigned short id = ack->packet_id;
     hc *h = (hc *)user;
     if (h->npublished < 16) h->published[h->npublished] = id;
     h->npublished++;

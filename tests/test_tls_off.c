@@ -61,7 +61,7 @@ TEST(a_plain_connection_is_unchanged) {
     CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_OK);
     CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNACK_WAIT);
     CHECK(link.out_len > 0 && link.out[0] == 0x10); /* CONNECT, in the clear */
-    CHECK(c.tls == NULL);
+    CHECK(c.stages.tls == NULL);
     mqttc_deinit(&c);
     mem_free(&link);
 }

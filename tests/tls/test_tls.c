@@ -8,7 +8,6 @@
 #define MQTTC_WITH_OPENSSL
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
-#include "tests/mem_transport.h"
 #include "tests/test.h"
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -78,7 +77,8 @@ static void server_send(tls_server *s, const void *p, size_t n) {
 static void server_send_connack(tls_server *s) {
     unsigned char b[4];
     size_t n;
-    mqttc_encode_connack(b, sizeof b, 0, 0, &n);
+    mqttc_connack_info ca = {0, 0, {NULL, 0}};
+    mqttc_encode_connack(b, sizeof b, MQTTC_PROTOCOL_311, &ca, &n);
     server_send(s, b, n);
 }
 
@@ -86,7 +86,7 @@ static void server_send_connack(tls_server *s) {
 static void server_parse(tls_server *s) {
     mqttc_packet p;
     size_t used;
-    while (mqttc_decode(s->app + s->parsed, s->app_len - s->parsed, 0, &p, &used) == MQTTC_OK) {
+    while (mqttc_decode(s->app + s->parsed, s->app_len - s->parsed, 0, MQTTC_PROTOCOL_311, &p, &used) == MQTTC_OK) {
         s->parsed += used;
         if (p.type == MQTTC_CONNECT) {
             s->connects++;
@@ -195,7 +195,7 @@ TEST(credentials_go_to_a_trusted_server) {
     unsigned char pub[32];
     size_t n;
     mqttc_str topic = {"t/y", 3};
-    mqttc_encode_publish(pub, sizeof pub, topic, "back", 4, 0, 0, 0, 0, &n);
+    n = test_publish_bytes(pub, sizeof pub, topic.ptr, "back", 4, 0, 0, 0, 0);
     messages_received = 0;
     server_send(&s, pub, n);
     drive(&c, &s, 2);
@@ -342,7 +342,7 @@ TEST(decrypted_bytes_left_in_openssl_are_read_without_new_input) {
     memset(payload, 'p', sizeof payload);
     mqttc_str topic = {"burst", 5};
     for (int i = 0; i < count; i++) {
-        mqttc_encode_publish(burst + len, sizeof burst - len, topic, payload, sizeof payload, 0, 0, 0, 0, &n);
+        n = test_publish_bytes(burst + len, sizeof burst - len, topic.ptr, payload, sizeof payload, 0, 0, 0, 0);
         len += n;
     }
     messages_received = 0;
@@ -404,7 +404,7 @@ TEST(a_key_update_from_the_server_is_followed) {
     unsigned char pub[32];
     size_t n;
     mqttc_str topic = {"t/y", 3};
-    mqttc_encode_publish(pub, sizeof pub, topic, "back", 4, 0, 0, 0, 0, &n);
+    n = test_publish_bytes(pub, sizeof pub, topic.ptr, "back", 4, 0, 0, 0, 0);
     messages_received = 0;
     server_send(&s, pub, n);
     CHECK_EQ_INT(mqttc_step(&c, 6), MQTTC_OK);
@@ -559,13 +559,15 @@ TEST(bad_tls_options_are_argument_errors) {
     mem_free(&link);
 }
 
-/* Port 0 means 8883 with TLS (1883 without): seen in the address the connect goes to. */
+/* Port 0 means 8883 with TLS (1883 without): seen in the address the TCP stage, below the
+   TLS stage, connects to. */
 TEST(the_default_port_is_8883) {
     mqttc_client c;
     mqttc_options o = trusting_options("localhost");
     CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
     CHECK_EQ_INT(mqttc_connect_start(&c, "127.0.0.1", 0, 0), MQTTC_OK);
-    struct addrinfo *ai = (struct addrinfo *)c.addrinfo;
+    CHECK(c.tr.handshake == mqttc__tls_handshake);
+    struct addrinfo *ai = (struct addrinfo *)((mqttc__tls_conn *)c.tr.ctx)->inner.slot[0];
     CHECK(ai != NULL && ai->ai_family == AF_INET);
     if (ai) CHECK_EQ_INT(ntohs(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port), 8883);
     mqttc_deinit(&c);
@@ -573,7 +575,9 @@ TEST(the_default_port_is_8883) {
     o.tls_ca_file = o.tls_server_name = NULL;
     CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
     CHECK_EQ_INT(mqttc_connect_start(&c, "127.0.0.1", 0, 0), MQTTC_OK);
-    ai = (struct addrinfo *)c.addrinfo;
+    CHECK(c.tr.handshake == mqttc__tcp_handshake); /* no TLS stage */
+    ai = (struct addrinfo *)c.tr.slot[0];
+    CHECK(ai != NULL);
     if (ai) CHECK_EQ_INT(ntohs(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port), 1883);
     mqttc_deinit(&c);
 }

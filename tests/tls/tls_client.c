@@ -21,21 +21,7 @@
 #define MQTTC_WITH_OPENSSL
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
-
-static int failures;
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) { fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); failures++; } \
-    } while (0)
-#define EXPECT_RC(rc, want)                                                                 \
-    do {                                                                                    \
-        int got_ = (rc);                                                                    \
-        if (got_ != (want)) {                                                               \
-            fprintf(stderr, "FAIL %s:%d: %s = %s, want %s\n", __FILE__, __LINE__, #rc,       \
-                    mqttc_errname(got_), mqttc_errname(want));                              \
-            failures++;                                                                     \
-        }                                                                                   \
-    } while (0)
+#include "../test.h"
 
 static int port;
 static const char *host = "localhost";
@@ -81,15 +67,15 @@ static void parse_flags(mqttc_options *o, const char *certs, int argc, char **ar
 static void roundtrip(mqttc_client *c, const char *topic) {
     unsigned short id;
     received = 0;
-    EXPECT_RC(mqttc_subscribe(c, topic, 1, NULL, NULL, NULL, NULL), MQTTC_OK);
-    EXPECT_RC(mqttc_publish(c, topic, "over tls", 8, 1, 0, &id), MQTTC_OK);
+    CHECK_RC(mqttc_subscribe(c, topic, 1, NULL, NULL, NULL, NULL), MQTTC_OK);
+    CHECK_RC(mqttc_publish(c, topic, "over tls", 8, 1, 0, &id), MQTTC_OK);
     for (int i = 0; i < 200 && received == 0 && mqttc_state(c) == MQTTC_STATE_CONNECTED; i++)
-        EXPECT_RC(mqttc_run_for(c, 100), MQTTC_OK);
-    EXPECT(received == 1);
-    EXPECT(strcmp(last_payload, "over tls") == 0);
-    EXPECT(mqttc_inflight(c) == 0);
-    EXPECT_RC(mqttc_disconnect(c), MQTTC_OK);
-    EXPECT_RC(mqttc_run(c), MQTTC_ERR_DISCONNECT);
+        CHECK_RC(mqttc_run_for(c, 100), MQTTC_OK);
+    CHECK(received == 1);
+    CHECK(strcmp(last_payload, "over tls") == 0);
+    CHECK(mqttc_inflight(c) == 0);
+    CHECK_RC(mqttc_disconnect(c), MQTTC_OK);
+    CHECK_RC(mqttc_run(c), MQTTC_ERR_DISCONNECT);
     printf("  connected, published QoS 1 and received it, disconnected\n");
 }
 
@@ -100,8 +86,8 @@ static void scenario_pubsub(mqttc_options *o) {
     o->will_topic = "whoops";
     o->will_payload = "Someone unplugged my cable!";
     o->will_payload_len = strlen("Someone unplugged my cable!");
-    EXPECT_RC(mqttc_init(&c, o), MQTTC_OK);
-    EXPECT_RC(mqttc_connect(&c, host, port), MQTTC_OK);
+    CHECK_RC(mqttc_init(&c, o), MQTTC_OK);
+    CHECK_RC(mqttc_connect(&c, host, port), MQTTC_OK);
     if (mqttc_state(&c) == MQTTC_STATE_CONNECTED) roundtrip(&c, "tls/pubsub");
     mqttc_deinit(&c);
 }
@@ -116,14 +102,14 @@ static int errcode(const char *name) {
 
 static void scenario_expect(mqttc_options *o, const char *name) {
     mqttc_client c;
-    EXPECT_RC(mqttc_init(&c, o), MQTTC_OK);
+    CHECK_RC(mqttc_init(&c, o), MQTTC_OK);
     int rc = mqttc_connect(&c, host, port);
-    EXPECT_RC(rc, errcode(name));
-    EXPECT(mqttc_fd(&c) == (rc == MQTTC_OK ? c.tr.fd : -1));
+    CHECK_RC(rc, errcode(name));
+    CHECK(mqttc_fd(&c) == (rc == MQTTC_OK ? c.tr.fd : -1));
     printf("  connect: %s\n", mqttc_errname(rc));
     if (rc == MQTTC_OK) {
-        EXPECT_RC(mqttc_disconnect(&c), MQTTC_OK);
-        EXPECT_RC(mqttc_run(&c), MQTTC_ERR_DISCONNECT);
+        CHECK_RC(mqttc_disconnect(&c), MQTTC_OK);
+        CHECK_RC(mqttc_run(&c), MQTTC_ERR_DISCONNECT);
     }
     mqttc_deinit(&c);
 }
@@ -131,19 +117,14 @@ static void scenario_expect(mqttc_options *o, const char *name) {
 /* The seed's example 4: a socket connected by someone else (a proxy), then TLS over it. */
 static void scenario_adopt(mqttc_options *o) {
     mqttc_client c;
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT(connect(fd, (struct sockaddr *)&a, sizeof a) == 0); /* blocking: "the proxy" */
-    EXPECT_RC(mqttc_init(&c, o), MQTTC_OK);
-    EXPECT_RC(mqttc_adopt_fd(&c, fd, mqttc_now_ms()), MQTTC_OK);
-    EXPECT(mqttc_state(&c) == MQTTC_STATE_HANDSHAKE || mqttc_state(&c) == MQTTC_STATE_CONNACK_WAIT);
-    EXPECT(mqttc_fd(&c) == fd);
+    int fd = test_tcp_socket(port, 0, 0); /* blocking: "the proxy" */
+    CHECK(fd >= 0);
+    CHECK_RC(mqttc_init(&c, o), MQTTC_OK);
+    CHECK_RC(mqttc_adopt_fd(&c, fd, mqttc_now_ms()), MQTTC_OK);
+    CHECK(mqttc_state(&c) == MQTTC_STATE_HANDSHAKE || mqttc_state(&c) == MQTTC_STATE_CONNACK_WAIT);
+    CHECK(mqttc_fd(&c) == fd);
     while (mqttc_state(&c) != MQTTC_STATE_CONNECTED && mqttc_state(&c) != MQTTC_STATE_CLOSED) mqttc_run_for(&c, 100);
-    EXPECT_RC(mqttc_error(&c), MQTTC_OK);
+    CHECK_RC(mqttc_error(&c), MQTTC_OK);
     if (mqttc_state(&c) == MQTTC_STATE_CONNECTED) roundtrip(&c, "tls/adopt");
     mqttc_deinit(&c);
 }
@@ -151,11 +132,8 @@ static void scenario_adopt(mqttc_options *o) {
 /* One round of an application's own loop: poll what the client asks for, then step. */
 static int poll_once(mqttc_client *c) {
     struct pollfd p;
-    unsigned ev = mqttc_events(c);
     long ms = mqttc_timeout_ms(c, mqttc_now_ms());
-    p.fd = mqttc_fd(c);
-    p.events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
-    p.revents = 0;
+    p = test_pollfd(c);
     if (poll(&p, 1, ms < 0 || ms > 1000 ? 1000 : (int)ms) < 0) return MQTTC_ERR_IO;
     return mqttc_step(c, mqttc_now_ms());
 }
@@ -163,35 +141,35 @@ static int poll_once(mqttc_client *c) {
 static void scenario_eventloop(mqttc_options *o) {
     mqttc_client c;
     int rc, handshake_rounds = 0;
-    EXPECT_RC(mqttc_init(&c, o), MQTTC_OK);
-    EXPECT_RC(mqttc_connect_start(&c, "127.0.0.1", port, mqttc_now_ms()), MQTTC_OK);
+    CHECK_RC(mqttc_init(&c, o), MQTTC_OK);
+    CHECK_RC(mqttc_connect_start(&c, "127.0.0.1", port, mqttc_now_ms()), MQTTC_OK);
     do {
         handshake_rounds += mqttc_state(&c) == MQTTC_STATE_HANDSHAKE;
         rc = poll_once(&c);
     } while (rc == MQTTC_OK && mqttc_state(&c) != MQTTC_STATE_CONNECTED);
-    EXPECT_RC(rc, MQTTC_OK);
+    CHECK_RC(rc, MQTTC_OK);
     /* (how many rounds the handshake takes depends on scheduling: a preempted client may
        find the server's whole answer waiting; tests/tls/test_tls.c counts them exactly) */
     received = 0;
-    EXPECT_RC(mqttc_subscribe(&c, "tls/loop", 0, NULL, NULL, NULL, NULL), MQTTC_OK);
-    EXPECT_RC(mqttc_publish(&c, "tls/loop", "over tls", 8, 0, 0, NULL), MQTTC_OK);
+    CHECK_RC(mqttc_subscribe(&c, "tls/loop", 0, NULL, NULL, NULL, NULL), MQTTC_OK);
+    CHECK_RC(mqttc_publish(&c, "tls/loop", "over tls", 8, 0, 0, NULL), MQTTC_OK);
     for (int i = 0; i < 200 && received == 0 && rc == MQTTC_OK; i++) rc = poll_once(&c);
-    EXPECT(received == 1);
-    EXPECT_RC(mqttc_disconnect(&c), MQTTC_OK);
+    CHECK(received == 1);
+    CHECK_RC(mqttc_disconnect(&c), MQTTC_OK);
     while ((rc = poll_once(&c)) == MQTTC_OK) {}
-    EXPECT_RC(rc, MQTTC_ERR_DISCONNECT);
+    CHECK_RC(rc, MQTTC_ERR_DISCONNECT);
     printf("  %d handshake rounds in the loop, message received, disconnected\n", handshake_rounds);
     mqttc_deinit(&c);
 }
 
 static void scenario_stall(mqttc_options *o) {
     mqttc_client c;
-    EXPECT_RC(mqttc_init(&c, o), MQTTC_OK);
+    CHECK_RC(mqttc_init(&c, o), MQTTC_OK);
     uint64_t t0 = mqttc_now_ms();
-    EXPECT_RC(mqttc_connect(&c, host, port), MQTTC_ERR_TIMEOUT);
+    CHECK_RC(mqttc_connect(&c, host, port), MQTTC_ERR_TIMEOUT);
     uint64_t ms = mqttc_now_ms() - t0;
-    EXPECT(ms >= o->connect_timeout_ms);
-    EXPECT(ms < o->connect_timeout_ms + 5000u);
+    CHECK(ms >= o->connect_timeout_ms);
+    CHECK(ms < o->connect_timeout_ms + 5000u);
     printf("  timeout after %llu ms (connect_timeout_ms %u)\n", (unsigned long long)ms, o->connect_timeout_ms);
     mqttc_deinit(&c);
 }
@@ -213,5 +191,5 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "eventloop")) scenario_eventloop(&o);
     else if (!strcmp(s, "stall")) scenario_stall(&o);
     else { fprintf(stderr, "unknown scenario %s\n", s); return 2; }
-    return failures ? 1 : 0;
+    return test__current_failed ? 1 : 0;
 }
