@@ -4,19 +4,32 @@
    decisions of shared/reference/bas-mqttc.md for stock Lua:
 
        local mqtt, err = require"mqttc".connect(addr, onpub [, op])   addr: host | fd | socket
-       mqtt:publish(topic, msg [, {qos=, retain=}])            -> true | nil, err
+       mqtt:publish(topic, msg [, {qos=, retain=, onpublished=}]) -> true | nil, err
        mqtt:subscribe(filter [, onsuback] [, {qos=, onpub=}])  -> true | nil, err
        mqtt:unsubscribe(filter [, onunsuback])                 -> true | nil, err
-       mqtt:disconnect()  mqtt:run() -> nil, err  mqtt:close()  mqtt.error  mqtt.sock
+       mqtt:disconnect() -> true | nil, err    mqtt:run() -> nil, err    mqtt:close()
+       mqtt:inflight() -> outgoing, incoming   mqtt.error  mqtt.sock
        mqtt:step() mqtt:getfd() mqtt:events() mqtt:timeout()   (asynchronous mode)
        mqtt:pollfd()                                           (cqueues: it is pollable)
-   Callbacks: onpub(topic, payload, qos, retain, dup), onsuback(code), onunsuback().
+   Callbacks: onpub(topic, payload, qos, retain, dup), onsuback(code), onunsuback(),
+   onpublished() (the QoS 1/2 publish completed: PUBACK or PUBCOMP arrived).
 
    Three socket modes: run() blocks in poll(2); step() never blocks and any event loop waits
    on getfd()/events()/timeout(); inside a cqueues coroutine run() and connect() yield
    (cqueues.poll) so other coroutines use the client meanwhile. The loops are Lua (an
    embedded chunk, at the end of this file): Lua 5.1 and LuaJIT cannot yield across C.
    Name resolution (getaddrinfo) blocks in every mode; a numeric address does not.
+
+   What may wait depends on the mode. A client is in blocking mode until the script drives it
+   itself: the first step(), getfd(), events() or timeout() puts it in asynchronous mode for
+   good (is_async). Blocking mode: publish, subscribe and unsubscribe wait while the output
+   buffer or the in-flight window is full and until their packet is written (stepping the
+   client, so acks come in and keepalive runs), and disconnect() and close() wait until
+   every QoS 1/2 flow has finished (or the drain times out). Asynchronous mode: nothing waits; a full buffer or window is nil, "busy", and
+   disconnect() only starts the drain, which step() finishes. A cqueues coroutine waits by
+   yielding, so there everything waits as in blocking mode. A callback runs inside step,
+   where acks cannot be read: there a full window is always nil, "busy", and disconnect()
+   starts the drain that the running loop finishes.
 
    Callbacks run inside mqttc_step, each through lua_pcall from a point where the client's
    C state is consistent; the first error is kept and raised by step() (so by run()) once
@@ -35,9 +48,11 @@
 #define MQTTC_STATIC
 #include "mqttc.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -108,6 +123,9 @@ typedef struct lm_client {
     int hold_fd;       /* a dup of an adopted LuaSocket fd, shut down when the client ends */
     int next_ref;      /* last key handed out in the handlers table */
     int is_cq_polled;  /* cqueues asked pollfd(): it may hold the fd registered */
+    int is_async;      /* the script drives it (step/getfd/events/timeout): nothing waits */
+    int pub_callbacks; /* onpublished callbacks waiting in ENV_PENDING_PUB */
+    unsigned final_out, final_in; /* mqttc_inflight / _in when it ended, kept after deinit */
     char id[24];       /* the generated client id */
 } lm_client;
 
@@ -118,9 +136,11 @@ enum {
     ENV_FILTERS,        /* filter -> ref, for the filters that have a handler */
     ENV_PENDING_CB,     /* packet id -> SUBACK/UNSUBACK callback, or false */
     ENV_PENDING_FILTER, /* packet id -> the filter of that request */
+    ENV_PENDING_PUB,    /* packet id -> onpublished of a QoS 1/2 publish */
     ENV_CALL_MESSAGE,   /* the protected callers (made once: 5.1 allocates a closure each push) */
     ENV_CALL_SUBACK,
     ENV_CALL_UNSUBACK,
+    ENV_CALL_PUBLISHED,
     ENV_KEEP            /* from here on: option strings mqttc_options points into */
 };
 
@@ -185,19 +205,32 @@ static int lm_failure(lua_State *L, int err) {
     return 2;
 }
 
-/* Why the client cannot work now, or MQTTC_OK while it can. */
+/* The client's state; CLOSED once released. */
+static int lm_state(const lm_client *u) { return u->is_freed ? (int)MQTTC_STATE_CLOSED : mqttc_state(&u->c); }
+
+/* disconnect() was called: draining the QoS flows, or DISCONNECT on its way. */
+static int lm_is_ending(const lm_client *u) {
+    int state = lm_state(u);
+    return state == MQTTC_STATE_DRAINING || state == MQTTC_STATE_DISCONNECTING;
+}
+
+/* Why the client cannot take new work now, or MQTTC_OK while it can. After disconnect() it
+   is "disconnect" already (the seed's word for a publish after it), though the drain runs. */
 static int lm_end_reason(const lm_client *u) {
     if (u->is_freed) return u->final_error;
-    if (u->c.state == MQTTC_STATE_CLOSED) return u->c.error;
-    if (u->c.state == MQTTC_STATE_DISCONNECTING) return MQTTC_ERR_DISCONNECT;
+    if (mqttc_state(&u->c) == MQTTC_STATE_CLOSED) return mqttc_error(&u->c);
+    if (lm_is_ending(u)) return MQTTC_ERR_DISCONNECT;
     return MQTTC_OK;
 }
 
 /* Releases everything of an ended client: buffers, socket, our dup of an adopted one (shut
-   down first, so the connection really ends while the script still holds its object). */
+   down first, so the connection really ends while the script still holds its object). The
+   reason and the flows left unfinished stay for mqtt.error and inflight(). */
 static void lm_free(lm_client *u, int why) {
     if (u->is_freed) return;
-    u->final_error = u->c.state == MQTTC_STATE_CLOSED ? u->c.error : why;
+    u->final_error = mqttc_state(&u->c) == MQTTC_STATE_CLOSED ? mqttc_error(&u->c) : why;
+    u->final_out = mqttc_inflight(&u->c);
+    u->final_in = mqttc_inflight_in(&u->c);
     mqttc_deinit(&u->c);
     if (u->hold_fd >= 0) {
         (void)shutdown(u->hold_fd, SHUT_RDWR);
@@ -210,7 +243,7 @@ static void lm_free(lm_client *u, int why) {
 /* After every call into the core: a client that has ended is released at once, unless a
    step is running below us (its dispatch loop still reads the buffers). */
 static void lm_settle(lm_client *u) {
-    if (!u->in_step && !u->is_freed && u->c.state == MQTTC_STATE_CLOSED) lm_free(u, u->c.error);
+    if (!u->in_step && lm_state(u) == MQTTC_STATE_CLOSED) lm_free(u, mqttc_error(&u->c));
 }
 
 /* cqueues keeps a polled descriptor registered after the poll returns, and fails on one
@@ -234,7 +267,9 @@ static void lm_uncqueue(lua_State *L, lm_client *u) {
 }
 
 /* The result of publish/subscribe/unsubscribe/disconnect: true, or nil and why not. BUSY
-   comes back as "busy": the Lua wrapper waits until the socket drains and tries again. */
+   comes back as "busy": the Lua wrapper waits and tries again, or (asynchronous mode, a
+   callback) returns it. A client that is not connected answers why it ended, as the
+   seed's run() does: the core's MQTTC_ERR_STATE says only that it is not connected. */
 static int lm_status(lua_State *L, lm_client *u, int rc) {
     lm_settle(u);
     if (rc == MQTTC_OK) {
@@ -264,6 +299,25 @@ static int lm_field(lua_State *L, int t, const char *key) {
     if (!lua_isnil(L, -1)) return 1;
     lua_pop(L, 1);
     return 0;
+}
+
+/* Every key of the option table at t must be one of known (NULL-terminated): a misspelt
+   key (kepalive) would otherwise be ignored in silence. "opt.kepalive: unknown option". */
+static void lm_check_keys(lua_State *L, int t, const char *where, const char *const *known) {
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1); /* the value; the key stays for lua_next */
+        const char *key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        const char *const *k = known;
+        while (key && *k && strcmp(*k, key) != 0) k++;
+        if (key && *k) continue;
+        if (key) lm_error(L, "%s.%s: unknown option", where, key);
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            lua_pushvalue(L, -1); /* tostring on a copy: lua_next needs the key as it is */
+            lm_error(L, "%s[%s]: unknown option", where, lua_tostring(L, -1));
+        }
+        lm_error(L, "%s: unknown option (a %s key)", where, luaL_typename(L, -1));
+    }
 }
 
 /* A string option, kept alive in the env table (mqttc_options borrows the pointer). */
@@ -323,10 +377,12 @@ static int lm_optbool(lua_State *L, int t, const char *key, const char *field, i
 
 /* op.will = {topic=, message=, qos=, retain=}: a will published on an unclean end. */
 static void lm_parse_will(lua_State *L, int t, int env, mqttc_options *o) {
+    static const char *const keys[] = {"topic", "message", "qos", "retain", NULL};
     if (!lm_field(L, t, "will")) return;
     if (!lua_istable(L, -1)) lm_opterror(L, "will", "table", -1);
     int w = lua_gettop(L);
     size_t len = 0;
+    lm_check_keys(L, w, "opt.will", keys);
     o->will_topic = lm_required(L, lm_opttext(L, w, "topic", "will.topic", env), "will.topic");
     if (mqttc_topic_check(o->will_topic, strlen(o->will_topic)) != MQTTC_OK)
         lm_error(L, "opt.will.topic: not a valid topic name");
@@ -345,6 +401,15 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
     mqttc_options *o = &cfg->o;
     const char *v[5];
     cfg->is_secure = o->secure = lm_optbool(L, t, "secure", "secure", 0);
+    /* BAS scripts may pass op.shark (their SharkSSL object: TLS) and op.nocheck (skip the
+       trust check). There is no SharkSSL here: shark means TLS through OpenSSL, never a
+       silent plain-text connection. nocheck is accepted and changes nothing: the seed's rule
+       (credentials are sent only to a trusted broker) still holds. */
+    if (lm_field(L, t, "shark")) {
+        lua_pop(L, 1);
+        cfg->is_secure = o->secure = 1;
+    }
+    (void)lm_optbool(L, t, "nocheck", "nocheck", 0);
     for (int i = 0; i < 5; i++) {
         v[i] = lm_opttext(L, t, fields[i], fields[i], env);
         if (v[i] && !o->secure) lm_error(L, "opt.%s: needs opt.secure=true", fields[i]);
@@ -362,14 +427,27 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
 #endif
 }
 
+/* The in-flight window: QoS 1/2 publishes sent and not yet acknowledged. mosquitto 2.0 keeps
+   at most 20 unreleased QoS 2 messages per client (max_inflight_messages) and drops the rest,
+   answering PUBREC with a reason code a 3.1.1 client cannot see: a larger window loses
+   messages in silence on the broker people run. libmosquitto uses 20 too. */
+#define LM_DEFAULT_INFLIGHT 20
+
+/* The keys of op: the seed's, ours, and BAS's shark/nocheck (see lm_parse_tls). */
+static const char *const lm_option_keys[] = {
+    "port",   "keepalive", "id",         "clean",       "uname",    "passwd",      "will",
+    "secure", "cafile",    "capath",     "cert",        "key",      "servername",  "verify",
+    "timeout", "pingtimeout", "maxpacket", "maxinflight", "disconnecttimeout", "shark", "nocheck", NULL};
+
 /* Fills cfg from the op table at index t; every string it keeps goes into env. */
 static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
     mqttc_options *o = &cfg->o;
     size_t len = 0;
     memset(cfg, 0, sizeof *cfg);
     o->keepalive_s = 600; /* the original's default */
-    o->max_inflight = 65535; /* publish waits for the socket, never for a window */
+    o->max_inflight = LM_DEFAULT_INFLIGHT;
     if (t == 0) return;
+    lm_check_keys(L, t, "opt", lm_option_keys);
     lm_parse_tls(L, t, env, cfg);
     cfg->port = (int)lm_optint(L, t, "port", "port", 1, 65535, 0);
     long long ka = lm_optint(L, t, "keepalive", "keepalive", 0, 65535, 600);
@@ -392,7 +470,44 @@ static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
     o->ping_timeout_ms = lm_optseconds(L, t, "pingtimeout", 0);
     o->connect_timeout_ms = lm_optseconds(L, t, "timeout", 0);
     o->max_packet_size = (size_t)lm_optint(L, t, "maxpacket", "maxpacket", 16, 268435460LL, 0);
-    o->max_inflight = (unsigned)lm_optint(L, t, "maxinflight", "maxinflight", 1, 65535, 65535);
+    o->max_inflight = (unsigned)lm_optint(L, t, "maxinflight", "maxinflight", 1, 65535, LM_DEFAULT_INFLIGHT);
+    /* how long disconnect() waits for open QoS 1/2 flows before it gives up: "timeout" */
+    o->disconnect_timeout_ms = lm_optseconds(L, t, "disconnecttimeout", 0);
+}
+
+/* The Lua name of what the core calls options.<field> (mqttc_bad_arg), so a rejected
+   option is reported as the script wrote it. NULL: not one of ours. */
+static const char *lm_option_name(const char *core) {
+    static const char *const names[][2] = {
+        {"client_id", "id"},          {"keepalive_s", "keepalive"},     {"username", "uname"},
+        {"password", "passwd"},       {"will_topic", "will.topic"},     {"will_payload", "will.message"},
+        {"will_qos", "will.qos"},     {"will_retain", "will.retain"},   {"connect_timeout_ms", "timeout"},
+        {"ping_timeout_ms", "pingtimeout"}, {"max_packet_size", "maxpacket"}, {"max_inflight", "maxinflight"},
+        {"disconnect_timeout_ms", "disconnecttimeout"}, {"secure", "secure"}, {"tls_ca_file", "cafile"},
+        {"tls_ca_path", "capath"},    {"tls_cert_file", "cert"},        {"tls_key_file", "key"},
+        {"tls_server_name", "servername"}, {"tls_verify", "verify"}};
+    if (strncmp(core, "options.", 8) != 0) return NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(core + 8, names[i][0]) == 0) return names[i][1];
+    return NULL;
+}
+
+/* The core refused an argument (MQTTC_ERR_ARG) that our checks let through: a CA file that
+   does not load, say. That is the caller's to fix, so it raises, naming the option, never
+   nil, "argument" (which would not say which). For a file, why it cannot be read; t is the
+   op table (0: none). */
+static int lm_argument_error(lua_State *L, int t, const char *bad, int sys_errno) {
+    const char *lua_name = lm_option_name(bad);
+    const char *path = NULL;
+    if (!lua_name) return lm_error(L, "mqttc: %s: %s", bad[0] ? bad : "an argument", "rejected");
+    if (t && strchr(lua_name, '.') == NULL && lm_field(L, t, lua_name)) path = lua_tostring(L, -1);
+    if (path && (strcmp(lua_name, "cafile") == 0 || strcmp(lua_name, "capath") == 0 ||
+                 strcmp(lua_name, "cert") == 0 || strcmp(lua_name, "key") == 0)) {
+        if (access(path, R_OK) != 0) return lm_error(L, "opt.%s: cannot read %s (%s)", lua_name, path, strerror(errno));
+        return lm_error(L, "opt.%s: %s is not usable for TLS (OpenSSL refused it)", lua_name, path);
+    }
+    if (sys_errno) return lm_error(L, "opt.%s: rejected (%s)", lua_name, strerror(sys_errno));
+    return lm_error(L, "opt.%s: rejected", lua_name);
 }
 
 /* ---- callbacks: trampolines from the core into Lua -------------------------------------- */
@@ -513,6 +628,37 @@ static void lm_on_unsuback(mqttc_client *c, unsigned short id, void *user) {
     lm_pcall(u, 2);
 }
 
+/* Protected: (env, id) -> onpublished(), taken out of the pending table first. */
+static int lm_call_published(lua_State *L) {
+    int id = (int)lua_tointeger(L, 2);
+    lua_rawgeti(L, 1, ENV_PENDING_PUB);
+    lua_rawgeti(L, -1, id);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, id);
+    if (!lua_isfunction(L, -1)) return 0;
+    lua_call(L, 0, 0);
+    return 0;
+}
+
+/* A QoS 1 publish got its PUBACK, a QoS 2 one its PUBCOMP [MQTT-4.3.2], [MQTT-4.3.3]: the
+   broker owns the message now. Publishes without onpublished cost nothing here. */
+static void lm_on_published(mqttc_client *c, unsigned short id, void *user) {
+    lm_client *u = (lm_client *)(void *)c;
+    lua_State *L = u->L;
+    (void)user;
+    if (!L || u->pub_callbacks == 0) return;
+    lua_rawgeti(L, u->env, ENV_PENDING_PUB);
+    lua_rawgeti(L, -1, id);
+    int has_callback = !lua_isnil(L, -1);
+    lua_pop(L, 2);
+    if (!has_callback) return;
+    u->pub_callbacks--;
+    lua_rawgeti(L, u->env, ENV_CALL_PUBLISHED);
+    lua_pushvalue(L, u->env);
+    lua_pushinteger(L, id);
+    lm_pcall(u, 2);
+}
+
 /* ---- connect: options, the userdata, the start of the connection ------------------------ */
 
 /* A random id of 23 characters from [0-9a-zA-Z], the set every 3.1.1 broker accepts
@@ -594,7 +740,7 @@ static void lm_new_env(lua_State *L) {
     lua_createtable(L, ENV_KEEP + 6, 0);
     lua_pushvalue(L, 2);
     lua_rawseti(L, -2, ENV_ONPUB);
-    for (int i = ENV_HANDLERS; i <= ENV_PENDING_FILTER; i++) {
+    for (int i = ENV_HANDLERS; i <= ENV_PENDING_PUB; i++) {
         lua_newtable(L);
         lua_rawseti(L, -2, i);
     }
@@ -604,6 +750,8 @@ static void lm_new_env(lua_State *L) {
     lua_rawseti(L, -2, ENV_CALL_SUBACK);
     lua_pushcfunction(L, lm_call_unsuback);
     lua_rawseti(L, -2, ENV_CALL_UNSUBACK);
+    lua_pushcfunction(L, lm_call_published);
+    lua_rawseti(L, -2, ENV_CALL_PUBLISHED);
 }
 
 /* C part of connect: checks every argument, makes the client and starts connecting.
@@ -629,11 +777,21 @@ static int m_connect_start(lua_State *L) {
         cfg.o.client_id = u->id;
     }
     cfg.o.on_message = lm_on_message;
-    if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) return lm_argerror(L, 3, "connect", "invalid options");
+    cfg.o.on_published = lm_on_published;
+    if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) {
+        const char *bad = mqttc_bad_arg(&u->c);
+        return lm_argument_error(L, t, bad ? bad : "", 0);
+    }
     u->is_freed = 0;
     int rc = lm_start(L, u, &cfg, object_fd);
     if (rc != MQTTC_OK) {
+        /* copy the core's answer before the client is released */
+        char bad[64];
+        const char *b = rc == MQTTC_ERR_ARG ? mqttc_bad_arg(&u->c) : NULL;
+        int sys_errno = rc == MQTTC_ERR_ARG ? mqttc_sys_errno(&u->c) : 0;
+        snprintf(bad, sizeof bad, "%s", b ? b : "");
         lm_free(u, rc);
+        if (rc == MQTTC_ERR_ARG) return lm_argument_error(L, t, bad, sys_errno);
         return lm_failure(L, rc);
     }
     lua_settop(L, 5);
@@ -642,24 +800,43 @@ static int m_connect_start(lua_State *L) {
 
 /* ---- methods, in table order ------------------------------------------------------------ */
 
-/* publish(topic, msg [, {qos=, retain=}]) -> true | nil, err */
+/* publish(topic, msg [, {qos=, retain=, onpublished=}]) -> true | nil, err. onpublished()
+   runs once the broker has acknowledged the QoS 1/2 message (never if the connection ends
+   first: inflight() then counts it). */
 static int m_publish(lua_State *L) {
+    static const char *const keys[] = {"qos", "retain", "onpublished", NULL};
     lm_client *u = lm_check(L, "publish");
     size_t tlen, len;
     const char *topic = lm_checkstring(L, 2, 1, "publish", &tlen);
     const char *msg = lm_checkstring(L, 3, 2, "publish", &len);
-    int qos = 0, retain = 0;
-    if (!lua_isnoneornil(L, 4)) {
+    int qos = 0, retain = 0, onpublished = 0;
+    lua_settop(L, 4);
+    if (!lua_isnil(L, 4)) {
         if (!lua_istable(L, 4)) lm_typeerror(L, 4, 3, "publish", "table");
+        lm_check_keys(L, 4, "opt", keys);
         qos = (int)lm_optint(L, 4, "qos", "qos", 0, 2, 0);
         retain = lm_optbool(L, 4, "retain", "retain", 0);
+        if (lm_field(L, 4, "onpublished")) {
+            if (!lua_isfunction(L, -1)) lm_opterror(L, "onpublished", "function", -1);
+            if (qos == 0) lm_error(L, "opt.onpublished: needs qos 1 or 2 (a QoS 0 message is never acknowledged)");
+            onpublished = lua_gettop(L);
+        }
     }
     if (strlen(topic) != tlen || mqttc_topic_check(topic, tlen) != MQTTC_OK)
         lm_argerror(L, 1, "publish", "invalid topic name");
     if (len > 268435455u - 4u - tlen) lm_argerror(L, 2, "publish", "message too large");
     if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
     lm_uncqueue(L, u);
-    return lm_status(L, u, mqttc_publish(&u->c, topic, msg, len, qos, retain, NULL));
+    unsigned short id = 0;
+    int rc = mqttc_publish(&u->c, topic, msg, len, qos, retain, &id);
+    if (rc == MQTTC_OK && onpublished) { /* the ack cannot come before this: it comes in a step */
+        lm_getuv(L, 1);
+        lua_rawgeti(L, -1, ENV_PENDING_PUB);
+        lua_pushvalue(L, onpublished);
+        lua_rawseti(L, -2, id);
+        u->pub_callbacks++;
+    }
+    return lm_status(L, u, rc);
 }
 
 /* Records a request's callback and filter under its packet id, for the SUBACK/UNSUBACK. */
@@ -698,6 +875,7 @@ static void lm_set_handler(lua_State *L, int env, int filter, int ref, int fn) {
 /* subscribe(filter [, onsuback] [, {qos=, onpub=}]) -> true | nil, err. The original's
    subscribe(topic, {onpub=f}) works too. */
 static int m_subscribe(lua_State *L) {
+    static const char *const keys[] = {"qos", "onpub", NULL};
     lm_client *u = lm_check(L, "subscribe");
     size_t flen;
     const char *filter = lm_checkstring(L, 2, 1, "subscribe", &flen);
@@ -707,6 +885,7 @@ static int m_subscribe(lua_State *L) {
     if (!lua_isnil(L, 4) && !lua_istable(L, 4)) lm_typeerror(L, 4, 3, "subscribe", "table");
     int qos = 0, onpub = 0;
     if (lua_istable(L, 4)) {
+        lm_check_keys(L, 4, "opt", keys);
         qos = (int)lm_optint(L, 4, "qos", "qos", 0, 2, 0);
         if (lm_field(L, 4, "onpub")) {
             if (!lua_isfunction(L, -1)) lm_opterror(L, "onpub", "function", -1);
@@ -750,24 +929,44 @@ static int m_unsubscribe(lua_State *L) {
     return lm_status(L, u, rc);
 }
 
-/* disconnect() -> true | nil, err. DISCONNECT goes out; run() then returns nil,"disconnect". */
+/* C part of disconnect() -> true | nil, err: starts the graceful end. The core first lets
+   the open QoS 1/2 flows finish (state DRAINING: acks still go both ways, nothing new is
+   taken), then sends DISCONNECT and closes [MQTT-3.14.4-1]; a step does that. The Lua part
+   steps to the end in blocking mode. Called again while ending: true, nothing more. */
 static int m_disconnect(lua_State *L) {
     lm_client *u = lm_check(L, "disconnect");
+    if (lm_is_ending(u)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
     lm_uncqueue(L, u);
     return lm_status(L, u, mqttc_disconnect(&u->c));
 }
 
-/* The one close: DISCONNECT if connected (as the original), then release everything.
-   From inside a callback the release waits until step() returns. Idempotent. */
+/* Ends a drain now: DISCONNECT goes out, the open flows stay unfinished (the end is
+   "timeout", as when the drain runs out of time; inflight() counts them). Time is an input
+   of the core: a step at the drain's deadline does exactly this, and paused it reads
+   nothing first, so no callback runs (we may be in __gc). */
+static void lm_cut_drain(lm_client *u) {
+    mqttc_pause(&u->c, 1);
+    (void)mqttc_step(&u->c, mqttc_now_ms() + ((uint64_t)1 << 40));
+}
+
+/* The one close: DISCONNECT if connected (as the original, so the broker drops the will),
+   then release everything. Inside a callback the client is only told to end: the running
+   loop finishes the drain and lm_settle releases it. Elsewhere the release is now, and a
+   drain still running is cut short (the Lua close() lets it finish first where it may
+   wait). Idempotent. */
 static void lm_close(lm_client *u) {
     if (u->is_freed) return;
-    if (u->c.state == MQTTC_STATE_CONNECTED) (void)mqttc_disconnect(&u->c);
-    if (u->c.state == MQTTC_STATE_DISCONNECTING) (void)mqttc_flush(&u->c);
+    if (mqttc_state(&u->c) == MQTTC_STATE_CONNECTED) (void)mqttc_disconnect(&u->c);
     if (u->in_step) {
         u->close_pending = 1;
         return;
     }
+    if (mqttc_state(&u->c) == MQTTC_STATE_DRAINING) lm_cut_drain(u);
+    if (mqttc_state(&u->c) == MQTTC_STATE_DISCONNECTING) (void)mqttc_flush(&u->c); /* DISCONNECT out */
     lm_free(u, MQTTC_ERR_DISCONNECT);
 }
 
@@ -780,11 +979,12 @@ static int m_close(lua_State *L) {
 }
 
 /* step() -> true | nil, err: does what is ready without blocking (connect, write, read,
-   callbacks, timers). A callback's error is raised here, after the core has returned. */
-static int m_step(lua_State *L) {
+   callbacks, timers, the drain after disconnect()). A callback's error is raised here,
+   after the core has returned. */
+static int c_step(lua_State *L) {
     lm_client *u = lm_check(L, "step");
     if (u->in_step) return lm_error(L, "mqttc: step() or run() called from inside a callback");
-    if (lm_end_reason(u) && u->c.state != MQTTC_STATE_DISCONNECTING) return lm_failure(L, lm_end_reason(u));
+    if (lm_state(u) == MQTTC_STATE_CLOSED) return lm_failure(L, lm_end_reason(u));
     lua_settop(L, 1);
     lm_uncqueue(L, u);
     lm_getuv(L, 1); /* 2: env */
@@ -798,7 +998,7 @@ static int m_step(lua_State *L) {
     int rc = mqttc_step(&u->c, mqttc_now_ms());
     u->in_step = 0;
     u->L = NULL;
-    if (u->close_pending) {
+    if (u->close_pending && !lm_is_ending(u)) { /* a drain goes on: released when it ends */
         u->close_pending = 0;
         lm_close(u);
     }
@@ -815,9 +1015,17 @@ static int m_step(lua_State *L) {
     return lm_failure(L, lm_end_reason(u) ? lm_end_reason(u) : rc);
 }
 
+/* The script's step(): the same, and from now on the client is in asynchronous mode. */
+static int m_step(lua_State *L) {
+    lm_client *u = lm_check(L, "step");
+    if (!u->in_step) u->is_async = 1; /* (from a callback it only raises) */
+    return c_step(L);
+}
+
 /* getfd() / pollfd(): the socket to wait on; -1 once the client has ended. */
 static int m_getfd(lua_State *L) {
     lm_client *u = lm_check(L, "getfd");
+    u->is_async = 1;
     lua_pushinteger(L, u->is_freed ? -1 : mqttc_fd(&u->c));
     return 1;
 }
@@ -833,6 +1041,7 @@ static int m_pollfd(lua_State *L) {
 /* events(): "r", "w" or "rw" (luv's and cqueues' spelling); nil once ended. */
 static int m_events(lua_State *L) {
     lm_client *u = lm_check(L, "events");
+    u->is_async = 1;
     unsigned ev = u->is_freed ? 0 : mqttc_events(&u->c);
     if (ev == 0) lua_pushnil(L);
     else if (ev == (MQTTC_EV_READ | MQTTC_EV_WRITE)) lua_pushliteral(L, "rw");
@@ -840,25 +1049,46 @@ static int m_events(lua_State *L) {
     return 1;
 }
 
-/* timeout(): seconds until step() must run even without socket events; nil: none. */
+/* timeout(): seconds until step() must run even without socket events; nil: none (or the
+   client has ended). 0 when step() has work already: bytes buffered (after CONNACK, TLS),
+   or the end of a disconnect to report. */
 static int m_timeout(lua_State *L) {
     lm_client *u = lm_check(L, "timeout");
+    u->is_async = 1;
     long ms = u->is_freed ? -1 : mqttc_timeout_ms(&u->c, mqttc_now_ms());
     if (ms < 0) lua_pushnil(L);
     else lua_pushnumber(L, (lua_Number)ms / 1000.0);
     return 1;
 }
 
+/* inflight() -> outgoing, incoming: QoS 1/2 publishes of ours not yet acknowledged, and
+   QoS 2 messages from the broker awaiting its PUBREL. After the end: those left unfinished
+   (disconnect() returned nil, "timeout", or the connection broke). */
+static int m_inflight(lua_State *L) {
+    lm_client *u = lm_check(L, "inflight");
+    lua_pushinteger(L, (lua_Integer)(u->is_freed ? u->final_out : mqttc_inflight(&u->c)));
+    lua_pushinteger(L, (lua_Integer)(u->is_freed ? u->final_in : mqttc_inflight_in(&u->c)));
+    return 2;
+}
+
+static const char *lm_state_name(int state) {
+    switch (state) {
+    case MQTTC_STATE_IDLE: return "idle";
+    case MQTTC_STATE_CONNECTED: return "connected";
+    case MQTTC_STATE_DRAINING: return "draining";
+    case MQTTC_STATE_DISCONNECTING: return "disconnecting";
+    case MQTTC_STATE_CLOSED: return "closed";
+    default: return "connecting"; /* TCP, TLS handshake, CONNACK */
+    }
+}
+
 static int m_tostring(lua_State *L) {
-    static const char *const names[] = {"idle", "connecting", "handshake", "connecting",
-                                        "connected", "disconnecting", "closed"};
     lm_client *u = lm_check(L, "__tostring");
-    int state = u->is_freed ? MQTTC_STATE_CLOSED : u->c.state;
-    int why = lm_end_reason(u);
+    int state = lm_state(u);
     if (state == MQTTC_STATE_CLOSED)
-        lua_pushfstring(L, "mqttc client (closed: %s): %p", mqttc_errname(why), (void *)u);
+        lua_pushfstring(L, "mqttc client (closed: %s): %p", mqttc_errname(lm_end_reason(u)), (void *)u);
     else
-        lua_pushfstring(L, "mqttc client (%s): %p", names[state], (void *)u);
+        lua_pushfstring(L, "mqttc client (%s): %p", lm_state_name(state), (void *)u);
     return 1;
 }
 
@@ -875,7 +1105,7 @@ static int m_index(lua_State *L) {
     lm_client *u = lm_check(L, "__index");
     const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
     if (key && strcmp(key, "error") == 0) {
-        if (u->is_freed || u->c.state == MQTTC_STATE_CLOSED) lm_pusherror(L, lm_end_reason(u));
+        if (lm_state(u) == MQTTC_STATE_CLOSED) lm_pusherror(L, lm_end_reason(u));
         else lua_pushnil(L);
         return 1;
     }
@@ -924,8 +1154,19 @@ static int c_fd(lua_State *L) {
 }
 
 static int c_connected(lua_State *L) {
-    lm_client *u = lm_check(L, "connected");
-    lua_pushboolean(L, !u->is_freed && u->c.state == MQTTC_STATE_CONNECTED);
+    lua_pushboolean(L, lm_state(lm_check(L, "connected")) == MQTTC_STATE_CONNECTED);
+    return 1;
+}
+
+/* is_open(self): not ended yet (connected, or draining after disconnect()). */
+static int c_is_open(lua_State *L) {
+    lua_pushboolean(L, lm_state(lm_check(L, "is_open")) != MQTTC_STATE_CLOSED);
+    return 1;
+}
+
+/* is_async(self): the script drives the client (asynchronous mode): nothing may wait. */
+static int c_is_async(lua_State *L) {
+    lua_pushboolean(L, lm_check(L, "is_async")->is_async);
     return 1;
 }
 
@@ -943,24 +1184,23 @@ static int c_in_callback(lua_State *L) {
 
 /* ---- luaL_Reg tables -------------------------------------------------------------------- */
 
-/* The methods that are C alone; publish, subscribe and unsubscribe (busy retry) and run
-   are Lua wrappers around lm_raw, from the chunk below. */
+/* The methods that are C alone; publish, subscribe and unsubscribe (busy retry), run,
+   disconnect and close (they may wait) are Lua wrappers around lm_raw, from the chunk below. */
 static const luaL_Reg lm_methods[] = {
-    {"disconnect", m_disconnect}, {"close", m_close},     {"step", m_step},
-    {"getfd", m_getfd},           {"pollfd", m_pollfd},   {"events", m_events},
-    {"timeout", m_timeout},       {NULL, NULL}};
+    {"step", m_step},     {"getfd", m_getfd},       {"pollfd", m_pollfd}, {"events", m_events},
+    {"timeout", m_timeout}, {"inflight", m_inflight}, {NULL, NULL}};
 
 static const luaL_Reg lm_raw[] = {
     {"connect", m_connect_start}, {"publish", m_publish},     {"subscribe", m_subscribe},
     {"unsubscribe", m_unsubscribe}, {"disconnect", m_disconnect}, {"close", m_close},
-    {"step", m_step},             {"wait", c_wait},           {"flush", c_flush},
-    {"connected", c_connected},   {"in_callback", c_in_callback}, {"fd", c_fd},
-    {"pending", c_pending},
+    {"step", c_step},             {"wait", c_wait},           {"flush", c_flush},
+    {"connected", c_connected},   {"is_open", c_is_open},     {"is_async", c_is_async},
+    {"in_callback", c_in_callback}, {"fd", c_fd},             {"pending", c_pending},
     {NULL, NULL}};
 
-/* ---- the Lua part: connect and run loops, busy retry, cqueues ---------------------------- */
+/* ---- the Lua part: connect and run loops, busy retry, drain, cqueues -------------------- */
 static const char lm_chunk[] =
-    "local M, methods, C = ...\n"
+    "local M, methods, C, mt = ...\n"
     "-- the cqueues module when the caller is a coroutine run by a cqueues controller\n"
     "local function cqueues_here()\n"
     "  local cq = package.loaded.cqueues\n"
@@ -972,24 +1212,33 @@ static const char lm_chunk[] =
     "  local cq = cqueues_here()\n"
     "  if cq and not C.in_callback(self) then cq.poll(self) else C.wait(self) end\n"
     "end\n"
-    "-- busy: the output buffer is full (wait until the socket takes more, write, retry) or\n"
-    "-- every packet id is in flight (only acks free one: step, outside callbacks)\n"
+    "-- busy: the output buffer is full, or the in-flight window is (only acks free a slot).\n"
+    "-- Asynchronous mode never waits: it writes what the socket takes now, tries once more\n"
+    "-- and returns nil, 'busy'. Blocking mode (a cqueues coroutine too) steps the client until\n"
+    "-- the request fits and has left for the socket, as a blocking write returns once written:\n"
+    "-- nothing stays queued for a step that may never come, and keepalive runs meanwhile.\n"
+    "-- Inside a callback acks cannot be read (the step reading them is running): there only\n"
+    "-- the socket is waited for, and a full window is nil, 'busy'.\n"
     "local function retry(self, f, ...)\n"
     "  local ok, err = f(self, ...)\n"
-    "  while err == 'busy' do\n"
-    "    local cq, inside = cqueues_here(), C.in_callback(self)\n"
-    "    if C.pending(self) == 0 then\n"
-    "      if inside then return nil, err end\n"
-    "      wait(self)\n"
-    "      ok, err = C.step(self)\n"
-    "      if not ok then return nil, err end\n"
-    "    elseif cq and not inside then\n"
-    "      cq.poll({pollfd = function() return self:pollfd() end, events = 'w', timeout = 1})\n"
-    "    else\n"
+    "  if ok and C.pending(self) == 0 then return ok end\n"
+    "  local inside = C.in_callback(self)\n"
+    "  local cq = not inside and cqueues_here()\n"
+    "  if not cq and C.is_async(self) then\n"
+    "    if err == 'busy' and C.pending(self) > 0 then C.flush(self); ok, err = f(self, ...) end\n"
+    "  elseif inside then\n"
+    "    while err == 'busy' and C.pending(self) > 0 do\n"
     "      C.wait(self, 'w')\n"
+    "      C.flush(self)\n"
+    "      ok, err = f(self, ...)\n"
     "    end\n"
-    "    C.flush(self)\n"
-    "    ok, err = f(self, ...)\n"
+    "  else\n"
+    "    while err == 'busy' or (ok and C.pending(self) > 0) do\n"
+    "      wait(self)\n"
+    "      local stepped, why = C.step(self)\n"
+    "      if not stepped then return nil, why end\n"
+    "      if err == 'busy' then ok, err = f(self, ...) end\n"
+    "    end\n"
     "  end\n"
     "  if ok then return ok end\n"
     "  return ok, err\n"
@@ -1004,9 +1253,38 @@ static const char lm_chunk[] =
     "    wait(self)\n"
     "  end\n"
     "end\n"
+    "-- disconnect(): the open QoS 1/2 flows finish first, then DISCONNECT (the core's drain).\n"
+    "-- Where waiting is allowed it steps to the end: true once every flow completed and\n"
+    "-- DISCONNECT went out, else nil and why ('timeout': op.disconnecttimeout passed first;\n"
+    "-- inflight() counts what was left). Asynchronous mode and callbacks: true, the drain has\n"
+    "-- started; step()/run() finish it and then return nil, 'disconnect' (or 'timeout').\n"
+    "function methods.disconnect(self)\n"
+    "  local ok, err = C.disconnect(self)\n"
+    "  if not ok then return nil, err end\n"
+    "  if C.in_callback(self) or (C.is_async(self) and not cqueues_here()) then return true end\n"
+    "  while true do\n"
+    "    ok, err = C.step(self)\n"
+    "    if not ok then\n"
+    "      if err == 'disconnect' then return true end\n"
+    "      return nil, err\n"
+    "    end\n"
+    "    wait(self)\n"
+    "  end\n"
+    "end\n"
+    "-- close(): disconnect() first where it may wait (in a pcall, as the original), then\n"
+    "-- release everything. Elsewhere the release is at once (see lm_close).\n"
+    "function methods.close(self)\n"
+    "  if C.is_open(self) and not C.in_callback(self) and (not C.is_async(self) or cqueues_here()) then\n"
+    "    pcall(methods.disconnect, self)\n"
+    "  end\n"
+    "  return C.close(self)\n"
+    "end\n"
+    "mt.__close = function(self) methods.close(self) end\n"
     "function M.connect(addr, onpub, op)\n"
     "  local self, err = C.connect(addr, onpub, op)\n"
     "  if not self then return nil, err end\n"
+    "  -- the step that handles CONNACK returns right after it: whatever came with it waits\n"
+    "  -- for the script's run()/step(), once it holds the client this returns\n"
     "  while not C.connected(self) do\n"
     "    local ok\n"
     "    ok, err = C.step(self)\n"
@@ -1019,6 +1297,9 @@ static const char lm_chunk[] =
 
 /* ---- metatable and luaopen_mqttc -------------------------------------------------------- */
 
+/* __gc releases at once (lm_close: a drain is cut short, DISCONNECT still goes out); the
+   chunk sets __close to close(), which may wait for the drain first: a block's end is a
+   place where the script may wait, a collection is not. */
 static void lm_metatable(lua_State *L, int methods) {
     luaL_newmetatable(L, LM_CLIENT);
     lua_pushvalue(L, methods);
@@ -1026,8 +1307,6 @@ static void lm_metatable(lua_State *L, int methods) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, m_gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, m_gc);
-    lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, m_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, LM_CLIENT);
@@ -1049,7 +1328,8 @@ LM_EXPORT int luaopen_mqttc(lua_State *L) {
     lua_pushvalue(L, methods);
     lua_newtable(L);
     lm_setfuncs(L, lm_raw);
-    lua_call(L, 3, 0);
+    luaL_getmetatable(L, LM_CLIENT); /* the chunk sets __close (close() may wait) */
+    lua_call(L, 4, 0);
     lua_settop(L, module);
     return 1;
 }

@@ -2,7 +2,8 @@
 # The Lua module require"mqttc" (mqttc_lua.c): the suites of tests/lua/ under Lua 5.4 (inside
 # Valgrind: no error, no leak), Lua 5.1 and LuaJIT, against private minibrokers and mosquittos
 # on loopback (plain, refusing with each CONNACK code, not answering pings, TLS with trusted,
-# self-signed and wrong-name certificates made now), and the rockspec through luarocks make.
+# self-signed and wrong-name certificates made now, default-configured and frozen mosquittos
+# with mosquitto_sub counting), and the rockspec through luarocks make.
 #   LUA_VARIANTS="lua5.1"  bash tests/t_lua.sh     only some interpreters
 . "$(dirname "$0")/lib.sh"
 read -r -a VARIANTS <<<"${LUA_VARIANTS:-lua5.4 lua5.1 luajit}"
@@ -31,11 +32,13 @@ tls_mosquitto wronghost; export TLS_WRONG_PORT=$MQ_PORT
 
 # ... and brokers of each variant's own: the suites use fixed client ids and topics, and the
 # variants run at the same time.
-declare -A MB MQ TLS KILL KILL_PID
+# MQ is a default-configured mosquitto (no extra lines: its limits are the ones people run).
+declare -A MB MQ TLS KILL KILL_PID FROZEN FROZEN_PID
 for v in "${VARIANTS[@]}"; do
     start_minibroker; MB[$v]=$MB_PORT
     start_minibroker; KILL[$v]=$MB_PORT KILL_PID[$v]=$MB_PID # "closed": errors.lua kills it
     start_mosquitto; MQ[$v]=$MQ_PORT
+    start_mosquitto; FROZEN[$v]=$MQ_PORT FROZEN_PID[$v]=$MQ_PID # flow.lua stops it (SIGSTOP)
     tls_mosquitto server; TLS[$v]=$MQ_PORT
 done
 
@@ -82,6 +85,8 @@ run_variant() {
     lua_suite "$v" cosocket "cosocket/minibroker" BROKER_PORT="$mb"
     lua_suite "$v" cosocket "cosocket/mosquitto" BROKER_PORT="$mq"
     lua_suite "$v" async "async" BROKER_PORT="$mb"
+    lua_suite "$v" flow "flow" BROKER_PORT="$mq" FROZEN_PORT="${FROZEN[$v]}" FROZEN_PID="${FROZEN_PID[$v]}"
+    kill -CONT "${FROZEN_PID[$v]}" 2>/dev/null # should flow.lua have ended while it was stopped
     lua_suite "$v" readme "readme" BROKER_PORT="$mb"
     echo "$T_PASS $T_FAIL" >"$TMP/count.$v"
 }

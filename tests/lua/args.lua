@@ -55,6 +55,14 @@ T.run("connect", function()
         {"cafile without secure", "opt.cafile: needs opt.secure=true", {cafile = "/x.pem"}},
         {"verify without secure", "opt.verify: needs opt.secure=true", {verify = true}},
         {"key without cert", "opt.key: needs opt.cert", {secure = true, key = "/k.pem"}},
+        -- a misspelt key is an error naming it, never ignored in silence
+        {"a misspelt key", "opt.kepalive: unknown option", {kepalive = 5}},
+        {"a misspelt will key", "opt.will.qso: unknown option", {will = {topic = "t", message = "m", qso = 1}}},
+        {"an array item", "opt[1]: unknown option", {1883}},
+        {"a key that is no string", "opt: unknown option (a boolean key)", {[true] = 1}},
+        {"maxinflight 0", "opt.maxinflight: expected an integer in 1..65535, got 0", {maxinflight = 0}},
+        {"disconnecttimeout 0", "opt.disconnecttimeout: expected seconds > 0, got 0", {disconnecttimeout = 0}},
+        {"nocheck not boolean (a BAS key)", "opt.nocheck: expected boolean, got string", {nocheck = "no"}},
     }
     for _, c in ipairs(opts) do
         c[3].port = c[3].port or port
@@ -97,6 +105,10 @@ T.run("methods", function()
         {"publish", "bad argument #3 to 'publish' (table expected, got number)", "t", "m", 1},
         {"publish", "opt.qos: expected an integer in 0..2, got 3", "t", "m", {qos = 3}},
         {"publish", "opt.retain: expected boolean, got number", "t", "m", {retain = 1}},
+        {"publish", "opt.qso: unknown option", "t", "m", {qso = 1}},
+        {"publish", "opt.onpublished: expected function, got number", "t", "m", {qos = 1, onpublished = 1}},
+        {"publish", "opt.onpublished: needs qos 1 or 2 (a QoS 0 message is never acknowledged)", "t", "m",
+         {onpublished = f}},
         {"subscribe", "bad argument #1 to 'subscribe' (string expected, got nil)"},
         {"subscribe", "bad argument #1 to 'subscribe' (invalid topic filter)", "a/#/b"},
         {"subscribe", "bad argument #1 to 'subscribe' (invalid topic filter)", "a+"},
@@ -104,6 +116,7 @@ T.run("methods", function()
         {"subscribe", "bad argument #3 to 'subscribe' (table expected, got string)", "t", f, "x"},
         {"subscribe", "opt.qos: expected an integer in 0..2, got 5", "t", f, {qos = 5}},
         {"subscribe", "opt.onpub: expected function, got string", "t", {onpub = "f"}},
+        {"subscribe", "opt.onpbu: unknown option", "t", f, {onpbu = f}},
         {"unsubscribe", "bad argument #1 to 'unsubscribe' (string expected, got nil)"},
         {"unsubscribe", "bad argument #1 to 'unsubscribe' (invalid topic filter)", "#/a"},
         {"unsubscribe", "bad argument #2 to 'unsubscribe' (function expected, got boolean)", "t", true},
@@ -123,6 +136,23 @@ T.run("methods", function()
     T.check("the fake broker received nothing after CONNECT", b == nil and err == "timeout", tostring(b))
     m:close()
     T.eq("close sent DISCONNECT", 14, (T.read_packet(s)))
+    c:close()
+    s:close()
+end)
+
+T.run("BAS keys", function()
+    -- keys BAS scripts pass: nocheck is accepted (and changes nothing), shark asks for TLS
+    local c, s = T.fake_pair()
+    s:send("\32\2\0\0")
+    local m, err = mqttc.connect(c, f, {nocheck = true})
+    T.check("op.nocheck is accepted", m ~= nil, err)
+    if m then m:close() end
+    c:close()
+    s:close()
+    c, s = T.fake_pair()
+    s:send("this is not TLS\r\n") -- where a TLS handshake is expected
+    m, err = mqttc.connect(c, f, {shark = {}, timeout = 5})
+    T.eq("op.shark (a SharkSSL object in BAS) means TLS, never plain text: sslhandshake", "sslhandshake", err)
     c:close()
     s:close()
 end)

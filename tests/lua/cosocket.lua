@@ -123,4 +123,35 @@ T.run("busy publisher and two clients", function()
     T.eq("disconnect(): the other run() returns disconnect", "disconnect", results.b and results.b[2])
 end)
 
+T.run("disconnect drains in a coroutine", function()
+    -- 50 QoS 2 publishes from one coroutine while another runs the client: publish waits
+    -- for window slots and disconnect() for the last flows, both by yielding
+    local cq = cqueues.new()
+    local got, res = {}, {}
+    cq:wrap(function()
+        local sub = assert(mqttc.connect("127.0.0.1", function(topic, msg) got[#got + 1] = msg end, {port = PORT}))
+        local suback
+        sub:subscribe("cqd/#", function() suback = true end, {qos = 2})
+        cq:wrap(function() res.sub = {sub:run()} end)
+        while not suback do cqueues.sleep(0.01) end
+        local m = assert(mqttc.connect("127.0.0.1", function() end, {port = PORT}))
+        cq:wrap(function() res.run = {m:run()} end)
+        local all = true
+        for i = 1, 50 do all = m:publish("cqd/x", tostring(i), {qos = 2}) == true and all end
+        res.published = all
+        res.disconnect = {m:disconnect()}
+        res.inflight = m:inflight()
+        local deadline = cqueues.monotime() + 20
+        while #got < 50 and cqueues.monotime() < deadline do cqueues.sleep(0.02) end
+        sub:close()
+    end)
+    local ok, err = cq:loop(60)
+    T.check("loop ok", ok, tostring(err))
+    T.check("50 QoS 2 publishes through the window of 20 return true", res.published)
+    T.eq("disconnect() right after them returns true", true, res.disconnect and res.disconnect[1])
+    T.eq("  no flow left", 0, res.inflight)
+    T.eq("  the run() in the other coroutine returns disconnect", "disconnect", res.run and res.run[2])
+    T.eq("  all 50 arrive", 50, #got)
+end)
+
 T.finish()

@@ -96,6 +96,19 @@ T.run("cannotresolve / cannotconnect / timeout", function()
     srv:close()
 end)
 
+T.run("io", function()
+    -- a socket error that is not the peer closing: a UDP socket connected to a port nobody
+    -- listens on gets ECONNREFUSED (from the ICMP answer to CONNECT)
+    local srv = assert(socket.bind("127.0.0.1", 0))
+    local port = tonumber((select(2, srv:getsockname())))
+    srv:close()
+    local udp = socket.udp()
+    assert(udp:setpeername("127.0.0.1", port))
+    local m, err = mqttc.connect(udp, f, {timeout = 5})
+    T.eq("another socket error: io", "io", err)
+    udp:close()
+end)
+
 T.run("overflow", function()
     local m = assert(mqttc.connect("127.0.0.1", f, {port = T.port("MB_PORT"), maxpacket = 1000}))
     T.subscribed(m, "e/big")
@@ -113,6 +126,20 @@ T.run("protocolerror", function()
     T.eq("a SUBACK nobody asked for: protocolerror", "protocolerror", err)
     T.check("  the connection is closed", peer_closed(s))
     c:close()
+end)
+
+T.run("rejected options", function()
+    -- the C core says MQTTC_ERR_ARG and which option (mqttc_bad_arg): Lua raises naming it,
+    -- never returns nil, "argument"
+    local port = T.port("MB_PORT")
+    local ok, err = pcall(mqttc.connect, "127.0.0.1", f, {port = port, secure = true, cafile = "/nonexistent/ca.pem"})
+    T.check("a CA file that does not exist raises, naming opt.cafile and why",
+        not ok and tostring(err):find("opt.cafile: cannot read /nonexistent/ca.pem (No such file or directory)", 1, true), err)
+    local certs = T.env("CERTS")
+    ok, err = pcall(mqttc.connect, "127.0.0.1", f, {port = port, secure = true, cafile = certs .. "/ca.crt",
+        cert = certs .. "/ca.key"}) -- a key, not a certificate
+    T.check("a certificate file that is none raises, naming opt.cert",
+        not ok and tostring(err):find("opt.cert: " .. certs .. "/ca.key is not usable for TLS", 1, true), err)
 end)
 
 T.run("TLS errors", function()

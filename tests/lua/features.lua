@@ -125,12 +125,15 @@ end)
 T.run("binary", function()
     local big = T.binary(1024 * 1024)
     T.check("the 1 MiB payload has zero bytes", big:find("\0", 1, true) ~= nil and #big == 1048576)
+    -- m receives (stepped by T.pump: asynchronous mode); p publishes in blocking mode, where
+    -- publish waits for the socket when the output buffer (64 KiB) is full
     local m, got = T.client(PORT)
     T.subscribed(m, "bin/#", {qos = 1})
-    T.eq("publish 1 MiB QoS 0", true, m:publish("bin/0", big))
-    T.eq("publish 1 MiB QoS 1", true, m:publish("bin/1", big, {qos = 1}))
-    T.eq("publish a payload of zeros", true, m:publish("bin/z", "\0\0\0"))
-    T.eq("publish an empty payload", true, m:publish("bin/e", ""))
+    local p = T.client(PORT)
+    T.eq("publish 1 MiB QoS 0", true, p:publish("bin/0", big))
+    T.eq("publish 1 MiB QoS 1", true, p:publish("bin/1", big, {qos = 1}))
+    T.eq("publish a payload of zeros", true, p:publish("bin/z", "\0\0\0"))
+    T.eq("publish an empty payload", true, p:publish("bin/e", ""))
     T.pump(m, function() return #got >= 4 end, 30)
     local by = {}
     for _, g in ipairs(got) do by[g.topic] = g.msg end
@@ -141,20 +144,25 @@ T.run("binary", function()
     -- 40 x 100 KiB at once: over the 64 KiB output buffer, publish waits for the socket
     local chunk = T.binary(100 * 1024)
     local all = true
-    for i = 1, 40 do all = m:publish("bin/many", chunk) and all end
-    T.check("40 publishes of 100 KiB in a row all return true", all)
+    for i = 1, 40 do all = p:publish("bin/many", chunk) and all end
+    T.check("40 publishes of 100 KiB in a row all return true (blocking mode)", all)
     T.pump(m, function() return count(got, "bin/many") >= 40 end, 60)
     T.eq("  all 40 arrive", 40, count(got, "bin/many"))
+    p:close()
     m:close()
 end)
 
 T.run("in-flight window", function()
-    -- op.maxinflight = 2: a third QoS 1 publish waits for a PUBACK (publish steps the client)
-    local m, got = T.client(PORT, {maxinflight = 2})
+    -- op.maxinflight = 2: in blocking mode a third QoS 1 publish waits for a PUBACK (publish
+    -- steps the client); m, stepped by T.pump, only receives
+    local m, got = T.client(PORT)
     T.subscribed(m, "win/#")
+    local p = T.client(PORT, {maxinflight = 2})
     local all = true
-    for i = 1, 10 do all = m:publish("win/x", tostring(i), {qos = 1}) and all end
+    for i = 1, 10 do all = p:publish("win/x", tostring(i), {qos = 1}) and all end
     T.check("10 QoS 1 publishes through a window of 2 all return true", all)
+    T.eq("  disconnect() waits for the last PUBACKs: true", true, p:disconnect())
+    T.eq("  none left in flight", 0, (p:inflight()))
     T.pump(m, function() return count(got, "win/x") >= 10 end, 10)
     T.eq("  all 10 arrive", 10, count(got, "win/x"))
     m:close()

@@ -145,6 +145,82 @@ function T.spawn(cmd)
     return assert(tonumber(pid), "no pid")
 end
 
+-- within(seconds, f, ...): runs f(...) under a watchdog: a Lua debug hook raises
+-- "still running after N s" once the time is up, so a call that would wait forever in our
+-- Lua loops (publish, disconnect) fails the test instead of hanging the suite. Returns
+-- pcall's results and the time taken.
+function T.within(seconds, f, ...)
+    local deadline = T.now() + seconds
+    debug.sethook(function()
+        if T.now() > deadline then
+            debug.sethook()
+            error(("still running after %g s"):format(seconds), 0)
+        end
+    end, "", 1000)
+    local t0 = T.now()
+    local r = {pcall(f, ...)}
+    debug.sethook()
+    r.seconds = T.now() - t0
+    return r
+end
+
+-- spawn_to(cmd, file): runs a command in the background, its output into file; its pid
+function T.spawn_to(cmd, file)
+    local p = assert(io.popen(cmd .. " >" .. file .. " 2>&1 & echo $!"))
+    local pid = p:read("*l")
+    p:close()
+    return assert(tonumber(pid), "no pid")
+end
+
+function T.read_file(file)
+    local f = io.open(file)
+    if not f then return "" end
+    local s = f:read("*a")
+    f:close()
+    return s
+end
+
+-- A mosquitto_sub -q 2 -v on prefix/# (an outside counter of what the broker delivers),
+-- subscribed when this returns: a helper publishes prefix/ready until it shows up.
+-- :count(sub) counts the lines "prefix/sub ..."; :wait(sub, n, quiet) waits until there are
+-- n of them or none came for `quiet` seconds; :stop() ends it.
+function T.mosquitto_sub(port, prefix)
+    local file = os.tmpname()
+    -- (-W: it ends by itself even if a failing test never calls :stop())
+    local pid = T.spawn_to(("exec mosquitto_sub -h 127.0.0.1 -p %d -q 2 -v -W 300 -t '%s/#'"):format(port, prefix), file)
+    local sub = {file = file, pid = pid}
+    function sub:count(what)
+        local n = 0
+        for line in T.read_file(file):gmatch("[^\n]+") do
+            if line:sub(1, #prefix + #what + 2) == prefix .. "/" .. what .. " " then n = n + 1 end
+        end
+        return n
+    end
+    function sub:wait(what, n, quiet)
+        local last, since = -1, T.now()
+        while true do
+            local c = self:count(what)
+            if c >= n then return c end
+            if c ~= last then last, since = c, T.now() end
+            if T.now() - since > (quiet or 5) then return c end
+            T.socket.sleep(0.05)
+        end
+    end
+    function sub:stop()
+        os.execute("kill " .. pid .. " 2>/dev/null")
+        os.remove(file)
+    end
+    local helper = T.mqttc.connect("127.0.0.1", function() end, {port = port})
+    local deadline = T.now() + 20
+    while sub:count("ready") == 0 and T.now() < deadline do
+        helper:publish(prefix .. "/ready", "?")
+        T.socket.sleep(0.05)
+    end
+    helper:close()
+    assert(sub:count("ready") > 0, "mosquitto_sub did not subscribe within 20 s")
+    return sub
+end
+
 -- the same bytes every run: all 256 values, zeros included
 function T.binary(n)
     local t, chunk = {}, {}
