@@ -126,7 +126,6 @@ typedef struct lm_client {
     int is_async;      /* the script drives it (step/getfd/events/timeout): nothing waits */
     int pub_callbacks; /* onpublished callbacks waiting in ENV_PENDING_PUB */
     unsigned final_out, final_in; /* mqttc_inflight / _in when it ended, kept after deinit */
-    char id[24];       /* the generated client id */
 } lm_client;
 
 /* The env table (the userdata's user value) keeps every Lua value the client refers to. */
@@ -191,11 +190,18 @@ static const char *lm_checkstring(lua_State *L, int idx, int argn, const char *f
     return lua_tolstring(L, idx, len);
 }
 
-static int lm_is_refusal(int err) { return err <= MQTTC_ERR_REFUSED_VERSION && err >= MQTTC_ERR_REFUSED_AUTHORIZATION; }
+/* The seed reports a CONNACK refusal as its return code, a number 1..5; the core says
+   MQTTC_ERR_REFUSED with the code beside it (mqttc_reason_code). Kept together here as one
+   value, LM_REFUSED - code, below every core error. */
+#define LM_REFUSED (-1000)
+static int lm_core_error(const mqttc_client *c) {
+    int err = mqttc_error(c);
+    return err == MQTTC_ERR_REFUSED ? LM_REFUSED - mqttc_reason_code(c) : err;
+}
 
 /* Pushes an error as Lua sees it: the short name, or the CONNACK code 1..5 as a number. */
 static void lm_pusherror(lua_State *L, int err) {
-    if (lm_is_refusal(err)) lua_pushinteger(L, MQTTC_ERR_REFUSED_VERSION - err + 1);
+    if (err < LM_REFUSED) lua_pushinteger(L, LM_REFUSED - err);
     else lua_pushstring(L, mqttc_errname(err));
 }
 
@@ -218,7 +224,7 @@ static int lm_is_ending(const lm_client *u) {
    is "disconnect" already (the seed's word for a publish after it), though the drain runs. */
 static int lm_end_reason(const lm_client *u) {
     if (u->is_freed) return u->final_error;
-    if (mqttc_state(&u->c) == MQTTC_STATE_CLOSED) return mqttc_error(&u->c);
+    if (mqttc_state(&u->c) == MQTTC_STATE_CLOSED) return lm_core_error(&u->c);
     if (lm_is_ending(u)) return MQTTC_ERR_DISCONNECT;
     return MQTTC_OK;
 }
@@ -228,7 +234,7 @@ static int lm_end_reason(const lm_client *u) {
    reason and the flows left unfinished stay for mqtt.error and inflight(). */
 static void lm_free(lm_client *u, int why) {
     if (u->is_freed) return;
-    u->final_error = mqttc_state(&u->c) == MQTTC_STATE_CLOSED ? mqttc_error(&u->c) : why;
+    u->final_error = mqttc_state(&u->c) == MQTTC_STATE_CLOSED ? lm_core_error(&u->c) : why;
     u->final_out = mqttc_inflight(&u->c);
     u->final_in = mqttc_inflight_in(&u->c);
     mqttc_deinit(&u->c);
@@ -243,7 +249,7 @@ static void lm_free(lm_client *u, int why) {
 /* After every call into the core: a client that has ended is released at once, unless a
    step is running below us (its dispatch loop still reads the buffers). */
 static void lm_settle(lm_client *u) {
-    if (!u->in_step && lm_state(u) == MQTTC_STATE_CLOSED) lm_free(u, mqttc_error(&u->c));
+    if (!u->in_step && lm_state(u) == MQTTC_STATE_CLOSED) lm_free(u, lm_core_error(&u->c));
 }
 
 /* cqueues keeps a polled descriptor registered after the poll returns, and fails on one
@@ -607,24 +613,24 @@ static int lm_call_unsuback(lua_State *L) {
     return 0;
 }
 
-static void lm_on_suback(mqttc_client *c, unsigned short id, int code, void *user) {
+static void lm_on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
     lm_client *u = (lm_client *)(void *)c;
     lua_State *L = u->L;
     (void)user;
     lua_rawgeti(L, u->env, ENV_CALL_SUBACK);
     lua_pushvalue(L, u->env);
-    lua_pushinteger(L, id);
-    lua_pushinteger(L, code);
+    lua_pushinteger(L, sa->packet_id);
+    lua_pushinteger(L, sa->codes[0]); /* one filter a SUBSCRIBE */
     lm_pcall(u, 3);
 }
 
-static void lm_on_unsuback(mqttc_client *c, unsigned short id, void *user) {
+static void lm_on_unsuback(mqttc_client *c, const mqttc_ack_info *a, void *user) {
     lm_client *u = (lm_client *)(void *)c;
     lua_State *L = u->L;
     (void)user;
     lua_rawgeti(L, u->env, ENV_CALL_UNSUBACK);
     lua_pushvalue(L, u->env);
-    lua_pushinteger(L, id);
+    lua_pushinteger(L, a->packet_id);
     lm_pcall(u, 2);
 }
 
@@ -642,9 +648,10 @@ static int lm_call_published(lua_State *L) {
 
 /* A QoS 1 publish got its PUBACK, a QoS 2 one its PUBCOMP [MQTT-4.3.2], [MQTT-4.3.3]: the
    broker owns the message now. Publishes without onpublished cost nothing here. */
-static void lm_on_published(mqttc_client *c, unsigned short id, void *user) {
+static void lm_on_published(mqttc_client *c, const mqttc_ack_info *a, void *user) {
     lm_client *u = (lm_client *)(void *)c;
     lua_State *L = u->L;
+    unsigned short id = a->packet_id;
     (void)user;
     if (!L || u->pub_callbacks == 0) return;
     lua_rawgeti(L, u->env, ENV_PENDING_PUB);
@@ -660,26 +667,6 @@ static void lm_on_published(mqttc_client *c, unsigned short id, void *user) {
 }
 
 /* ---- connect: options, the userdata, the start of the connection ------------------------ */
-
-/* A random id of 23 characters from [0-9a-zA-Z], the set every 3.1.1 broker accepts
-   [MQTT-3.1.3-5] (the core's default has a '-'). */
-static void lm_random_id(lm_client *u) {
-    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    unsigned char r[18] = {0};
-    uint64_t x = mqttc_now_ms() ^ ((uint64_t)(uintptr_t)u << 16) ^ (uint64_t)time(NULL);
-    int fd = open("/dev/urandom", O_RDONLY);
-    if (fd >= 0) {
-        ssize_t n = read(fd, r, sizeof r);
-        (void)n; /* short read: the mix below still differs per client */
-        close(fd);
-    }
-    memcpy(u->id, "mqttc", 5);
-    for (int i = 5; i < 23; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        u->id[i] = digits[((x >> 33) ^ r[i - 5]) % 62u];
-    }
-    u->id[23] = '\0';
-}
 
 /* addr as a LuaSocket-like object: its socket, dup'ed twice: one copy for the client, one
    we hold to shut the connection down when the client ends (the object stays the
@@ -772,10 +759,7 @@ static int m_connect_start(lua_State *L) {
     lua_setmetatable(L, 5);
     lua_pushvalue(L, 4);
     lm_setuv(L, 5);
-    if (!cfg.o.client_id) {
-        lm_random_id(u);
-        cfg.o.client_id = u->id;
-    }
+    /* no clientidentifier: the core's generated one ("mqttc" + 18 of [0-9a-zA-Z]) */
     cfg.o.on_message = lm_on_message;
     cfg.o.on_published = lm_on_published;
     if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) {
@@ -1120,17 +1104,20 @@ static int m_index(lua_State *L) {
 
 /* ---- the raw functions the Lua part builds on ------------------------------------------- */
 
-/* wait(self [, "w"]): blocks in poll(2) until the socket is ready for what the client wants
-   (or only for writing) or its next deadline passes. */
+/* wait(self [, "w"]): blocks until the socket is ready for what the client wants (the core's
+   mqttc_wait) or only for writing (the busy path of publish, which must not wake for input
+   it will not read yet), or until the client's next deadline. */
 static int c_wait(lua_State *L) {
     lm_client *u = lm_check(L, "wait");
-    struct pollfd pfd;
     if (u->is_freed || mqttc_fd(&u->c) < 0) return 0;
-    int write_only = lua_isstring(L, 2) && strcmp(lua_tostring(L, 2), "w") == 0;
-    unsigned ev = write_only ? (unsigned)MQTTC_EV_WRITE : mqttc_events(&u->c);
+    if (!(lua_isstring(L, 2) && strcmp(lua_tostring(L, 2), "w") == 0)) {
+        (void)mqttc_wait(&u->c, -1, -1);
+        return 0;
+    }
+    struct pollfd pfd;
     long ms = mqttc_timeout_ms(&u->c, mqttc_now_ms());
     pfd.fd = mqttc_fd(&u->c);
-    pfd.events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+    pfd.events = POLLOUT;
     pfd.revents = 0;
     (void)poll(&pfd, 1, ms > 0x7fffffffL ? 0x7fffffff : (int)ms); /* EINTR: the caller steps and waits again */
     return 0;
