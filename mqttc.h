@@ -343,6 +343,7 @@ typedef struct mqttc_subscribe_info {
     const char *const *filters;
     const unsigned char *options;
     size_t count;
+    int type;                  /* decode only: MQTTC_SUBSCRIBE or MQTTC_UNSUBSCRIBE */
     const unsigned char *list; /* decode only */
     size_t list_len;
     mqttc_props props;
@@ -397,13 +398,14 @@ MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t
    3.1.1). MQTTC_OK: *p filled and *used = its size. MQTTC_MORE: the packet is not complete
    yet (*used = the total size once the fixed header is readable, else 0).
    MQTTC_ERR_OVERFLOW: it is larger than max_size bytes (0: no limit). MQTTC_ERR_MALFORMED:
-   anything the spec forbids. Nothing is allocated or copied. */
+   anything the spec forbids. MQTTC_ERR_ARG: a version it does not speak. Nothing is
+   allocated or copied. */
 MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
                            size_t *used);
-/* Iterates the filters of a decoded SUBSCRIBE or UNSUBSCRIBE: start with *pos = 0; returns 1
-   with *filter (and *options, the QoS in 3.1.1, for SUBSCRIBE; may be NULL) set, or 0 at
-   the end. */
-MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *options);
+/* Iterates the filters of a decoded SUBSCRIBE or UNSUBSCRIBE (p.subscribe): start with
+   *pos = 0; returns 1 with *filter (and *options, the QoS in 3.1.1, for SUBSCRIBE; may be
+   NULL) set, or 0 at the end. */
+MQTTC_DEF int mqttc_next_filter(const mqttc_subscribe_info *si, size_t *pos, mqttc_str *filter, int *options);
 
 /* Topic rules [MQTT-4.7]. Each returns MQTTC_OK or MQTTC_ERR_ARG. */
 MQTTC_DEF int mqttc_utf8_check(const char *s, size_t len);        /* [MQTT-1.5.3-1/2] */
@@ -861,11 +863,11 @@ static int mqttc__connect_check(const mqttc_connect_info *ci) {
    message, user name, password in that order [MQTT-3.1.3-1]. */
 MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, const mqttc_connect_info *ci, size_t *n) {
     static const mqttc_str name = {"MQTT", 4};
+    *n = 0;
+    if (!ci || !mqttc__version_ok(version) || mqttc__connect_check(ci) != MQTTC_OK) return MQTTC_ERR_ARG;
     int has_will = ci->will_topic.ptr != NULL, rc;
     size_t rem = 10 + 2 + ci->client_id.len;
     unsigned flags = (ci->clean_session ? 0x02u : 0u);
-    *n = 0;
-    if (!mqttc__version_ok(version) || mqttc__connect_check(ci) != MQTTC_OK) return MQTTC_ERR_ARG;
     if (has_will) {
         rem += 4 + ci->will_topic.len + ci->will_payload.len;
         flags |= 0x04u | ((unsigned)ci->will_qos << 3) | (ci->will_retain ? 0x20u : 0u);
@@ -891,6 +893,7 @@ MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, 
 MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, const mqttc_connack_info *ca, size_t *n) {
     int rc;
     *n = 0;
+    if (!ca) return MQTTC_ERR_ARG;
     if (!mqttc__version_ok(version) || ca->reason_code < 0 || ca->reason_code > 255) return MQTTC_ERR_ARG;
     unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2, n, &rc);
     if (!p) return rc;
@@ -902,9 +905,10 @@ MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, 
 /* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
    [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
 MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
+    *n = 0;
+    if (!pi) return MQTTC_ERR_ARG;
     int rc, qos = pi->qos;
     mqttc_str topic = {pi->topic, pi->topic_len};
-    *n = 0;
     if (!mqttc__version_ok(version) || qos < 0 || qos > 2 || (qos == 0 && pi->dup) || (qos > 0 && pi->packet_id == 0))
         return MQTTC_ERR_ARG;
     if (mqttc_topic_check(topic.ptr, topic.len) != MQTTC_OK || (pi->payload_len && !pi->payload)) return MQTTC_ERR_ARG;
@@ -920,9 +924,9 @@ MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, 
 }
 
 MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, const mqttc_ack_info *ai, size_t *n) {
-    int rc, type = ai->type;
     *n = 0;
-    if (!mqttc__version_ok(version) || ai->packet_id == 0 || ai->reason_code) return MQTTC_ERR_ARG;
+    if (!ai || !mqttc__version_ok(version) || ai->packet_id == 0 || ai->reason_code) return MQTTC_ERR_ARG;
+    int rc, type = ai->type;
     if (type != MQTTC_PUBACK && type != MQTTC_PUBREC && type != MQTTC_PUBREL && type != MQTTC_PUBCOMP &&
         type != MQTTC_UNSUBACK)
         return MQTTC_ERR_ARG;
@@ -936,10 +940,11 @@ MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, cons
    for SUBSCRIBE a requested QoS of at most 2 each [MQTT-3.8.3-4]. */
 static int mqttc__encode_filters(unsigned char *buf, size_t cap, int version, int type,
                                  const mqttc_subscribe_info *si, size_t *n) {
-    const unsigned char *qos = type == MQTTC_SUBSCRIBE ? si->options : NULL;
     size_t rem = 2;
     int rc;
     *n = 0;
+    if (!si) return MQTTC_ERR_ARG;
+    const unsigned char *qos = type == MQTTC_SUBSCRIBE ? si->options : NULL;
     if (!mqttc__version_ok(version) || si->packet_id == 0 || si->count == 0 || !si->filters) return MQTTC_ERR_ARG;
     if (type == MQTTC_SUBSCRIBE && !qos) return MQTTC_ERR_ARG;
     for (size_t i = 0; i < si->count; i++) {
@@ -975,6 +980,7 @@ static int mqttc__suback_code_ok(unsigned c) { return c <= 2 || c == 0x80; }
 MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n) {
     int rc;
     *n = 0;
+    if (!sa) return MQTTC_ERR_ARG;
     if (!mqttc__version_ok(version) || sa->packet_id == 0 || sa->count == 0 || !sa->codes) return MQTTC_ERR_ARG;
     for (size_t i = 0; i < sa->count; i++)
         if (!mqttc__suback_code_ok(sa->codes[i])) return MQTTC_ERR_ARG;
@@ -1112,6 +1118,7 @@ static int mqttc__decode_ack(mqttc__reader *r, int type, mqttc_ack_info *ai) {
 /* SUBSCRIBE and UNSUBSCRIBE: an id, then one or more filters (with a QoS byte each for
    SUBSCRIBE). All are checked here so mqttc_next_filter cannot fail. */
 static int mqttc__decode_filters(mqttc__reader *r, int type, mqttc_subscribe_info *si) {
+    si->type = type;
     if (mqttc__read_id(r, &si->packet_id)) return MQTTC_ERR_MALFORMED;
     si->list = r->p;
     si->list_len = (size_t)(r->end - r->p);
@@ -1153,7 +1160,7 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     size_t remaining = 0, hlen = 0;
     *used = 0;
     memset(p, 0, sizeof *p);
-    if (!mqttc__version_ok(version)) return MQTTC_ERR_MALFORMED; /* nothing else is spoken yet */
+    if (!mqttc__version_ok(version)) return MQTTC_ERR_ARG; /* the caller's: nothing else is spoken yet */
     if (len == 0) return MQTTC_MORE;
     p->type = buf[0] >> 4;
     p->flags = buf[0] & 15u;
@@ -1171,12 +1178,11 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     return rc;
 }
 
-MQTTC_DEF int mqttc_next_filter(const mqttc_packet *p, size_t *pos, mqttc_str *filter, int *options) {
-    const mqttc_subscribe_info *si = &p->subscribe;
+MQTTC_DEF int mqttc_next_filter(const mqttc_subscribe_info *si, size_t *pos, mqttc_str *filter, int *options) {
     if (*pos >= si->list_len) return 0;
     mqttc__reader r = {si->list + *pos, si->list + si->list_len};
     if (mqttc__read_str(&r, filter, 0) != MQTTC_OK) return 0;
-    if (p->type == MQTTC_SUBSCRIBE) {
+    if (si->type == MQTTC_SUBSCRIBE) {
         if (r.p == r.end) return 0;
         if (options) *options = *r.p;
         r.p++;

@@ -1,5 +1,5 @@
 /* bench/bench_mqttc.c - mqttc through its poll-loop API (mqttc_wait, or mqttc_fd /
-   mqttc_events for many clients, and mqttc_step), one thread, default options (window 32,
+   mqttc_events for many clients, and mqttc_step), one thread, default options (window 20,
    64 KiB output limit).
      pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
                  many leave in one write; the documented way to send a batch

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #define RAW_CHUNK 65536
-#define RAW_WINDOW 32 /* pub1: QoS 1 messages in flight, as mqttc's default window */
+#define RAW_WINDOW 20 /* pub1: QoS 1 messages in flight, as mqttc's default window */
 
 static const char *CLIENT = "raw";
 

@@ -54,8 +54,7 @@ int main(int argc, char **argv) {
     int rc = mqttc_init(&c, &o);
     if (rc == MQTTC_OK) rc = mqttc_adopt_fd(&c, fd, mqttc_now_ms()); /* the client owns fd now */
     else close(fd);
-    while (rc == MQTTC_OK && mqttc_state(&c) != MQTTC_STATE_CONNECTED)
-        rc = mqttc_run_for(&c, 10); /* CONNACK */
+    if (rc == MQTTC_OK) rc = mqttc_connect_wait(&c); /* CONNACK */
     if (rc == MQTTC_OK) printf("connected over fd %d\n", fd);
     if (rc == MQTTC_OK) rc = mqttc_subscribe(&c, topic, 1, NULL, NULL, NULL, NULL);
     if (rc == MQTTC_OK) rc = mqttc_publish(&c, topic, text, sizeof text - 1, 1, 0, NULL);

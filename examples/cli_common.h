@@ -392,9 +392,9 @@ static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, 
         printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBREC ? " (m%u, rc0)" : " (m%u)", id);
     else if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_PUBCOMP)
         printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBCOMP ? " (Mid: %u, RC:0)" : " (Mid: %u)", id);
-    else if (p->type == MQTTC_SUBSCRIBE && mqttc_next_filter(p, &pos, &f, &qos))
+    else if (p->type == MQTTC_SUBSCRIBE && mqttc_next_filter(&p->subscribe, &pos, &f, &qos))
         printf(" (Mid: %u, Topic: %.*s, QoS: %d, Options: 0x00)", id, (int)f.len, f.ptr, qos);
-    else if (p->type == MQTTC_UNSUBSCRIBE && mqttc_next_filter(p, &pos, &f, NULL))
+    else if (p->type == MQTTC_UNSUBSCRIBE && mqttc_next_filter(&p->subscribe, &pos, &f, NULL))
         printf(" (Mid: %u, Topic: %.*s)", id, (int)f.len, f.ptr);
     printf("\n");
     fflush(stdout);

@@ -67,7 +67,7 @@ static void encode_filters_again(const mqttc_packet *p, unsigned char *out, size
     mqttc_str f;
     int q = -1;
     FUZZ_REQUIRE(filters && text && qos);
-    while (mqttc_next_filter(p, &pos, &f, &q)) {
+    while (mqttc_next_filter(&p->subscribe, &pos, &f, &q)) {
         FUZZ_REQUIRE(k < si->count);
         FUZZ_REQUIRE(mqttc_filter_check(f.ptr, f.len) == MQTTC_OK);
         FUZZ_REQUIRE(inside(f.ptr, f.len, si->list, si->list_len));
@@ -308,7 +308,7 @@ static void encode_lists_back(enc_args *a, unsigned char *buf, size_t cap) {
     size_t pos = 0, i = 0;
     mqttc_str f;
     int q;
-    while (mqttc_next_filter(&p, &pos, &f, &q)) {
+    while (mqttc_next_filter(&p.subscribe, &pos, &f, &q)) {
         FUZZ_REQUIRE(i < count && filters[i]);
         mqttc_str given = {filters[i], strlen(filters[i])};
         FUZZ_REQUIRE(same_str(f, given) && (type == 1 || q == codes[i]));

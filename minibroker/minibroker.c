@@ -203,7 +203,7 @@ static void mb_log_filters(const mqttc_packet *p) {
     size_t pos = 0;
     mqttc_str f;
     int qos = 0;
-    while (mqttc_next_filter(p, &pos, &f, &qos)) {
+    while (mqttc_next_filter(&p->subscribe, &pos, &f, &qos)) {
         if (p->type == MQTTC_SUBSCRIBE) fprintf(stderr, " %.*s:q%d", (int)f.len, f.ptr, qos);
         else fprintf(stderr, " %.*s", (int)f.len, f.ptr);
     }
@@ -644,7 +644,7 @@ static void mb_on_subscribe(mb_broker *b, mb_client *c, const mqttc_packet *p) {
     int qos;
     mqttc_suback_info sa = {0};
     if (!codes) { mb_drop(c, "out of memory"); return; }
-    while (mqttc_next_filter(p, &pos, &f, &qos) && i < si->count)
+    while (mqttc_next_filter(&p->subscribe, &pos, &f, &qos) && i < si->count)
         codes[i++] = (unsigned char)(mb_subscribe(c->session, f, qos) == 0 ? qos : 0x80);
     sa.packet_id = si->packet_id;
     sa.codes = codes;
@@ -652,7 +652,7 @@ static void mb_on_subscribe(mb_broker *b, mb_client *c, const mqttc_packet *p) {
     mqttc_encode_suback(NULL, 0, MQTTC_PROTOCOL_311, &sa, &n);
     unsigned char *out = mb_out_begin(c, n);
     if (out && mqttc_encode_suback(out, n, MQTTC_PROTOCOL_311, &sa, &n) == MQTTC_OK) mb_out_commit(c, n);
-    for (pos = 0, i = 0; mqttc_next_filter(p, &pos, &f, &qos); i++)
+    for (pos = 0, i = 0; mqttc_next_filter(&p->subscribe, &pos, &f, &qos); i++)
         if (codes[i] != 0x80) mb_send_retained(b, c, f, codes[i]);
     free(codes);
 }
@@ -660,7 +660,7 @@ static void mb_on_subscribe(mb_broker *b, mb_client *c, const mqttc_packet *p) {
 static void mb_on_unsubscribe(mb_client *c, const mqttc_packet *p) {
     size_t pos = 0;
     mqttc_str f;
-    while (mqttc_next_filter(p, &pos, &f, NULL)) mb_unsubscribe(c->session, f);
+    while (mqttc_next_filter(&p->subscribe, &pos, &f, NULL)) mb_unsubscribe(c->session, f);
     mb_send_ack(c, MQTTC_UNSUBACK, p->subscribe.packet_id); /* [MQTT-3.10.4-4] */
 }
 

@@ -152,7 +152,7 @@ typedef struct test_packet {
     size_t payload_len;       /* PUBLISH */
     size_t count;             /* filters of SUBSCRIBE / UNSUBSCRIBE */
     mqttc_connect_info connect;
-    mqttc_packet raw;         /* all of it (mqttc_next_filter reads this) */
+    mqttc_packet raw;         /* all of it */
 } test_packet;
 
 static inline int test_next_sent(mem_link *l, size_t *pos, test_packet *t) {

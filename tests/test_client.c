@@ -1269,7 +1269,7 @@ TEST(subscribe_and_unsubscribe_many) {
     CHECK_EQ_INT(p.count, 3);
     CHECK_EQ_INT(p.packet_id, id);
     for (int i = 0; i < 3; i++) {
-        CHECK(mqttc_next_filter(&p.raw, &fpos, &f, &q));
+        CHECK(mqttc_next_filter(&p.raw.subscribe, &fpos, &f, &q));
         CHECK(f.len == strlen(filters[i]) && memcmp(f.ptr, filters[i], f.len) == 0);
         CHECK_EQ_INT(q, qos[i]);
     }

@@ -282,11 +282,11 @@ TEST(subscribe_family) {
     CHECK_EQ_INT(p.subscribe.packet_id, 10);
     mqttc_str got;
     int qos;
-    CHECK(mqttc_next_filter(&p, &pos, &got, &qos));
+    CHECK(mqttc_next_filter(&p.subscribe, &pos, &got, &qos));
     CHECK(got.len == 3 && memcmp(got.ptr, "a/+", 3) == 0 && qos == 1);
-    CHECK(mqttc_next_filter(&p, &pos, &got, &qos));
+    CHECK(mqttc_next_filter(&p.subscribe, &pos, &got, &qos));
     CHECK(got.len == 1 && got.ptr[0] == '#' && qos == 2);
-    CHECK(!mqttc_next_filter(&p, &pos, &got, &qos));
+    CHECK(!mqttc_next_filter(&p.subscribe, &pos, &got, &qos));
     unsigned char badq[sizeof sub];
     memcpy(badq, sub, sizeof sub);
     badq[sizeof sub - 1] = 3; /* [MQTT-3-8.3-4] */
@@ -425,7 +425,13 @@ TEST(protocol_versions) {
     mqttc_packet p;
     static const unsigned char ping[] = {0xD0, 0x00};
     CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 0, &p, &used), MQTTC_OK);
-    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 5, &p, &used), MQTTC_ERR_MALFORMED);
+    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 5, &p, &used), MQTTC_ERR_ARG); /* the caller's, not the peer's */
+    CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);       /* no info: no crash */
+    CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_subscribe(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_encode_suback(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
     CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 5, NULL, &n), MQTTC_ERR_ARG);
     mqttc_disconnect_info di = {0x8E, {NULL, 0}};
     CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 4, &di, &n), MQTTC_ERR_ARG);
