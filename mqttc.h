@@ -1508,12 +1508,19 @@ static int mqttc__last_errno(void) { return 0; }
    one (the TCP connect), then its own, then checks trust before the client may send CONNECT. */
 
 /* TLS settings without options.secure would silently be ignored: refuse them instead. The
-   bad field's name, or NULL. */
+   bad field's name (the TLS field set without secure; the key without its certificate: a
+   key alone authenticates nothing), or NULL. */
 static const char *mqttc__tls_fields_bad(const mqttc_options *o) {
-    int has_tls_field = o->tls_ca_file || o->tls_ca_path || o->tls_cert_file || o->tls_key_file ||
-                        o->tls_server_name || o->tls_verify || o->tls_insecure_skip_hostname_check;
-    if (has_tls_field && !o->secure) return "options.secure";
-    return o->tls_key_file && !o->tls_cert_file ? "options.tls_cert_file" : NULL; /* a key alone authenticates nothing */
+    if (!o->secure) {
+        if (o->tls_ca_file) return "options.tls_ca_file";
+        if (o->tls_ca_path) return "options.tls_ca_path";
+        if (o->tls_cert_file) return "options.tls_cert_file";
+        if (o->tls_key_file) return "options.tls_key_file";
+        if (o->tls_server_name) return "options.tls_server_name";
+        if (o->tls_verify) return "options.tls_verify";
+        if (o->tls_insecure_skip_hostname_check) return "options.tls_insecure_skip_hostname_check";
+    }
+    return o->tls_key_file && !o->tls_cert_file ? "options.tls_key_file" : NULL;
 }
 
 #ifdef MQTTC_WITH_OPENSSL
@@ -2080,11 +2087,12 @@ static int mqttc__buffers(mqttc_client *c) {
 /* Every connect path starts here: a new connection on an idle or closed client. */
 static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
     if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    c->error = MQTTC_OK; /* a new connection: its own first error will stick */
+    c->reason_code = 0;
     int rc = mqttc__buffers(c);
     if (rc != MQTTC_OK) return rc;
     c->now_ms = c->last_tx_ms = c->last_rx_ms = now_ms;
     c->connect_deadline_ms = now_ms + c->opt.connect_timeout_ms;
-    c->error = MQTTC_OK;
     c->ping_outstanding = 0;
     c->tx.start = c->tx.len = c->rx.start = c->rx.len = 0;
     /* answers to requests of an earlier connection will never come */
@@ -2094,8 +2102,8 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
 
 /* ---- dispatch of incoming packets, in packet-type order ---- */
 
-/* CONNACK: refusals 1..5 end the connection with their own error [MQTT-3.2.2-5]. With a
-   kept session, unacknowledged messages go again in their original order, with their ids
+/* CONNACK: a refusal (return code 1..5) ends the connection with MQTTC_ERR_REFUSED, the
+   code beside it as the reason [MQTT-3.2.2-5]. With a kept session, unacknowledged messages go again in their original order, with their ids
    and DUP set, and PUBREL for those already past PUBREC [MQTT-4.4.0-1], [MQTT-4.6.0-1]. */
 static int mqttc__resend(mqttc_client *c) {
     mqttc__rec *r;
@@ -2721,7 +2729,11 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
     if (port < 0 || port > 65535) return mqttc__bad(c, "port");
     if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
     int rc = mqttc__tcp_open(&t, host, port ? port : c->opt.secure ? 8883 : 1883);
-    if (rc == MQTTC_OK) return mqttc__start_locked(c, &t, host, 0, now_ms);
+    if (rc == MQTTC_OK) {
+        rc = mqttc__start_locked(c, &t, host, 0, now_ms);
+        if (rc == MQTTC_ERR_STATE) t.close(&t); /* another thread connected meanwhile: ours goes */
+        return rc;
+    }
     mqttc__lock(c); /* resolving or every address failed: the connect failed */
     if (mqttc__begin_connection(c, now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
     mqttc__tell_status(c);
@@ -2838,7 +2850,7 @@ static const char *mqttc__options_bad(const mqttc_options *o) {
     if (o->keepalive_s > 65535u) return "options.keepalive_s";
     if (o->client_id && (strlen(o->client_id) > 65535u || mqttc_utf8_check(o->client_id, strlen(o->client_id))))
         return "options.client_id";
-    if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.client_id"; /* [MQTT-3.1.3-7] */
+    if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.no_clean_session"; /* [MQTT-3.1.3-7] */
     if (o->mem && o->mem_size < 4096) return "options.mem_size";
     return mqttc__chain_options_bad(o);
 }
@@ -2945,7 +2957,7 @@ MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds) {
 /* Clean session on drops the kept session at the next CONNACK [MQTT-3.1.2-6]. */
 MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
     mqttc__lock(c);
-    int rc = mqttc__setting(c, !is_clean && !c->opt.client_id[0] ? "options.client_id" : NULL); /* [MQTT-3.1.3-7] */
+    int rc = mqttc__setting(c, !is_clean && !c->opt.client_id[0] ? "options.no_clean_session" : NULL); /* [MQTT-3.1.3-7] */
     if (rc == MQTTC_OK) c->opt.no_clean_session = !is_clean;
     mqttc__unlock(c);
     return rc;

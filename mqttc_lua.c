@@ -390,10 +390,7 @@ static void lm_parse_will(lua_State *L, int t, int env, mqttc_options *o) {
     size_t len = 0;
     lm_check_keys(L, w, "opt.will", keys);
     o->will_topic = lm_required(L, lm_opttext(L, w, "topic", "will.topic", env), "will.topic");
-    if (mqttc_topic_check(o->will_topic, strlen(o->will_topic)) != MQTTC_OK)
-        lm_error(L, "opt.will.topic: not a valid topic name");
     o->will_payload = lm_required(L, lm_optstring(L, w, "message", "will.message", env, &len), "will.message");
-    if (len > 65535u) lm_error(L, "opt.will.message: longer than 65535 bytes");
     o->will_payload_len = len;
     o->will_qos = (int)lm_optint(L, w, "qos", "will.qos", 0, 2, 0);
     o->will_retain = lm_optbool(L, w, "retain", "will.retain", 0);
@@ -416,21 +413,13 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
         cfg->is_secure = o->secure = 1;
     }
     (void)lm_optbool(L, t, "nocheck", "nocheck", 0);
-    for (int i = 0; i < 5; i++) {
-        v[i] = lm_opttext(L, t, fields[i], fields[i], env);
-        if (v[i] && !o->secure) lm_error(L, "opt.%s: needs opt.secure=true", fields[i]);
-    }
+    for (int i = 0; i < 5; i++) v[i] = lm_opttext(L, t, fields[i], fields[i], env);
     o->tls_ca_file = v[0];
     o->tls_ca_path = v[1];
     o->tls_cert_file = v[2];
     o->tls_key_file = v[3];
     o->tls_server_name = v[4];
     o->tls_verify = lm_optbool(L, t, "verify", "verify", 0);
-    if (o->tls_verify && !o->secure) lm_error(L, "opt.verify: needs opt.secure=true");
-    if (o->tls_key_file && !o->tls_cert_file) lm_error(L, "opt.key: needs opt.cert");
-#ifndef MQTTC_WITH_OPENSSL
-    if (o->secure) lm_error(L, "opt.secure: this mqttc module was built without TLS (OpenSSL)");
-#endif
 }
 
 /* The in-flight window: QoS 1/2 publishes sent and not yet acknowledged. mosquitto 2.0 keeps
@@ -459,19 +448,13 @@ static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
     long long ka = lm_optint(L, t, "keepalive", "keepalive", 0, 65535, 600);
     o->keepalive_s = (unsigned)ka;
     o->no_keepalive = ka == 0;
+    /* the MQTT rules on these (UTF-8, lengths, a password needs a user name...) are the
+       core's: mqttc_init names the field that breaks one (lm_init_error) */
     o->client_id = lm_opttext(L, t, "id", "id", env);
-    if (o->client_id && mqttc_utf8_check(o->client_id, strlen(o->client_id)) != MQTTC_OK)
-        lm_error(L, "opt.id: not valid UTF-8");
     o->no_clean_session = !lm_optbool(L, t, "clean", "clean", 1);
-    if (o->no_clean_session && o->client_id && !o->client_id[0])
-        lm_error(L, "opt.clean: an empty id needs a clean session [MQTT-3.1.3-7]");
     o->username = lm_opttext(L, t, "uname", "uname", env);
-    if (o->username && mqttc_utf8_check(o->username, strlen(o->username)) != MQTTC_OK)
-        lm_error(L, "opt.uname: not valid UTF-8");
     o->password = lm_optstring(L, t, "passwd", "passwd", env, &len);
     o->password_len = len;
-    if (o->password && !o->username) lm_error(L, "opt.passwd: a password needs opt.uname [MQTT-3.1.2-22]");
-    if (len > 65535u) lm_error(L, "opt.passwd: longer than 65535 bytes");
     lm_parse_will(L, t, env, o);
     o->ping_timeout_ms = lm_optseconds(L, t, "pingtimeout", 0);
     o->connect_timeout_ms = lm_optseconds(L, t, "timeout", 0);
@@ -514,6 +497,30 @@ static int lm_argument_error(lua_State *L, int t, const char *bad, int sys_errno
     }
     if (sys_errno) return lm_error(L, "opt.%s: rejected (%s)", lua_name, strerror(sys_errno));
     return lm_error(L, "opt.%s: rejected", lua_name);
+}
+
+/* mqttc_init refused the options: the core names the field (mqttc_bad_arg), and the
+   script hears it in its own words. t is the op table. */
+static int lm_init_error(lua_State *L, int t, const char *bad) {
+    static const char *const says[][2] = {
+        {"options.will_topic", "opt.will.topic: not a valid topic name"},
+        {"options.will_payload", "opt.will.message: longer than 65535 bytes"},
+        {"options.client_id", "opt.id: not valid UTF-8"},
+        {"options.no_clean_session", "opt.clean: an empty id needs a clean session [MQTT-3.1.3-7]"},
+        {"options.username", "opt.uname: not valid UTF-8"},
+        {"options.password", "opt.passwd: a password needs opt.uname [MQTT-3.1.2-22]"},
+        {"options.password_len", "opt.passwd: longer than 65535 bytes"},
+        {"options.tls_key_file", "opt.key: needs opt.cert"},
+#ifndef MQTTC_WITH_OPENSSL
+        {"options.secure", "opt.secure: this mqttc module was built without TLS (OpenSSL)"},
+#endif
+    };
+    const char *lua_name = lm_option_name(bad);
+    for (size_t i = 0; i < sizeof says / sizeof says[0]; i++)
+        if (strcmp(bad, says[i][0]) == 0) return lm_error(L, "%s", says[i][1]);
+    if (lua_name && strncmp(bad, "options.tls_", 12) == 0) /* a TLS field without secure */
+        return lm_error(L, "opt.%s: needs opt.secure=true", lua_name);
+    return lm_argument_error(L, t, bad, 0);
 }
 
 /* ---- callbacks: trampolines from the core into Lua -------------------------------------- */
@@ -764,7 +771,7 @@ static int m_connect_start(lua_State *L) {
     cfg.o.on_published = lm_on_published;
     if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) {
         const char *bad = mqttc_bad_arg(&u->c);
-        return lm_argument_error(L, t, bad ? bad : "", 0);
+        return lm_init_error(L, t, bad ? bad : "");
     }
     u->is_freed = 0;
     int rc = lm_start(L, u, &cfg, object_fd);

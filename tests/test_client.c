@@ -1353,7 +1353,7 @@ TEST(bad_argument_is_named) {
     mqttc_deinit(&c);
     struct { const char *field; int which; } cases[] = {
         {"options.will_qos", 0}, {"options.password", 1}, {"options.keepalive_s", 2},
-        {"options.secure", 3}, {"options.will_topic", 4}, {"options.client_id", 5}};
+        {"options.tls_ca_file", 3}, {"options.will_topic", 4}, {"options.no_clean_session", 5}};
     for (int i = 0; i < 6; i++) {
         memset(&o, 0, sizeof o);
         switch (cases[i].which) {
