@@ -174,6 +174,7 @@ CONTENTS
     mqttc_run, mqttc_run_for           blocking loop until the end / for a while
     mqttc_publish_with                 the same from a mqttc_publish_info
     mqttc_wait                         the wait primitive: poll until the client has work
+    mqttc_poll_events                  poll(2)'s events for a loop of your own
     mqttc_state, mqttc_error, mqttc_reason_code, mqttc_inflight, mqttc_inflight_in,
     mqttc_session_present, mqttc_client_id, mqttc_bad_arg, mqttc_sys_errno, mqttc_errname,
     mqttc_strerror, mqttc_now_ms       what the client is doing and why it stopped
@@ -680,6 +681,9 @@ MQTTC_DEF uint64_t mqttc_now_ms(void);
    becomes readable (a signal pipe, another loop's wake-up). Does not step. Returns 1 when
    extra_fd is readable, 0 otherwise, or MQTTC_ERR_STATE for a client that is not open. */
 MQTTC_DEF int mqttc_wait(mqttc_client *c, long max_ms, int extra_fd);
+/* For a poll(2) loop of your own: the struct pollfd events (POLLIN, POLLOUT) for what
+   mqttc_events asks. */
+MQTTC_DEF short mqttc_poll_events(const mqttc_client *c);
 /* After mqttc_connect_start, mqttc_adopt_fd or mqttc_start_transport: runs until CONNACK
    (MQTTC_OK) or the connect fails (why), up to connect_timeout_ms. No message is delivered
    before it returns: what came with the CONNACK waits for the next step. */
@@ -3009,8 +3013,9 @@ static void mqttc__ensure_wake(mqttc_client *c) {
     c->wake = mqttc__wake_pipe;
 }
 
-/* poll(2) events for the client's, and back. The one place the two meet. */
-static short mqttc__poll_events(unsigned ev) {
+/* The one place the client's events meet poll(2)'s. */
+MQTTC_DEF short mqttc_poll_events(const mqttc_client *c) {
+    unsigned ev = mqttc_events(c);
     return (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
 }
 
@@ -3026,7 +3031,7 @@ MQTTC_DEF int mqttc_wait(mqttc_client *c, long max_ms, int extra_fd) {
     long ms = mqttc_timeout_ms(c, mqttc_now_ms());
     if (max_ms >= 0 && (ms < 0 || ms > max_ms)) ms = max_ms;
     pfd[n].fd = mqttc_fd(c);
-    pfd[n++].events = mqttc__poll_events(mqttc_events(c));
+    pfd[n++].events = mqttc_poll_events(c);
     if (c->wake_fd[0] >= 0) {
         wake = n;
         pfd[n].fd = c->wake_fd[0];

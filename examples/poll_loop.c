@@ -45,12 +45,6 @@ static long app_turn(mqttc_client *c, app *a, uint64_t now) {
     return a->sent < a->count ? (long)(a->next_tick_ms > now ? a->next_tick_ms - now : 0) : -1;
 }
 
-/* The poll(2) events for what the client asks (mqttc_events). */
-static short poll_events(const mqttc_client *c) {
-    unsigned ev = mqttc_events(c);
-    return (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
-}
-
 int main(int argc, char **argv) {
     const char *host = argc > 1 ? argv[1] : "127.0.0.1"; /* numeric: no blocking DNS */
     int port = argc > 2 ? atoi(argv[2]) : 1883;
@@ -66,7 +60,7 @@ int main(int argc, char **argv) {
         uint64_t now = mqttc_now_ms();
         long app_ms = app_turn(&c, &a, now), ms = mqttc_timeout_ms(&c, now);
         if (app_ms >= 0 && (ms < 0 || app_ms < ms)) ms = app_ms;
-        struct pollfd p = {mqttc_fd(&c), poll_events(&c), 0};
+        struct pollfd p = {mqttc_fd(&c), mqttc_poll_events(&c), 0};
         poll(&p, 1, (int)ms); /* a real loop would watch its other descriptors here too */
         rc = mqttc_step(&c, mqttc_now_ms());
     }

@@ -102,9 +102,8 @@ static inline int test_tcp_socket(int port, int sndbuf, int rcvbuf) {
    over the poll-loop interface (the library's own loop is mqttc_wait). */
 static inline struct pollfd test_pollfd(const mqttc_client *c) {
     struct pollfd p;
-    unsigned ev = mqttc_events(c);
     p.fd = mqttc_fd(c);
-    p.events = (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
+    p.events = mqttc_poll_events(c);
     p.revents = 0;
     return p;
 }
