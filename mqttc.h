@@ -403,6 +403,8 @@ MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t
    allocated or copied. */
 MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
                            size_t *used);
+/* The packet id a decoded packet carries, whichever its kind; 0 for a kind without one. */
+MQTTC_DEF unsigned short mqttc_packet_id(const mqttc_packet *p);
 /* Iterates the filters of a decoded SUBSCRIBE or UNSUBSCRIBE (p.subscribe): start with
    *pos = 0; returns 1 with *filter (and *options, the QoS in 3.1.1, for SUBSCRIBE; may be
    NULL) set, or 0 at the end. */
@@ -1180,6 +1182,17 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     rc = mqttc__decode_body(&r, p);
     if (rc != MQTTC_OK) *used = 0;
     return rc;
+}
+
+MQTTC_DEF unsigned short mqttc_packet_id(const mqttc_packet *p) {
+    switch (p->type) {
+    case MQTTC_PUBLISH: return p->publish.packet_id;
+    case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
+        return p->ack.packet_id;
+    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return p->subscribe.packet_id;
+    case MQTTC_SUBACK: return p->suback.packet_id;
+    default: return 0;
+    }
 }
 
 MQTTC_DEF int mqttc_next_filter(const mqttc_subscribe_info *si, size_t *pos, mqttc_str *filter, int *options) {

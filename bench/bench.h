@@ -258,4 +258,30 @@ static void bench_fill_payload(unsigned char *p) {
     for (int i = 0; i < BENCH_PAYLOAD_LEN; i++) p[i] = (unsigned char)('a' + i % 26);
 }
 
+/* ---- the workloads ---- */
+
+/* One workload as a client runs it: the figures of its measured phase go into r. */
+typedef void (*bench_workload_fn)(const bench_args *a, bench_result *r);
+
+/* Every workload of the command line, as one client runs them; pub0 and pub1 are one
+   function, told the QoS. */
+typedef struct bench_workloads {
+    void (*publish)(const bench_args *a, bench_result *r, int qos);
+    bench_workload_fn sub0, rtt, conns;
+} bench_workloads;
+
+/* Runs the workload the command line names (an unknown one ends the program) and prints
+   its RESULT line. */
+static void bench_run(const char *client, const bench_args *a, const bench_workloads *w) {
+    bench_result r;
+    bench_result_init(&r, a->n);
+    if (bench_is(a, "pub0")) w->publish(a, &r, 0);
+    else if (bench_is(a, "pub1")) w->publish(a, &r, 1);
+    else if (bench_is(a, "sub0")) w->sub0(a, &r);
+    else if (bench_is(a, "rtt")) w->rtt(a, &r);
+    else if (bench_is(a, "conns")) w->conns(a, &r);
+    else bench_die(client, "unknown workload");
+    bench_print(client, a, &r);
+}
+
 #endif

@@ -210,18 +210,11 @@ static void run_conns(const bench_args *a, bench_result *r) {
 }
 
 int main(int argc, char **argv) {
+    static const bench_workloads workloads = {run_publish, run_sub0, run_rtt, run_conns};
     bench_args a = bench_parse(argc, argv, CLIENT);
-    bench_result r;
-    bench_result_init(&r, a.n);
     bench_fill_payload(payload);
     mosquitto_lib_init();
-    if (bench_is(&a, "pub0")) run_publish(&a, &r, 0);
-    else if (bench_is(&a, "pub1")) run_publish(&a, &r, 1);
-    else if (bench_is(&a, "sub0")) run_sub0(&a, &r);
-    else if (bench_is(&a, "rtt")) run_rtt(&a, &r);
-    else if (bench_is(&a, "conns")) run_conns(&a, &r);
-    else bench_die(CLIENT, "unknown workload");
+    bench_run(CLIENT, &a, &workloads);
     mosquitto_lib_cleanup();
-    bench_print(CLIENT, &a, &r);
     return 0;
 }

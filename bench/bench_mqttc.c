@@ -92,18 +92,6 @@ static void send_qos0(mqttc_client *c, counts *k, long n) {
     round_trip(c, k, "bench/pub0");
 }
 
-static void run_pub0(const bench_args *a, bench_result *r) {
-    mqttc_client c;
-    counts k = {0, 0, 0, 0, NULL};
-    bench_phase ph;
-    client_open(&c, &k, a->port);
-    send_qos0(&c, &k, a->warmup);
-    bench_begin(&ph);
-    send_qos0(&c, &k, a->n);
-    bench_end(&ph, r);
-    mqttc_deinit(&c);
-}
-
 /* QoS 1: fill the window (BUSY when full), write it in one go, read PUBACKs, repeat. */
 static void send_qos1(mqttc_client *c, counts *k, long n) {
     long sent = 0, target = k->published + n;
@@ -116,14 +104,16 @@ static void send_qos1(mqttc_client *c, counts *k, long n) {
     mqttc_cork(c, 0);
 }
 
-static void run_pub1(const bench_args *a, bench_result *r) {
+/* pub0 and pub1: a warm-up batch, then the measured one. */
+static void run_publish(const bench_args *a, bench_result *r, int qos) {
+    void (*send)(mqttc_client *, counts *, long) = qos ? send_qos1 : send_qos0;
     mqttc_client c;
     counts k = {0, 0, 0, 0, NULL};
     bench_phase ph;
     client_open(&c, &k, a->port);
-    send_qos1(&c, &k, a->warmup);
+    send(&c, &k, a->warmup);
     bench_begin(&ph);
-    send_qos1(&c, &k, a->n);
+    send(&c, &k, a->n);
     bench_end(&ph, r);
     mqttc_deinit(&c);
 }
@@ -163,18 +153,12 @@ static void run_rtt(const bench_args *a, bench_result *r) {
     mqttc_deinit(&c);
 }
 
-/* The poll(2) events for what a client asks (mqttc_events). */
-static short poll_events(const mqttc_client *c) {
-    unsigned ev = mqttc_events(c);
-    return (short)(((ev & MQTTC_EV_READ) ? POLLIN : 0) | ((ev & MQTTC_EV_WRITE) ? POLLOUT : 0));
-}
-
 /* conns: N clients on one poll loop, connected BENCH_CONN_CHUNK at a time. */
 static void pump_all(mqttc_client *cs, long first, long end, struct pollfd *p) {
     long m = 0;
     for (long i = first; i < end; i++, m++) {
         p[m].fd = mqttc_fd(&cs[i]);
-        p[m].events = poll_events(&cs[i]);
+        p[m].events = mqttc_poll_events(&cs[i]);
         p[m].revents = 0;
     }
     poll(p, (nfds_t)m, 1000);
@@ -225,16 +209,9 @@ static void run_conns(const bench_args *a, bench_result *r) {
 }
 
 int main(int argc, char **argv) {
+    static const bench_workloads workloads = {run_publish, run_sub0, run_rtt, run_conns};
     bench_args a = bench_parse(argc, argv, CLIENT);
-    bench_result r;
-    bench_result_init(&r, a.n);
     bench_fill_payload(payload);
-    if (bench_is(&a, "pub0")) run_pub0(&a, &r);
-    else if (bench_is(&a, "pub1")) run_pub1(&a, &r);
-    else if (bench_is(&a, "sub0")) run_sub0(&a, &r);
-    else if (bench_is(&a, "rtt")) run_rtt(&a, &r);
-    else if (bench_is(&a, "conns")) run_conns(&a, &r);
-    else bench_die(CLIENT, "unknown workload");
-    bench_print(CLIENT, &a, &r);
+    bench_run(CLIENT, &a, &workloads);
     return 0;
 }

@@ -175,17 +175,6 @@ static void send_qos0(raw_conn *c, const char *topic, long n) {
     round_trip(c, topic);
 }
 
-static void run_pub0(const bench_args *a, bench_result *r) {
-    bench_phase ph;
-    raw_conn *c = raw_connect(a->port, "bench-raw");
-    send_qos0(c, "bench/pub0", a->warmup);
-    bench_begin(&ph);
-    send_qos0(c, "bench/pub0", a->n);
-    bench_end(&ph, r);
-    close(c->fd);
-    free(c);
-}
-
 static void run_blast(const bench_args *a) {
     unsigned char bye[2] = {0xE0, 0};
     raw_conn *c = raw_connect(a->port, "bench-blaster");
@@ -225,12 +214,19 @@ static void send_qos1(raw_conn *c, long n) {
     }
 }
 
-static void run_pub1(const bench_args *a, bench_result *r) {
+/* ---- pub0 and pub1: a warm-up batch, then the measured one ---- */
+
+static void send_batch(raw_conn *c, int qos, long n) {
+    if (qos) send_qos1(c, n);
+    else send_qos0(c, "bench/pub0", n);
+}
+
+static void run_publish(const bench_args *a, bench_result *r, int qos) {
     bench_phase ph;
     raw_conn *c = raw_connect(a->port, "bench-raw");
-    send_qos1(c, a->warmup);
+    send_batch(c, qos, a->warmup);
     bench_begin(&ph);
-    send_qos1(c, a->n);
+    send_batch(c, qos, a->n);
     bench_end(&ph, r);
     close(c->fd);
     free(c);
@@ -342,20 +338,13 @@ static void print_free_port(void) {
 }
 
 int main(int argc, char **argv) {
+    static const bench_workloads workloads = {run_publish, run_sub0, run_rtt, run_conns};
     if (argc == 2 && strcmp(argv[1], "freeport") == 0) {
         print_free_port();
         return 0;
     }
     bench_args a = bench_parse(argc, argv, CLIENT);
-    bench_result r;
-    bench_result_init(&r, a.n);
     if (bench_is(&a, "blast")) { run_blast(&a); return 0; }
-    if (bench_is(&a, "pub0")) run_pub0(&a, &r);
-    else if (bench_is(&a, "pub1")) run_pub1(&a, &r);
-    else if (bench_is(&a, "sub0")) run_sub0(&a, &r);
-    else if (bench_is(&a, "rtt")) run_rtt(&a, &r);
-    else if (bench_is(&a, "conns")) run_conns(&a, &r);
-    else bench_die(CLIENT, "unknown workload");
-    bench_print(CLIENT, &a, &r);
+    bench_run(CLIENT, &a, &workloads);
     return 0;
 }

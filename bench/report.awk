@@ -48,6 +48,12 @@ function target(label, measured, goal, ok) {
     printf "| %s | %s | %s | %s |\n", label, measured, goal, ok ? "met" : "**missed**"
     if (!ok) missed++
 }
+# One client's figure k over another's (medians of the timed runs); "" when one is missing
+function over(client, other, workload, k) {
+    return ratio(med(client, workload, "time", k), med(other, workload, "time", k))
+}
+# A target on such a ratio: met when it is known and at most `max` (a number).
+function ratio_target(label, r, max) { target(label, fmt_ratio(r), "at most " max "x", r != "" && r <= max) }
 function limited(workload, client,    pc, pb, side) {
     pc = med(client, workload, "time", "client_pct"); pb = med(client, workload, "time", "broker_pct")
     if (pc == "") return
@@ -59,9 +65,9 @@ function limited(workload, client,    pc, pb, side) {
 
 # Why a missed target was missed, from this run's own figures.
 function notes(    rf, mr, sq, sr, st, kb) {
-    rf = ratio(med("raw", "pub1", "time", "cpu_ns_per_msg"), med("mosquitto", "pub1", "time", "cpu_ns_per_msg"))
-    mr = ratio(med("mqttc", "pub1", "time", "cpu_ns_per_msg"), med("raw", "pub1", "time", "cpu_ns_per_msg"))
-    if (ratio(med("mqttc", "pub1", "time", "cpu_ns_per_msg"), med("mosquitto", "pub1", "time", "cpu_ns_per_msg")) > 0.2) {
+    rf = over("raw", "mosquitto", "pub1", "cpu_ns_per_msg")
+    mr = over("mqttc", "raw", "pub1", "cpu_ns_per_msg")
+    if (over("mqttc", "mosquitto", "pub1", "cpu_ns_per_msg") > 0.2) {
         printf "- **pub1** is out of reach on this machine: the raw floor, with no library at all, takes %s of\n", fmt_ratio(rf)
         printf "  libmosquitto's CPU per message, and mqttc is within %s of the floor. The cost is the kernel's\n", fmt_ratio(mr)
         print "  (see \"of which in the kernel\", the perf shares and the system calls per message): mosquitto"
@@ -76,9 +82,9 @@ function notes(    rf, mr, sq, sr, st, kb) {
         print "  first size (64 bytes each) with the allocator's headers. libmosquitto holds no buffer while idle:"
         print "  its connection is its client struct. 0.75x needs a smaller mqttc_client."
     }
-    sq = ratio(med("mqttc", "rtt", "time", "p50_us"), med("raw", "rtt", "time", "p50_us"))
-    rf = ratio(med("mosquitto", "rtt", "time", "p50_us"), med("raw", "rtt", "time", "p50_us"))
-    if (ratio(med("mqttc", "rtt", "time", "p50_us"), med("mosquitto", "rtt", "time", "p50_us")) > 0.9 && rf < 1.11) {
+    sq = over("mqttc", "raw", "rtt", "p50_us")
+    rf = over("mosquitto", "raw", "rtt", "p50_us")
+    if (over("mqttc", "mosquitto", "rtt", "p50_us") > 0.9 && rf < 1.11) {
         printf "- **rtt**: mqttc's p50 is %s of the raw floor's, and libmosquitto's was %s of it in this run:\\n", fmt_ratio(sq), fmt_ratio(rf)
         print "  0.9x of libmosquitto is below the floor. The broker and the kernel's wake-ups set the latency;"
         print "  the clients differ in their tails (p99) and in CPU per round trip."
@@ -127,18 +133,12 @@ END {
     print "| target | measured | goal | |"
     print "| --- | --- | --- | --- |"
     missed = 0
-    r = ratio(med("mqttc", "pub0", "time", "cpu_ns_per_msg"), med("mosquitto", "pub0", "time", "cpu_ns_per_msg"))
-    target("pub0 client CPU per message", fmt_ratio(r), "at most 0.2x", r != "" && r <= 0.2)
-    r = ratio(med("mqttc", "pub1", "time", "cpu_ns_per_msg"), med("mosquitto", "pub1", "time", "cpu_ns_per_msg"))
-    target("pub1 client CPU per message", fmt_ratio(r), "at most 0.2x", r != "" && r <= 0.2)
-    r = ratio(med("mqttc", "sub0", "time", "cpu_ns_per_msg"), med("mosquitto", "sub0", "time", "cpu_ns_per_msg"))
-    target("sub0 client CPU per message", fmt_ratio(r), "at most 0.1x", r != "" && r <= 0.1)
-    r = ratio(med("mqttc", "rtt", "time", "p50_us"), med("mosquitto", "rtt", "time", "p50_us"))
-    target("rtt p50 latency", fmt_ratio(r), "at most 0.9x", r != "" && r <= 0.9)
-    r = ratio(med("mqttc", "rtt", "time", "p50_us"), med("raw", "rtt", "time", "p50_us"))
-    target("rtt p50 latency / raw floor", fmt_ratio(r), "at most 1.15x", r != "" && r <= 1.15)
-    r = ratio(med("mqttc", "conns", "time", "rss_kb_per_conn"), med("mosquitto", "conns", "time", "rss_kb_per_conn"))
-    target("conns peak RSS per connection", fmt_ratio(r), "at most 0.75x", r != "" && r <= 0.75)
+    ratio_target("pub0 client CPU per message", over("mqttc", "mosquitto", "pub0", "cpu_ns_per_msg"), 0.2)
+    ratio_target("pub1 client CPU per message", over("mqttc", "mosquitto", "pub1", "cpu_ns_per_msg"), 0.2)
+    ratio_target("sub0 client CPU per message", over("mqttc", "mosquitto", "sub0", "cpu_ns_per_msg"), 0.1)
+    ratio_target("rtt p50 latency", over("mqttc", "mosquitto", "rtt", "p50_us"), 0.9)
+    ratio_target("rtt p50 latency / raw floor", over("mqttc", "raw", "rtt", "p50_us"), 1.15)
+    ratio_target("conns peak RSS per connection", over("mqttc", "mosquitto", "conns", "rss_kb_per_conn"), 0.75)
     f = med("mqttc", "conns", "time", "fds_per_conn")
     target("conns file descriptors per connection", fmt(f, 2), "1", f != "" && f <= 1.0)
     al = med("mqttc", "pub0", "allocs", "allocs_per_msg") + med("mqttc", "pub1", "allocs", "allocs_per_msg") + med("mqttc", "sub0", "allocs", "allocs_per_msg")

@@ -378,7 +378,7 @@ static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, 
     mqttc_str f;
     int qos;
     const mqttc_publish_info *pub = &p->publish;
-    unsigned id = pub->packet_id | p->ack.packet_id | p->subscribe.packet_id; /* of whichever kind */
+    unsigned id = mqttc_packet_id(p);
     unsigned mid = id;
     (void)user;
     if (is_sent && id) cli_last_mid = id;

@@ -11,33 +11,12 @@
 #define MQTTC_NO_SOCKETS
 #include "mqttc.h"
 #include "tests/mem_transport.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-
-#define FUZZ_REQUIRE(cond)                                                                    \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "fuzz_client: %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
+#define FUZZ_TARGET "fuzz_client"
+#include "fuzz/fuzz.h"
 
 /* FUZZ_TRACE=1 in the environment prints each operation (to read a crash input). */
 static int fz_trace = -1;
 #define TRACE(...) (fz_trace ? (void)fprintf(stderr, __VA_ARGS__) : (void)0)
-
-typedef struct fz_input {
-    const uint8_t *p;
-    size_t n;
-} fz_input;
-
-static unsigned fz_byte(fz_input *in) {
-    if (!in->n) return 0;
-    in->n--;
-    return *in->p++;
-}
-static unsigned fz_u16(fz_input *in) { return (fz_byte(in) << 8) | fz_byte(in); }
 
 /* Ids the client used, by what the broker may answer: so acks can hit real flows. */
 enum { IDS_PUBLISH, IDS_PUBREL, IDS_PUBREC, IDS_SUBSCRIBE, IDS_UNSUBSCRIBE, IDS_KINDS };
@@ -293,14 +272,6 @@ static void check_client(fz *f, int step_rc) {
 
 /* ---- operations ---- */
 
-/* An ack of the type with the id, into buf; *n stays 0 when the encoder refuses it (id 0). */
-static void encode_ack(unsigned char *buf, size_t cap, int type, unsigned short id, size_t *n) {
-    mqttc_ack_info ai = {0};
-    ai.type = type;
-    ai.packet_id = id;
-    mqttc_encode_ack(buf, cap, MQTTC_PROTOCOL_311, &ai, n);
-}
-
 /* A well-formed broker packet, with ids the client used. */
 static void feed_packet(fz *f, fz_input *in) {
     unsigned char buf[600];
@@ -329,10 +300,10 @@ static void feed_packet(fz *f, fz_input *in) {
         mqttc_encode_publish(buf, sizeof buf, MQTTC_PROTOCOL_311, &pi, &n);
         break;
     }
-    case 2: encode_ack(buf, sizeof buf, MQTTC_PUBACK, pick_id(f, in, IDS_PUBLISH), &n); break;
-    case 3: encode_ack(buf, sizeof buf, MQTTC_PUBREC, pick_id(f, in, IDS_PUBLISH), &n); break;
-    case 4: encode_ack(buf, sizeof buf, MQTTC_PUBREL, pick_id(f, in, IDS_PUBREC), &n); break;
-    case 5: encode_ack(buf, sizeof buf, MQTTC_PUBCOMP, pick_id(f, in, IDS_PUBREL), &n); break;
+    case 2: fz_encode_ack(buf, sizeof buf, MQTTC_PUBACK, pick_id(f, in, IDS_PUBLISH), &n); break;
+    case 3: fz_encode_ack(buf, sizeof buf, MQTTC_PUBREC, pick_id(f, in, IDS_PUBLISH), &n); break;
+    case 4: fz_encode_ack(buf, sizeof buf, MQTTC_PUBREL, pick_id(f, in, IDS_PUBREC), &n); break;
+    case 5: fz_encode_ack(buf, sizeof buf, MQTTC_PUBCOMP, pick_id(f, in, IDS_PUBREL), &n); break;
     case 6: {
         static const unsigned char codes[4] = {0, 1, 2, 0x80};
         unsigned char two[2] = {codes[b & 3], codes[(b >> 2) & 3]};
@@ -343,7 +314,7 @@ static void feed_packet(fz *f, fz_input *in) {
         mqttc_encode_suback(buf, sizeof buf, MQTTC_PROTOCOL_311, &sa, &n);
         break;
     }
-    case 7: encode_ack(buf, sizeof buf, MQTTC_UNSUBACK, pick_id(f, in, IDS_UNSUBSCRIBE), &n); break;
+    case 7: fz_encode_ack(buf, sizeof buf, MQTTC_UNSUBACK, pick_id(f, in, IDS_UNSUBSCRIBE), &n); break;
     default: mqttc_encode_ping(buf, sizeof buf, MQTTC_PINGRESP, &n); break;
     }
     if (n) mem_feed(&f->link, buf, n); /* an id 0 made the encoder refuse: nothing to feed */
@@ -351,10 +322,8 @@ static void feed_packet(fz *f, fz_input *in) {
 
 static void feed_raw(fz *f, fz_input *in) {
     size_t n = fz_byte(in);
-    if (n > in->n) n = in->n;
-    if (n) mem_feed(&f->link, in->p, n); /* mem_feed of 0 bytes into an empty link: memcpy(NULL) */
-    in->p += n;
-    in->n -= n;
+    const uint8_t *bytes = fz_take(in, &n);
+    if (n) mem_feed(&f->link, bytes, n); /* mem_feed of 0 bytes into an empty link: memcpy(NULL) */
 }
 
 static void do_publish(fz *f, fz_input *in) {

@@ -10,35 +10,14 @@
 #define MQTTC_IMPLEMENTATION
 #define MQTTC_NO_SOCKETS
 #include "mqttc.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-
-#define FUZZ_REQUIRE(cond)                                                                    \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "fuzz_decode: %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
+#define FUZZ_TARGET "fuzz_decode"
+#include "fuzz/fuzz.h"
 
 static int inside(const void *ptr, size_t len, const unsigned char *buf, size_t used) {
     const unsigned char *p = (const unsigned char *)ptr;
     return len == 0 || (p >= buf && p + len <= buf + used);
 }
 static int str_inside(mqttc_str s, const unsigned char *buf, size_t used) { return inside(s.ptr, s.len, buf, used); }
-
-/* The packet id a decoded packet carries, 0 for a type without one. */
-static unsigned packet_id_of(const mqttc_packet *p) {
-    switch (p->type) {
-    case MQTTC_PUBLISH: return p->publish.packet_id;
-    case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
-        return p->ack.packet_id;
-    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return p->subscribe.packet_id;
-    case MQTTC_SUBACK: return p->suback.packet_id;
-    default: return 0;
-    }
-}
 
 /* Re-encodes a decoded CONNECT. The decoder accepts what a broker must refuse with a
    CONNACK code rather than by closing (another protocol name or level, an empty client id
@@ -144,7 +123,7 @@ static void check_fields(const mqttc_packet *p, const unsigned char *buf, size_t
     }
     /* the codes are the rest of the packet, one per filter */
     if (p->type == MQTTC_SUBACK) FUZZ_REQUIRE(p->suback.count >= 1 && p->suback.codes + p->suback.count == buf + used);
-    if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_UNSUBACK) FUZZ_REQUIRE(packet_id_of(p) != 0);
+    if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_UNSUBACK) FUZZ_REQUIRE(mqttc_packet_id(p) != 0);
     if (p->type == MQTTC_PUBACK || p->type == MQTTC_PUBREC || p->type == MQTTC_PUBREL || p->type == MQTTC_PUBCOMP ||
         p->type == MQTTC_UNSUBACK)
         FUZZ_REQUIRE(p->ack.type == p->type);
@@ -179,23 +158,11 @@ static void check_packet(const unsigned char *buf, size_t len, size_t max_size, 
 
 /* Arguments cut from the input: the encoders either refuse them (ARG, or NOSPACE when the
    buffer is short) or write a packet the decoder takes back with the same fields. */
-typedef struct enc_args {
-    const unsigned char *p;
-    size_t n;
-} enc_args;
-
-static unsigned take_byte(enc_args *a) {
-    if (!a->n) return 0;
-    a->n--;
-    return *a->p++;
-}
-static mqttc_str take_str(enc_args *a) {
-    mqttc_str s = {(const char *)a->p, take_byte(a) % 24};
-    if (s.len > a->n) s.len = a->n;
-    s.ptr = (const char *)a->p;
-    a->p += s.len;
-    a->n -= s.len;
-    if (take_byte(a) == 0xFF) s.ptr = NULL; /* absent */
+static mqttc_str take_str(fz_input *a) {
+    mqttc_str s;
+    s.len = fz_byte(a) % 24;
+    s.ptr = (const char *)fz_take(a, &s.len);
+    if (fz_byte(a) == 0xFF) s.ptr = NULL; /* absent */
     return s;
 }
 
@@ -207,10 +174,10 @@ static void decode_back(const unsigned char *buf, size_t n, mqttc_packet *p) {
     FUZZ_REQUIRE(mqttc_decode(buf, n, 0, 0, p, &used) == MQTTC_OK && used == n);
 }
 
-static void encode_publish_back(enc_args *a, unsigned char *buf, size_t cap) {
+static void encode_publish_back(fz_input *a, unsigned char *buf, size_t cap) {
     mqttc_str topic = take_str(a), payload = take_str(a);
-    unsigned b = take_byte(a);
-    unsigned short id = (unsigned short)(take_byte(a) << 8 | take_byte(a));
+    unsigned b = fz_byte(a);
+    unsigned short id = (unsigned short)(fz_byte(a) << 8 | fz_byte(a));
     int qos = (int)(b % 4) - (b & 4 ? 1 : 0); /* -1 .. 3 */
     size_t n;
     mqttc_publish_info pi = {0};
@@ -236,14 +203,14 @@ static void encode_publish_back(enc_args *a, unsigned char *buf, size_t cap) {
     FUZZ_REQUIRE(back->retain == (int)((b >> 3) & 1) && back->dup == (int)((b >> 4) & 1));
 }
 
-static void encode_connect_back(enc_args *a, unsigned char *buf, size_t cap) {
+static void encode_connect_back(fz_input *a, unsigned char *buf, size_t cap) {
     mqttc_connect_info ci;
     size_t n;
-    unsigned b = take_byte(a);
+    unsigned b = fz_byte(a);
     memset(&ci, 0, sizeof ci);
     ci.client_id = take_str(a);
     ci.clean_session = b & 1;
-    ci.keepalive_s = (unsigned)take_byte(a) * 300u; /* past 65535 too */
+    ci.keepalive_s = (unsigned)fz_byte(a) * 300u; /* past 65535 too */
     if (b & 2) { ci.will_topic = take_str(a); ci.will_payload = take_str(a); }
     ci.will_qos = (int)((b >> 2) % 4);
     ci.will_retain = (b >> 4) & 1;
@@ -267,13 +234,13 @@ static void encode_connect_back(enc_args *a, unsigned char *buf, size_t cap) {
 /* SUBSCRIBE, UNSUBSCRIBE and SUBACK with up to 4 entries. Filters are C strings: the bytes
    taken up to the first NUL (or NULL when absent). UNSUBSCRIBE gets the options too, which
    its encoder must ignore. */
-static void encode_lists_back(enc_args *a, unsigned char *buf, size_t cap) {
+static void encode_lists_back(fz_input *a, unsigned char *buf, size_t cap) {
     char text[4][24];
     const char *filters[4];
     unsigned char codes[4];
-    unsigned b = take_byte(a);
+    unsigned b = fz_byte(a);
     size_t count = b % 5, n;
-    unsigned short id = (unsigned short)take_byte(a);
+    unsigned short id = (unsigned short)fz_byte(a);
     for (size_t i = 0; i < count; i++) {
         mqttc_str s = take_str(a); /* at most 23 bytes */
         filters[i] = NULL;
@@ -282,7 +249,7 @@ static void encode_lists_back(enc_args *a, unsigned char *buf, size_t cap) {
             text[i][s.len] = '\0';
             filters[i] = text[i];
         }
-        codes[i] = (unsigned char)take_byte(a);
+        codes[i] = (unsigned char)fz_byte(a);
     }
     int type = (b >> 3) % 3, rc;
     mqttc_subscribe_info si = {0};
@@ -319,9 +286,9 @@ static void encode_lists_back(enc_args *a, unsigned char *buf, size_t cap) {
 
 /* An ack, PINGREQ/PINGRESP or DISCONNECT (any type asked: the wrong ones are refused), or a
    CONNACK. A DISCONNECT goes without info or with one whose reason code 3.1.1 cannot send. */
-static void encode_small_back(enc_args *a, unsigned char *buf, size_t cap) {
-    unsigned b = take_byte(a), type = take_byte(a) % 16;
-    unsigned short id = (unsigned short)(take_byte(a) << 8 | take_byte(a));
+static void encode_small_back(fz_input *a, unsigned char *buf, size_t cap) {
+    unsigned b = fz_byte(a), type = fz_byte(a) % 16;
+    unsigned short id = (unsigned short)(fz_byte(a) << 8 | fz_byte(a));
     size_t n;
     int rc;
     if (b & 1) {
@@ -356,9 +323,9 @@ static void encode_small_back(enc_args *a, unsigned char *buf, size_t cap) {
 /* Runs the encoders on arguments from the input, into a buffer of a size from the input (a
    short one must give NOSPACE and the size needed, never an overrun). */
 static void fuzz_encoders(const uint8_t *data, size_t size) {
-    enc_args a = {data, size};
+    fz_input a = {data, size};
     while (a.n) {
-        unsigned which = take_byte(&a), cap = which >> 2 == 63 ? 0 : 4 + (which >> 2) * 4;
+        unsigned which = fz_byte(&a), cap = which >> 2 == 63 ? 0 : 4 + (which >> 2) * 4;
         unsigned char *buf = (unsigned char *)malloc(cap ? cap : 1);
         FUZZ_REQUIRE(buf);
         switch (which & 3) {

@@ -9,27 +9,10 @@
 #define main minibroker_main
 #include "minibroker/minibroker.c"
 #undef main
-
-#define FUZZ_REQUIRE(cond)                                                                    \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "fuzz_minibroker: %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
+#define FUZZ_TARGET "fuzz_minibroker"
+#include "fuzz/fuzz.h"
 
 #define SLOTS 4
-
-typedef struct fz_input {
-    const uint8_t *p;
-    size_t n;
-} fz_input;
-
-static unsigned fz_byte(fz_input *in) {
-    if (!in->n) return 0;
-    in->n--;
-    return *in->p++;
-}
 
 typedef struct fz_slot {
     mb_client *c;           /* NULL: no connection in this slot */
@@ -104,13 +87,6 @@ static void fz_connect_packet(unsigned char *buf, size_t cap, unsigned b, fz_inp
     if (mqttc_encode_connect(buf, cap, MQTTC_PROTOCOL_311, &ci, n) != MQTTC_OK) *n = 0;
 }
 
-static void fz_ack_packet(unsigned char *buf, size_t cap, int type, unsigned short id, size_t *n) {
-    mqttc_ack_info ai = {0};
-    ai.type = type;
-    ai.packet_id = id;
-    mqttc_encode_ack(buf, cap, MQTTC_PROTOCOL_311, &ai, n);
-}
-
 /* A well-formed client packet; acks use the ids the broker sent on this connection. */
 static size_t fz_packet(fz_slot *s, fz_input *in, unsigned char *buf, size_t cap) {
     unsigned kind = fz_byte(in) % 10, b = fz_byte(in);
@@ -150,9 +126,9 @@ static size_t fz_packet(fz_slot *s, fz_input *in, unsigned char *buf, size_t cap
         mqttc_encode_unsubscribe(buf, cap, MQTTC_PROTOCOL_311, &si, &n);
         break;
     }
-    case 5: fz_ack_packet(buf, cap, MQTTC_PUBACK, id, &n); break;
-    case 6: fz_ack_packet(buf, cap, MQTTC_PUBREC, id, &n); break;
-    case 7: fz_ack_packet(buf, cap, (b & 1) ? MQTTC_PUBCOMP : MQTTC_PUBREL, id, &n); break;
+    case 5: fz_encode_ack(buf, cap, MQTTC_PUBACK, id, &n); break;
+    case 6: fz_encode_ack(buf, cap, MQTTC_PUBREC, id, &n); break;
+    case 7: fz_encode_ack(buf, cap, (b & 1) ? MQTTC_PUBCOMP : MQTTC_PUBREL, id, &n); break;
     case 8: mqttc_encode_ping(buf, cap, MQTTC_PINGREQ, &n); break;
     default: mqttc_encode_disconnect(buf, cap, MQTTC_PROTOCOL_311, NULL, &n); break;
     }
@@ -173,10 +149,8 @@ static void fz_op(fz_input *in) {
     switch (op % 8) {
     case 0: {
         size_t n = fz_byte(in);
-        if (n > in->n) n = in->n;
-        fz_feed(s->c, in->p, n);
-        in->p += n;
-        in->n -= n;
+        const uint8_t *bytes = fz_take(in, &n);
+        fz_feed(s->c, bytes, n);
         break;
     }
     case 1: case 2: case 3: case 4: {

@@ -187,18 +187,6 @@ static const char *const mb_type_names[16] = {
     "RESERVED", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "RESERVED"};
 
-/* The packet id of a decoded packet, 0 for a type without one. */
-static unsigned mb_packet_id(const mqttc_packet *p) {
-    switch (p->type) {
-    case MQTTC_PUBLISH: return p->publish.packet_id;
-    case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
-        return p->ack.packet_id;
-    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return p->subscribe.packet_id;
-    case MQTTC_SUBACK: return p->suback.packet_id;
-    default: return 0;
-    }
-}
-
 static void mb_log_filters(const mqttc_packet *p) {
     size_t pos = 0;
     mqttc_str f;
@@ -225,8 +213,8 @@ static void mb_log_packet(const mb_client *c, char dir, const mqttc_packet *p) {
         if (ci->will_topic.ptr) fprintf(stderr, " will=%.*s", (int)ci->will_topic.len, ci->will_topic.ptr);
     } else if (p->type == MQTTC_CONNACK) {
         fprintf(stderr, " session_present=%d rc=%d", p->connack.session_present, p->connack.reason_code);
-    } else if (mb_packet_id(p)) {
-        fprintf(stderr, " id=%u", mb_packet_id(p));
+    } else if (mqttc_packet_id(p)) {
+        fprintf(stderr, " id=%u", mqttc_packet_id(p));
     }
     if (p->type == MQTTC_SUBSCRIBE || p->type == MQTTC_UNSUBSCRIBE) mb_log_filters(p);
     for (size_t i = 0; p->type == MQTTC_SUBACK && i < p->suback.count; i++)

@@ -28,10 +28,10 @@ REPLAY_CFLAGS = $(ALL_CFLAGS) -Wno-unused-function
 $(FUZZ_DIR):
 	@mkdir -p $(FUZZ_DIR)
 
-$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c mqttc.h tests/mem_transport.h minibroker/minibroker.c | $(FUZZ_DIR)
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h mqttc.h tests/mem_transport.h minibroker/minibroker.c | $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $<
 
-$(BUILD)/fuzz_replay_%: fuzz/fuzz_%.c fuzz/replay.c mqttc.h tests/mem_transport.h minibroker/minibroker.c | $(BUILD)
+$(BUILD)/fuzz_replay_%: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/replay.c mqttc.h tests/mem_transport.h minibroker/minibroker.c | $(BUILD)
 	$(CC) $(REPLAY_CFLAGS) -o $@ $< fuzz/replay.c $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/fault_%: tests/faults/%.c mqttc.h | $(BUILD)
@@ -55,7 +55,7 @@ fuzz: fuzz-build
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
 
-$(BUILD)/make_seeds: fuzz/make_seeds.c mqttc.h | $(BUILD)
+$(BUILD)/make_seeds: fuzz/make_seeds.c fuzz/fuzz.h tests/test.h tests/mem_transport.h mqttc.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
 fuzz-seeds: $(BUILD)/make_seeds
@@ -79,7 +79,7 @@ $(COV_DIR)/test_%: tests/test_%.c mqttc.h $(wildcard tests/*.h) | $(COV_DIR)
 $(COV_DIR)/test_tls: tests/tls/test_tls.c mqttc.h $(wildcard tests/*.h) | $(COV_DIR)
 	$(COV_CC) $(COV_FLAGS) -o $@ $< -lssl -lcrypto -lpthread
 
-$(COV_DIR)/fuzz_replay_%: fuzz/fuzz_%.c fuzz/replay.c mqttc.h tests/mem_transport.h minibroker/minibroker.c | $(COV_DIR)
+$(COV_DIR)/fuzz_replay_%: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/replay.c mqttc.h tests/mem_transport.h minibroker/minibroker.c | $(COV_DIR)
 	$(COV_CC) $(COV_FLAGS) -o $@ $< fuzz/replay.c -lpthread
 
 coverage: $(BUILD)/minibroker $(COV_TESTS) $(COV_REPLAY)

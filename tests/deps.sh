@@ -2,9 +2,9 @@
 # tests/deps.sh - installs, through apt-get, what `make test` needs and this machine lacks.
 # Prints what it installs; fails loudly when it cannot.
 set -eu
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
-pkg_ok() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 have cc || need+=(gcc)
 have c++ || need+=(g++)
 have make || need+=(make)
@@ -21,10 +21,4 @@ for f in tests/deps.d/*.list; do
         pkg_ok "$p" || need+=("$p")
     done <"$f"
 done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "tests/deps.sh: installing ${need[*]}"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    echo "tests/deps.sh: installed ${need[*]}"
-fi
+apt_install tests/deps.sh "${need[@]}"

@@ -131,7 +131,7 @@ static int hb__expect(hb_broker *b, const hb_step *s) {
     mqttc_packet p;
     if (hb__read_packet(b, &p) != 0) return -1;
     if (p.type != s->type) { hb__fail(b, "unexpected packet type", p.type, s->type); return -1; }
-    unsigned id = p.publish.packet_id | p.ack.packet_id | p.subscribe.packet_id; /* of whichever kind */
+    unsigned id = mqttc_packet_id(&p);
     if (s->id && id != s->id) { hb__fail(b, "unexpected packet id", (long)id, (long)s->id); return -1; }
     return 0;
 }

@@ -4,7 +4,8 @@
 #   ...
 #   finish                           # prints "N passed, N failed", exits non-zero on failure
 # Brokers: start_minibroker ARGS (sets MB_PORT, MB_PID), start_mosquitto [CONF_LINES]
-# (sets MQ_PORT, MQ_PID); both are stopped by the EXIT trap. Loopback only.
+# (sets MQ_PORT, MQ_PID); both are stopped by the EXIT trap. Loopback only. Parts run at the
+# same time: group NAME FUNCTION &, then count_groups NAMES.
 set -u
 cd "${MQTTC_ROOT:-$(dirname "${BASH_SOURCE[0]}")/..}"
 B=${MQTTC_BUILD:-$PWD/build}
@@ -75,6 +76,28 @@ start_mosquitto() {
     MQ_PID=$!
     CLEANUP_PIDS+=("$MQ_PID")
     wait_port "$MQ_PORT" || { echo "mosquitto did not start" >&2; cat "$TMP/mosquitto.$MQ_PORT.log" >&2; return 1; }
+}
+# group NAME FUNCTION: FUNCTION in a subshell that stops what it started, with its own
+# directory W and its output in $TMP/NAME.log, for suites that run parts at the same time
+# (start each with &, then wait). Says on stderr how long it took since GROUP_START.
+group() {
+    (
+        CLEANUP_PIDS=() W=$TMP/$1
+        trap 'for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done' EXIT
+        mkdir -p "$W"
+        "$2"
+    ) >"$TMP/$1.log" 2>&1
+    echo "$1 took $((SECONDS - GROUP_START)) s" >&2
+}
+# count_groups NAME...: once the groups ended, prints their logs in this order and counts
+# their "ok" and "not ok" lines.
+count_groups() {
+    local g
+    for g in "$@"; do
+        cat "$TMP/$g.log"
+        T_PASS=$((T_PASS + $(grep -c '^ok - ' "$TMP/$g.log")))
+        T_FAIL=$((T_FAIL + $(grep -c '^not ok - ' "$TMP/$g.log")))
+    done
 }
 # stop_pid PID: SIGTERM, then up to 15 s for it to end, then SIGKILL: a process that hangs
 # while exiting fails its own check elsewhere but never blocks the suite.

@@ -61,6 +61,12 @@ static void options(mqttc_options *o, inbox *b, const char *id) {
     o->connect_timeout_ms = 10000;
 }
 
+/* Initialises c with o and connects it to the broker under test at host. */
+static void connect_new(mqttc_client *c, const mqttc_options *o, const char *host) {
+    CHECK_RC(mqttc_init(c, o), MQTTC_OK);
+    CHECK_RC(mqttc_connect(c, host, port), MQTTC_OK);
+}
+
 /* Runs the loop until cond holds or ms pass; returns whether it held. */
 #define RUN_UNTIL(c, cond, ms)                                                         \
     do {                                                                               \
@@ -74,8 +80,7 @@ static void scenario_roundtrip(void) {
     mqttc_options o;
     inbox glob = {0}, mine = {0};
     options(&o, &glob, "live-roundtrip");
-    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
-    CHECK_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&c, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe(&c, "live/+/q", 2, on_suback, on_msg, &mine, NULL), MQTTC_OK);
     CHECK_RC(mqttc_subscribe(&c, "other/#", 2, NULL, NULL, NULL, NULL), MQTTC_OK);
     RUN_UNTIL(&c, mine.subacks == 1, 5000);
@@ -130,8 +135,7 @@ static void scenario_will(void) {
     mqttc_options o, w;
     inbox seen = {0}, unused = {0};
     options(&o, &seen, "live-watcher");
-    mqttc_init(&watcher, &o);
-    CHECK_RC(mqttc_connect(&watcher, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&watcher, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe(&watcher, "wills/#", 1, on_suback, NULL, &seen, NULL), MQTTC_OK);
     RUN_UNTIL(&watcher, seen.subacks == 1, 5000);
     for (int graceful = 0; graceful <= 1; graceful++) {
@@ -140,8 +144,7 @@ static void scenario_will(void) {
         w.will_payload = "gone";
         w.will_payload_len = 4;
         w.will_qos = 1;
-        mqttc_init(&dying, &w);
-        CHECK_RC(mqttc_connect(&dying, "127.0.0.1", port), MQTTC_OK);
+        connect_new(&dying, &w, "127.0.0.1");
         if (graceful) {
             mqttc_disconnect(&dying);
             CHECK_RC(mqttc_run(&dying), MQTTC_ERR_DISCONNECT);
@@ -196,8 +199,7 @@ static void scenario_pingresp(void) {
     inbox b = {0};
     options(&o, &b, "live-ping");
     o.keepalive_s = 1;
-    mqttc_init(&c, &o);
-    CHECK_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&c, &o, "127.0.0.1");
     uint64_t start = mqttc_now_ms();
     CHECK_RC(mqttc_run(&c), MQTTC_ERR_PINGRESP);
     uint64_t took = mqttc_now_ms() - start;
@@ -212,8 +214,7 @@ static void scenario_closed(void) {
     mqttc_options o;
     inbox b = {0};
     options(&o, &b, "live-closed");
-    mqttc_init(&c, &o);
-    CHECK_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&c, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe(&c, "x", 0, NULL, NULL, NULL, NULL), MQTTC_OK);
     CHECK_RC(mqttc_publish(&c, "x", "1", 1, 1, 0, NULL), MQTTC_OK);
     CHECK_RC(mqttc_run(&c), MQTTC_ERR_CLOSED);
@@ -292,8 +293,7 @@ static void scenario_ipv6(void) {
     mqttc_options o;
     inbox b = {0};
     options(&o, &b, "live-v6");
-    mqttc_init(&c, &o);
-    CHECK_RC(mqttc_connect(&c, "::1", port), MQTTC_OK);
+    connect_new(&c, &o, "::1");
     CHECK_RC(mqttc_subscribe(&c, "v6", 1, NULL, NULL, NULL, NULL), MQTTC_OK);
     CHECK_RC(mqttc_publish(&c, "v6", "six", 3, 1, 0, NULL), MQTTC_OK);
     RUN_UNTIL(&c, b.count == 1, 5000);
@@ -386,8 +386,7 @@ static void scenario_threads(void) {
     options(&o, &b, "live-threads");
     o.lock = lock_fn;
     o.unlock = unlock_fn;
-    mqttc_init(&c, &o);
-    CHECK_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&c, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe(&c, "thr", 1, NULL, NULL, NULL, NULL), MQTTC_OK);
     pthread_create(&t, NULL, runner, &c);
     int sent = 0;
@@ -425,8 +424,7 @@ static void scenario_many(void) {
         snprintf(ids[i], sizeof ids[i], "many-%d", i);
         snprintf(topics[i], sizeof topics[i], "many/%d", i);
         options(&o, &b[i], ids[i]);
-        mqttc_init(&c[i], &o);
-        CHECK_RC(mqttc_connect(&c[i], "127.0.0.1", port), MQTTC_OK);
+        connect_new(&c[i], &o, "127.0.0.1");
         CHECK_RC(mqttc_subscribe(&c[i], topics[i], 1, on_suback, NULL, &b[i], NULL), MQTTC_OK);
     }
     for (int round = 0; round < 200; round++)
@@ -455,8 +453,7 @@ static void scenario_overlap(void) {
     mqttc_options o;
     inbox glob = {0}, a = {0}, b = {0};
     options(&o, &glob, "live-overlap");
-    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
-    CHECK_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&c, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe(&c, "ov/#", 1, on_suback, on_msg, &a, NULL), MQTTC_OK);
     CHECK_RC(mqttc_subscribe(&c, "ov/+", 1, on_suback, on_msg, &b, NULL), MQTTC_OK);
     RUN_UNTIL(&c, a.subacks + b.subacks == 2, 5000);
@@ -485,8 +482,7 @@ static void scenario_manyfilters(void) {
     const char *filters[] = {"mf/a", "mf/b/+", "mf/c/#"};
     unsigned char qos[] = {0, 1, 2};
     options(&o, &glob, "live-many-filters");
-    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
-    CHECK_RC(mqttc_connect(&c, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&c, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe_many(&c, filters, qos, 3, on_subacks, NULL, NULL, NULL), MQTTC_OK);
     RUN_UNTIL(&c, many_subacks == 1, 5000);
     CHECK(many_codes[0] == 0 && many_codes[1] == 1 && many_codes[2] == 2);
@@ -512,14 +508,12 @@ static void scenario_pause_and_drain(void) {
     inbox in = {0}, out = {0};
     enum { N = 100 };
     options(&o, &in, "live-paused-sub");
-    CHECK_RC(mqttc_init(&sub, &o), MQTTC_OK);
-    CHECK_RC(mqttc_connect(&sub, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&sub, &o, "127.0.0.1");
     CHECK_RC(mqttc_subscribe(&sub, "pd", 2, on_suback, NULL, &in, NULL), MQTTC_OK);
     RUN_UNTIL(&sub, in.subacks == 1, 5000);
     mqttc_pause(&sub, 1);
     options(&o, &out, "live-draining-pub");
-    CHECK_RC(mqttc_init(&pub, &o), MQTTC_OK);
-    CHECK_RC(mqttc_connect(&pub, "127.0.0.1", port), MQTTC_OK);
+    connect_new(&pub, &o, "127.0.0.1");
     for (int i = 0; i < N; i++) {
         int rc;
         while ((rc = mqttc_publish(&pub, "pd", "q2", 2, 2, 0, NULL)) == MQTTC_ERR_BUSY) mqttc_run_for(&pub, 5);

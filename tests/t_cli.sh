@@ -408,19 +408,8 @@ g_tls() {
 
 # ---- run: the groups at the same time ----
 
-# group NAME FUNCTION: FUNCTION in a subshell that stops what it started, with its own
-# directory W and its output in $TMP/NAME.log. Most of a run is Valgrind starting up and
-# subscribers waiting, so the groups run at once; their "ok" and "not ok" lines are counted
-# when all are done.
-group() {
-    (
-        CLEANUP_PIDS=() W=$TMP/$1
-        trap 'for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done' EXIT
-        mkdir -p "$W"
-        "$2"
-    ) >"$TMP/$1.log" 2>&1
-    echo "$1 took $((SECONDS - GROUP_START)) s" >&2
-}
+# Most of a run is Valgrind starting up and subscribers waiting, so the groups (lib.sh's
+# group) run at once; their "ok" and "not ok" lines are counted when all are done.
 g_mosquitto() {
     start_mosquitto || { not_ok "mosquitto starts"; return; }
     BR=mosquitto PORT=$MQ_PORT
@@ -447,9 +436,5 @@ for g in "${GROUPS_RUN[@]}"; do
     pids+=($!)
 done
 wait "${pids[@]}"
-for g in "${GROUPS_RUN[@]}"; do
-    cat "$TMP/$g.log"
-    T_PASS=$((T_PASS + $(grep -c '^ok - ' "$TMP/$g.log")))
-    T_FAIL=$((T_FAIL + $(grep -c '^not ok - ' "$TMP/$g.log")))
-done
+count_groups "${GROUPS_RUN[@]}"
 finish

@@ -125,6 +125,17 @@ sub_bg() {
     wait_log "$err" "$id > SUBACK"
 }
 pub() { local port=$1; shift; mosquitto_pub -h $H -p "$port" "$@"; }
+# watch_bg ID FILTER COUNT: sub_bg on the broker $P (stderr log $E) printing "topic payload"
+# for COUNT messages on FILTER; expect_watched NAME EXPECTED then waits for it to end and
+# compares what it printed. One watcher at a time.
+watch_bg() {
+    sub_bg "$P" "$1" "$TMP/$1.out" "$E" -t "$2" -v -C "$3"
+    WATCH_ID=$1 WATCH_PID=$SUB_PID
+}
+expect_watched() {
+    wait "$WATCH_PID"
+    expect_eq "$1" "$2" "$(cat "$TMP/$WATCH_ID.out")"
+}
 # term_wait PID: SIGTERM, then up to 15 s for the process to end; its exit code, or 124 (after
 # SIGKILL) when it hangs, so a broker stuck at shutdown cannot hang the suite.
 term_wait() {
@@ -247,30 +258,24 @@ expect_eq "--no-pingresp: no PINGRESP within 1.5 s" "connack=20020000 timeout" "
 # session takeover: the second CONNECT with id X closes the first, whose will is published
 # [MQTT-3.1.4-2]; the second stays usable
 P=$N_PORT E=$N_ERR
-sub_bg $P tow $TMP/to.out $E -t 'to/#' -v -C 1
-TW=$SUB_PID
+watch_bg tow 'to/#' 1
 expect_eq "session takeover closes the first connection" "connack=20020000 connack=20020000 eof d000" \
     "$(raw $P A:connect,X,60,to/will,first-gone B:connect,X,60 A:eof,2 B:ping B:read,2)"
-wait $TW
-expect_eq "taken-over connection's will is published" "to/will first-gone" "$(cat $TMP/to.out)"
+expect_watched "taken-over connection's will is published" "to/will first-gone"
 
 # keepalive 1 and silence: closed after 1.5 s [MQTT-3.1.2-24], the will is published
-sub_bg $P kaw $TMP/ka.out $E -t 'ka/#' -v -C 1
-KW=$SUB_PID
+watch_bg kaw 'ka/#' 1
 expect_eq "keepalive 1 s: closed 1.5 s after the last packet" "connack=20020000 eof-in-window" \
     "$(raw $P A:connect,ka,1,ka/will,silent A:eofat,1.3,2.5)"
-wait $KW
-expect_eq "keepalive expiry publishes the will" "ka/will silent" "$(cat $TMP/ka.out)"
+expect_watched "keepalive expiry publishes the will" "ka/will silent"
 expect_eq "keepalive 1 s with PINGREQs stays open" "connack=20020000 d000 d000 open" \
     "$(raw $P A:connect,kb,1 A:sleep,0.9 A:ping A:read,1 A:sleep,0.9 A:ping A:read,1 A:eof,0.2)"
 
 # a malformed packet (SUBSCRIBE with flags 0000 [MQTT-3.8.1-1]) closes the connection, will published
-sub_bg $P malw $TMP/mal.out $E -t 'mal/#' -v -C 1
-MW=$SUB_PID
+watch_bg malw 'mal/#' 1
 expect_eq "malformed packet closes the connection" "connack=20020000 eof" \
     "$(raw $P A:connect,mal,60,mal/will,malformed A:send,8006000100016100 A:eof,2)"
-wait $MW
-expect_eq "malformed packet: will published" "mal/will malformed" "$(cat $TMP/mal.out)"
+expect_watched "malformed packet: will published" "mal/will malformed"
 check "malformed packet: logged as such" grep -q '^mal dropped: malformed packet$' "$E"
 expect_eq "first packet not CONNECT: closed, nothing sent" "eof" "$(raw $P A:send,c000 A:eof,2)"
 expect_eq "second CONNECT: closed" "connack=20020000 eof" \
@@ -281,12 +286,10 @@ expect_eq "empty client id with clean 0: CONNACK 2" "20020002 eof" \
     "$(raw $P A:send,100c00044d5154540400003c0000 A:read,2 A:eof,2)"
 
 # QoS 2 in: a repeated PUBLISH (same id, DUP) is delivered once [MQTT-4.3.3-2]
-sub_bg $P q2w $TMP/once.out $E -t 'once/#' -v -C 2
-QW=$SUB_PID
+watch_bg q2w 'once/#' 2
 expect_eq "QoS 2 in: PUBREC twice, PUBCOMP" "connack=20020000 50020005 50020005 70020005" \
     "$(raw $P A:connect,dupper,60 A:publish,once/t,exactly-once,2,5 A:read,2 A:publish,once/t,exactly-once,2,5,dup A:read,2 A:pubrel,5 A:read,2 A:publish,once/z,marker,0,0 A:disconnect)"
-wait $QW
-expect_eq "QoS 2 in: delivered exactly once" "$(printf 'once/t exactly-once\nonce/z marker')" "$(cat $TMP/once.out)"
+expect_watched "QoS 2 in: delivered exactly once" "$(printf 'once/t exactly-once\nonce/z marker')"
 
 # UNSUBSCRIBE: UNSUBACK [MQTT-3.10.4-4], then nothing more from that filter (the first
 # message read is u/b's, published after u/a's)
@@ -307,13 +310,11 @@ expect_eq "--drop-after 2: dropped after CONNECT + PINGREQ, no PINGRESP" "connac
     "$(raw $MB_PORT A:connect,dropme,60 A:ping A:read,2)"
 check "--drop-after 2: logged" grep -q '^dropme dropped: --drop-after$' "${MB_LOG%.log}.err"
 mb_start -v --drop-after 3
-E=${MB_LOG%.log}.err
-sub_bg $MB_PORT daw $TMP/da.out $E -t 'da/#' -v -C 1
-DW=$SUB_PID
+P=$MB_PORT E=${MB_LOG%.log}.err
+watch_bg daw 'da/#' 1
 expect_eq "--drop-after 3: the 2nd packet is answered, the 3rd drops" "connack=20020000 d000 eof" \
-    "$(raw $MB_PORT A:connect,dropme,60,da/will,dropped A:ping A:read,2 A:ping A:read,2)"
-wait $DW
-expect_eq "--drop-after: the will is published" "da/will dropped" "$(cat $TMP/da.out)"
+    "$(raw $P A:connect,dropme,60,da/will,dropped A:ping A:read,2 A:ping A:read,2)"
+expect_watched "--drop-after: the will is published" "da/will dropped"
 
 # --max-packet 1000: 500 bytes pass, 2000 bytes close the connection
 mb_start -v --max-packet 1000

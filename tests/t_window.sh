@@ -297,15 +297,6 @@ g_count() {
 
 # ---- run: the groups two at a time ----
 
-group() {
-    (
-        CLEANUP_PIDS=() W=$TMP/$1
-        trap 'for p in "${CLEANUP_PIDS[@]}"; do kill "$p" 2>/dev/null; done' EXIT
-        mkdir -p "$W"
-        "$2"
-    ) >"$TMP/$1.log" 2>&1
-    echo "$1 took $((SECONDS - GROUP_START)) s" >&2
-}
 # wait_text FILE TEXT: until FILE contains TEXT (20 s at most)
 wait_text() {
     local i
@@ -325,9 +316,5 @@ wait
 group window g_window &
 group acks g_acks &
 wait
-for g in "${GROUPS_RUN[@]}"; do
-    cat "$TMP/$g.log"
-    T_PASS=$((T_PASS + $(grep -c '^ok - ' "$TMP/$g.log")))
-    T_FAIL=$((T_FAIL + $(grep -c '^not ok - ' "$TMP/$g.log")))
-done
+count_groups "${GROUPS_RUN[@]}"
 finish

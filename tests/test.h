@@ -159,7 +159,7 @@ static inline int test_next_sent(mem_link *l, size_t *pos, test_packet *t) {
     if (!mem_next_sent(l, pos, &t->raw)) return 0;
     const mqttc_packet *p = &t->raw;
     t->type = p->type;
-    t->packet_id = p->publish.packet_id | p->ack.packet_id | p->subscribe.packet_id | p->suback.packet_id;
+    t->packet_id = mqttc_packet_id(p);
     t->qos = p->publish.qos;
     t->retain = p->publish.retain;
     t->dup = p->publish.dup;

@@ -33,37 +33,47 @@ TEST(tls_fields_without_secure_are_refused) {
     mqttc_deinit(&c);
 }
 
+/* A client with the default options beside an in-memory link, not started on it yet. */
+typedef struct linked_client {
+    mqttc_client c;
+    mem_link link;
+    mqttc_transport t; /* over link */
+} linked_client;
+
+static void linked_client_init(linked_client *l) {
+    memset(&l->link, 0, sizeof l->link);
+    l->t = mem_transport(&l->link);
+    CHECK_EQ_INT(mqttc_init(&l->c, NULL), MQTTC_OK);
+}
+
+static void linked_client_free(linked_client *l) {
+    mqttc_deinit(&l->c);
+    mem_free(&l->link);
+}
+
 /* Options set after init (the struct is the caller's to copy, not to change later, but a
    copy made by hand must not slip through either): the connect refuses and sends nothing. */
 TEST(secure_set_after_init_is_refused_at_connect) {
-    mqttc_client c;
-    mem_link link;
-    memset(&link, 0, sizeof link);
-    mqttc_transport t = mem_transport(&link);
-    CHECK_EQ_INT(mqttc_init(&c, NULL), MQTTC_OK);
-    c.opt.secure = 1;
-    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_ERR_ARG);
-    CHECK_EQ_INT(link.out_len, 0);
-    CHECK_EQ_INT(link.closed, 1);
+    linked_client l;
+    linked_client_init(&l);
+    l.c.opt.secure = 1;
+    CHECK_EQ_INT(mqttc_start_transport(&l.c, &l.t, 0), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(l.link.out_len, 0);
+    CHECK_EQ_INT(l.link.closed, 1);
 #ifndef MQTTC_NO_SOCKETS
-    CHECK_EQ_INT(mqttc_connect_start(&c, "127.0.0.1", 1, 0), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_connect_start(&l.c, "127.0.0.1", 1, 0), MQTTC_ERR_ARG);
 #endif
-    mqttc_deinit(&c);
-    mem_free(&link);
+    linked_client_free(&l);
 }
 
 TEST(a_plain_connection_is_unchanged) {
-    mqttc_client c;
-    mem_link link;
-    memset(&link, 0, sizeof link);
-    mqttc_transport t = mem_transport(&link);
-    CHECK_EQ_INT(mqttc_init(&c, NULL), MQTTC_OK);
-    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_OK);
-    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNACK_WAIT);
-    CHECK(link.out_len > 0 && link.out[0] == 0x10); /* CONNECT, in the clear */
-    CHECK(c.stages.tls == NULL);
-    mqttc_deinit(&c);
-    mem_free(&link);
+    linked_client l;
+    linked_client_init(&l);
+    CHECK_EQ_INT(mqttc_start_transport(&l.c, &l.t, 0), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&l.c), MQTTC_STATE_CONNACK_WAIT);
+    CHECK(l.link.out_len > 0 && l.link.out[0] == 0x10); /* CONNECT, in the clear */
+    CHECK(l.c.stages.tls == NULL);
+    linked_client_free(&l);
 }
 
 int main(void) {

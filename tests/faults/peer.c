@@ -113,11 +113,8 @@ static void killed_on_message(mqttc_client *c, const mqttc_message *m, void *use
 }
 
 static void killed_on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
-    unsigned short id = sa->packet_id;
-    int code = sa->codes[0];
     (void)c;
-    (void)id;
-    ((killed_state *)user)->subscribed = code == 2 ? 1 : -1;
+    ((killed_state *)user)->subscribed = sa->codes[0] == 2 ? 1 : -1;
 }
 
 static int killed_publish(mqttc_client *a, killed_state *k, int i) {
@@ -270,16 +267,12 @@ static void big_on_message(mqttc_client *c, const mqttc_message *m, void *user) 
     for (size_t i = 0; s->is_intact && i < m->payload_len; i++) s->is_intact = p[i] == big_byte(i);
 }
 static void big_on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
-    unsigned short id = sa->packet_id;
-    int code = sa->codes[0];
     (void)c;
-    (void)id;
-    ((big_state *)user)->subscribed += code == 1 ? 1 : 100;
+    ((big_state *)user)->subscribed += sa->codes[0] == 1 ? 1 : 100;
 }
 static void big_on_published(mqttc_client *c, const mqttc_ack_info *ack, void *user) {
-    unsigned short id = ack->packet_id;
     (void)c;
-    (void)id;
+    (void)ack;
     ((big_state *)user)->published++;
 }
 static int big_subscribed(void *ctx) { return ((big_state *)ctx)->subscribed == 2; }
@@ -367,16 +360,12 @@ static void flood_on_message(mqttc_client *c, const mqttc_message *m, void *user
     else s->distinct++;
 }
 static void flood_on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
-    unsigned short id = sa->packet_id;
-    int code = sa->codes[0];
     (void)c;
-    (void)id;
-    ((flood_state *)user)->subscribed = code == 1 ? 1 : -1;
+    ((flood_state *)user)->subscribed = sa->codes[0] == 1 ? 1 : -1;
 }
 static void flood_on_published(mqttc_client *c, const mqttc_ack_info *ack, void *user) {
-    unsigned short id = ack->packet_id;
     (void)c;
-    (void)id;
+    (void)ack;
     ((flood_state *)user)->completed++;
 }
 static int flood_subscribed(void *ctx) { return ((flood_state *)ctx)->subscribed != 0; }

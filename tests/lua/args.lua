@@ -89,9 +89,8 @@ end)
 
 T.run("methods", function()
     -- a connected client on a fake broker: nothing may be written by a bad call
-    local c, s = T.fake_pair()
-    s:send("\32\2\0\0") -- CONNACK accepted
-    local m = assert(mqttc.connect(c, f))
+    local m, err, c, s = T.fake_connect("\32\2\0\0") -- CONNACK accepted
+    assert(m, err)
     T.eq("the fake broker got CONNECT", 1, (T.read_packet(s)))
     local cases = {
         {"publish", "bad argument #1 to 'publish' (string expected, got nil)", nil, "m"},
@@ -142,16 +141,13 @@ end)
 
 T.run("BAS keys", function()
     -- keys BAS scripts pass: nocheck is accepted (and changes nothing), shark asks for TLS
-    local c, s = T.fake_pair()
-    s:send("\32\2\0\0")
-    local m, err = mqttc.connect(c, f, {nocheck = true})
+    local m, err, c, s = T.fake_connect("\32\2\0\0", {nocheck = true})
     T.check("op.nocheck is accepted", m ~= nil, err)
     if m then m:close() end
     c:close()
     s:close()
-    c, s = T.fake_pair()
-    s:send("this is not TLS\r\n") -- where a TLS handshake is expected
-    m, err = mqttc.connect(c, f, {shark = {}, timeout = 5})
+    -- where a TLS handshake is expected
+    m, err, c, s = T.fake_connect("this is not TLS\r\n", {shark = {}, timeout = 5})
     T.eq("op.shark (a SharkSSL object in BAS) means TLS, never plain text: sslhandshake", "sslhandshake", err)
     c:close()
     s:close()
@@ -161,9 +157,8 @@ T.run("CONNECT as sent", function()
     -- what connect puts in CONNECT: keepalive 600 by default (the original's), a random
     -- 23-character id from [0-9a-zA-Z], clean session, no will, no credentials
     local function connect_bytes(op)
-        local c, s = T.fake_pair()
-        s:send("\32\2\0\0")
-        local m = assert(mqttc.connect(c, f, op))
+        local m, err, c, s = T.fake_connect("\32\2\0\0", op)
+        assert(m, err)
         local _, _, body = T.read_packet(s)
         m:close()
         c:close()

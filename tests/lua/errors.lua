@@ -5,12 +5,7 @@ local mqttc, socket = T.mqttc, T.socket
 local f = function() end
 
 -- connect over a socket the test connected to a fake broker that first sends `bytes`
-local function fake_connect(bytes, op)
-    local c, s = T.fake_pair()
-    if bytes then s:send(bytes) end
-    local m, err = mqttc.connect(c, f, op)
-    return m, err, c, s
-end
+local fake_connect = T.fake_connect
 
 -- the fake broker side sees the end of the connection
 local function peer_closed(s)

@@ -27,11 +27,10 @@ end
 -- a client on a fake broker that accepted it (CONNECT read); a drain of 0.3 s at most, so
 -- closing it with flows the fake never finishes does not wait the default 10 s
 local function fake_client(op, onpub)
-    local c, s = T.fake_pair()
-    s:send(CONNACK)
     op = op or {}
     op.disconnecttimeout = op.disconnecttimeout or 0.3
-    local m = assert(mqttc.connect(c, onpub or f, op))
+    local m, err, c, s = T.fake_connect(CONNACK, op, onpub)
+    assert(m, err)
     assert(T.read_packet(s) == 1, "no CONNECT")
     return m, s, c
 end
@@ -145,14 +144,21 @@ T.run("frozen broker, asynchronous mode", function()
     T.check(("  within keepalive + ping timeout (3 s; measured %.2f s)"):format(dt), dt < 6)
 end)
 
-T.run("disconnect finishes the flows", function()
-    -- issue 11: 100 QoS 2 publishes and disconnect() at once: all 100 reach a subscriber
-    local sub = T.mosquitto_sub(PORT, "drain")
+-- n QoS 2 publishes to PREFIX/data on the broker, checked to return true, then disconnect()
+-- at once (given `seconds`); returns the client, what disconnect returned (T.within's
+-- results) and a mosquitto_sub on PREFIX/# that was there before the first publish.
+local function publish_qos2_then_disconnect(prefix, n, seconds)
+    local sub = T.mosquitto_sub(PORT, prefix)
     local m = assert(mqttc.connect("127.0.0.1", f, {port = PORT}))
     local all = true
-    for i = 1, 100 do all = m:publish("drain/data", tostring(i), {qos = 2}) == true and all end
-    T.check("100 QoS 2 publishes return true", all)
-    local r = T.within(30, m.disconnect, m)
+    for i = 1, n do all = m:publish(prefix .. "/data", tostring(i), {qos = 2}) == true and all end
+    T.check(n .. " QoS 2 publishes return true", all)
+    return m, T.within(seconds, m.disconnect, m), sub
+end
+
+T.run("disconnect finishes the flows", function()
+    -- issue 11: 100 QoS 2 publishes and disconnect() at once: all 100 reach a subscriber
+    local m, r, sub = publish_qos2_then_disconnect("drain", 100, 30)
     T.eq("disconnect() right after them returns true (every flow completed)", true, r[2], r[3])
     T.eq("  no flow left: inflight() 0", 0, inflight(m))
     T.eq("  mqtt.error", "disconnect", m.error)
@@ -163,12 +169,7 @@ end)
 T.run("1000 QoS 2 to a default mosquitto", function()
     -- mosquitto 2.0 keeps at most 20 unreleased QoS 2 messages of a client and drops the
     -- rest with a PUBREC a 3.1.1 client cannot read; a window of 20 loses nothing
-    local sub = T.mosquitto_sub(PORT, "thousand")
-    local m = assert(mqttc.connect("127.0.0.1", f, {port = PORT}))
-    local all = true
-    for i = 1, 1000 do all = m:publish("thousand/data", tostring(i), {qos = 2}) == true and all end
-    T.check("1000 QoS 2 publishes return true", all)
-    local r = T.within(60, m.disconnect, m)
+    local _, r, sub = publish_qos2_then_disconnect("thousand", 1000, 60)
     T.eq("then disconnect() returns true", true, r[2], r[3])
     T.eq("mosquitto_sub -q 2 received 1000 of 1000", 1000, sub:wait("data", 1000, 5))
     sub:stop()
@@ -241,10 +242,10 @@ T.run("close", function()
     c:close()
     s:close()
     -- the garbage collector does what asynchronous close() does, to a draining client too
-    c, s = T.fake_pair()
-    s:send(CONNACK)
     do
-        local lost = assert(mqttc.connect(c, f))
+        local lost, err
+        lost, err, c, s = T.fake_connect(CONNACK)
+        assert(lost, err)
         lost:step()
         assert(lost:publish("cl/z", "1", {qos = 1}))
         assert(lost:disconnect())
@@ -260,16 +261,16 @@ end)
 T.run("a full window inside a callback", function()
     -- acks are read by the step that runs the callback, after it: a callback cannot wait
     -- for a slot, in blocking mode either
-    local c, s = T.fake_pair()
-    s:send(CONNACK .. publish0("cb/go", "1"))
     local results, m = {}, nil
-    m = assert(mqttc.connect(c, function()
+    local err, c, s
+    m, err, c, s = T.fake_connect(CONNACK .. publish0("cb/go", "1"), {disconnecttimeout = 0.3}, function()
         for i = 1, 21 do
-            local ok, err = m:publish("cb/x", tostring(i), {qos = 1})
-            results[i] = ok and "true" or err
+            local ok, perr = m:publish("cb/x", tostring(i), {qos = 1})
+            results[i] = ok and "true" or perr
         end
         m:disconnect()
-    end, {disconnecttimeout = 0.3}))
+    end)
+    assert(m, err)
     local r = T.within(10, m.run, m)
     T.eq("20 publishes from a callback fill the window", "true", results[20])
     T.eq("  the 21st: nil, \"busy\" (blocking mode too)", "busy", results[21])

@@ -122,6 +122,17 @@ function T.fake_pair()
     return c, s
 end
 
+-- fake_connect(bytes, op, onpub): mqttc.connect over a fake pair whose broker side has
+-- already sent `bytes` (nil: nothing), with onpub (default: a callback that does nothing)
+-- and op; returns what connect returned (the client, or nil and the error), then the
+-- client-side and the broker-side sockets.
+function T.fake_connect(bytes, op, onpub)
+    local c, s = T.fake_pair()
+    if bytes then s:send(bytes) end
+    local m, err = T.mqttc.connect(c, onpub or function() end, op)
+    return m, err, c, s
+end
+
 -- reads one MQTT packet from a LuaSocket (the fake broker side): type, flags, body
 function T.read_packet(s, timeout)
     s:settimeout(timeout or 5)
