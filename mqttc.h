@@ -908,6 +908,14 @@ MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, 
     return MQTTC_OK;
 }
 
+/* The whole size of a PUBLISH (fixed header, topic, id, payload); 0 when it cannot be
+   encoded. The client reserves its buffers by it. */
+static size_t mqttc__publish_size(const mqttc_publish_info *pi) {
+    size_t rem = 2 + pi->topic_len + (pi->qos ? 2u : 0u) + pi->payload_len;
+    size_t vs = mqttc__varint_size(rem);
+    return vs ? 1 + vs + rem : 0;
+}
+
 /* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
    [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
 MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
@@ -997,20 +1005,24 @@ MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, c
     return MQTTC_OK;
 }
 
+/* PINGREQ, PINGRESP and (in 3.1.1) DISCONNECT: a type and nothing more. */
+static int mqttc__encode_empty(unsigned char *buf, size_t cap, int type, size_t *n) {
+    int rc;
+    return mqttc__begin(buf, cap, (unsigned)type << 4, 0, n, &rc) ? MQTTC_OK : rc;
+}
+
 /* DISCONNECT: two bytes in 3.1.1 [MQTT-3.14]; a reason code needs MQTT 5. */
 MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
                                       size_t *n) {
-    int rc;
     *n = 0;
     if (!mqttc__version_ok(version) || (di && di->reason_code)) return MQTTC_ERR_ARG;
-    return mqttc__begin(buf, cap, MQTTC_DISCONNECT << 4, 0, n, &rc) ? MQTTC_OK : rc;
+    return mqttc__encode_empty(buf, cap, MQTTC_DISCONNECT, n);
 }
 
 MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n) {
-    int rc;
     *n = 0;
     if (type != MQTTC_PINGREQ && type != MQTTC_PINGRESP) return MQTTC_ERR_ARG;
-    return mqttc__begin(buf, cap, (unsigned)type << 4, 0, n, &rc) ? MQTTC_OK : rc;
+    return mqttc__encode_empty(buf, cap, type, n);
 }
 
 /* ---- decoding ---- */
@@ -1953,7 +1965,7 @@ static int mqttc__fail(mqttc_client *c, int err) {
     c->error = err;
     if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
     if (c->tr.close) c->tr.close(&c->tr);
-    memset(&c->tr, 0, sizeof c->tr); /* closed once: nothing of it is called again */
+    c->tr.close = NULL; /* closed once: never again */
     c->tr.fd = -1;
     c->tx.start = c->tx.len = 0;
     c->rx.start = c->rx.len = 0;
@@ -1966,15 +1978,10 @@ static int mqttc__fail(mqttc_client *c, int err) {
 /* Outside any callback, at the end of a public call: the status event, if one is due.
    Marked as a dispatch, so the callback may call anything but step and run. */
 static void mqttc__tell_status(mqttc_client *c) {
-    mqttc_status st;
-    int event = c->status_due;
+    int event = c->status_due, is_up = event == MQTTC_EVENT_CONNECTED;
     if (!event || c->in_dispatch) return;
+    mqttc_status st = {event, is_up ? MQTTC_OK : c->error, c->reason_code, is_up && c->session_present};
     c->status_due = 0;
-    memset(&st, 0, sizeof st);
-    st.event = event;
-    st.error = event == MQTTC_EVENT_CONNECTED ? MQTTC_OK : c->error;
-    st.reason_code = c->reason_code;
-    st.session_present = event == MQTTC_EVENT_CONNECTED && c->session_present;
     c->in_dispatch++;
     c->opt.on_status(c, &st, c->opt.user);
     c->in_dispatch--;
@@ -2044,8 +2051,7 @@ static int mqttc__send_control(mqttc_client *c, int type, unsigned short id) {
     memset(&ack, 0, sizeof ack);
     ack.type = type;
     ack.packet_id = id;
-    if (type == MQTTC_DISCONNECT) rc = mqttc_encode_disconnect(p, MQTTC__CONTROL_MAX, MQTTC_PROTOCOL_311, NULL, &n);
-    else if (type == MQTTC_PINGREQ) rc = mqttc_encode_ping(p, MQTTC__CONTROL_MAX, type, &n);
+    if (type == MQTTC_DISCONNECT || type == MQTTC_PINGREQ) rc = mqttc__encode_empty(p, MQTTC__CONTROL_MAX, type, &n);
     else rc = mqttc_encode_ack(p, MQTTC__CONTROL_MAX, MQTTC_PROTOCOL_311, &ack, &n);
     MQTTC_ASSERT(rc == MQTTC_OK);
     return mqttc__queued(c, n);
@@ -2532,8 +2538,8 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
     if (pi.qos && c->outgoing_qos >= c->opt.max_inflight) return MQTTC_ERR_BUSY;
     rc = pi.qos ? mqttc__next_id(&c->inflight, &c->last_id, &pi.packet_id) : MQTTC_OK;
-    if (rc == MQTTC_OK) rc = mqttc_encode_publish(NULL, 0, MQTTC_PROTOCOL_311, &pi, &n);
-    if (rc != MQTTC_ERR_NOSPACE) return rc == MQTTC_OK ? MQTTC_ERR_ARG : rc; /* NOSPACE: n is the size */
+    if (rc != MQTTC_OK) return rc;
+    n = mqttc__publish_size(&pi);
     unsigned char *p = mqttc__tx_space(c, n, 0, &rc);
     if (!p) return rc;
     if (pi.qos) {
