@@ -71,7 +71,7 @@ function notes(    rf, mr, sq, sr, st, kb) {
         printf "- **pub1** is out of reach on this machine: the raw floor, with no library at all, takes %s of\n", fmt_ratio(rf)
         printf "  libmosquitto's CPU per message, and mqttc is within %s of the floor. The cost is the kernel's\n", fmt_ratio(mr)
         print "  (see \"of which in the kernel\", the perf shares and the system calls per message): mosquitto"
-        print "  writes every PUBACK on its own, so a client with a window of 32 wakes up and reads about once per"
+        print "  writes every PUBACK on its own, so a client with a window of 20 wakes up and reads about once per"
         print "  acknowledgement; what a library does in user space is a few percent of it."
     }
     kb = med("mqttc", "conns", "time", "rss_kb_per_conn")

@@ -204,7 +204,7 @@ Same command line (`bench_CLIENT WORKLOAD PORT N`), same output line; sources in
   window) and refills them in one write per read of PUBACKs; sub0 and rtt read 64 KiB at a time;
   conns writes CONNECT and SUBSCRIBE in one write per socket.
 - **mqttc** (bench_mqttc.c): the poll-loop API (mqttc_fd, mqttc_events, poll(2), mqttc_step),
-  one thread, default options (window 32, 64 KiB output limit). pub0 and pub1 are corked
+  one thread, default options (window 20, 64 KiB output limit). pub0 and pub1 are corked
   (mqttc_cork): publishes queue until the output is full (pub0) or the window is (pub1), then
   one mqttc_flush writes them. sub0, rtt and conns are not corked: a lone publish is written
   through at once.
