@@ -1446,6 +1446,14 @@ TEST(settings_change_between_connections) {
     mem_free(&l);
 }
 
+static mqttc_status statuses[8];
+static int nstatus;
+static void on_status(mqttc_client *c, const mqttc_status *st, void *u) {
+    (void)u;
+    if (nstatus < 8) statuses[nstatus++] = *st;
+    CHECK_RC(mqttc_step(c, 0), MQTTC_ERR_STATE); /* no stepping from a callback */
+}
+
 /* A refused TCP connect keeps its errno (mqttc_sys_errno). A bound socket that does not
    listen refuses on loopback. */
 TEST(refused_connect_keeps_errno) {
@@ -1458,22 +1466,21 @@ TEST(refused_connect_keeps_errno) {
     a.sin_addr.s_addr = htonl(0x7f000001);
     CHECK_EQ_INT(bind(s, (struct sockaddr *)&a, sizeof a), 0);
     CHECK_EQ_INT(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-    mqttc_init(&c, NULL);
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.on_status = on_status;
+    nstatus = 0;
+    mqttc_init(&c, &o);
     CHECK_EQ_INT(mqttc_connect(&c, "127.0.0.1", ntohs(a.sin_port)), MQTTC_ERR_CANNOTCONNECT);
     CHECK_EQ_INT(mqttc_sys_errno(&c), ECONNREFUSED);
+    CHECK_EQ_INT(nstatus, 1); /* told once, after the step in which the TCP connect failed */
+    CHECK_EQ_INT(statuses[0].event, MQTTC_EVENT_CONNECT_FAILED);
+    CHECK_EQ_INT(statuses[0].error, MQTTC_ERR_CANNOTCONNECT);
     mqttc_deinit(&c);
     close(s);
 }
 
 /* ---- issue 12: connection events, reason codes, the state table, exports ---- */
-
-static mqttc_status statuses[8];
-static int nstatus;
-static void on_status(mqttc_client *c, const mqttc_status *st, void *u) {
-    (void)u;
-    if (nstatus < 8) statuses[nstatus++] = *st;
-    CHECK_RC(mqttc_step(c, 0), MQTTC_ERR_STATE); /* no stepping from a callback */
-}
 
 /* One callback sees connected, connect failed and connection lost, with the error (the
    kind) and the broker's reason code (CONNACK's) next to it; after the call it happened in. */
