@@ -2659,9 +2659,21 @@ static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet
     return MQTTC_OK;
 }
 
-static int mqttc__request_locked(mqttc_client *c, mqttc__req *q, unsigned short *packet_id) {
+/* The verbs' common part: the request from its pieces, made under the lock. */
+static int mqttc__request_locked(mqttc_client *c, int kind, const char *const *filters, const unsigned char *qos,
+                                 size_t count, mqttc__cb cb, mqttc_message_fn on_message, void *user,
+                                 unsigned short *packet_id) {
+    mqttc__req q;
+    memset(&q, 0, sizeof q);
+    q.kind = kind;
+    q.info.filters = filters;
+    q.info.options = qos;
+    q.info.count = count;
+    q.cb = cb;
+    q.on_message = on_message;
+    q.user = user;
     mqttc__lock(c);
-    int rc = mqttc__request(c, q, packet_id);
+    int rc = mqttc__request(c, &q, packet_id);
     mqttc__tell_status(c);
     mqttc__unlock(c);
     return rc;
@@ -2670,16 +2682,9 @@ static int mqttc__request_locked(mqttc_client *c, mqttc__req *q, unsigned short 
 MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const unsigned char *qos,
                                    size_t count, mqttc_suback_fn on_suback, mqttc_message_fn on_message, void *user,
                                    unsigned short *packet_id) {
-    mqttc__req q;
-    memset(&q, 0, sizeof q);
-    q.kind = MQTTC__AWAIT_SUBACK;
-    q.info.filters = filters;
-    q.info.options = qos;
-    q.info.count = count;
-    q.cb.suback = on_suback;
-    q.on_message = on_message;
-    q.user = user;
-    return mqttc__request_locked(c, &q, packet_id);
+    mqttc__cb cb;
+    cb.suback = on_suback;
+    return mqttc__request_locked(c, MQTTC__AWAIT_SUBACK, filters, qos, count, cb, on_message, user, packet_id);
 }
 
 MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
@@ -2690,14 +2695,9 @@ MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqtt
 
 MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
                                      mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id) {
-    mqttc__req q;
-    memset(&q, 0, sizeof q);
-    q.kind = MQTTC__AWAIT_UNSUBACK;
-    q.info.filters = filters;
-    q.info.count = count;
-    q.cb.unsuback = on_unsuback;
-    q.user = user;
-    return mqttc__request_locked(c, &q, packet_id);
+    mqttc__cb cb;
+    cb.unsuback = on_unsuback;
+    return mqttc__request_locked(c, MQTTC__AWAIT_UNSUBACK, filters, NULL, count, cb, NULL, user, packet_id);
 }
 
 MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback, void *user,
