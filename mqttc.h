@@ -1,4 +1,4 @@
-/* mqttc.h - an MQTT 3.1.1 client for C in one header.           v0.1.0 (MQTTC_VERSION_*)
+/* mqttc.h - an MQTT 3.1.1 and 5.0 client for C in one header.           v0.1.0 (MQTTC_VERSION_*)
 
    Do this in exactly one C or C++ file:
        #define MQTTC_IMPLEMENTATION
@@ -32,7 +32,7 @@ CONTENTS
     1. compile-time options       5. memory and buffers      9. threads and re-entrancy
     2. layers                     6. errors                 10. API list
     3. the connection states      7. time and keepalive
-    4. the poll loop              8. transports
+    4. the poll loop              8. transports             11. MQTT 5
 
 1. COMPILE-TIME OPTIONS (define before the include)
     MQTTC_IMPLEMENTATION    -         implementation file only: emit the code
@@ -49,6 +49,9 @@ CONTENTS
     MQTTC_DEFAULT_MAX_PACKET 16 MiB   global: default limit on an incoming packet's size
     MQTTC_DEFAULT_MAX_INFLIGHT 20     global: default window of outgoing QoS 1/2 messages;
                                       mosquitto drops QoS 2 beyond its 20 (see below)
+    MQTTC_NO_MQTT5          off       global: MQTT 3.1.1 only (the small build): the MQTT 5
+                                      functions are not declared, protocol_version 5 is
+                                      MQTTC_ERR_ARG
     MQTTC_WITH_OPENSSL      off       implementation file only: TLS (options.secure) through
                                       OpenSSL 1.1.1 or 3.x; link -lssl -lcrypto. Without it
                                       the header needs nothing beyond libc
@@ -56,8 +59,9 @@ CONTENTS
 2. LAYERS. The implementation reads top to bottom; each section calls only those above it
    and uses no name defined below it (`grep '^/\* >>' mqttc.h` prints the map):
     >>util       big-endian, varint, UTF-8 and topic rules
-    >>codec      encode and decode every MQTT 3.1.1 packet from and into its info struct
-                 (mqttc_publish_info, mqttc_ack_info, ...): no I/O, no clock, no allocation
+    >>codec      encode and decode every MQTT 3.1.1 and 5.0 packet from and into its info
+                 struct (mqttc_publish_info, mqttc_ack_info, ...), MQTT 5 properties read
+                 in place and written from the caller's: no I/O, no clock, no allocation
     >>session    packet ids, in-flight records (both directions), per-filter handlers
     >>transport  the stages of a connection, each a mqttc_transport wrapping the one below:
                  TCP to the next hop (its connect is its handshake)
@@ -180,6 +184,44 @@ CONTENTS
     mqttc_strerror, mqttc_now_ms       what the client is doing and why it stopped
     options.on_status                  connected / connect failed / lost, error and reason
     mqttc_encode_*, mqttc_decode, mqttc_topic_*      the codec, public for tests and brokers
+    MQTT 5: mqttc_subscribe_with, _unsubscribe_with, _disconnect_with, _reauthenticate,
+    mqttc_server_limits, mqttc_props_next / _get / _check / _size, mqttc_prop_int / _str /
+    _bin / _user, mqttc_reason_name; options.protocol_version, session_expiry_s,
+    topic_alias_in / _out, connect_props, will_props, on_auth
+
+11. MQTT 5. options.protocol_version = 5; everything else stays as in 3.1.1, and nothing is
+   allocated per message. Properties go out from a mqttc_props (a list of mqttc_prop and/or
+   raw bytes, borrowed for the call and encoded into the client's buffers) and come in as a
+   zero-copy mqttc_props view, valid during the callback: mqttc_props_next iterates,
+   mqttc_props_get finds one. The client enforces the spec so the application need not:
+    - the window is min(max_inflight, the broker's Receive Maximum) [MQTT-3.3.4-7];
+      max_inflight_in is advertised as our Receive Maximum, and a broker past it gets
+      DISCONNECT 0x93; max_packet_size is advertised as our Maximum Packet Size (a larger
+      packet: DISCONNECT 0x95, "overflow"); nothing larger than the broker's is sent: the
+      call fails with MQTTC_ERR_TOOLARGE and nothing is queued [MQTT-3.2.2-15];
+    - Server Keep Alive replaces ours [MQTT-3.2.2-21]; a QoS above Maximum QoS is
+      MQTTC_ERR_QOS, retain without Retain Available, wildcard or shared filters the broker
+      does not support are MQTTC_ERR_UNSUPPORTED (not sent, not a disconnect);
+      mqttc_server_limits tells what the CONNACK allowed;
+    - the Assigned Client Identifier becomes mqttc_client_id, and is sent on reconnects;
+    - incoming topic aliases (up to options.topic_alias_in) are resolved before a handler
+      sees the message; alias 0 or above ours: DISCONNECT 0x94; an unknown alias: 0x82.
+      Outgoing aliases (options.topic_alias_out) are assigned automatically, least recently
+      used replaced; resent messages carry their whole topic (aliases die with the
+      connection [MQTT-3.3.2-7]);
+    - each per-filter handler gets a subscription identifier, so a message goes exactly to
+      the handlers of the subscriptions it matched (overlapping and $share filters too);
+      without identifiers (the broker's choice) filters are matched, $share/name/ removed;
+    - every reason code and its properties reach the caller: acks through on_published,
+      on_suback, on_unsuback; CONNACK and the broker's DISCONNECT through on_status
+      (MQTTC_ERR_REFUSED, MQTTC_ERR_SERVER_DISCONNECT; mqttc_reason_code); a protocol
+      violation by the broker gets DISCONNECT with its reason code (0x81, 0x82, 0x93, 0x94,
+      0x95) before the connection closes;
+    - enhanced authentication: an Authentication Method in options.connect_props starts it;
+      the broker's AUTH 0x18 goes to options.on_auth, whose answer goes back, until
+      CONNACK; mqttc_reauthenticate starts it again while connected.
+   In the states of section 3, AUTH may arrive in CONNACK_WAIT (before CONNACK) and
+   CONNECTED (re-authentication); nothing else changes.
 
 LICENSE: MIT, at the end of the file.
 */
@@ -231,17 +273,22 @@ extern "C" {
     X(ERR_NOSPACE, -4, "nospace", "the buffer is too small")                                 \
     X(ERR_NOMEM, -5, "nomem", "out of memory")                                               \
     X(ERR_MALFORMED, -6, "malformed", "malformed packet")                                    \
+    X(ERR_TOOLARGE, -7, "toolarge", "the packet is larger than the broker's maximum")         \
+    X(ERR_QOS, -8, "qos", "the QoS is above the broker's Maximum QoS")                        \
+    X(ERR_UNSUPPORTED, -9, "unsupported", "the broker does not support it (CONNACK)")        \
     X(ERR_CANNOTRESOLVE, -10, "cannotresolve", "cannot resolve the host name")               \
     X(ERR_CANNOTCONNECT, -11, "cannotconnect", "cannot connect to the broker")               \
     X(ERR_TIMEOUT, -12, "timeout", "timed out")                                              \
     X(ERR_CLOSED, -13, "closed", "the connection was closed")                                \
     X(ERR_INVALIDRESP, -14, "invalidresp", "the broker's first answer is not a CONNACK")     \
     X(ERR_REFUSED, -21, "refused", "the broker refused the connection (mqttc_reason_code)")  \
+    X(ERR_AUTH, -22, "auth", "the authentication exchange was ended by on_auth")              \
     X(ERR_DISCONNECT, -30, "disconnect", "disconnected by mqttc_disconnect")                 \
     X(ERR_PINGRESP, -31, "pingresp", "no PINGRESP within the ping timeout")                  \
     X(ERR_OVERFLOW, -32, "overflow", "incoming packet or state over its limit")              \
     X(ERR_PROTOCOL, -33, "protocolerror", "malformed or unexpected packet from the broker") \
     X(ERR_IO, -34, "io", "socket error")                                                     \
+    X(ERR_SERVER_DISCONNECT, -35, "serverdisconnect", "the broker sent DISCONNECT (reason code)") \
     X(ERR_SSLHANDSHAKE, -40, "sslhandshake", "TLS handshake failed")                         \
     X(ERR_CERT, -41, "cert", "the broker's certificate chain is not trusted")                \
     X(ERR_CN, -42, "cn", "the broker's certificate does not name the host")
@@ -257,7 +304,7 @@ enum {
 enum {
     MQTTC_CONNECT = 1, MQTTC_CONNACK, MQTTC_PUBLISH, MQTTC_PUBACK, MQTTC_PUBREC, MQTTC_PUBREL,
     MQTTC_PUBCOMP, MQTTC_SUBSCRIBE, MQTTC_SUBACK, MQTTC_UNSUBSCRIBE, MQTTC_UNSUBACK,
-    MQTTC_PINGREQ, MQTTC_PINGRESP, MQTTC_DISCONNECT
+    MQTTC_PINGREQ, MQTTC_PINGRESP, MQTTC_DISCONNECT, MQTTC_AUTH /* AUTH: MQTT 5 only */
 };
 
 /* Poll events: what mqttc_events() asks for and transports report. */
@@ -280,6 +327,7 @@ typedef enum mqttc_state_id {
    adds (reason codes, properties); with 3.1.1 those stay 0 and empty. */
 
 #define MQTTC_PROTOCOL_311 4 /* the protocol level of MQTT 3.1.1 [MQTT-3.1.2-2]; 0 means it */
+#define MQTTC_PROTOCOL_5 5   /* MQTT 5.0 [MQTT-3.1.2-2] (not with MQTTC_NO_MQTT5) */
 
 /* A byte string that need not be NUL-terminated. ptr NULL means "absent". */
 typedef struct mqttc_str {
@@ -287,11 +335,58 @@ typedef struct mqttc_str {
     size_t len;
 } mqttc_str;
 
-/* A property block as on the wire, without its length prefix: a zero-copy view, empty in
-   3.1.1 (MQTT 5 will read and write it). */
+/* MQTT 5 property identifiers [MQTT-2.2.2.2]. The value's type follows the id: a byte, a
+   two- or four-byte integer or a variable-byte integer (in mqttc_prop.value), a UTF-8
+   string or binary data (in .str), or a string pair (a user property: .str and .val). */
+enum {
+    MQTTC_PROP_PAYLOAD_FORMAT = 0x01,       /* byte, 0 bytes or 1 UTF-8: PUBLISH, will */
+    MQTTC_PROP_MESSAGE_EXPIRY = 0x02,       /* four-byte, seconds: PUBLISH, will */
+    MQTTC_PROP_CONTENT_TYPE = 0x03,         /* string: PUBLISH, will */
+    MQTTC_PROP_RESPONSE_TOPIC = 0x08,       /* string, a topic name: PUBLISH, will */
+    MQTTC_PROP_CORRELATION_DATA = 0x09,     /* binary: PUBLISH, will */
+    MQTTC_PROP_SUBSCRIPTION_ID = 0x0B,      /* varint 1..268435455: SUBSCRIBE, PUBLISH in */
+    MQTTC_PROP_SESSION_EXPIRY = 0x11,       /* four-byte, seconds: CONNECT, CONNACK, DISCONNECT */
+    MQTTC_PROP_ASSIGNED_CLIENT_ID = 0x12,   /* string: CONNACK */
+    MQTTC_PROP_SERVER_KEEP_ALIVE = 0x13,    /* two-byte, seconds: CONNACK */
+    MQTTC_PROP_AUTH_METHOD = 0x15,          /* string: CONNECT, CONNACK, AUTH */
+    MQTTC_PROP_AUTH_DATA = 0x16,            /* binary: CONNECT, CONNACK, AUTH */
+    MQTTC_PROP_REQUEST_PROBLEM_INFO = 0x17, /* byte 0/1: CONNECT */
+    MQTTC_PROP_WILL_DELAY = 0x18,           /* four-byte, seconds: will */
+    MQTTC_PROP_REQUEST_RESPONSE_INFO = 0x19, /* byte 0/1: CONNECT */
+    MQTTC_PROP_RESPONSE_INFO = 0x1A,        /* string: CONNACK */
+    MQTTC_PROP_SERVER_REFERENCE = 0x1C,     /* string: CONNACK, DISCONNECT */
+    MQTTC_PROP_REASON_STRING = 0x1F,        /* string: CONNACK, acks, DISCONNECT, AUTH */
+    MQTTC_PROP_RECEIVE_MAX = 0x21,          /* two-byte, not 0: CONNECT, CONNACK */
+    MQTTC_PROP_TOPIC_ALIAS_MAX = 0x22,      /* two-byte: CONNECT, CONNACK */
+    MQTTC_PROP_TOPIC_ALIAS = 0x23,          /* two-byte, not 0: PUBLISH */
+    MQTTC_PROP_MAX_QOS = 0x24,              /* byte 0/1: CONNACK */
+    MQTTC_PROP_RETAIN_AVAILABLE = 0x25,     /* byte 0/1: CONNACK */
+    MQTTC_PROP_USER = 0x26,                 /* string pair, may repeat: every packet, will */
+    MQTTC_PROP_MAX_PACKET_SIZE = 0x27,      /* four-byte, not 0: CONNECT, CONNACK */
+    MQTTC_PROP_WILDCARD_SUB_AVAILABLE = 0x28, /* byte 0/1: CONNACK */
+    MQTTC_PROP_SUB_ID_AVAILABLE = 0x29,     /* byte 0/1: CONNACK */
+    MQTTC_PROP_SHARED_SUB_AVAILABLE = 0x2A  /* byte 0/1: CONNACK */
+};
+/* For mqttc_props_check: the will's properties (they are not a packet's). */
+#define MQTTC_PROPS_WILL 0
+
+/* One property, in or out. */
+typedef struct mqttc_prop {
+    int id;         /* MQTTC_PROP_* */
+    uint32_t value; /* byte, two-byte, four-byte and variable-byte values */
+    mqttc_str str;  /* a string or binary value; a user property's name */
+    mqttc_str val;  /* a user property's value */
+} mqttc_prop;
+
+/* A set of MQTT 5 properties: raw bytes as on the wire (ptr, len: without the length
+   prefix), then a list of mqttc_prop (list, count), both optional. Decoded packets fill the
+   raw view (zero-copy, pointing into the buffer decoded); to encode, give either or both
+   (the raw bytes are checked like the list). Empty in 3.1.1. */
 typedef struct mqttc_props {
     const unsigned char *ptr;
     size_t len;
+    const mqttc_prop *list;
+    size_t count;
 } mqttc_props;
 
 /* CONNECT, for mqttc_encode_connect and from mqttc_decode. */
@@ -305,11 +400,13 @@ typedef struct mqttc_connect_info {
     mqttc_str will_payload;    /* binary */
     int will_qos, will_retain;
     mqttc_str username;        /* ptr NULL: none */
-    mqttc_str password;        /* ptr NULL: none; binary; needs a username [MQTT-3.1.2-22] */
-    mqttc_props props, will_props;
+    mqttc_str password;        /* ptr NULL: none; binary; in 3.1.1 it needs a username
+                                  [MQTT-3.1.2-22] (MQTT 5 allows it alone) */
+    mqttc_props props, will_props; /* MQTT 5: CONNECT's and the will's properties */
 } mqttc_connect_info;
 
-/* CONNACK. reason_code: the 3.1.1 return code, 0 = accepted, 1..5 refusals [MQTT-3.2.2-5]. */
+/* CONNACK. reason_code: in 3.1.1 the return code, 0 = accepted, 1..5 refusals
+   [MQTT-3.2.2-5]; in MQTT 5 a reason code, 0 or >= 0x80 (MQTTC_RC_*). */
 typedef struct mqttc_connack_info {
     int session_present;
     int reason_code;
@@ -328,17 +425,25 @@ typedef struct mqttc_publish_info {
     mqttc_props props;
 } mqttc_publish_info;
 
-/* PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: a packet id (and in MQTT 5 a reason). */
+/* PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: a packet id (and in MQTT 5 a reason). An
+   MQTT 5 UNSUBACK has a reason code per filter instead: codes[0..count) (reason_code is
+   then the first of them). */
 typedef struct mqttc_ack_info {
     int type;                  /* MQTTC_PUBACK ... */
     unsigned short packet_id;
-    int reason_code;           /* 0 in 3.1.1 */
+    int reason_code;           /* 0 in 3.1.1; MQTTC_RC_* in MQTT 5 */
     mqttc_props props;
+    const unsigned char *codes; /* MQTT 5 UNSUBACK only */
+    size_t count;
 } mqttc_ack_info;
 
 /* SUBSCRIBE and UNSUBSCRIBE. To encode: count filters (C strings: a filter has no NUL
-   [MQTT-1.5.3-2]), and for SUBSCRIBE an options byte each (the requested QoS in 3.1.1).
-   Decoded: the raw list, read with mqttc_next_filter. */
+   [MQTT-1.5.3-2]), and for SUBSCRIBE an options byte each: the requested QoS, and in MQTT 5
+   the MQTTC_SUB_* bits. Decoded: the raw list, read with mqttc_next_filter. */
+#define MQTTC_SUB_NO_LOCAL 0x04u              /* MQTT 5: not our own messages back */
+#define MQTTC_SUB_RETAIN_AS_PUBLISHED 0x08u   /* MQTT 5: keep the RETAIN flag as published */
+#define MQTTC_SUB_RETAIN_HANDLING(n) ((unsigned)(n) << 4) /* 0 send retained, 1 only for a new
+                                                 subscription, 2 never [MQTT-3.8.3.1] */
 typedef struct mqttc_subscribe_info {
     unsigned short packet_id;
     const char *const *filters;
@@ -350,7 +455,8 @@ typedef struct mqttc_subscribe_info {
     mqttc_props props;
 } mqttc_subscribe_info;
 
-/* SUBACK: one code per filter, in order: the granted QoS 0..2, or 0x80 for a refusal. */
+/* SUBACK: one code per filter, in order: the granted QoS 0..2, or 0x80 for a refusal (in
+   MQTT 5 any reason code >= 0x80). */
 typedef struct mqttc_suback_info {
     unsigned short packet_id;
     const unsigned char *codes;
@@ -364,10 +470,52 @@ typedef struct mqttc_disconnect_info {
     mqttc_props props;
 } mqttc_disconnect_info;
 
+/* AUTH (MQTT 5 only): a reason (0 success, 0x18 continue, 0x19 re-authenticate) and the
+   method and data as properties. */
+typedef struct mqttc_auth_info {
+    int reason_code;
+    mqttc_props props;
+} mqttc_auth_info;
+
+/* MQTT 5 reason codes [MQTT-2.4], with their short names (mqttc_reason_name). Below 0x80 a
+   success; 0x00 also means "granted QoS 0" in a SUBACK and "normal" in a DISCONNECT. */
+#define MQTTC_REASONS(X)                                                                      \
+    X(SUCCESS, 0x00, "success") X(GRANTED_QOS1, 0x01, "grantedqos1")                          \
+    X(GRANTED_QOS2, 0x02, "grantedqos2") X(DISCONNECT_WITH_WILL, 0x04, "disconnectwithwill")  \
+    X(NO_MATCHING_SUBSCRIBERS, 0x10, "nomatchingsubscribers")                                 \
+    X(NO_SUBSCRIPTION_EXISTED, 0x11, "nosubscriptionexisted")                                 \
+    X(CONTINUE_AUTH, 0x18, "continueauthentication") X(REAUTHENTICATE, 0x19, "reauthenticate") \
+    X(UNSPECIFIED, 0x80, "unspecifiederror") X(MALFORMED_PACKET, 0x81, "malformedpacket")     \
+    X(PROTOCOL_ERROR, 0x82, "protocolerror") X(IMPLEMENTATION_SPECIFIC, 0x83, "implementationspecificerror") \
+    X(UNSUPPORTED_PROTOCOL_VERSION, 0x84, "unsupportedprotocolversion")                       \
+    X(CLIENT_ID_NOT_VALID, 0x85, "clientidentifiernotvalid")                                  \
+    X(BAD_USERNAME_OR_PASSWORD, 0x86, "badusernameorpassword") X(NOT_AUTHORIZED, 0x87, "notauthorized") \
+    X(SERVER_UNAVAILABLE, 0x88, "serverunavailable") X(SERVER_BUSY, 0x89, "serverbusy")      \
+    X(BANNED, 0x8A, "banned") X(SERVER_SHUTTING_DOWN, 0x8B, "servershuttingdown")            \
+    X(BAD_AUTH_METHOD, 0x8C, "badauthenticationmethod") X(KEEP_ALIVE_TIMEOUT, 0x8D, "keepalivetimeout") \
+    X(SESSION_TAKEN_OVER, 0x8E, "sessiontakenover") X(TOPIC_FILTER_INVALID, 0x8F, "topicfilterinvalid") \
+    X(TOPIC_NAME_INVALID, 0x90, "topicnameinvalid") X(PACKET_ID_IN_USE, 0x91, "packetidentifierinuse") \
+    X(PACKET_ID_NOT_FOUND, 0x92, "packetidentifiernotfound")                                 \
+    X(RECEIVE_MAX_EXCEEDED, 0x93, "receivemaximumexceeded") X(TOPIC_ALIAS_INVALID, 0x94, "topicaliasinvalid") \
+    X(PACKET_TOO_LARGE, 0x95, "packettoolarge") X(MESSAGE_RATE_TOO_HIGH, 0x96, "messageratetoohigh") \
+    X(QUOTA_EXCEEDED, 0x97, "quotaexceeded") X(ADMINISTRATIVE_ACTION, 0x98, "administrativeaction") \
+    X(PAYLOAD_FORMAT_INVALID, 0x99, "payloadformatinvalid") X(RETAIN_NOT_SUPPORTED, 0x9A, "retainnotsupported") \
+    X(QOS_NOT_SUPPORTED, 0x9B, "qosnotsupported") X(USE_ANOTHER_SERVER, 0x9C, "useanotherserver") \
+    X(SERVER_MOVED, 0x9D, "servermoved") X(SHARED_SUBS_NOT_SUPPORTED, 0x9E, "sharedsubscriptionsnotsupported") \
+    X(CONNECTION_RATE_EXCEEDED, 0x9F, "connectionrateexceeded") X(MAX_CONNECT_TIME, 0xA0, "maximumconnecttime") \
+    X(SUB_IDS_NOT_SUPPORTED, 0xA1, "subscriptionidentifiersnotsupported")                   \
+    X(WILDCARD_SUBS_NOT_SUPPORTED, 0xA2, "wildcardsubscriptionsnotsupported")
+enum {
+#define MQTTC__RC_ENUM(name, value, shortname) MQTTC_RC_##name = value,
+    MQTTC_REASONS(MQTTC__RC_ENUM)
+#undef MQTTC__RC_ENUM
+    MQTTC_RC_NORMAL = 0x00
+};
+
 /* A decoded packet: its type, and the info of that type. Pointers point into the buffer
    given to mqttc_decode. */
 typedef struct mqttc_packet {
-    int type;                  /* MQTTC_CONNECT ... MQTTC_DISCONNECT */
+    int type;                  /* MQTTC_CONNECT ... MQTTC_AUTH */
     unsigned flags;            /* the fixed header's low nibble */
     mqttc_connect_info connect;
     mqttc_connack_info connack;
@@ -376,12 +524,16 @@ typedef struct mqttc_packet {
     mqttc_subscribe_info subscribe; /* SUBSCRIBE, UNSUBSCRIBE */
     mqttc_suback_info suback;
     mqttc_disconnect_info disconnect;
+    mqttc_auth_info auth;      /* MQTT 5 */
 } mqttc_packet;
 
 /* Encoders write one packet into buf[0..cap) and set *n to its size; they are the one place
    sizes are computed. When it does not fit (buf may be NULL with cap 0 to ask the size) they
    return MQTTC_ERR_NOSPACE with *n set to the size needed. MQTTC_ERR_ARG when a field breaks
-   the spec's rules, or for a protocol version other than 3.1.1 (0 or 4). */
+   the spec's rules (properties included: one allowed in that packet, not repeated unless it
+   may be, well-formed), or for a protocol version other than 0 or 4 (3.1.1) and 5. In
+   3.1.1 properties and reason codes must be empty. An MQTT 5 ack with reason 0 and no
+   properties takes the short form (remaining length 2), and with no properties 3. */
 MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, const mqttc_connect_info *ci, size_t *n);
 MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, const mqttc_connack_info *ca, size_t *n);
 MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n);
@@ -392,15 +544,20 @@ MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, int versi
 MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n);
 MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
                                       size_t *n);
+/* MQTT 5 only. A reason 0 without properties is the two-byte form [MQTT-3.15.2.1]. */
+MQTTC_DEF int mqttc_encode_auth(unsigned char *buf, size_t cap, int version, const mqttc_auth_info *ai, size_t *n);
 /* PINGREQ and PINGRESP: two bytes. */
 MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n);
 
 /* Decodes the packet at the start of buf[0..len) by the rules of protocol `version` (0 or 4:
-   3.1.1). MQTTC_OK: *p filled and *used = its size. MQTTC_MORE: the packet is not complete
+   3.1.1; 5). A CONNECT is read by the protocol level it carries, whatever version says (a
+   broker learns the version from it). MQTTC_OK: *p filled and *used = its size. MQTTC_MORE: the packet is not complete
    yet (*used = the total size once the fixed header is readable, else 0).
    MQTTC_ERR_OVERFLOW: it is larger than max_size bytes (0: no limit). MQTTC_ERR_MALFORMED:
    anything the spec forbids. MQTTC_ERR_ARG: a version it does not speak. Nothing is
-   allocated or copied. */
+   allocated or copied. MQTT 5 adds MQTTC_ERR_PROTOCOL for what is well-formed but not
+   allowed (a repeated property, a zero Receive Maximum, an empty topic without an alias):
+   a client answers that with DISCONNECT 0x82 rather than 0x81. */
 MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
                            size_t *used);
 /* The packet id a decoded packet carries, whichever its kind; 0 for a kind without one. */
@@ -409,6 +566,31 @@ MQTTC_DEF unsigned short mqttc_packet_id(const mqttc_packet *p);
    *pos = 0; returns 1 with *filter (and *options, the QoS in 3.1.1, for SUBSCRIBE; may be
    NULL) set, or 0 at the end. */
 MQTTC_DEF int mqttc_next_filter(const mqttc_subscribe_info *si, size_t *pos, mqttc_str *filter, int *options);
+
+#ifndef MQTTC_NO_MQTT5
+/* Iterates a property set, the raw bytes first, then the list: start with *pos = 0; returns
+   1 with *out set, 0 at the end, MQTTC_ERR_MALFORMED for raw bytes that do not parse (never
+   for a decoded packet's: the decoder checked them). Strings point into the set. */
+MQTTC_DEF int mqttc_props_next(const mqttc_props *ps, size_t *pos, mqttc_prop *out);
+/* The first property with this id: 1 with *out set (out may be NULL), else 0. */
+MQTTC_DEF int mqttc_props_get(const mqttc_props *ps, int id, mqttc_prop *out);
+/* The spec's rules for the properties of a packet of this type (MQTTC_CONNECT ...
+   MQTTC_AUTH, or MQTTC_PROPS_WILL): each allowed there, none repeated but user properties
+   (and subscription identifiers in a PUBLISH), values in range, strings UTF-8 [MQTT-1.5.4-1],
+   a Response Topic a valid topic name [MQTT-3.3.2-14]. MQTTC_OK or MQTTC_ERR_ARG. */
+MQTTC_DEF int mqttc_props_check(const mqttc_props *ps, int type);
+/* Bytes the set takes on the wire, its length prefix included. */
+MQTTC_DEF size_t mqttc_props_size(const mqttc_props *ps);
+/* Building one property: an integer value, a UTF-8 string (NUL-terminated), binary data, a
+   user property. The strings are borrowed. */
+MQTTC_DEF mqttc_prop mqttc_prop_int(int id, uint32_t value);
+MQTTC_DEF mqttc_prop mqttc_prop_str(int id, const char *s);
+MQTTC_DEF mqttc_prop mqttc_prop_bin(int id, const void *data, size_t len);
+MQTTC_DEF mqttc_prop mqttc_prop_user(const char *name, const char *value);
+#endif
+/* The short name of a reason code ("success", "notauthorized", ...), "unknown" for codes the
+   spec does not define. Static. */
+MQTTC_DEF const char *mqttc_reason_name(int reason_code);
 
 /* Topic rules [MQTT-4.7]. Each returns MQTTC_OK or MQTTC_ERR_ARG. */
 MQTTC_DEF int mqttc_utf8_check(const char *s, size_t len);        /* [MQTT-1.5.3-1/2] */
@@ -467,7 +649,9 @@ typedef void (*mqttc_trace_fn)(mqttc_client *c, int is_sent, const mqttc_packet 
 
 /* What happened to the connection, for options.on_status: the hook a reconnect policy
    stands on. error says what kind of failure (MQTTC_ERR_*); reason_code is the broker's
-   word next to it (CONNACK's return code: 0 accepted, 1..5 refused [MQTT-3.2.2-5]). */
+   word next to it (CONNACK's return code: 0 accepted, 1..5 refused [MQTT-3.2.2-5]; in
+   MQTT 5 the CONNACK's or the broker's DISCONNECT's reason code, and props its properties:
+   Reason String, Server Reference, ...). */
 enum {
     MQTTC_EVENT_CONNECTED = 1, /* CONNACK accepted the connection */
     MQTTC_EVENT_CONNECT_FAILED, /* it ended before that: resolve, TCP, TLS, timeout, refusal */
@@ -478,10 +662,29 @@ typedef struct mqttc_status {
     int error;           /* MQTTC_OK for CONNECTED */
     int reason_code;
     int session_present; /* CONNECTED: the broker kept our session */
+    mqttc_props props;   /* MQTT 5: of that CONNACK or DISCONNECT; valid during the call */
 } mqttc_status;
 /* Called after the step (or connect call) in which it happened, never from inside another
    callback; it may call any function but step and run, including a new connect. */
 typedef void (*mqttc_status_fn)(mqttc_client *c, const mqttc_status *s, void *user);
+/* MQTT 5 enhanced authentication: the broker's AUTH (reason 0x18, continue) with its
+   Authentication Data in in->props. Set *out_data (borrowed until the next step) to the
+   answer and return 0 to continue (AUTH 0x18 goes, with our method [MQTT-4.12.0-3/5]), or
+   return non-zero to give up: DISCONNECT 0x87 and the error MQTTC_ERR_AUTH. */
+typedef int (*mqttc_auth_fn)(mqttc_client *c, const mqttc_auth_info *in, mqttc_str *out_data, void *user);
+
+/* MQTT 5: what the broker's CONNACK allows, for this connection, with the spec's defaults
+   where it said nothing [MQTT-3.2.2.3]. In 3.1.1 the defaults (nothing is limited). */
+typedef struct mqttc_limits {
+    unsigned receive_max;      /* QoS 1/2 publishes in flight (the window is the smaller of
+                                  this and options.max_inflight); 65535 */
+    uint32_t max_packet_size;  /* bytes, whole packet; 0: no limit */
+    unsigned topic_alias_max;  /* 0: no aliases */
+    int max_qos;               /* 2 */
+    int retain_available, wildcard_available, sub_id_available, shared_available; /* 1 */
+    unsigned keepalive_s;      /* in effect: Server Keep Alive or ours [MQTT-3.2.2-21] */
+    uint32_t session_expiry_s; /* in effect: the broker's or ours */
+} mqttc_limits;
 
 /* Run-time options. All-zero means defaults. Pointers are borrowed: what they point to must
    stay valid until mqttc_deinit (a reconnect sends them again). */
@@ -521,6 +724,19 @@ typedef struct mqttc_options {
     /* TLS (top comment, section 8). The fields exist in every build; without
        MQTTC_WITH_OPENSSL, secure = 1 makes mqttc_init fail with MQTTC_ERR_ARG, as does any
        tls_ field without secure = 1 (never a silent plain-text connection). */
+    /* MQTT 5 (top comment, section 11). protocol_version 5 turns the rest on; each is an
+       error with 0 or 4 unless empty. */
+    int protocol_version;          /* 0 or 4: MQTT 3.1.1 (default); 5: MQTT 5.0 */
+    uint32_t session_expiry_s;     /* Session Expiry Interval; 0 (default): the session ends
+                                      with the connection; 0xFFFFFFFF: never */
+    unsigned topic_alias_in;       /* Topic Alias Maximum we accept from the broker; 0 none */
+    unsigned topic_alias_out;      /* aliases we assign to topics we publish (least recently
+                                      used replaced), up to the broker's maximum; 0 off */
+    mqttc_props connect_props;     /* more CONNECT properties (borrowed): user properties,
+                                      request problem/response info, authentication method
+                                      and data; not those the fields above set */
+    mqttc_props will_props;        /* the will's (borrowed): delay, expiry, content type, ... */
+    mqttc_auth_fn on_auth;         /* enhanced authentication; default none */
     int secure;                    /* 1: TLS over every connection; default port 8883 */
     const char *tls_ca_file;       /* PEM file of trusted CAs; default: the system store */
     const char *tls_ca_path;       /* directory of hashed CA certificates (c_rehash) */
@@ -548,6 +764,11 @@ struct mqttc_client {
     mqttc__buf rx, tx;          /* received bytes; bytes waiting to be written */
     mqttc__buf inflight;        /* records of packets awaiting an answer, both directions */
     mqttc__buf subs;            /* records of per-filter handlers */
+    mqttc__buf peer;            /* MQTT 5, what the broker told us: incoming topic aliases,
+                                   the CONNACK's and DISCONNECT's properties, assigned id */
+    mqttc__buf aliases_out;     /* MQTT 5: our topic aliases (options.topic_alias_out) */
+    mqttc_limits limits;        /* MQTT 5: this connection's CONNACK limits */
+    uint32_t sub_id_seq;        /* MQTT 5: the last subscription identifier handed out */
     unsigned outgoing_qos;      /* outgoing QoS 1/2 publishes in flight */
     unsigned incoming_qos2;     /* incoming QoS 2 ids awaiting PUBREL */
     unsigned short last_id;     /* last packet id handed out */
@@ -622,11 +843,19 @@ MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqtt
 MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const unsigned char *qos,
                                    size_t count, mqttc_suback_fn on_suback, mqttc_message_fn on_message, void *user,
                                    unsigned short *packet_id);
+/* The same from a SUBSCRIBE's info: filters, an options byte each (QoS, and in MQTT 5 the
+   MQTTC_SUB_* bits), and in MQTT 5 properties (user properties: the subscription identifier
+   is the client's, one per handler, so that each message reaches exactly the handlers of
+   the subscriptions it matched, overlapping and $share filters too). */
+MQTTC_DEF int mqttc_subscribe_with(mqttc_client *c, const mqttc_subscribe_info *si, mqttc_suback_fn on_suback,
+                                   mqttc_message_fn on_message, void *user, unsigned short *packet_id);
 /* Unsubscribes; the filter's handler is removed when the UNSUBACK arrives. */
 MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback,
                                 void *user, unsigned short *packet_id);
 MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
                                      mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id);
+MQTTC_DEF int mqttc_unsubscribe_with(mqttc_client *c, const mqttc_subscribe_info *si, mqttc_unsuback_fn on_unsuback,
+                                     void *user, unsigned short *packet_id);
 /* Graceful end, as mosquitto_pub ends: no new publish or subscribe is taken (DRAINING), the
    QoS 1/2 flows already open finish (our publishes acknowledged, the broker's QoS 2
    messages released), then DISCONNECT is written and the connection closes: the step that
@@ -638,6 +867,15 @@ MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters
    DISCONNECT goes now (the end is "disconnect"; the counts say what was left). Never closes
    at once: the next step does. A connection not yet up (no CONNACK) is closed at once. */
 MQTTC_DEF int mqttc_disconnect(mqttc_client *c);
+/* The same with MQTT 5's reason code and properties (di NULL: normal). The reason is only
+   sent after the drain; 0x04 (disconnect with will) makes the broker publish the will. A
+   Session Expiry other than 0 is refused when CONNECT sent 0 [MQTT-3.14.2-2]. */
+MQTTC_DEF int mqttc_disconnect_with(mqttc_client *c, const mqttc_disconnect_info *di);
+#ifndef MQTTC_NO_MQTT5
+/* MQTT 5: re-authentication, AUTH 0x19 with our method and these data [MQTT-4.12.1-1]; the
+   broker's answers go to options.on_auth. MQTTC_ERR_STATE without a method or connection. */
+MQTTC_DEF int mqttc_reauthenticate(mqttc_client *c, const void *data, size_t len);
+#endif
 
 /* The poll-loop interface (top comment, section 4). */
 MQTTC_DEF int mqttc_fd(const mqttc_client *c);
@@ -669,8 +907,11 @@ MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c);
    1 unacceptable protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user
    name or password, 5 not authorized [MQTT-3.2.2-5]. */
 MQTTC_DEF int mqttc_reason_code(const mqttc_client *c);
-/* The client id sent: options.client_id, or the generated one. */
+/* The client id sent: options.client_id, or the generated one; in MQTT 5 the broker's
+   Assigned Client Identifier once it gave one (used on every later connect). */
 MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c);
+/* MQTT 5: this connection's limits from CONNACK (defaults before it, and in 3.1.1). */
+MQTTC_DEF const mqttc_limits *mqttc_server_limits(const mqttc_client *c);
 /* The errno of the last failed system call (a refused TCP connect: ECONNREFUSED); 0 if none. */
 MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c);
 MQTTC_DEF const char *mqttc_errname(int err);  /* short stable name, static */
@@ -831,8 +1072,16 @@ static unsigned mqttc__required_flags(int type) {
     return (type == MQTTC_PUBREL || type == MQTTC_SUBSCRIBE || type == MQTTC_UNSUBSCRIBE) ? 2u : 0u;
 }
 
-/* 3.1.1 is the protocol the codec speaks (MQTT 5 comes with its own issue). */
-static int mqttc__version_ok(int version) { return version == 0 || version == MQTTC_PROTOCOL_311; }
+/* MQTTC_NO_MQTT5 folds every MQTT 5 branch to a constant 0, and the compiler drops them. */
+#ifdef MQTTC_NO_MQTT5
+#define MQTTC__HAS_V5 0
+#else
+#define MQTTC__HAS_V5 1
+#endif
+static int mqttc__is_v5(int version) { return MQTTC__HAS_V5 && version == MQTTC_PROTOCOL_5; }
+static int mqttc__version_ok(int version) {
+    return version == 0 || version == MQTTC_PROTOCOL_311 || mqttc__is_v5(version);
+}
 
 /* Writes the fixed header for a packet of `remaining` bytes after it; checks room first.
    Returns the position after the header, or NULL with *n set to the packet's full size. */
@@ -849,183 +1098,7 @@ static unsigned char *mqttc__begin(unsigned char *buf, size_t cap, unsigned firs
 
 static int mqttc__str_ok(mqttc_str s) { return s.len <= 65535u && (s.len == 0 || s.ptr); }
 
-static int mqttc__connect_check(const mqttc_connect_info *ci) {
-    int has_will = ci->will_topic.ptr != NULL;
-    if (!mqttc__str_ok(ci->client_id) || !mqttc__str_ok(ci->username) || !mqttc__str_ok(ci->password))
-        return MQTTC_ERR_ARG;
-    if (ci->client_id.len == 0 && !ci->clean_session) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
-    if (ci->password.ptr && !ci->username.ptr) return MQTTC_ERR_ARG;        /* [MQTT-3.1.2-22] */
-    if (ci->keepalive_s > 65535u || ci->will_qos < 0 || ci->will_qos > 2) return MQTTC_ERR_ARG;
-    if (mqttc_utf8_check(ci->client_id.ptr, ci->client_id.len) != MQTTC_OK) return MQTTC_ERR_ARG;
-    if (ci->username.ptr && mqttc_utf8_check(ci->username.ptr, ci->username.len)) return MQTTC_ERR_ARG;
-    if (has_will && (mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len) ||
-                     !mqttc__str_ok(ci->will_payload)))
-        return MQTTC_ERR_ARG;
-    if (!has_will && (ci->will_qos || ci->will_retain)) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-13/15] */
-    return MQTTC_OK;
-}
-
-/* CONNECT [MQTT-3.1]: "MQTT", level 4, flags, keepalive, then id, will topic, will
-   message, user name, password in that order [MQTT-3.1.3-1]. */
-MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, const mqttc_connect_info *ci, size_t *n) {
-    static const mqttc_str name = {"MQTT", 4};
-    *n = 0;
-    if (!ci || !mqttc__version_ok(version) || mqttc__connect_check(ci) != MQTTC_OK) return MQTTC_ERR_ARG;
-    int has_will = ci->will_topic.ptr != NULL, rc;
-    size_t rem = 10 + 2 + ci->client_id.len;
-    unsigned flags = (ci->clean_session ? 0x02u : 0u);
-    if (has_will) {
-        rem += 4 + ci->will_topic.len + ci->will_payload.len;
-        flags |= 0x04u | ((unsigned)ci->will_qos << 3) | (ci->will_retain ? 0x20u : 0u);
-    }
-    if (ci->username.ptr) { rem += 2 + ci->username.len; flags |= 0x80u; }
-    if (ci->password.ptr) { rem += 2 + ci->password.len; flags |= 0x40u; }
-    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNECT << 4, rem, n, &rc);
-    if (!p) return rc;
-    p = mqttc__put_str(p, name);
-    *p++ = MQTTC_PROTOCOL_311;
-    *p++ = (unsigned char)flags;
-    p = mqttc__put16(p, ci->keepalive_s);
-    p = mqttc__put_str(p, ci->client_id);
-    if (has_will) {
-        p = mqttc__put_str(p, ci->will_topic);
-        p = mqttc__put_str(p, ci->will_payload);
-    }
-    if (ci->username.ptr) p = mqttc__put_str(p, ci->username);
-    if (ci->password.ptr) p = mqttc__put_str(p, ci->password);
-    return MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, const mqttc_connack_info *ca, size_t *n) {
-    int rc;
-    *n = 0;
-    if (!ca) return MQTTC_ERR_ARG;
-    if (!mqttc__version_ok(version) || ca->reason_code < 0 || ca->reason_code > 255) return MQTTC_ERR_ARG;
-    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2, n, &rc);
-    if (!p) return rc;
-    p[0] = ca->session_present ? 1 : 0;
-    p[1] = (unsigned char)ca->reason_code;
-    return MQTTC_OK;
-}
-
-/* The whole size of a PUBLISH (fixed header, topic, id, payload); 0 when it cannot be
-   encoded. The client reserves its buffers by it. */
-static size_t mqttc__publish_size(const mqttc_publish_info *pi) {
-    size_t rem = 2 + pi->topic_len + (pi->qos ? 2u : 0u) + pi->payload_len;
-    size_t vs = mqttc__varint_size(rem);
-    return vs ? 1 + vs + rem : 0;
-}
-
-/* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
-   [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
-MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
-    *n = 0;
-    if (!pi) return MQTTC_ERR_ARG;
-    int rc, qos = pi->qos;
-    mqttc_str topic = {pi->topic, pi->topic_len};
-    if (!mqttc__version_ok(version) || qos < 0 || qos > 2 || (qos == 0 && pi->dup) || (qos > 0 && pi->packet_id == 0))
-        return MQTTC_ERR_ARG;
-    if (mqttc_topic_check(topic.ptr, topic.len) != MQTTC_OK || (pi->payload_len && !pi->payload)) return MQTTC_ERR_ARG;
-    if (pi->payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
-    size_t rem = 2 + topic.len + (qos ? 2u : 0u) + pi->payload_len;
-    unsigned first = (MQTTC_PUBLISH << 4) | (pi->dup ? 8u : 0u) | ((unsigned)qos << 1) | (pi->retain ? 1u : 0u);
-    unsigned char *p = mqttc__begin(buf, cap, first, rem, n, &rc);
-    if (!p) return rc;
-    p = mqttc__put_str(p, topic);
-    if (qos) p = mqttc__put16(p, pi->packet_id);
-    if (pi->payload_len) memcpy(p, pi->payload, pi->payload_len);
-    return MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, const mqttc_ack_info *ai, size_t *n) {
-    *n = 0;
-    if (!ai || !mqttc__version_ok(version) || ai->packet_id == 0 || ai->reason_code) return MQTTC_ERR_ARG;
-    int rc, type = ai->type;
-    if (type != MQTTC_PUBACK && type != MQTTC_PUBREC && type != MQTTC_PUBREL && type != MQTTC_PUBCOMP &&
-        type != MQTTC_UNSUBACK)
-        return MQTTC_ERR_ARG;
-    unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | mqttc__required_flags(type), 2, n, &rc);
-    if (!p) return rc;
-    mqttc__put16(p, ai->packet_id);
-    return MQTTC_OK;
-}
-
-/* Shared by SUBSCRIBE and UNSUBSCRIBE: at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2];
-   for SUBSCRIBE a requested QoS of at most 2 each [MQTT-3.8.3-4]. */
-static int mqttc__encode_filters(unsigned char *buf, size_t cap, int version, int type,
-                                 const mqttc_subscribe_info *si, size_t *n) {
-    size_t rem = 2;
-    int rc;
-    *n = 0;
-    if (!si) return MQTTC_ERR_ARG;
-    const unsigned char *qos = type == MQTTC_SUBSCRIBE ? si->options : NULL;
-    if (!mqttc__version_ok(version) || si->packet_id == 0 || si->count == 0 || !si->filters) return MQTTC_ERR_ARG;
-    if (type == MQTTC_SUBSCRIBE && !qos) return MQTTC_ERR_ARG;
-    for (size_t i = 0; i < si->count; i++) {
-        const char *f = si->filters[i];
-        size_t len = f ? strlen(f) : 0;
-        if (mqttc_filter_check(f, len) != MQTTC_OK) return MQTTC_ERR_ARG;
-        if (qos && qos[i] > 2) return MQTTC_ERR_ARG;
-        rem += 2 + len + (qos ? 1u : 0u);
-    }
-    unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | 2u, rem, n, &rc);
-    if (!p) return rc;
-    p = mqttc__put16(p, si->packet_id);
-    for (size_t i = 0; i < si->count; i++) {
-        mqttc_str f = {si->filters[i], strlen(si->filters[i])};
-        p = mqttc__put_str(p, f);
-        if (qos) *p++ = qos[i];
-    }
-    return MQTTC_OK;
-}
-
-MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si, size_t *n) {
-    return mqttc__encode_filters(buf, cap, version, MQTTC_SUBSCRIBE, si, n);
-}
-
-MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si,
-                                       size_t *n) {
-    return mqttc__encode_filters(buf, cap, version, MQTTC_UNSUBSCRIBE, si, n);
-}
-
-/* SUBACK return codes are 0x00, 0x01, 0x02 or 0x80 [MQTT-3.9.3-2]. */
-static int mqttc__suback_code_ok(unsigned c) { return c <= 2 || c == 0x80; }
-
-MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n) {
-    int rc;
-    *n = 0;
-    if (!sa) return MQTTC_ERR_ARG;
-    if (!mqttc__version_ok(version) || sa->packet_id == 0 || sa->count == 0 || !sa->codes) return MQTTC_ERR_ARG;
-    for (size_t i = 0; i < sa->count; i++)
-        if (!mqttc__suback_code_ok(sa->codes[i])) return MQTTC_ERR_ARG;
-    unsigned char *p = mqttc__begin(buf, cap, MQTTC_SUBACK << 4, 2 + sa->count, n, &rc);
-    if (!p) return rc;
-    p = mqttc__put16(p, sa->packet_id);
-    memcpy(p, sa->codes, sa->count);
-    return MQTTC_OK;
-}
-
-/* PINGREQ, PINGRESP and (in 3.1.1) DISCONNECT: a type and nothing more. */
-static int mqttc__encode_empty(unsigned char *buf, size_t cap, int type, size_t *n) {
-    int rc;
-    return mqttc__begin(buf, cap, (unsigned)type << 4, 0, n, &rc) ? MQTTC_OK : rc;
-}
-
-/* DISCONNECT: two bytes in 3.1.1 [MQTT-3.14]; a reason code needs MQTT 5. */
-MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
-                                      size_t *n) {
-    *n = 0;
-    if (!mqttc__version_ok(version) || (di && di->reason_code)) return MQTTC_ERR_ARG;
-    return mqttc__encode_empty(buf, cap, MQTTC_DISCONNECT, n);
-}
-
-MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n) {
-    *n = 0;
-    if (type != MQTTC_PINGREQ && type != MQTTC_PINGRESP) return MQTTC_ERR_ARG;
-    return mqttc__encode_empty(buf, cap, type, n);
-}
-
-/* ---- decoding ---- */
+/* ---- MQTT 5 properties [MQTT-2.2.2] ---- */
 
 /* A cursor over one packet's variable header and payload; every read is bounds-checked. */
 typedef struct mqttc__reader {
@@ -1050,11 +1123,637 @@ static int mqttc__read_str(mqttc__reader *r, mqttc_str *s, int utf8) {
     return MQTTC_OK;
 }
 
+/* A variable byte integer in as few bytes as possible [MQTT-1.5.5-1], at most four. */
+static int mqttc__read_varint(mqttc__reader *r, uint32_t *v) {
+    uint32_t value = 0;
+    for (unsigned i = 0; i < 4 && r->p < r->end; i++) {
+        unsigned b = *r->p++;
+        value |= (uint32_t)(b & 127u) << (7 * i);
+        if (!(b & 128u)) {
+            if (i > 0 && b == 0) return MQTTC_ERR_MALFORMED;
+            *v = value;
+            return MQTTC_OK;
+        }
+    }
+    return MQTTC_ERR_MALFORMED;
+}
+
+/* Value types, and the packets each property may appear in: a bit per packet type, bit 0
+   for the will [MQTT-2.2.2.2]. */
+enum { MQTTC__T_BYTE = 1, MQTTC__T_U16, MQTTC__T_U32, MQTTC__T_VARINT, MQTTC__T_STR, MQTTC__T_BIN, MQTTC__T_PAIR };
+#define MQTTC__IN(t) (1u << MQTTC_##t)
+#define MQTTC__IN_WILL 1u
+#define MQTTC__IN_MESSAGE (MQTTC__IN(PUBLISH) | MQTTC__IN_WILL)
+#define MQTTC__IN_ACKS (MQTTC__IN(PUBACK) | MQTTC__IN(PUBREC) | MQTTC__IN(PUBREL) | MQTTC__IN(PUBCOMP))
+#define MQTTC__IN_ALL 0xFFFEu /* every packet with properties (the codec asks only those) */
+
+typedef struct mqttc__prop_rule {
+    unsigned char id, type;
+    unsigned short where;
+} mqttc__prop_rule;
+
+static const mqttc__prop_rule mqttc__prop_rules[] = {
+    {MQTTC_PROP_PAYLOAD_FORMAT, MQTTC__T_BYTE, MQTTC__IN_MESSAGE},
+    {MQTTC_PROP_MESSAGE_EXPIRY, MQTTC__T_U32, MQTTC__IN_MESSAGE},
+    {MQTTC_PROP_CONTENT_TYPE, MQTTC__T_STR, MQTTC__IN_MESSAGE},
+    {MQTTC_PROP_RESPONSE_TOPIC, MQTTC__T_STR, MQTTC__IN_MESSAGE},
+    {MQTTC_PROP_CORRELATION_DATA, MQTTC__T_BIN, MQTTC__IN_MESSAGE},
+    {MQTTC_PROP_SUBSCRIPTION_ID, MQTTC__T_VARINT, MQTTC__IN(PUBLISH) | MQTTC__IN(SUBSCRIBE)},
+    {MQTTC_PROP_SESSION_EXPIRY, MQTTC__T_U32, MQTTC__IN(CONNECT) | MQTTC__IN(CONNACK) | MQTTC__IN(DISCONNECT)},
+    {MQTTC_PROP_ASSIGNED_CLIENT_ID, MQTTC__T_STR, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_SERVER_KEEP_ALIVE, MQTTC__T_U16, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_AUTH_METHOD, MQTTC__T_STR, MQTTC__IN(CONNECT) | MQTTC__IN(CONNACK) | MQTTC__IN(AUTH)},
+    {MQTTC_PROP_AUTH_DATA, MQTTC__T_BIN, MQTTC__IN(CONNECT) | MQTTC__IN(CONNACK) | MQTTC__IN(AUTH)},
+    {MQTTC_PROP_REQUEST_PROBLEM_INFO, MQTTC__T_BYTE, MQTTC__IN(CONNECT)},
+    {MQTTC_PROP_WILL_DELAY, MQTTC__T_U32, MQTTC__IN_WILL},
+    {MQTTC_PROP_REQUEST_RESPONSE_INFO, MQTTC__T_BYTE, MQTTC__IN(CONNECT)},
+    {MQTTC_PROP_RESPONSE_INFO, MQTTC__T_STR, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_SERVER_REFERENCE, MQTTC__T_STR, MQTTC__IN(CONNACK) | MQTTC__IN(DISCONNECT)},
+    {MQTTC_PROP_REASON_STRING, MQTTC__T_STR,
+     MQTTC__IN(CONNACK) | MQTTC__IN_ACKS | MQTTC__IN(SUBACK) | MQTTC__IN(UNSUBACK) | MQTTC__IN(DISCONNECT) |
+         MQTTC__IN(AUTH)},
+    {MQTTC_PROP_RECEIVE_MAX, MQTTC__T_U16, MQTTC__IN(CONNECT) | MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_TOPIC_ALIAS_MAX, MQTTC__T_U16, MQTTC__IN(CONNECT) | MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_TOPIC_ALIAS, MQTTC__T_U16, MQTTC__IN(PUBLISH)},
+    {MQTTC_PROP_MAX_QOS, MQTTC__T_BYTE, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_RETAIN_AVAILABLE, MQTTC__T_BYTE, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_USER, MQTTC__T_PAIR, MQTTC__IN_ALL | MQTTC__IN_WILL},
+    {MQTTC_PROP_MAX_PACKET_SIZE, MQTTC__T_U32, MQTTC__IN(CONNECT) | MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_WILDCARD_SUB_AVAILABLE, MQTTC__T_BYTE, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_SUB_ID_AVAILABLE, MQTTC__T_BYTE, MQTTC__IN(CONNACK)},
+    {MQTTC_PROP_SHARED_SUB_AVAILABLE, MQTTC__T_BYTE, MQTTC__IN(CONNACK)},
+};
+
+static const mqttc__prop_rule *mqttc__prop_rule_of(int id) {
+    for (size_t i = 0; i < sizeof mqttc__prop_rules / sizeof mqttc__prop_rules[0]; i++)
+        if (mqttc__prop_rules[i].id == id) return &mqttc__prop_rules[i];
+    return NULL;
+}
+
+/* One property from raw bytes. An id the spec does not define is malformed [MQTT-2.2.2.2]. */
+static int mqttc__read_prop(mqttc__reader *r, mqttc_prop *out) {
+    memset(out, 0, sizeof *out);
+    if (r->p >= r->end) return MQTTC_ERR_MALFORMED;
+    const mqttc__prop_rule *rule = mqttc__prop_rule_of(*r->p);
+    if (!rule) return MQTTC_ERR_MALFORMED;
+    out->id = *r->p++;
+    unsigned v16;
+    switch (rule->type) {
+    case MQTTC__T_BYTE:
+        if (r->p >= r->end) return MQTTC_ERR_MALFORMED;
+        out->value = *r->p++;
+        return MQTTC_OK;
+    case MQTTC__T_U16:
+        if (mqttc__read16(r, &v16)) return MQTTC_ERR_MALFORMED;
+        out->value = v16;
+        return MQTTC_OK;
+    case MQTTC__T_U32:
+        if (r->end - r->p < 4) return MQTTC_ERR_MALFORMED;
+        out->value = ((uint32_t)mqttc__get16(r->p) << 16) | mqttc__get16(r->p + 2);
+        r->p += 4;
+        return MQTTC_OK;
+    case MQTTC__T_VARINT: return mqttc__read_varint(r, &out->value);
+    case MQTTC__T_STR: return mqttc__read_str(r, &out->str, 1);
+    case MQTTC__T_BIN: return mqttc__read_str(r, &out->str, 0);
+    default: /* a pair: both halves UTF-8 strings [MQTT-1.5.7-1] */
+        return mqttc__read_str(r, &out->str, 1) ? MQTTC_ERR_MALFORMED : mqttc__read_str(r, &out->val, 1);
+    }
+}
+
+/* The set's next property: raw bytes first, then the list. 1, 0 at the end, or an error. */
+static int mqttc__props_next(const mqttc_props *ps, size_t *pos, mqttc_prop *out) {
+    if (*pos < ps->len) {
+        mqttc__reader r = {ps->ptr + *pos, ps->ptr + ps->len};
+        int rc = mqttc__read_prop(&r, out);
+        if (rc != MQTTC_OK) return rc;
+        *pos = (size_t)(r.p - ps->ptr);
+        return 1;
+    }
+    if (*pos - ps->len >= ps->count || !ps->list) return 0;
+    *out = ps->list[*pos - ps->len];
+    (*pos)++;
+    return 1;
+}
+
+/* Bytes one property takes on the wire (its id is one byte: every id is below 128). */
+static size_t mqttc__prop_size(const mqttc_prop *pr, int type) {
+    switch (type) {
+    case MQTTC__T_BYTE: return 2;
+    case MQTTC__T_U16: return 3;
+    case MQTTC__T_U32: return 5;
+    case MQTTC__T_VARINT: return 1 + mqttc__varint_size(pr->value);
+    case MQTTC__T_PAIR: return 5 + pr->str.len + pr->val.len;
+    default: return 3 + pr->str.len;
+    }
+}
+
+/* A UTF-8 string of at most 65535 bytes [MQTT-1.5.4]. */
+static int mqttc__text_ok(mqttc_str s) { return mqttc__str_ok(s) && mqttc_utf8_check(s.ptr, s.len) == MQTTC_OK; }
+
+/* A property's value against its type and the spec's ranges: 0/1 bytes, no zero Receive
+   Maximum, Maximum Packet Size, Topic Alias or Subscription Identifier [MQTT-3.1.2.11],
+   strings UTF-8, a Response Topic a topic name [MQTT-3.3.2-14]. MQTTC_ERR_PROTOCOL for a
+   value the type allows but the spec does not. */
+static int mqttc__prop_value_ok(const mqttc_prop *pr, int type) {
+    switch (type) {
+    case MQTTC__T_BYTE:
+        if (pr->value > 255u) return MQTTC_ERR_MALFORMED;
+        if (pr->value > 1u) return MQTTC_ERR_PROTOCOL; /* every byte property is 0 or 1 */
+        return MQTTC_OK;
+    case MQTTC__T_U16:
+        if (pr->value > 65535u) return MQTTC_ERR_MALFORMED;
+        break;
+    case MQTTC__T_VARINT:
+        if (pr->value > MQTTC__MAX_REMAINING) return MQTTC_ERR_MALFORMED;
+        break;
+    case MQTTC__T_U32: break;
+    case MQTTC__T_PAIR: return mqttc__text_ok(pr->str) && mqttc__text_ok(pr->val) ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    case MQTTC__T_STR:
+        if (!mqttc__text_ok(pr->str)) return MQTTC_ERR_MALFORMED;
+        if (pr->id == MQTTC_PROP_RESPONSE_TOPIC && mqttc_topic_check(pr->str.ptr, pr->str.len)) return MQTTC_ERR_PROTOCOL;
+        return MQTTC_OK;
+    default: return mqttc__str_ok(pr->str) ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    }
+    if (pr->value == 0 && (pr->id == MQTTC_PROP_RECEIVE_MAX || pr->id == MQTTC_PROP_MAX_PACKET_SIZE ||
+                           pr->id == MQTTC_PROP_TOPIC_ALIAS || pr->id == MQTTC_PROP_SUBSCRIPTION_ID))
+        return MQTTC_ERR_PROTOCOL;
+    return MQTTC_OK;
+}
+
+/* The whole set against the rules for packet `type` (0: the will): each property allowed
+   there and valid, none repeated but user properties and a PUBLISH's subscription ids.
+   *body gets the bytes the set takes without its length prefix. MQTTC_ERR_MALFORMED for
+   bytes that do not parse or a property not allowed there [MQTT-2.2.2.2],
+   MQTTC_ERR_PROTOCOL for a repeat or a value out of range. */
+static int mqttc__props_verify(const mqttc_props *ps, int type, size_t *body) {
+    uint64_t seen = 0;
+    size_t pos = 0;
+    mqttc_prop pr;
+    int rc;
+    *body = ps->len;
+    if ((ps->len && !ps->ptr) || (ps->count && !ps->list)) return MQTTC_ERR_MALFORMED;
+    while ((rc = mqttc__props_next(ps, &pos, &pr)) == 1) {
+        const mqttc__prop_rule *rule = mqttc__prop_rule_of(pr.id);
+        if (!rule || !(rule->where & (1u << type))) return MQTTC_ERR_MALFORMED;
+        rc = mqttc__prop_value_ok(&pr, rule->type);
+        if (rc != MQTTC_OK) return rc;
+        int may_repeat = pr.id == MQTTC_PROP_USER || (pr.id == MQTTC_PROP_SUBSCRIPTION_ID && type == MQTTC_PUBLISH);
+        if ((seen >> pr.id & 1u) && !may_repeat) return MQTTC_ERR_PROTOCOL;
+        seen |= (uint64_t)1 << pr.id;
+        if (pos > ps->len) *body += mqttc__prop_size(&pr, rule->type); /* a list entry */
+    }
+    if (rc != 0) return rc;
+    return *body <= MQTTC__MAX_REMAINING ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+}
+
+static unsigned char *mqttc__put32(unsigned char *p, uint32_t v) {
+    return mqttc__put16(mqttc__put16(p, (unsigned)(v >> 16)), (unsigned)(v & 0xFFFFu));
+}
+
+static unsigned char *mqttc__put_prop(unsigned char *p, const mqttc_prop *pr) {
+    const mqttc__prop_rule *rule = mqttc__prop_rule_of(pr->id);
+    *p++ = (unsigned char)pr->id;
+    switch (rule->type) {
+    case MQTTC__T_BYTE: *p++ = (unsigned char)pr->value; return p;
+    case MQTTC__T_U16: return mqttc__put16(p, pr->value);
+    case MQTTC__T_U32: return mqttc__put32(p, pr->value);
+    case MQTTC__T_VARINT: return mqttc__put_varint(p, pr->value);
+    case MQTTC__T_PAIR: return mqttc__put_str(mqttc__put_str(p, pr->str), pr->val);
+    default: return mqttc__put_str(p, pr->str);
+    }
+}
+
+/* A verified set: its length, the raw bytes, then the list. */
+static unsigned char *mqttc__put_props(unsigned char *p, const mqttc_props *ps, size_t body) {
+    p = mqttc__put_varint(p, body);
+    if (ps->len) memcpy(p, ps->ptr, ps->len);
+    p += ps->len;
+    for (size_t i = 0; i < ps->count; i++) p = mqttc__put_prop(p, &ps->list[i]);
+    return p;
+}
+
+/* For the encoders: the set's body size for packet `type` in `version`, or MQTTC_ERR_ARG
+   (in 3.1.1 a set must be empty). *wire gets the bytes with the length prefix (0 in 3.1.1). */
+static int mqttc__props_for(const mqttc_props *ps, int version, int type, size_t *body, size_t *wire) {
+    *body = *wire = 0;
+    if (!mqttc__is_v5(version)) return ps->len || ps->count ? MQTTC_ERR_ARG : MQTTC_OK;
+    if (mqttc__props_verify(ps, type, body) != MQTTC_OK) return MQTTC_ERR_ARG;
+    *wire = mqttc__varint_size(*body) + *body;
+    return MQTTC_OK;
+}
+
+/* Reason codes each packet may carry [MQTT-2.4], as byte strings for memchr. */
+#define MQTTC__RC_CONNACK "\x00\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8A\x8C\x90\x95\x97\x99\x9A\x9B\x9C\x9D\x9F"
+#define MQTTC__RC_PUB "\x00\x10\x80\x83\x87\x90\x91\x97\x99"     /* PUBACK, PUBREC [MQTT-3.4.2-1] */
+#define MQTTC__RC_REL "\x00\x92"                                 /* PUBREL, PUBCOMP [MQTT-3.6.2-1] */
+#define MQTTC__RC_SUBACK "\x00\x01\x02\x80\x83\x87\x8F\x91\x97\x9E\xA1\xA2"
+#define MQTTC__RC_UNSUBACK "\x00\x11\x80\x83\x87\x8F\x91"
+#define MQTTC__RC_DISCONNECT                                                                  \
+    "\x00\x04\x80\x81\x82\x83\x87\x89\x8B\x8C\x8D\x8E\x8F\x90\x93\x94\x95\x96\x97\x98\x99\x9A\x9B\x9C\x9D\x9E\x9F\xA0" \
+    "\xA1\xA2"
+#define MQTTC__RC_AUTH "\x00\x18\x19"
+
+/* code is one of set[0..len): set is a string literal, its NUL not counted. */
+static int mqttc__rc_in(int code, const char *set, size_t len) {
+    return code >= 0 && code <= 255 && memchr(set, code, len) != NULL;
+}
+#define MQTTC__RC_OK(code, set) mqttc__rc_in(code, set, sizeof set - 1)
+
+static int mqttc__rc_ok_for(int type, int code) {
+    switch (type) {
+    case MQTTC_CONNACK: return MQTTC__RC_OK(code, MQTTC__RC_CONNACK);
+    case MQTTC_PUBACK: case MQTTC_PUBREC: return MQTTC__RC_OK(code, MQTTC__RC_PUB);
+    case MQTTC_PUBREL: case MQTTC_PUBCOMP: return MQTTC__RC_OK(code, MQTTC__RC_REL);
+    case MQTTC_SUBACK: return MQTTC__RC_OK(code, MQTTC__RC_SUBACK);
+    case MQTTC_UNSUBACK: return MQTTC__RC_OK(code, MQTTC__RC_UNSUBACK);
+    case MQTTC_DISCONNECT: return MQTTC__RC_OK(code, MQTTC__RC_DISCONNECT);
+    default: return MQTTC__RC_OK(code, MQTTC__RC_AUTH);
+    }
+}
+
+/* The first property with this id: 1 with *out set (out may be NULL), else 0. */
+static int mqttc__props_find(const mqttc_props *ps, int id, mqttc_prop *out) {
+    mqttc_prop pr;
+    size_t pos = 0;
+    while (mqttc__props_next(ps, &pos, &pr) == 1) {
+        if (pr.id != id) continue;
+        if (out) *out = pr;
+        return 1;
+    }
+    return 0;
+}
+
+#ifndef MQTTC_NO_MQTT5
+MQTTC_DEF int mqttc_props_next(const mqttc_props *ps, size_t *pos, mqttc_prop *out) {
+    return mqttc__props_next(ps, pos, out);
+}
+
+MQTTC_DEF int mqttc_props_get(const mqttc_props *ps, int id, mqttc_prop *out) { return mqttc__props_find(ps, id, out); }
+
+MQTTC_DEF int mqttc_props_check(const mqttc_props *ps, int type) {
+    size_t body;
+    if (!ps || type < 0 || type > MQTTC_AUTH) return MQTTC_ERR_ARG;
+    return mqttc__props_verify(ps, type, &body) == MQTTC_OK ? MQTTC_OK : MQTTC_ERR_ARG;
+}
+
+MQTTC_DEF size_t mqttc_props_size(const mqttc_props *ps) {
+    size_t body = ps->len, pos = ps->len;
+    mqttc_prop pr;
+    while (mqttc__props_next(ps, &pos, &pr) == 1) {
+        const mqttc__prop_rule *rule = mqttc__prop_rule_of(pr.id);
+        body += rule ? mqttc__prop_size(&pr, rule->type) : 0;
+    }
+    return mqttc__varint_size(body) + body;
+}
+
+MQTTC_DEF mqttc_prop mqttc_prop_int(int id, uint32_t value) {
+    mqttc_prop pr;
+    memset(&pr, 0, sizeof pr);
+    pr.id = id;
+    pr.value = value;
+    return pr;
+}
+
+MQTTC_DEF mqttc_prop mqttc_prop_bin(int id, const void *data, size_t len) {
+    mqttc_prop pr = mqttc_prop_int(id, 0);
+    pr.str.ptr = data ? (const char *)data : "";
+    pr.str.len = len;
+    return pr;
+}
+
+MQTTC_DEF mqttc_prop mqttc_prop_str(int id, const char *s) { return mqttc_prop_bin(id, s, s ? strlen(s) : 0); }
+
+MQTTC_DEF mqttc_prop mqttc_prop_user(const char *name, const char *value) {
+    mqttc_prop pr = mqttc_prop_str(MQTTC_PROP_USER, name);
+    pr.val.ptr = value ? value : "";
+    pr.val.len = value ? strlen(value) : 0;
+    return pr;
+}
+#endif
+
+MQTTC_DEF const char *mqttc_reason_name(int reason_code) {
+    switch (reason_code) {
+#define MQTTC__RC_NAME(name, value, shortname) case value: return shortname;
+        MQTTC_REASONS(MQTTC__RC_NAME)
+#undef MQTTC__RC_NAME
+    default: return "unknown";
+    }
+}
+
+/* ---- encoding ---- */
+
+static int mqttc__connect_check(const mqttc_connect_info *ci, int version) {
+    int has_will = ci->will_topic.ptr != NULL;
+    if (!mqttc__str_ok(ci->client_id) || !mqttc__str_ok(ci->username) || !mqttc__str_ok(ci->password))
+        return MQTTC_ERR_ARG;
+    if (ci->client_id.len == 0 && !ci->clean_session && !mqttc__is_v5(version)) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
+    if (ci->password.ptr && !ci->username.ptr && !mqttc__is_v5(version)) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-22] */
+    if (ci->keepalive_s > 65535u || ci->will_qos < 0 || ci->will_qos > 2) return MQTTC_ERR_ARG;
+    if (mqttc_utf8_check(ci->client_id.ptr, ci->client_id.len) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (ci->username.ptr && mqttc_utf8_check(ci->username.ptr, ci->username.len)) return MQTTC_ERR_ARG;
+    if (has_will && (mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len) ||
+                     !mqttc__str_ok(ci->will_payload)))
+        return MQTTC_ERR_ARG;
+    if (!has_will && (ci->will_qos || ci->will_retain || ci->will_props.len || ci->will_props.count))
+        return MQTTC_ERR_ARG; /* [MQTT-3.1.2-13/15] */
+    return MQTTC_OK;
+}
+
+/* CONNECT [MQTT-3.1]: "MQTT", the level, flags, keepalive, (MQTT 5: properties), then id,
+   (will properties,) will topic, will message, user name, password in that order
+   [MQTT-3.1.3-1]. */
+MQTTC_DEF int mqttc_encode_connect(unsigned char *buf, size_t cap, int version, const mqttc_connect_info *ci, size_t *n) {
+    static const mqttc_str name = {"MQTT", 4};
+    size_t body, wire, will_body, will_wire;
+    *n = 0;
+    if (!ci || !mqttc__version_ok(version) || mqttc__connect_check(ci, version) != MQTTC_OK) return MQTTC_ERR_ARG;
+    if (mqttc__props_for(&ci->props, version, MQTTC_CONNECT, &body, &wire) ||
+        mqttc__props_for(&ci->will_props, version, 0, &will_body, &will_wire))
+        return MQTTC_ERR_ARG;
+    int has_will = ci->will_topic.ptr != NULL, rc;
+    size_t rem = 10 + wire + 2 + ci->client_id.len;
+    unsigned flags = (ci->clean_session ? 0x02u : 0u);
+    if (has_will) {
+        rem += will_wire + 4 + ci->will_topic.len + ci->will_payload.len;
+        flags |= 0x04u | ((unsigned)ci->will_qos << 3) | (ci->will_retain ? 0x20u : 0u);
+    }
+    if (ci->username.ptr) { rem += 2 + ci->username.len; flags |= 0x80u; }
+    if (ci->password.ptr) { rem += 2 + ci->password.len; flags |= 0x40u; }
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNECT << 4, rem, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put_str(p, name);
+    *p++ = (unsigned char)(mqttc__is_v5(version) ? MQTTC_PROTOCOL_5 : MQTTC_PROTOCOL_311);
+    *p++ = (unsigned char)flags;
+    p = mqttc__put16(p, ci->keepalive_s);
+    if (wire) p = mqttc__put_props(p, &ci->props, body);
+    p = mqttc__put_str(p, ci->client_id);
+    if (has_will) {
+        if (will_wire) p = mqttc__put_props(p, &ci->will_props, will_body);
+        p = mqttc__put_str(p, ci->will_topic);
+        p = mqttc__put_str(p, ci->will_payload);
+    }
+    if (ci->username.ptr) p = mqttc__put_str(p, ci->username);
+    if (ci->password.ptr) p = mqttc__put_str(p, ci->password);
+    return MQTTC_OK;
+}
+
+/* A reason code and properties after the variable header's fixed part, as acks, CONNACK,
+   DISCONNECT and AUTH carry them in MQTT 5. */
+static unsigned char *mqttc__put_reason(unsigned char *p, int code, const mqttc_props *ps, size_t body, size_t wire) {
+    *p++ = (unsigned char)code;
+    return wire ? mqttc__put_props(p, ps, body) : p;
+}
+
+MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, const mqttc_connack_info *ca, size_t *n) {
+    size_t body, wire;
+    int rc;
+    *n = 0;
+    if (!ca || !mqttc__version_ok(version) || mqttc__props_for(&ca->props, version, MQTTC_CONNACK, &body, &wire))
+        return MQTTC_ERR_ARG;
+    if (mqttc__is_v5(version) ? !mqttc__rc_ok_for(MQTTC_CONNACK, ca->reason_code)
+                              : (ca->reason_code < 0 || ca->reason_code > 255))
+        return MQTTC_ERR_ARG;
+    if (mqttc__is_v5(version) && !wire) wire = 1; /* CONNACK always has its property length */
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2 + wire, n, &rc);
+    if (!p) return rc;
+    *p++ = ca->session_present ? 1 : 0;
+    p = mqttc__put_reason(p, ca->reason_code, &ca->props, body, wire);
+    if (mqttc__is_v5(version) && body == 0) *p = 0;
+    return MQTTC_OK;
+}
+
+/* The whole size of a PUBLISH (fixed header, topic, id, properties, payload); 0 when it
+   cannot be encoded. The client reserves its buffers by it. props_wire: the properties'
+   bytes with their length prefix (0 in 3.1.1). */
+static size_t mqttc__publish_size(const mqttc_publish_info *pi, size_t props_wire) {
+    size_t rem = 2 + pi->topic_len + (pi->qos ? 2u : 0u) + props_wire + pi->payload_len;
+    size_t vs = mqttc__varint_size(rem);
+    return vs ? 1 + vs + rem : 0;
+}
+
+/* A PUBLISH's topic: a topic name [MQTT-3.3.2-1/2]; empty only with a Topic Alias (MQTT 5,
+   [MQTT-3.3.2-7]'s mapping); a payload that says it is UTF-8 must be [MQTT-3.3.2.3.2]. */
+static int mqttc__publish_check(const mqttc_publish_info *pi, int version) {
+    mqttc_prop pr;
+    size_t pos = 0;
+    int has_alias = 0, is_text = 0;
+    while (mqttc__is_v5(version) && mqttc__props_next(&pi->props, &pos, &pr) == 1) {
+        has_alias |= pr.id == MQTTC_PROP_TOPIC_ALIAS;
+        is_text |= pr.id == MQTTC_PROP_PAYLOAD_FORMAT && pr.value == 1;
+    }
+    if (is_text && mqttc_utf8_check((const char *)pi->payload, pi->payload_len)) return MQTTC_ERR_ARG;
+    if (pi->topic_len == 0 && has_alias) return MQTTC_OK;
+    return mqttc_topic_check(pi->topic, pi->topic_len);
+}
+
+/* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
+   [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
+MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
+    size_t body, wire;
+    *n = 0;
+    if (!pi) return MQTTC_ERR_ARG;
+    int rc, qos = pi->qos;
+    mqttc_str topic = {pi->topic, pi->topic_len};
+    if (!mqttc__version_ok(version) || qos < 0 || qos > 2 || (qos == 0 && pi->dup) || (qos > 0 && pi->packet_id == 0))
+        return MQTTC_ERR_ARG;
+    if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
+    if (mqttc__props_for(&pi->props, version, MQTTC_PUBLISH, &body, &wire) || mqttc__publish_check(pi, version))
+        return MQTTC_ERR_ARG;
+    size_t rem = 2 + topic.len + (qos ? 2u : 0u) + wire + pi->payload_len;
+    unsigned first = (MQTTC_PUBLISH << 4) | (pi->dup ? 8u : 0u) | ((unsigned)qos << 1) | (pi->retain ? 1u : 0u);
+    unsigned char *p = mqttc__begin(buf, cap, first, rem, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put_str(p, topic);
+    if (qos) p = mqttc__put16(p, pi->packet_id);
+    if (wire) p = mqttc__put_props(p, &pi->props, body);
+    if (pi->payload_len) memcpy(p, pi->payload, pi->payload_len);
+    return MQTTC_OK;
+}
+
+/* A SUBSCRIBE's options byte: QoS 0..2 [MQTT-3.8.3-4]; in MQTT 5 No Local (never on a
+   shared filter [MQTT-3.8.3-4]), Retain As Published and Retain Handling 0..2, the top two
+   bits 0 [MQTT-3.8.3-5]. */
+static int mqttc__sub_options_ok(unsigned o, int version, const char *filter, size_t len) {
+    if ((o & 3u) > 2) return 0;
+    if (!mqttc__is_v5(version)) return o <= 2;
+    if ((o & 0xC0u) || ((o >> 4) & 3u) == 3) return 0;
+    return !((o & MQTTC_SUB_NO_LOCAL) && len >= 7 && memcmp(filter, "$share/", 7) == 0);
+}
+
+/* A `$share/{name}/{filter}` filter: a name of one or more characters without `/ + #`
+   [MQTT-4.8.2-1/2], then a filter. Other filters pass. */
+static int mqttc__shared_ok(const char *f, size_t len) {
+    if (len < 7 || memcmp(f, "$share/", 7) != 0) return 1;
+    size_t i = 7;
+    while (i < len && f[i] != '/' && f[i] != '+' && f[i] != '#') i++;
+    return i > 7 && i + 1 < len && f[i] == '/';
+}
+
+/* Shared by SUBSCRIBE and UNSUBSCRIBE: at least one filter [MQTT-3.8.3-3], [MQTT-3.10.3-2];
+   for SUBSCRIBE a valid options byte each. */
+static int mqttc__encode_filters(unsigned char *buf, size_t cap, int version, int type,
+                                 const mqttc_subscribe_info *si, size_t *n) {
+    size_t rem = 2, body, wire;
+    int rc;
+    *n = 0;
+    if (!si) return MQTTC_ERR_ARG;
+    const unsigned char *opts = type == MQTTC_SUBSCRIBE ? si->options : NULL;
+    if (!mqttc__version_ok(version) || si->packet_id == 0 || si->count == 0 || !si->filters) return MQTTC_ERR_ARG;
+    if ((type == MQTTC_SUBSCRIBE && !opts) || mqttc__props_for(&si->props, version, type, &body, &wire))
+        return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < si->count; i++) {
+        const char *f = si->filters[i];
+        size_t len = f ? strlen(f) : 0;
+        if (mqttc_filter_check(f, len) != MQTTC_OK || !mqttc__shared_ok(f, len)) return MQTTC_ERR_ARG;
+        if (opts && !mqttc__sub_options_ok(opts[i], version, f, len)) return MQTTC_ERR_ARG;
+        rem += 2 + len + (opts ? 1u : 0u);
+    }
+    unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | 2u, rem + wire, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put16(p, si->packet_id);
+    if (wire) p = mqttc__put_props(p, &si->props, body);
+    for (size_t i = 0; i < si->count; i++) {
+        mqttc_str f = {si->filters[i], strlen(si->filters[i])};
+        p = mqttc__put_str(p, f);
+        if (opts) *p++ = opts[i];
+    }
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_encode_subscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si, size_t *n) {
+    return mqttc__encode_filters(buf, cap, version, MQTTC_SUBSCRIBE, si, n);
+}
+
+MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, int version, const mqttc_subscribe_info *si,
+                                       size_t *n) {
+    return mqttc__encode_filters(buf, cap, version, MQTTC_UNSUBSCRIBE, si, n);
+}
+
+/* SUBACK return codes are 0x00, 0x01, 0x02 or 0x80 [MQTT-3.9.3-2]; MQTT 5 has more. */
+static int mqttc__suback_code_ok(unsigned c, int version) {
+    return mqttc__is_v5(version) ? mqttc__rc_ok_for(MQTTC_SUBACK, (int)c) : c <= 2 || c == 0x80;
+}
+
+/* SUBACK, and in MQTT 5 UNSUBACK too (a reason code per filter [MQTT-3.11.3]): the id,
+   the properties, the codes. */
+static int mqttc__encode_codes(unsigned char *buf, size_t cap, int version, int type, unsigned short id,
+                               const mqttc_props *ps, const unsigned char *codes, size_t count, size_t *n) {
+    size_t body, wire;
+    int rc;
+    *n = 0;
+    if (!mqttc__version_ok(version) || id == 0 || count == 0 || !codes) return MQTTC_ERR_ARG;
+    if (mqttc__props_for(ps, version, type, &body, &wire)) return MQTTC_ERR_ARG;
+    for (size_t i = 0; i < count; i++)
+        if (type == MQTTC_SUBACK ? !mqttc__suback_code_ok(codes[i], version) : !mqttc__rc_ok_for(type, codes[i]))
+            return MQTTC_ERR_ARG;
+    unsigned char *p = mqttc__begin(buf, cap, (unsigned)type << 4, 2 + wire + count, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put16(p, id);
+    if (wire) p = mqttc__put_props(p, ps, body);
+    memcpy(p, codes, count);
+    return MQTTC_OK;
+}
+
+/* PUBACK, PUBREC, PUBREL, PUBCOMP and UNSUBACK: the id; in MQTT 5 then the reason and
+   properties, each left out when empty [MQTT-3.4.2.1] (an UNSUBACK's codes: ai->codes). */
+MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, const mqttc_ack_info *ai, size_t *n) {
+    size_t body, wire;
+    *n = 0;
+    if (!ai || !mqttc__version_ok(version) || ai->packet_id == 0) return MQTTC_ERR_ARG;
+    int rc, type = ai->type;
+    if (type != MQTTC_PUBACK && type != MQTTC_PUBREC && type != MQTTC_PUBREL && type != MQTTC_PUBCOMP &&
+        type != MQTTC_UNSUBACK)
+        return MQTTC_ERR_ARG;
+    if (type == MQTTC_UNSUBACK && mqttc__is_v5(version)) /* a reason code per filter [MQTT-3.11.3] */
+        return mqttc__encode_codes(buf, cap, version, type, ai->packet_id, &ai->props, ai->codes, ai->count, n);
+    if (mqttc__props_for(&ai->props, version, type, &body, &wire)) return MQTTC_ERR_ARG;
+    if (mqttc__is_v5(version) ? !mqttc__rc_ok_for(type, ai->reason_code) : ai->reason_code != 0) return MQTTC_ERR_ARG;
+    size_t extra = wire ? 1 + wire : ai->reason_code ? 1 : 0;
+    unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | mqttc__required_flags(type), 2 + extra, n, &rc);
+    if (!p) return rc;
+    p = mqttc__put16(p, ai->packet_id);
+    if (extra) mqttc__put_reason(p, ai->reason_code, &ai->props, body, wire);
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n) {
+    *n = 0;
+    if (!sa) return MQTTC_ERR_ARG;
+    return mqttc__encode_codes(buf, cap, version, MQTTC_SUBACK, sa->packet_id, &sa->props, sa->codes, sa->count, n);
+}
+
+/* PINGREQ, PINGRESP and (in 3.1.1) DISCONNECT: a type and nothing more. */
+static int mqttc__encode_empty(unsigned char *buf, size_t cap, int type, size_t *n) {
+    int rc;
+    return mqttc__begin(buf, cap, (unsigned)type << 4, 0, n, &rc) ? MQTTC_OK : rc;
+}
+
+/* DISCONNECT and AUTH in MQTT 5: a reason 0 without properties is the bare packet
+   [MQTT-3.14.2.1], [MQTT-3.15.2.1]; a reason alone takes one byte. */
+static int mqttc__encode_reason_only(unsigned char *buf, size_t cap, int version, int type, int code,
+                                     const mqttc_props *ps, size_t *n) {
+    size_t body, wire;
+    int rc;
+    *n = 0;
+    if (!mqttc__version_ok(version) || mqttc__props_for(ps, version, type, &body, &wire)) return MQTTC_ERR_ARG;
+    if (!mqttc__is_v5(version)) return code || type != MQTTC_DISCONNECT ? MQTTC_ERR_ARG : mqttc__encode_empty(buf, cap, type, n);
+    if (!mqttc__rc_ok_for(type, code)) return MQTTC_ERR_ARG;
+    if (code == 0 && wire == 0) return mqttc__encode_empty(buf, cap, type, n);
+    unsigned char *p = mqttc__begin(buf, cap, (unsigned)type << 4, 1 + wire, n, &rc);
+    if (!p) return rc;
+    mqttc__put_reason(p, code, ps, body, wire);
+    return MQTTC_OK;
+}
+
+/* DISCONNECT: two bytes in 3.1.1 [MQTT-3.14]; a reason code needs MQTT 5. */
+MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
+                                      size_t *n) {
+    static const mqttc_disconnect_info normal = {0, {NULL, 0, NULL, 0}};
+    if (!di) di = &normal;
+    return mqttc__encode_reason_only(buf, cap, version, MQTTC_DISCONNECT, di->reason_code, &di->props, n);
+}
+
+MQTTC_DEF int mqttc_encode_auth(unsigned char *buf, size_t cap, int version, const mqttc_auth_info *ai, size_t *n) {
+    *n = 0;
+    if (!ai || !mqttc__is_v5(version)) return MQTTC_ERR_ARG;
+    return mqttc__encode_reason_only(buf, cap, version, MQTTC_AUTH, ai->reason_code, &ai->props, n);
+}
+
+MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n) {
+    *n = 0;
+    if (type != MQTTC_PINGREQ && type != MQTTC_PINGRESP) return MQTTC_ERR_ARG;
+    return mqttc__encode_empty(buf, cap, type, n);
+}
+
+/* ---- decoding ---- */
+
 static int mqttc__read_id(mqttc__reader *r, unsigned short *id) {
     unsigned v;
     if (mqttc__read16(r, &v) != MQTTC_OK || v == 0) return MQTTC_ERR_MALFORMED; /* [MQTT-2.3.1-1] */
     *id = (unsigned short)v;
     return MQTTC_OK;
+}
+
+/* An MQTT 5 property set: its length, then the properties, checked for packet `type`. */
+static int mqttc__read_props(mqttc__reader *r, int type, mqttc_props *ps) {
+    uint32_t len;
+    size_t body;
+    if (mqttc__read_varint(r, &len) || (size_t)(r->end - r->p) < len) return MQTTC_ERR_MALFORMED;
+    ps->ptr = r->p;
+    ps->len = len;
+    r->p += len;
+    return mqttc__props_verify(ps, type, &body);
+}
+
+/* A reason code (valid for the type) and properties that may be left out at the end of
+   the packet: acks, DISCONNECT, AUTH [MQTT-3.4.2.1]. */
+static int mqttc__read_reason(mqttc__reader *r, int type, int *code, mqttc_props *ps) {
+    if (r->p == r->end) return MQTTC_OK; /* reason 0, no properties */
+    *code = *r->p++;
+    if (!mqttc__rc_ok_for(type, *code)) return MQTTC_ERR_MALFORMED;
+    if (r->p == r->end) return MQTTC_OK;
+    int rc = mqttc__read_props(r, type, ps);
+    return rc != MQTTC_OK ? rc : r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
 }
 
 /* The fixed header: type, flags, and a minimal varint of at most four bytes [MQTT-2.2.3]. */
@@ -1087,14 +1786,19 @@ static int mqttc__decode_connect_flags(mqttc__reader *r, mqttc_connect_info *ci,
     ci->will_retain = (*flags >> 5) & 1;
     if (ci->will_qos == 3) return MQTTC_ERR_MALFORMED;                                 /* [MQTT-3.1.2-14] */
     if (!(*flags & 4u) && (ci->will_qos || ci->will_retain)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.1.2-13/15] */
-    if ((*flags & 0x40u) && !(*flags & 0x80u)) return MQTTC_ERR_MALFORMED;              /* [MQTT-3.1.2-22] */
+    if ((*flags & 0x40u) && !(*flags & 0x80u) && !mqttc__is_v5(ci->protocol_level))
+        return MQTTC_ERR_MALFORMED; /* [MQTT-3.1.2-22]; MQTT 5 allows a password alone */
     return MQTTC_OK;
 }
 
+/* CONNECT is read by its own protocol level: the broker learns the version from it. */
 static int mqttc__decode_connect(mqttc__reader *r, mqttc_connect_info *ci) {
     unsigned flags;
-    if (mqttc__decode_connect_flags(r, ci, &flags) || mqttc__read_str(r, &ci->client_id, 1))
-        return MQTTC_ERR_MALFORMED;
+    if (mqttc__decode_connect_flags(r, ci, &flags)) return MQTTC_ERR_MALFORMED;
+    int v5 = mqttc__is_v5(ci->protocol_level), rc;
+    if (v5 && (rc = mqttc__read_props(r, MQTTC_CONNECT, &ci->props)) != MQTTC_OK) return rc;
+    if (mqttc__read_str(r, &ci->client_id, 1)) return MQTTC_ERR_MALFORMED;
+    if ((flags & 4u) && v5 && (rc = mqttc__read_props(r, 0, &ci->will_props)) != MQTTC_OK) return rc;
     if ((flags & 4u) && (mqttc__read_str(r, &ci->will_topic, 1) || mqttc__read_str(r, &ci->will_payload, 0) ||
                          mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len)))
         return MQTTC_ERR_MALFORMED;
@@ -1103,15 +1807,21 @@ static int mqttc__decode_connect(mqttc__reader *r, mqttc_connect_info *ci) {
     return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
 }
 
-/* reserved bits of the acknowledge flags are 0; codes above 5 are reserved [MQTT-3.2.2] */
-static int mqttc__decode_connack(mqttc__reader *r, mqttc_connack_info *ca) {
-    if (r->end - r->p != 2 || (r->p[0] & 0xFEu) || r->p[1] > 5) return MQTTC_ERR_MALFORMED;
+/* Reserved bits of the acknowledge flags are 0 [MQTT-3.2.2-1]; in 3.1.1 codes above 5 are
+   reserved [MQTT-3.2.2], in MQTT 5 only the CONNACK reason codes are valid. */
+static int mqttc__decode_connack(mqttc__reader *r, int version, mqttc_connack_info *ca) {
+    if (r->end - r->p < 2 || (r->p[0] & 0xFEu)) return MQTTC_ERR_MALFORMED;
     ca->session_present = r->p[0] & 1;
     ca->reason_code = r->p[1];
-    return MQTTC_OK;
+    r->p += 2;
+    if (!mqttc__is_v5(version)) return r->p == r->end && ca->reason_code <= 5 ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    if (!mqttc__rc_ok_for(MQTTC_CONNACK, ca->reason_code)) return MQTTC_ERR_MALFORMED;
+    if (r->p == r->end) return MQTTC_OK; /* no property length: tolerated as none */
+    int rc = mqttc__read_props(r, MQTTC_CONNACK, &ca->props);
+    return rc != MQTTC_OK ? rc : r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
 }
 
-static int mqttc__decode_publish(mqttc__reader *r, unsigned flags, mqttc_publish_info *pi) {
+static int mqttc__decode_publish(mqttc__reader *r, unsigned flags, int version, mqttc_publish_info *pi) {
     mqttc_str topic;
     pi->dup = (flags >> 3) & 1;
     pi->qos = (int)((flags >> 1) & 3u);
@@ -1119,57 +1829,92 @@ static int mqttc__decode_publish(mqttc__reader *r, unsigned flags, mqttc_publish
     if (pi->qos == 3) return MQTTC_ERR_MALFORMED;              /* [MQTT-3.3.1-4] */
     if (pi->qos == 0 && pi->dup) return MQTTC_ERR_MALFORMED;    /* [MQTT-3.3.1-2] */
     if (mqttc__read_str(r, &topic, 1)) return MQTTC_ERR_MALFORMED;
-    if (mqttc_topic_check(topic.ptr, topic.len)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.3.2-2] */
     pi->topic = topic.ptr;
     pi->topic_len = topic.len;
     if (pi->qos && mqttc__read_id(r, &pi->packet_id)) return MQTTC_ERR_MALFORMED;
+    if (mqttc__is_v5(version)) {
+        int rc = mqttc__read_props(r, MQTTC_PUBLISH, &pi->props);
+        if (rc != MQTTC_OK) return rc;
+        /* an empty topic needs a Topic Alias [MQTT-3.3.2-7]; the client resolves it */
+        if (topic.len == 0 && !mqttc__props_find(&pi->props, MQTTC_PROP_TOPIC_ALIAS, NULL))
+            return MQTTC_ERR_PROTOCOL;
+    }
+    if ((topic.len || !mqttc__is_v5(version)) && mqttc_topic_check(topic.ptr, topic.len))
+        return MQTTC_ERR_MALFORMED; /* [MQTT-3.3.2-2] */
     pi->payload = r->p;
     pi->payload_len = (size_t)(r->end - r->p);
     return MQTTC_OK;
 }
 
-static int mqttc__decode_ack(mqttc__reader *r, int type, mqttc_ack_info *ai) {
-    ai->type = type;
-    return r->end - r->p == 2 ? mqttc__read_id(r, &ai->packet_id) : MQTTC_ERR_MALFORMED;
+/* A reason code per filter after the id and properties: SUBACK, and in MQTT 5 UNSUBACK. */
+static int mqttc__read_codes(mqttc__reader *r, int version, int type, unsigned short *id, mqttc_props *ps,
+                             const unsigned char **codes, size_t *count) {
+    int rc;
+    if (mqttc__read_id(r, id)) return MQTTC_ERR_MALFORMED;
+    if (mqttc__is_v5(version) && (rc = mqttc__read_props(r, type, ps)) != MQTTC_OK) return rc;
+    if (r->p == r->end) return MQTTC_ERR_MALFORMED;
+    *codes = r->p;
+    *count = (size_t)(r->end - r->p);
+    for (size_t i = 0; i < *count; i++)
+        if (type == MQTTC_SUBACK ? !mqttc__suback_code_ok((*codes)[i], version) : !mqttc__rc_ok_for(type, (*codes)[i]))
+            return MQTTC_ERR_MALFORMED; /* [MQTT-3.9.3-2] */
+    return MQTTC_OK;
 }
 
-/* SUBSCRIBE and UNSUBSCRIBE: an id, then one or more filters (with a QoS byte each for
-   SUBSCRIBE). All are checked here so mqttc_next_filter cannot fail. */
-static int mqttc__decode_filters(mqttc__reader *r, int type, mqttc_subscribe_info *si) {
+static int mqttc__decode_ack(mqttc__reader *r, int type, int version, mqttc_ack_info *ai) {
+    ai->type = type;
+    if (type == MQTTC_UNSUBACK && mqttc__is_v5(version)) {
+        int rc = mqttc__read_codes(r, version, type, &ai->packet_id, &ai->props, &ai->codes, &ai->count);
+        if (rc == MQTTC_OK) ai->reason_code = ai->codes[0];
+        return rc;
+    }
+    if (mqttc__read_id(r, &ai->packet_id)) return MQTTC_ERR_MALFORMED;
+    if (mqttc__is_v5(version)) return mqttc__read_reason(r, type, &ai->reason_code, &ai->props);
+    return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE: an id, (properties,) then one or more filters, with an options
+   byte each for SUBSCRIBE. All are checked here so mqttc_next_filter cannot fail. */
+static int mqttc__decode_filters(mqttc__reader *r, int type, int version, mqttc_subscribe_info *si) {
+    int rc;
     si->type = type;
     if (mqttc__read_id(r, &si->packet_id)) return MQTTC_ERR_MALFORMED;
+    if (mqttc__is_v5(version) && (rc = mqttc__read_props(r, type, &si->props)) != MQTTC_OK) return rc;
     si->list = r->p;
     si->list_len = (size_t)(r->end - r->p);
     while (r->p < r->end) {
         mqttc_str f;
         if (mqttc__read_str(r, &f, 1) || mqttc_filter_check(f.ptr, f.len)) return MQTTC_ERR_MALFORMED;
-        if (type == MQTTC_SUBSCRIBE && (r->p == r->end || *r->p++ > 2)) return MQTTC_ERR_MALFORMED;
+        if (mqttc__is_v5(version) && !mqttc__shared_ok(f.ptr, f.len)) return MQTTC_ERR_PROTOCOL;
+        if (type == MQTTC_SUBSCRIBE) {
+            if (r->p == r->end) return MQTTC_ERR_MALFORMED;
+            unsigned o = *r->p++;
+            if (!mqttc__sub_options_ok(o, version, f.ptr, f.len)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-5] */
+        }
         si->count++;
     }
     return si->count ? MQTTC_OK : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-3], [MQTT-3.10.3-2] */
 }
 
-static int mqttc__decode_suback(mqttc__reader *r, mqttc_suback_info *sa) {
-    if (mqttc__read_id(r, &sa->packet_id) || r->p == r->end) return MQTTC_ERR_MALFORMED;
-    sa->codes = r->p;
-    sa->count = (size_t)(r->end - r->p);
-    for (size_t i = 0; i < sa->count; i++)
-        if (!mqttc__suback_code_ok(sa->codes[i])) return MQTTC_ERR_MALFORMED; /* [MQTT-3.9.3-2] */
-    return MQTTC_OK;
-}
-
-static int mqttc__decode_body(mqttc__reader *r, mqttc_packet *p) {
+static int mqttc__decode_body(mqttc__reader *r, int version, mqttc_packet *p) {
     switch (p->type) {
     case MQTTC_CONNECT: return mqttc__decode_connect(r, &p->connect);
-    case MQTTC_CONNACK: return mqttc__decode_connack(r, &p->connack);
-    case MQTTC_PUBLISH: return mqttc__decode_publish(r, p->flags, &p->publish);
+    case MQTTC_CONNACK: return mqttc__decode_connack(r, version, &p->connack);
+    case MQTTC_PUBLISH: return mqttc__decode_publish(r, p->flags, version, &p->publish);
     case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
-        return mqttc__decode_ack(r, p->type, &p->ack);
-    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, p->type, &p->subscribe);
-    case MQTTC_SUBACK: return mqttc__decode_suback(r, &p->suback);
-    case MQTTC_PINGREQ: case MQTTC_PINGRESP: case MQTTC_DISCONNECT:
+        return mqttc__decode_ack(r, p->type, version, &p->ack);
+    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, p->type, version, &p->subscribe);
+    case MQTTC_SUBACK:
+        return mqttc__read_codes(r, version, MQTTC_SUBACK, &p->suback.packet_id, &p->suback.props, &p->suback.codes,
+                                 &p->suback.count);
+    case MQTTC_DISCONNECT:
+        if (mqttc__is_v5(version)) return mqttc__read_reason(r, p->type, &p->disconnect.reason_code, &p->disconnect.props);
         return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
-    default: return MQTTC_ERR_MALFORMED; /* 0 and 15 are reserved [MQTT-2.2.1] */
+    case MQTTC_AUTH:
+        if (!mqttc__is_v5(version)) return MQTTC_ERR_MALFORMED; /* reserved in 3.1.1 [MQTT-2.2.1] */
+        return mqttc__read_reason(r, p->type, &p->auth.reason_code, &p->auth.props);
+    case MQTTC_PINGREQ: case MQTTC_PINGRESP: return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    default: return MQTTC_ERR_MALFORMED; /* 0 is reserved [MQTT-2.2.1] */
     }
 }
 
@@ -1178,11 +1923,11 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     size_t remaining = 0, hlen = 0;
     *used = 0;
     memset(p, 0, sizeof *p);
-    if (!mqttc__version_ok(version)) return MQTTC_ERR_ARG; /* the caller's: nothing else is spoken yet */
+    if (!mqttc__version_ok(version)) return MQTTC_ERR_ARG; /* the caller's: a version not spoken */
     if (len == 0) return MQTTC_MORE;
     p->type = buf[0] >> 4;
     p->flags = buf[0] & 15u;
-    if (p->type == 0 || p->type == 15) return MQTTC_ERR_MALFORMED;
+    if (p->type == 0 || (p->type == MQTTC_AUTH && !mqttc__is_v5(version))) return MQTTC_ERR_MALFORMED;
     if (p->type != MQTTC_PUBLISH && p->flags != mqttc__required_flags(p->type))
         return MQTTC_ERR_MALFORMED; /* [MQTT-2.2.2-2] */
     int rc = mqttc__decode_fixed(buf, len, &remaining, &hlen);
@@ -1191,7 +1936,7 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     *used = hlen + remaining;
     if (len < *used) return MQTTC_MORE;
     mqttc__reader r = {buf + hlen, buf + hlen + remaining};
-    rc = mqttc__decode_body(&r, p);
+    rc = mqttc__decode_body(&r, version, p);
     if (rc != MQTTC_OK) *used = 0;
     return rc;
 }
@@ -1231,7 +1976,15 @@ enum {
     MQTTC__AWAIT_SUBACK,     /* we sent SUBSCRIBE */
     MQTTC__AWAIT_UNSUBACK,   /* we sent UNSUBSCRIBE; the record holds the filter */
     MQTTC__AWAIT_PUBREL,     /* the broker sent PUBLISH QoS 2 and we answered PUBREC */
-    MQTTC__HANDLER           /* in the subs pool: a per-filter message handler */
+    MQTTC__HANDLER,          /* in the subs pool: a per-filter message handler */
+    MQTTC__DISCONNECT_OUT,   /* MQTT 5: our DISCONNECT with its reason, sent after the drain */
+    /* MQTT 5, in the peer pool (what the broker told us) and the aliases_out pool */
+    MQTTC__ALIAS_IN,         /* the broker's topic alias (packet_id) for a topic (data, NUL) */
+    MQTTC__CONNACK_PROPS,    /* the last CONNACK's properties, raw */
+    MQTTC__DISCONNECT_PROPS, /* the broker's DISCONNECT's properties, raw */
+    MQTTC__ASSIGNED_ID,      /* the Assigned Client Identifier (data, NUL), kept for reconnects */
+    MQTTC__SCRATCH,          /* CONNECT's properties while CONNECT is encoded */
+    MQTTC__ALIAS_OUT         /* our topic alias (packet_id) for a topic (data); seq: last use */
 };
 
 typedef union mqttc__cb {
@@ -1246,7 +1999,8 @@ typedef struct mqttc__rec {
                         filters of a request, each after a 2-byte length as on the wire */
     mqttc__cb cb;
     void *user;
-    uint32_t seq;    /* handlers: the order they were set (mqttc__deliver) */
+    uint32_t seq;    /* handlers: the order they were set (mqttc__deliver); aliases: last use */
+    uint32_t sub_id; /* handlers, MQTT 5: the subscription identifier (0: none) */
     unsigned short packet_id;
     unsigned char kind;
 } mqttc__rec;
@@ -1315,6 +2069,27 @@ static mqttc__rec *mqttc__rec_find(mqttc__buf *pool, int kind, unsigned short id
         if (kind ? r->kind == kind : r->kind != MQTTC__AWAIT_PUBREL) return r;
     }
     return NULL;
+}
+
+/* A record of `kind` holding exactly these bytes (an alias's topic), or NULL. */
+static mqttc__rec *mqttc__rec_find_data(mqttc__buf *pool, int kind, const void *data, size_t len) {
+    mqttc__rec *r;
+    for (size_t off = 0; (r = mqttc__rec_at(pool, off)) != NULL; off += r->size)
+        if (r->kind == kind && r->data_len == len && memcmp(mqttc__rec_data(r), data, len) == 0) return r;
+    return NULL;
+}
+
+/* Replaces the record of `kind` (and id) by one holding data[0..len), plus a NUL when
+   is_text; NULL when the pool is full. */
+static mqttc__rec *mqttc__rec_put(mqttc__buf *pool, int kind, unsigned short id, const void *data, size_t len,
+                                  int is_text) {
+    mqttc__rec *r = mqttc__rec_find(pool, kind, id);
+    if (r) mqttc__rec_remove(pool, r);
+    r = mqttc__rec_add(pool, kind, id, len + (is_text ? 1u : 0u));
+    if (!r) return NULL;
+    if (len) memcpy(mqttc__rec_data(r), data, len);
+    if (is_text) mqttc__rec_data(r)[len] = 0;
+    return r;
 }
 
 /* Iterates the length-prefixed filters of a SUBSCRIBE or UNSUBSCRIBE record: 1 with *f set,
@@ -1951,6 +2726,9 @@ static void mqttc__set_state(mqttc_client *c, int next) {
     c->state = next;
 }
 
+/* The client speaks MQTT 5 (a constant 0 under MQTTC_NO_MQTT5). */
+#define MQTTC__V5(c) mqttc__is_v5((c)->opt.protocol_version)
+
 /* An event for options.on_status, told at the end of the public call it happened in
    (mqttc__tell_status), never from the middle of the client's own work. */
 static void mqttc__status_due(mqttc_client *c, int event) {
@@ -1980,7 +2758,18 @@ static int mqttc__fail(mqttc_client *c, int err) {
 static void mqttc__tell_status(mqttc_client *c) {
     int event = c->status_due, is_up = event == MQTTC_EVENT_CONNECTED;
     if (!event || c->in_dispatch) return;
-    mqttc_status st = {event, is_up ? MQTTC_OK : c->error, c->reason_code, is_up && c->session_present};
+    mqttc_status st;
+    memset(&st, 0, sizeof st);
+    st.event = event;
+    st.error = is_up ? MQTTC_OK : c->error;
+    st.reason_code = c->reason_code;
+    st.session_present = is_up && c->session_present;
+    mqttc__rec *r = mqttc__rec_find(&c->peer, c->error == MQTTC_ERR_SERVER_DISCONNECT && !is_up ? MQTTC__DISCONNECT_PROPS
+                                                                                                : MQTTC__CONNACK_PROPS, 0);
+    if (r) {
+        st.props.ptr = mqttc__rec_data(r);
+        st.props.len = r->data_len;
+    }
     c->status_due = 0;
     c->in_dispatch++;
     c->opt.on_status(c, &st, c->opt.user);
@@ -2021,7 +2810,7 @@ static void mqttc__trace_sent(mqttc_client *c, size_t n) {
     mqttc_packet p;
     size_t used;
     if (c->opt.on_trace &&
-        mqttc_decode(c->tx.p + c->tx.start + c->tx.len - n, n, 0, MQTTC_PROTOCOL_311, &p, &used) == MQTTC_OK)
+        mqttc_decode(c->tx.p + c->tx.start + c->tx.len - n, n, 0, c->opt.protocol_version, &p, &used) == MQTTC_OK)
         c->opt.on_trace(c, 1, &p, c->opt.user);
 }
 
@@ -2039,10 +2828,11 @@ static int mqttc__queued(mqttc_client *c, size_t n) {
     return MQTTC_OK;
 }
 
-/* The small control packets (acks, pings, DISCONNECT): at most 4 bytes in 3.1.1. Control
-   packets may pass max_output; only memory stops them. */
-#define MQTTC__CONTROL_MAX 4u
-static int mqttc__send_control(mqttc_client *c, int type, unsigned short id) {
+/* The small control packets (acks, pings, DISCONNECT): at most 4 bytes in 3.1.1, 5 with an
+   MQTT 5 reason code (never properties: [MQTT-3.4.2-2] and its kin then hold trivially).
+   Control packets may pass max_output; only memory stops them. */
+#define MQTTC__CONTROL_MAX 5u
+static int mqttc__send_reason(mqttc_client *c, int type, unsigned short id, int reason) {
     mqttc_ack_info ack;
     size_t n = 0;
     int rc;
@@ -2051,19 +2841,43 @@ static int mqttc__send_control(mqttc_client *c, int type, unsigned short id) {
     memset(&ack, 0, sizeof ack);
     ack.type = type;
     ack.packet_id = id;
-    if (type == MQTTC_DISCONNECT || type == MQTTC_PINGREQ) rc = mqttc__encode_empty(p, MQTTC__CONTROL_MAX, type, &n);
-    else rc = mqttc_encode_ack(p, MQTTC__CONTROL_MAX, MQTTC_PROTOCOL_311, &ack, &n);
+    ack.reason_code = reason;
+    if (type == MQTTC_PINGREQ) rc = mqttc__encode_empty(p, MQTTC__CONTROL_MAX, type, &n);
+    else if (type == MQTTC_DISCONNECT)
+        rc = mqttc__encode_reason_only(p, MQTTC__CONTROL_MAX, c->opt.protocol_version, type, reason, &ack.props, &n);
+    else rc = mqttc_encode_ack(p, MQTTC__CONTROL_MAX, c->opt.protocol_version, &ack, &n);
     MQTTC_ASSERT(rc == MQTTC_OK);
     return mqttc__queued(c, n);
 }
 
+static int mqttc__send_control(mqttc_client *c, int type, unsigned short id) {
+    return mqttc__send_reason(c, type, id, 0);
+}
+
+/* The broker broke the protocol: in MQTT 5 it is told why with DISCONNECT and a reason
+   code (0x81 malformed, 0x82 protocol error, 0x93, 0x94, 0x95 ...) [MQTT-4.13.1], written
+   as far as the socket takes it now; then the connection ends with err. */
+static int mqttc__violation(mqttc_client *c, int err, int reason) {
+    if (MQTTC__V5(c) && c->state >= MQTTC_STATE_CONNACK_WAIT && c->state < MQTTC_STATE_DISCONNECTING &&
+        mqttc__send_reason(c, MQTTC_DISCONNECT, 0, reason) == MQTTC_OK)
+        (void)mqttc__flush(c);
+    return mqttc__fail(c, err);
+}
+
 /* ---- connecting ---- */
+
+/* The Assigned Client Identifier the broker gave (MQTT 5), or NULL. */
+static const char *mqttc__assigned_id(const mqttc_client *c) {
+    mqttc__rec *r = mqttc__rec_find((mqttc__buf *)(uintptr_t)&c->peer, MQTTC__ASSIGNED_ID, 0);
+    return r ? (const char *)mqttc__rec_data(r) : NULL;
+}
 
 static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
     const mqttc_options *o = &c->opt;
+    const char *id = mqttc__assigned_id(c);
     memset(ci, 0, sizeof *ci);
-    ci->client_id.ptr = o->client_id;
-    ci->client_id.len = strlen(o->client_id);
+    ci->client_id.ptr = id ? id : o->client_id;
+    ci->client_id.len = strlen(ci->client_id.ptr);
     ci->clean_session = !o->no_clean_session;
     ci->keepalive_s = o->keepalive_s;
     if (o->will_topic) {
@@ -2082,18 +2896,57 @@ static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
         ci->password.ptr = (const char *)o->password;
         ci->password.len = o->password_len;
     }
+    ci->will_props = o->will_props;
+}
+
+/* Appends one integer property to raw bytes (the client's own CONNECT properties). */
+static unsigned char *mqttc__put_int_prop(unsigned char *p, int id, uint32_t value) {
+    mqttc_prop pr;
+    memset(&pr, 0, sizeof pr);
+    pr.id = id;
+    pr.value = value;
+    return mqttc__put_prop(p, &pr);
+}
+
+/* MQTT 5 CONNECT properties: the client's own from the options (Session Expiry, Receive
+   Maximum, Maximum Packet Size, Topic Alias Maximum, each only when it differs from the
+   spec's default), then the application's connect_props: the raw bytes of both together in
+   a scratch record of the peer pool (a connect, not a message: no per-message cost). */
+static int mqttc__connect_props(mqttc_client *c, mqttc_props *out) {
+    const mqttc_options *o = &c->opt;
+    unsigned char own[32], *p = own;
+    if (o->session_expiry_s) p = mqttc__put_int_prop(p, MQTTC_PROP_SESSION_EXPIRY, o->session_expiry_s);
+    if (o->max_inflight_in < 65535u) p = mqttc__put_int_prop(p, MQTTC_PROP_RECEIVE_MAX, o->max_inflight_in);
+    p = mqttc__put_int_prop(p, MQTTC_PROP_MAX_PACKET_SIZE, (uint32_t)o->max_packet_size);
+    if (o->topic_alias_in) p = mqttc__put_int_prop(p, MQTTC_PROP_TOPIC_ALIAS_MAX, o->topic_alias_in);
+    size_t own_len = (size_t)(p - own);
+    mqttc__rec_drop(&c->peer, 1u << MQTTC__SCRATCH);
+    mqttc__rec *r = mqttc__rec_add(&c->peer, MQTTC__SCRATCH, 0, own_len + o->connect_props.len);
+    if (!r) return MQTTC_ERR_NOMEM;
+    memcpy(mqttc__rec_data(r), own, own_len);
+    if (o->connect_props.len) memcpy(mqttc__rec_data(r) + own_len, o->connect_props.ptr, o->connect_props.len);
+    *out = o->connect_props;
+    out->ptr = mqttc__rec_data(r);
+    out->len = r->data_len;
+    return MQTTC_OK;
 }
 
 /* CONNECT is the first packet on the connection [MQTT-3.1.0-1]. */
 static int mqttc__send_connect(mqttc_client *c) {
     mqttc_connect_info ci;
+    mqttc_props props;
     size_t n;
-    int rc;
+    int rc = MQTTC_OK, v = c->opt.protocol_version;
+    memset(&props, 0, sizeof props);
+    if (MQTTC__V5(c)) rc = mqttc__connect_props(c, &props); /* first: it may move the peer pool */
+    if (rc != MQTTC_OK) return mqttc__fail(c, rc);
     mqttc__connect_info(c, &ci);
-    mqttc_encode_connect(NULL, 0, MQTTC_PROTOCOL_311, &ci, &n);
+    ci.props = props;
+    mqttc_encode_connect(NULL, 0, v, &ci, &n);
     unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
-    if (!p) return mqttc__fail(c, rc);
-    mqttc_encode_connect(p, n, MQTTC_PROTOCOL_311, &ci, &n);
+    if (p) rc = mqttc_encode_connect(p, n, v, &ci, &n);
+    mqttc__rec_drop(&c->peer, 1u << MQTTC__SCRATCH);
+    if (!p || rc != MQTTC_OK) return mqttc__fail(c, p ? rc : MQTTC_ERR_NOMEM);
     mqttc__set_state(c, MQTTC_STATE_CONNACK_WAIT);
     return mqttc__queued(c, n);
 }
@@ -2105,6 +2958,22 @@ static int mqttc__buffers(mqttc_client *c) {
     if (mqttc__buf_reserve(&c->rx, rx_first) != MQTTC_OK || mqttc__buf_reserve(&c->tx, 64) != MQTTC_OK)
         return MQTTC_ERR_NOMEM;
     return MQTTC_OK;
+}
+
+/* The spec's defaults until a CONNACK says otherwise [MQTT-3.2.2.3]; aliases and what the
+   broker said die with the connection [MQTT-3.3.2-7] (an assigned id is kept: it names
+   the session on reconnects). */
+static void mqttc__limits_reset(mqttc_client *c) {
+    mqttc_limits *l = &c->limits;
+    l->receive_max = 65535u;
+    l->max_packet_size = 0;
+    l->topic_alias_max = 0;
+    l->max_qos = 2;
+    l->retain_available = l->wildcard_available = l->sub_id_available = l->shared_available = 1;
+    l->keepalive_s = c->opt.keepalive_s;
+    l->session_expiry_s = c->opt.session_expiry_s;
+    mqttc__rec_drop(&c->peer, ~(1u << MQTTC__ASSIGNED_ID));
+    c->aliases_out.start = c->aliases_out.len = 0;
 }
 
 /* Every connect path starts here: a new connection on an idle or closed client. */
@@ -2119,7 +2988,9 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
     c->ping_outstanding = 0;
     c->tx.start = c->tx.len = c->rx.start = c->rx.len = 0;
     /* answers to requests of an earlier connection will never come */
-    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK));
+    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK) |
+                                      (1u << MQTTC__DISCONNECT_OUT));
+    mqttc__limits_reset(c);
     return MQTTC_OK;
 }
 
@@ -2148,11 +3019,49 @@ static int mqttc__resend(mqttc_client *c) {
     return MQTTC_OK;
 }
 
+/* One CONNACK property into this connection's limits [MQTT-3.2.2.3]. */
+static void mqttc__adopt_limit(mqttc_client *c, const mqttc_prop *pr) {
+    mqttc_limits *l = &c->limits;
+    switch (pr->id) {
+    case MQTTC_PROP_RECEIVE_MAX: l->receive_max = pr->value; break;
+    case MQTTC_PROP_MAX_PACKET_SIZE: l->max_packet_size = pr->value; break;
+    case MQTTC_PROP_TOPIC_ALIAS_MAX: l->topic_alias_max = pr->value; break;
+    case MQTTC_PROP_MAX_QOS: l->max_qos = (int)pr->value; break;
+    case MQTTC_PROP_RETAIN_AVAILABLE: l->retain_available = (int)pr->value; break;
+    case MQTTC_PROP_WILDCARD_SUB_AVAILABLE: l->wildcard_available = (int)pr->value; break;
+    case MQTTC_PROP_SUB_ID_AVAILABLE: l->sub_id_available = (int)pr->value; break;
+    case MQTTC_PROP_SHARED_SUB_AVAILABLE: l->shared_available = (int)pr->value; break;
+    case MQTTC_PROP_SERVER_KEEP_ALIVE: l->keepalive_s = pr->value; break; /* [MQTT-3.2.2-21] */
+    case MQTTC_PROP_SESSION_EXPIRY: l->session_expiry_s = pr->value; break;
+    default: break;
+    }
+}
+
+/* MQTT 5: the CONNACK's properties are kept for on_status and mqttc_server_limits, its
+   limits adopted, an Assigned Client Identifier kept for the next connects. */
+static int mqttc__adopt_connack(mqttc_client *c, const mqttc_connack_info *ca) {
+    mqttc_prop pr;
+    size_t pos = 0;
+    if (!mqttc__rec_put(&c->peer, MQTTC__CONNACK_PROPS, 0, ca->props.ptr, ca->props.len, 0)) return MQTTC_ERR_NOMEM;
+    while (mqttc__props_next(&ca->props, &pos, &pr) == 1) {
+        mqttc__adopt_limit(c, &pr);
+        if (pr.id == MQTTC_PROP_ASSIGNED_CLIENT_ID &&
+            !mqttc__rec_put(&c->peer, MQTTC__ASSIGNED_ID, 0, pr.str.ptr, pr.str.len, 1))
+            return MQTTC_ERR_NOMEM;
+    }
+    return MQTTC_OK;
+}
+
 static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
-    if (c->state != MQTTC_STATE_CONNACK_WAIT) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    if (c->state != MQTTC_STATE_CONNACK_WAIT) return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     c->reason_code = ca->reason_code;
-    if (ca->reason_code != 0) return mqttc__fail(c, MQTTC_ERR_REFUSED);
-    if (ca->session_present && !c->opt.no_clean_session) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    if (MQTTC__V5(c)) {
+        int rc = mqttc__adopt_connack(c, ca);
+        if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+    }
+    if (ca->reason_code != 0) return mqttc__fail(c, MQTTC_ERR_REFUSED); /* >= 0x80 in MQTT 5 [MQTT-4.13.2-1] */
+    if (ca->session_present && !c->opt.no_clean_session) /* [MQTT-3.2.2-4] */
+        return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     c->session_present = ca->session_present;
     mqttc__set_state(c, MQTTC_STATE_CONNECTED);
     mqttc__status_due(c, MQTTC_EVENT_CONNECTED);
@@ -2169,23 +3078,54 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
     return mqttc__resend(c);
 }
 
+/* The filter a shared subscription `$share/{name}/{filter}` matches with [MQTT-4.8.2]. */
+static mqttc_str mqttc__unshared(const char *f, size_t len) {
+    mqttc_str s = {f, len};
+    if (len > 7 && memcmp(f, "$share/", 7) == 0) {
+        const char *slash = (const char *)memchr(f + 7, '/', len - 7);
+        if (slash) {
+            s.ptr = slash + 1;
+            s.len = len - (size_t)(s.ptr - f);
+        }
+    }
+    return s;
+}
+
+/* Whether handler h takes message m. A message with subscription identifiers (MQTT 5)
+   goes exactly to the handlers whose id it lists [MQTT-3.3.4-3]; one without goes to the
+   handlers without an id whose filter matches (a handler with an id would have been
+   listed). */
+static int mqttc__handler_takes(mqttc__rec *h, const mqttc_message *m, int has_ids) {
+    if (has_ids) {
+        mqttc_prop pr;
+        size_t pos = 0;
+        while (mqttc__props_next(&m->props, &pos, &pr) == 1)
+            if (pr.id == MQTTC_PROP_SUBSCRIPTION_ID && pr.value == h->sub_id) return 1;
+        return 0;
+    }
+    mqttc_str f = mqttc__unshared((const char *)mqttc__rec_data(h), h->data_len);
+    return !h->sub_id && mqttc_topic_matches(f.ptr, f.len, m->topic, m->topic_len);
+}
+
 /* Hands a message to every per-filter handler it matches, or else to on_message. (With
    3.1.1 the broker says nothing of which subscription a message is for, so overlapping
-   filters each see it; MQTT 5 subscription identifiers will make this exact.) A handler may
+   filters each see it; MQTT 5 subscription identifiers make this exact: the filters of one
+   SUBSCRIBE share its id and their handler is called once.) A handler may
    subscribe, unsubscribe or publish, or disconnect (then delivery stops). Handlers are kept
    in the order they were set (seq), so the walk goes by seq, not by a position or pointer
    that a handler's call may move: a handler set during this delivery (seq > last) is not
    called for this message. */
 static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
-    uint32_t last = c->handler_seq, done = 0;
-    int matched = 0;
+    uint32_t last = c->handler_seq, done = 0, last_id = 0;
+    int matched = 0, has_ids = MQTTC__V5(c) && mqttc__props_find(&m->props, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
     size_t off = 0;
     mqttc__rec *r;
     while ((r = mqttc__rec_at(&c->subs, off)) != NULL && r->seq <= last) {
         off += r->size;
         if (r->seq <= done) continue;
         done = r->seq;
-        if (!mqttc_topic_matches((const char *)mqttc__rec_data(r), r->data_len, m->topic, m->topic_len)) continue;
+        if (!mqttc__handler_takes(r, m, has_ids) || (r->sub_id && r->sub_id == last_id)) continue;
+        last_id = r->sub_id;
         matched = 1;
         r->cb.message(c, m, r->user);
         if (c->state != MQTTC_STATE_CONNECTED) return;
@@ -2198,15 +3138,39 @@ static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
    [MQTT-4.5.0-2] (the ack leaves after the callback returns: output is held during
    dispatch). QoS 2 is delivered once: a repeat before PUBREL only gets PUBREC again
    [MQTT-4.3.3-2]. */
+/* MQTT 5 incoming topic aliases: an alias 1..options.topic_alias_in [MQTT-3.3.2-10] with a
+   topic sets the mapping; with an empty topic it names the topic set before. 0 or above
+   our maximum is DISCONNECT 0x94, an alias never set 0x82. The topic then lives in the
+   peer pool, NUL-terminated, unmoved until the next PUBLISH is handled. */
+static int mqttc__resolve_alias(mqttc_client *c, mqttc_publish_info *m) {
+    mqttc_prop pr;
+    if (!mqttc__props_find(&m->props, MQTTC_PROP_TOPIC_ALIAS, &pr)) return MQTTC_OK;
+    if (pr.value == 0 || pr.value > c->opt.topic_alias_in)
+        return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_TOPIC_ALIAS_INVALID);
+    unsigned short alias = (unsigned short)pr.value;
+    mqttc__rec *r = mqttc__rec_find(&c->peer, MQTTC__ALIAS_IN, alias);
+    if (m->topic_len) {
+        r = mqttc__rec_put(&c->peer, MQTTC__ALIAS_IN, alias, m->topic, m->topic_len, 1);
+        if (!r) return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
+        return MQTTC_OK;
+    }
+    if (!r) return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
+    m->topic = (const char *)mqttc__rec_data(r);
+    m->topic_len = r->data_len - 1;
+    return MQTTC_OK;
+}
+
 static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
-    int rc = MQTTC_OK;
+    int rc = MQTTC_OK, has_topic = m->topic_len > 0;
+    if (MQTTC__V5(c) && m->props.len && (rc = mqttc__resolve_alias(c, m)) != MQTTC_OK) return rc;
     int is_repeat = m->qos == 2 && mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id) != NULL;
     /* draining (mqttc_disconnect): a new flow is not taken; unacknowledged, the broker still
        owns the message and sends it again in a kept session [MQTT-4.4.0-1] */
     if (c->state == MQTTC_STATE_DRAINING && !is_repeat) return MQTTC_OK;
     if (m->qos == 1) rc = mqttc__send_control(c, MQTTC_PUBACK, m->packet_id);
     if (m->qos == 2) {
-        if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+        if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) /* our Receive Maximum (MQTT 5) */
+            return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_RECEIVE_MAX_EXCEEDED);
         if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id, 0))
             return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
         c->incoming_qos2 += !is_repeat;
@@ -2214,11 +3178,12 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
         if (is_repeat) return rc;
     }
     if (rc != MQTTC_OK) return rc;
-    /* NUL-terminate the topic in place: slide it over its 2-byte length prefix. */
-    char *topic = (char *)(uintptr_t)(m->topic - 2);
-    memmove(topic, m->topic, m->topic_len);
-    topic[m->topic_len] = '\0';
-    m->topic = topic;
+    if (has_topic) { /* NUL-terminate the topic in place: slide it over its 2-byte length prefix */
+        char *topic = (char *)(uintptr_t)(m->topic - 2);
+        memmove(topic, m->topic, m->topic_len);
+        topic[m->topic_len] = '\0';
+        m->topic = topic;
+    }
     mqttc__deliver(c, m);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
@@ -2238,12 +3203,14 @@ static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind
    PUBREL goes out, in PUBREC order [MQTT-4.6.0-4]. A stray PUBREC is answered with PUBREL
    so the broker's flow can end. */
 static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
+    if (a->reason_code >= 0x80) /* MQTT 5: refused, the flow ends here [MQTT-4.4.0-2] */
+        return mqttc__on_complete(c, a, MQTTC__AWAIT_PUBREC);
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
     if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
         mqttc__rec_remove(&c->inflight, r);
         if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
     }
-    return mqttc__send_control(c, MQTTC_PUBREL, a->packet_id);
+    return mqttc__send_reason(c, MQTTC_PUBREL, a->packet_id, r || !MQTTC__V5(c) ? 0 : MQTTC_RC_PACKET_ID_NOT_FOUND);
 }
 
 /* PUBREL: the incoming QoS 2 flow ends with PUBCOMP [MQTT-4.3.3-2]; for an unknown id too. */
@@ -2253,16 +3220,16 @@ static int mqttc__on_pubrel(mqttc_client *c, const mqttc_ack_info *a) {
         mqttc__rec_remove(&c->inflight, r);
         c->incoming_qos2--;
     }
-    return mqttc__send_control(c, MQTTC_PUBCOMP, a->packet_id);
+    return mqttc__send_reason(c, MQTTC_PUBCOMP, a->packet_id, r || !MQTTC__V5(c) ? 0 : MQTTC_RC_PACKET_ID_NOT_FOUND);
 }
 
 /* Removes the handlers of a request's filters: all of them (codes NULL), or those the
-   broker refused (0x80) [MQTT-3.9.3-2]. */
+   broker refused (0x80, in MQTT 5 any code from 0x80) [MQTT-3.9.3-2]. */
 static void mqttc__drop_handlers(mqttc_client *c, mqttc__rec *r, const unsigned char *codes) {
     size_t pos = 0, i = 0;
     mqttc_str f;
     for (; mqttc__rec_next_filter(r, &pos, &f); i++) {
-        if (codes && codes[i] != 0x80) continue;
+        if (codes && codes[i] < 0x80) continue;
         mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
         if (h) mqttc__rec_remove(&c->subs, h);
     }
@@ -2279,7 +3246,8 @@ static size_t mqttc__rec_filter_count(mqttc__rec *r) {
    count is a protocol violation. A refused filter (0x80) loses its handler. */
 static int mqttc__on_suback(mqttc_client *c, const mqttc_suback_info *sa) {
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, sa->packet_id);
-    if (!r || sa->count != mqttc__rec_filter_count(r)) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    if (!r || sa->count != mqttc__rec_filter_count(r))
+        return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     mqttc_suback_fn fn = r->cb.suback;
     void *user = r->user;
     mqttc__drop_handlers(c, r, sa->codes);
@@ -2288,9 +3256,11 @@ static int mqttc__on_suback(mqttc_client *c, const mqttc_suback_info *sa) {
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
+/* An MQTT 5 UNSUBACK has a code per filter, in order [MQTT-3.11.3-1]. */
 static int mqttc__on_unsuback(mqttc_client *c, const mqttc_ack_info *a) {
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_UNSUBACK, a->packet_id);
-    if (!r) return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    if (!r || (MQTTC__V5(c) && a->count != mqttc__rec_filter_count(r)))
+        return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     mqttc_unsuback_fn fn = r->cb.unsuback;
     void *user = r->user;
     mqttc__drop_handlers(c, r, NULL);
@@ -2299,10 +3269,67 @@ static int mqttc__on_unsuback(mqttc_client *c, const mqttc_ack_info *a) {
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
-/* Before CONNACK anything else is "invalidresp" [MQTT-3.2.0-1]; packets only a client
-   sends are protocol violations [MQTT-4.8.0-1]. */
+/* MQTT 5: the broker's DISCONNECT ends the connection; its reason code and properties
+   (Reason String, Server Reference) are kept for on_status [MQTT-3.14.2]. */
+static int mqttc__on_disconnect(mqttc_client *c, const mqttc_disconnect_info *d) {
+    if (!MQTTC__V5(c)) return mqttc__fail(c, MQTTC_ERR_PROTOCOL); /* a 3.1.1 broker never sends it */
+    c->reason_code = d->reason_code;
+    if (!mqttc__rec_put(&c->peer, MQTTC__DISCONNECT_PROPS, 0, d->props.ptr, d->props.len, 0))
+        return mqttc__fail(c, MQTTC_ERR_NOMEM);
+    return mqttc__fail(c, MQTTC_ERR_SERVER_DISCONNECT);
+}
+
+/* The Authentication Method of our CONNECT (options.connect_props), or ptr NULL. */
+static mqttc_str mqttc__auth_method(const mqttc_client *c) {
+    mqttc_prop pr;
+    mqttc_str none = {NULL, 0};
+    return mqttc__props_find(&c->opt.connect_props, MQTTC_PROP_AUTH_METHOD, &pr) ? pr.str : none;
+}
+
+/* AUTH with our method and these data [MQTT-4.12.0-5]. */
+static int mqttc__send_auth(mqttc_client *c, int reason, mqttc_str data) {
+    mqttc_prop list[2];
+    mqttc_auth_info ai;
+    size_t n;
+    int rc;
+    memset(&ai, 0, sizeof ai);
+    memset(list, 0, sizeof list);
+    list[0].id = MQTTC_PROP_AUTH_METHOD;
+    list[0].str = mqttc__auth_method(c);
+    list[1].id = MQTTC_PROP_AUTH_DATA;
+    list[1].str = data;
+    ai.reason_code = reason;
+    ai.props.list = list;
+    ai.props.count = data.ptr ? 2 : 1;
+    if (mqttc_encode_auth(NULL, 0, c->opt.protocol_version, &ai, &n) != MQTTC_ERR_NOSPACE) return MQTTC_ERR_ARG;
+    unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    mqttc_encode_auth(p, n, c->opt.protocol_version, &ai, &n);
+    return mqttc__queued(c, n);
+}
+
+/* MQTT 5 AUTH: only when we named a method, and with that method [MQTT-4.12.0-6/7]. A
+   challenge (0x18) goes to options.on_auth and its answer back with 0x18 [MQTT-4.12.0-3];
+   success (0x00) ends a re-authentication. Giving up: DISCONNECT 0x87, MQTTC_ERR_AUTH. */
+static int mqttc__on_auth(mqttc_client *c, const mqttc_auth_info *a) {
+    mqttc_str ours = mqttc__auth_method(c), data = {NULL, 0};
+    mqttc_prop theirs;
+    if (!MQTTC__V5(c) || !ours.ptr || !mqttc__props_find(&a->props, MQTTC_PROP_AUTH_METHOD, &theirs) ||
+        theirs.str.len != ours.len || memcmp(theirs.str.ptr, ours.ptr, ours.len) != 0 ||
+        a->reason_code == MQTTC_RC_REAUTHENTICATE || (a->reason_code == 0 && c->state == MQTTC_STATE_CONNACK_WAIT))
+        return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
+    if (a->reason_code == 0) return MQTTC_OK;
+    if (!c->opt.on_auth || c->opt.on_auth(c, a, &data, c->opt.user) != 0)
+        return mqttc__violation(c, MQTTC_ERR_AUTH, MQTTC_RC_NOT_AUTHORIZED);
+    if (c->state == MQTTC_STATE_CLOSED) return c->error;
+    return mqttc__send_auth(c, MQTTC_RC_CONTINUE_AUTH, data);
+}
+
+/* Before CONNACK anything else is "invalidresp" [MQTT-3.2.0-1] (MQTT 5 also allows AUTH
+   [MQTT-3.1.2-30]); packets only a client sends are protocol violations [MQTT-4.8.0-1]. */
 static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
-    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK) return mqttc__fail(c, MQTTC_ERR_INVALIDRESP);
+    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK && p->type != MQTTC_AUTH)
+        return mqttc__violation(c, MQTTC_ERR_INVALIDRESP, MQTTC_RC_PROTOCOL_ERROR);
     switch (p->type) {
     case MQTTC_CONNACK: return mqttc__on_connack(c, &p->connack);
     case MQTTC_PUBLISH: return mqttc__on_publish(c, &p->publish);
@@ -2313,7 +3340,9 @@ static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
     case MQTTC_SUBACK: return mqttc__on_suback(c, &p->suback);
     case MQTTC_UNSUBACK: return mqttc__on_unsuback(c, &p->ack);
     case MQTTC_PINGRESP: c->ping_outstanding = 0; return MQTTC_OK;
-    default: return mqttc__fail(c, MQTTC_ERR_PROTOCOL);
+    case MQTTC_DISCONNECT: return mqttc__on_disconnect(c, &p->disconnect);
+    case MQTTC_AUTH: return mqttc__on_auth(c, &p->auth);
+    default: return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     }
 }
 
@@ -2347,11 +3376,14 @@ static int mqttc__dispatch_all(mqttc_client *c) {
     c->in_dispatch++;
     c->rx_pending = 0;
     while (c->rx.len && mqttc__takes_input(c)) {
-        int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, MQTTC_PROTOCOL_311, &p, &used);
+        int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, c->opt.protocol_version, &p,
+                              &used);
         if (rc == MQTTC_MORE) break;
-        if (rc != MQTTC_OK) {
+        if (rc != MQTTC_OK) { /* MQTT 5 names it: 0x95 too large, 0x82 not allowed, 0x81 malformed */
             int err = rc == MQTTC_ERR_OVERFLOW ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_PROTOCOL;
-            mqttc__fail(c, c->state == MQTTC_STATE_CONNACK_WAIT ? MQTTC_ERR_INVALIDRESP : err);
+            int reason = rc == MQTTC_ERR_OVERFLOW ? MQTTC_RC_PACKET_TOO_LARGE
+                         : rc == MQTTC_ERR_PROTOCOL ? MQTTC_RC_PROTOCOL_ERROR : MQTTC_RC_MALFORMED_PACKET;
+            mqttc__violation(c, c->state == MQTTC_STATE_CONNACK_WAIT ? MQTTC_ERR_INVALIDRESP : err, reason);
             break;
         }
         if (c->opt.on_trace) c->opt.on_trace(c, 0, &p, c->opt.user);
@@ -2375,7 +3407,7 @@ static int mqttc__dispatch_all(mqttc_client *c) {
 static int mqttc__rx_room(mqttc_client *c, int was_full) {
     mqttc_packet p;
     size_t total = 0, want = 1;
-    if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, MQTTC_PROTOCOL_311, &p, &total);
+    if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, c->opt.protocol_version, &p, &total);
     if (total > c->rx.len) want = total - c->rx.len;
     if (was_full && !c->rx.is_fixed && want < c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
         c->rx.len + c->rx.cap <= c->rx.max)
@@ -2419,7 +3451,14 @@ static int mqttc__read_input(mqttc_client *c) {
 /* Paused, nothing is received: pings go by what was sent, one a keepalive period. */
 static uint64_t mqttc__ping_due(const mqttc_client *c) {
     uint64_t last = c->last_tx_ms < c->last_rx_ms || c->is_paused ? c->last_tx_ms : c->last_rx_ms;
-    return last + (uint64_t)c->opt.keepalive_s * 1000u;
+    return last + (uint64_t)c->limits.keepalive_s * 1000u;
+}
+
+/* The wait for PINGRESP: options.ping_timeout_ms, at most the keepalive in effect (MQTT
+   5's Server Keep Alive may have shortened it). */
+static uint64_t mqttc__ping_timeout(const mqttc_client *c) {
+    uint64_t ka = (uint64_t)c->limits.keepalive_s * 1000u;
+    return c->opt.ping_timeout_ms < ka ? c->opt.ping_timeout_ms : ka;
 }
 
 /* The session is up (CONNACK received): keepalive runs. */
@@ -2430,7 +3469,19 @@ static int mqttc__is_up(const mqttc_client *c) {
 /* DISCONNECT goes out [MQTT-3.14.4-1]; the connection closes once it is written, within
    the disconnect timeout. */
 static int mqttc__send_disconnect(mqttc_client *c) {
-    int rc = mqttc__send_control(c, MQTTC_DISCONNECT, 0);
+    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__DISCONNECT_OUT, 0); /* mqttc_disconnect_with's */
+    int rc = MQTTC_OK;
+    if (r) {
+        unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
+        if (!p) return mqttc__fail(c, rc);
+        r = mqttc__rec_find(&c->inflight, MQTTC__DISCONNECT_OUT, 0);
+        size_t n = r->data_len;
+        memcpy(p, mqttc__rec_data(r), n);
+        mqttc__rec_remove(&c->inflight, r);
+        rc = mqttc__queued(c, n);
+    } else {
+        rc = mqttc__send_control(c, MQTTC_DISCONNECT, 0);
+    }
     if (rc != MQTTC_OK) return rc;
     mqttc__set_state(c, MQTTC_STATE_DISCONNECTING);
     c->connect_deadline_ms = c->now_ms + c->opt.disconnect_timeout_ms;
@@ -2449,9 +3500,9 @@ static int mqttc__check_timers(mqttc_client *c) {
         if (c->state == MQTTC_STATE_DRAINING && mqttc__send_disconnect(c) == MQTTC_OK) (void)mqttc__flush(c);
         return mqttc__fail(c, MQTTC_ERR_TIMEOUT);
     }
-    if (!mqttc__is_up(c) || c->opt.keepalive_s == 0) return MQTTC_OK;
+    if (!mqttc__is_up(c) || c->limits.keepalive_s == 0) return MQTTC_OK;
     if (c->ping_outstanding && !c->is_paused) {
-        if (now >= c->ping_sent_ms + c->opt.ping_timeout_ms) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
+        if (now >= c->ping_sent_ms + mqttc__ping_timeout(c)) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
         return MQTTC_OK;
     }
     if (now < mqttc__ping_due(c)) return MQTTC_OK;
@@ -2512,8 +3563,8 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
     if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return 0;
     if ((c->rx_pending || c->tr.has_buffered_input) && mqttc__wants_input(c)) return 0;
     if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
-    if (mqttc__is_up(c) && c->opt.keepalive_s) {
-        ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + c->opt.ping_timeout_ms : mqttc__ping_due(c);
+    if (mqttc__is_up(c) && c->limits.keepalive_s) {
+        ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + mqttc__ping_timeout(c) : mqttc__ping_due(c);
         if (!due || ping < due) due = ping;
     }
     if (!due) return -1;
@@ -2523,35 +3574,109 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
 
 /* ---- the verbs ---- */
 
+/* MQTT 5 properties from the application: valid for the packet, and none of those the
+   client owns (Topic Alias, Subscription Identifier: never from a client in a PUBLISH
+   [MQTT-3.3.4-6]; the client sets its own, and CONNECT's from the options). In 3.1.1 none. */
+static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int type) {
+    size_t body;
+    if (!MQTTC__V5(c)) return !ps->len && !ps->count;
+    return mqttc__props_verify(ps, type, &body) == MQTTC_OK && !mqttc__props_find(ps, MQTTC_PROP_TOPIC_ALIAS, NULL) &&
+           !mqttc__props_find(ps, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
+}
+
+/* The outgoing window: options.max_inflight, and in MQTT 5 at most the broker's Receive
+   Maximum [MQTT-3.3.4-7]. */
+static unsigned mqttc__window(const mqttc_client *c) {
+    return c->opt.max_inflight < c->limits.receive_max ? c->opt.max_inflight : c->limits.receive_max;
+}
+
+/* A packet of n bytes fits the broker's Maximum Packet Size [MQTT-3.2.2-15]. */
+static int mqttc__fits(const mqttc_client *c, size_t n) {
+    return !c->limits.max_packet_size || n <= c->limits.max_packet_size;
+}
+
+/* MQTT 5 outgoing topic aliases (options.topic_alias_out): the alias a topic has (*is_new
+   0), or the one it gets: the next unused, or the least recently used one's (*is_new 1).
+   0: no alias (off, or the broker takes none [MQTT-3.2.2-17/18]). Nothing changes until
+   mqttc__alias_commit. */
+static unsigned short mqttc__alias_pick(mqttc_client *c, const mqttc_publish_info *pi, int *is_new) {
+    unsigned slots = c->opt.topic_alias_out < c->limits.topic_alias_max ? c->opt.topic_alias_out : c->limits.topic_alias_max;
+    mqttc__rec *r = mqttc__rec_find_data(&c->aliases_out, MQTTC__ALIAS_OUT, pi->topic, pi->topic_len), *lru = NULL;
+    *is_new = !r;
+    if (!slots || r) return r ? r->packet_id : 0;
+    unsigned used = 0;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->aliases_out, off)) != NULL; off += r->size, used++)
+        if (!lru || r->seq < lru->seq) lru = r;
+    return used < slots ? (unsigned short)(used + 1) : lru->packet_id; /* never 0, never above [MQTT-3.3.2-8/9] */
+}
+
+/* The alias is in use from this PUBLISH on; 0 when the table could not take it (the
+   message then goes with its topic alone). */
+static unsigned short mqttc__alias_commit(mqttc_client *c, const mqttc_publish_info *pi, unsigned short alias,
+                                          int is_new) {
+    mqttc__rec *r = is_new ? mqttc__rec_put(&c->aliases_out, MQTTC__ALIAS_OUT, alias, pi->topic, pi->topic_len, 0)
+                           : mqttc__rec_find(&c->aliases_out, MQTTC__ALIAS_OUT, alias);
+    if (!r) return 0;
+    r->seq = ++c->handler_seq; /* a rising counter: least recently used is the smallest */
+    return alias;
+}
+
 /* The PUBLISH is encoded once: into the in-flight record that keeps it for a resend
-   [MQTT-4.4.0-1] (QoS 1/2), and copied to the output. */
+   [MQTT-4.4.0-1] (QoS 1/2), and copied to the output. With a topic alias (MQTT 5) the
+   output gets a second encoding, the alias instead of (or with) the topic; the record
+   keeps the whole topic, as aliases die with the connection [MQTT-3.3.2-7]. */
+static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) {
+    if (mqttc_topic_check(pi->topic, pi->topic_len) != MQTTC_OK) return mqttc__bad(c, "topic");
+    if (pi->qos < 0 || pi->qos > 2) return mqttc__bad(c, "qos");
+    if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING - 4 - pi->topic_len)
+        return mqttc__bad(c, "payload");
+    if (!mqttc__app_props_ok(c, &pi->props, MQTTC_PUBLISH) ||
+        (MQTTC__V5(c) && mqttc__publish_check(pi, c->opt.protocol_version))) /* a text payload is UTF-8 */
+        return mqttc__bad(c, "props");
+    if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
+    if (pi->qos > c->limits.max_qos) return MQTTC_ERR_QOS;                        /* [MQTT-3.2.2-11] */
+    if (pi->retain && !c->limits.retain_available) return MQTTC_ERR_UNSUPPORTED; /* [MQTT-3.2.2-14] */
+    if (pi->qos && c->outgoing_qos >= mqttc__window(c)) return MQTTC_ERR_BUSY;
+    return MQTTC_OK;
+}
+
 static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigned short *packet_id) {
-    mqttc_publish_info pi = *in;
-    size_t n;
-    int rc;
+    mqttc_publish_info pi = *in, out;
+    unsigned char alias_prop[3];
+    size_t n, n_out, body, wire = 0;
+    int rc, is_new = 0;
     pi.dup = 0;
     pi.packet_id = 0;
-    if (mqttc_topic_check(pi.topic, pi.topic_len) != MQTTC_OK) return mqttc__bad(c, "topic");
-    if (pi.qos < 0 || pi.qos > 2) return mqttc__bad(c, "qos");
-    if ((pi.payload_len && !pi.payload) || pi.payload_len > MQTTC__MAX_REMAINING - 4 - pi.topic_len)
-        return mqttc__bad(c, "payload");
-    if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
-    if (pi.qos && c->outgoing_qos >= c->opt.max_inflight) return MQTTC_ERR_BUSY;
+    if ((rc = mqttc__publish_checks(c, &pi)) != MQTTC_OK) return rc;
+    if (MQTTC__V5(c)) mqttc__props_for(&pi.props, c->opt.protocol_version, MQTTC_PUBLISH, &body, &wire);
+    n = n_out = mqttc__publish_size(&pi, wire);
+    unsigned short alias = MQTTC__V5(c) && !pi.props.len ? mqttc__alias_pick(c, &pi, &is_new) : 0;
+    out = pi;
+    if (alias) { /* the output's copy: the alias first among the properties, the topic only when new */
+        alias_prop[0] = MQTTC_PROP_TOPIC_ALIAS;
+        mqttc__put16(alias_prop + 1, alias);
+        out.props.ptr = alias_prop;
+        out.props.len = sizeof alias_prop;
+        if (!is_new) out.topic_len = 0;
+        mqttc__props_for(&out.props, c->opt.protocol_version, MQTTC_PUBLISH, &body, &wire);
+        n_out = mqttc__publish_size(&out, wire);
+    }
+    if (!mqttc__fits(c, n) || !mqttc__fits(c, n_out)) return MQTTC_ERR_TOOLARGE;
     rc = pi.qos ? mqttc__next_id(&c->inflight, &c->last_id, &pi.packet_id) : MQTTC_OK;
     if (rc != MQTTC_OK) return rc;
-    n = mqttc__publish_size(&pi);
-    unsigned char *p = mqttc__tx_space(c, n, 0, &rc);
+    out.packet_id = pi.packet_id;
+    unsigned char *p = mqttc__tx_space(c, n > n_out ? n : n_out, 0, &rc);
     if (!p) return rc;
+    mqttc__rec *r = NULL;
     if (pi.qos) {
-        mqttc__rec *r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC,
-                                       pi.packet_id, n);
+        r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
-        mqttc_encode_publish(mqttc__rec_data(r), n, MQTTC_PROTOCOL_311, &pi, &n);
-        memcpy(p, mqttc__rec_data(r), n);
+        mqttc_encode_publish(mqttc__rec_data(r), n, c->opt.protocol_version, &pi, &n);
         c->outgoing_qos++;
-    } else {
-        mqttc_encode_publish(p, n, MQTTC_PROTOCOL_311, &pi, &n);
     }
+    if (alias && mqttc__alias_commit(c, &pi, alias, is_new)) mqttc_encode_publish(p, n_out, c->opt.protocol_version, &out, &n);
+    else if (r) memcpy(p, mqttc__rec_data(r), n);
+    else mqttc_encode_publish(p, n, c->opt.protocol_version, &pi, &n);
     (void)mqttc__queued(c, n); /* accepted: a failed write-through is the step's to report */
     if (packet_id) *packet_id = pi.packet_id;
     return MQTTC_OK;
@@ -2594,21 +3719,36 @@ typedef struct mqttc__req {
 /* The filters and QoS are the caller's to get right: named in mqttc_bad_arg. */
 static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filters_len) {
     const mqttc_subscribe_info *si = &q->info;
+    int is_sub = q->kind == MQTTC__AWAIT_SUBACK;
     *filters_len = 0;
     if (!si->filters || si->count == 0 || si->count > 65535u) return mqttc__bad(c, "filters"); /* [MQTT-3.8.3-3] */
-    if (q->kind == MQTTC__AWAIT_SUBACK && !si->options) return mqttc__bad(c, "qos");
+    if (is_sub && !si->options) return mqttc__bad(c, "qos");
     for (size_t i = 0; i < si->count; i++) {
         const char *f = si->filters[i];
         size_t len = f ? strlen(f) : 0;
-        if (mqttc_filter_check(f, len) != MQTTC_OK) return mqttc__bad(c, "filter");
-        if (q->kind == MQTTC__AWAIT_SUBACK && si->options[i] > 2) return mqttc__bad(c, "qos");
+        if (mqttc_filter_check(f, len) != MQTTC_OK || (MQTTC__V5(c) && !mqttc__shared_ok(f, len)))
+            return mqttc__bad(c, "filter");
+        if (is_sub && !mqttc__sub_options_ok(si->options[i], c->opt.protocol_version, f, len))
+            return mqttc__bad(c, si->options[i] > 2 && !MQTTC__V5(c) ? "qos" : "options");
         *filters_len += 2 + len;
+    }
+    if (!mqttc__app_props_ok(c, &si->props, is_sub ? MQTTC_SUBSCRIBE : MQTTC_UNSUBSCRIBE)) return mqttc__bad(c, "props");
+    return MQTTC_OK;
+}
+
+/* MQTT 5: filters the broker said it does not take (CONNACK) are refused here, not sent:
+   wildcards [MQTT-3.2.2.3.11], shared subscriptions [MQTT-3.2.2.3.13]. */
+static int mqttc__req_supported(const mqttc_client *c, const mqttc__req *q) {
+    for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
+        const char *f = q->info.filters[i];
+        if (!c->limits.wildcard_available && strpbrk(f, "+#")) return MQTTC_ERR_UNSUPPORTED;
+        if (!c->limits.shared_available && strncmp(f, "$share/", 7) == 0) return MQTTC_ERR_UNSUPPORTED;
     }
     return MQTTC_OK;
 }
 
 /* A subscription's handler: set anew (so it is last in seq order), or removed for NULL. */
-static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user) {
+static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user, uint32_t sub_id) {
     mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
     if (h) mqttc__rec_remove(&c->subs, h);
     if (!fn) return MQTTC_OK;
@@ -2618,23 +3758,42 @@ static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn,
     h->cb.message = fn;
     h->user = user;
     h->seq = ++c->handler_seq;
+    h->sub_id = sub_id;
     return MQTTC_OK;
 }
 
-static int mqttc__encode_request(const mqttc__req *q, unsigned char *buf, size_t cap, size_t *n) {
-    if (q->kind == MQTTC__AWAIT_SUBACK) return mqttc_encode_subscribe(buf, cap, MQTTC_PROTOCOL_311, &q->info, n);
-    return mqttc_encode_unsubscribe(buf, cap, MQTTC_PROTOCOL_311, &q->info, n);
+static int mqttc__encode_request(const mqttc_client *c, const mqttc__req *q, unsigned char *buf, size_t cap,
+                                 size_t *n) {
+    if (q->kind == MQTTC__AWAIT_SUBACK) return mqttc_encode_subscribe(buf, cap, c->opt.protocol_version, &q->info, n);
+    return mqttc_encode_unsubscribe(buf, cap, c->opt.protocol_version, &q->info, n);
+}
+
+/* MQTT 5: a SUBSCRIBE with a handler gets the next subscription identifier, when the broker
+   takes them and the application gave no raw property bytes (its list is kept). */
+static uint32_t mqttc__sub_id(mqttc_client *c, mqttc__req *q, unsigned char *raw) {
+    if (!MQTTC__V5(c) || q->kind != MQTTC__AWAIT_SUBACK || !q->on_message || !c->limits.sub_id_available ||
+        q->info.props.len)
+        return 0;
+    uint32_t id = c->sub_id_seq = c->sub_id_seq >= MQTTC__MAX_REMAINING ? 1u : c->sub_id_seq + 1u;
+    raw[0] = MQTTC_PROP_SUBSCRIPTION_ID;
+    q->info.props.ptr = raw;
+    q->info.props.len = (size_t)(mqttc__put_varint(raw + 1, id) - raw);
+    return id;
 }
 
 static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet_id) {
+    unsigned char raw[5];
     size_t flen, n;
     int rc;
     if (packet_id) *packet_id = 0;
     if ((rc = mqttc__req_check(c, q, &flen)) != MQTTC_OK) return rc;
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE;
+    if ((rc = mqttc__req_supported(c, q)) != MQTTC_OK) return rc;
+    uint32_t sub_id = mqttc__sub_id(c, q, raw);
     rc = mqttc__next_id(&c->inflight, &c->last_id, &q->info.packet_id);
-    if (rc == MQTTC_OK) rc = mqttc__encode_request(q, NULL, 0, &n);
+    if (rc == MQTTC_OK) rc = mqttc__encode_request(c, q, NULL, 0, &n);
     if (rc != MQTTC_ERR_NOSPACE) return rc == MQTTC_OK ? MQTTC_ERR_ARG : rc == MQTTC_ERR_ARG ? mqttc__bad(c, "filters") : rc;
+    if (!mqttc__fits(c, n)) return MQTTC_ERR_TOOLARGE;
     unsigned char *p = mqttc__tx_space(c, n, 0, &rc);
     if (!p) return rc;
     mqttc__rec *r = mqttc__rec_add(&c->inflight, q->kind, q->info.packet_id, flen);
@@ -2648,27 +3807,24 @@ static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet
     r->user = q->user;
     for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
         mqttc_str f = {q->info.filters[i], strlen(q->info.filters[i])};
-        if (mqttc__set_handler(c, f, q->on_message, q->user) != MQTTC_OK) {
+        if (mqttc__set_handler(c, f, q->on_message, q->user, sub_id) != MQTTC_OK) {
             mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, q->kind, q->info.packet_id));
             return MQTTC_ERR_BUSY;
         }
     }
-    mqttc__encode_request(q, p, n, &n);
+    mqttc__encode_request(c, q, p, n, &n);
     if (packet_id) *packet_id = q->info.packet_id;
     (void)mqttc__queued(c, n); /* accepted, as a publish is */
     return MQTTC_OK;
 }
 
-/* The verbs' common part: the request from its pieces, made under the lock. */
-static int mqttc__request_locked(mqttc_client *c, int kind, const char *const *filters, const unsigned char *qos,
-                                 size_t count, mqttc__cb cb, mqttc_message_fn on_message, void *user,
-                                 unsigned short *packet_id) {
+/* The verbs' common part: the request from its info, made under the lock. */
+static int mqttc__request_locked(mqttc_client *c, int kind, const mqttc_subscribe_info *si, mqttc__cb cb,
+                                 mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
     mqttc__req q;
     memset(&q, 0, sizeof q);
     q.kind = kind;
-    q.info.filters = filters;
-    q.info.options = qos;
-    q.info.count = count;
+    if (si) q.info = *si;
     q.cb = cb;
     q.on_message = on_message;
     q.user = user;
@@ -2679,12 +3835,39 @@ static int mqttc__request_locked(mqttc_client *c, int kind, const char *const *f
     return rc;
 }
 
+/* A request's info from its pieces. */
+static mqttc_subscribe_info mqttc__filters_info(const char *const *filters, const unsigned char *qos, size_t count) {
+    mqttc_subscribe_info si;
+    memset(&si, 0, sizeof si);
+    si.filters = filters;
+    si.options = qos;
+    si.count = count;
+    return si;
+}
+
+MQTTC_DEF int mqttc_subscribe_with(mqttc_client *c, const mqttc_subscribe_info *si, mqttc_suback_fn on_suback,
+                                   mqttc_message_fn on_message, void *user, unsigned short *packet_id) {
+    mqttc__cb cb;
+    cb.suback = on_suback;
+    if (packet_id) *packet_id = 0;
+    if (!si) return mqttc__bad(c, "info");
+    return mqttc__request_locked(c, MQTTC__AWAIT_SUBACK, si, cb, on_message, user, packet_id);
+}
+
+MQTTC_DEF int mqttc_unsubscribe_with(mqttc_client *c, const mqttc_subscribe_info *si, mqttc_unsuback_fn on_unsuback,
+                                     void *user, unsigned short *packet_id) {
+    mqttc__cb cb;
+    cb.unsuback = on_unsuback;
+    if (packet_id) *packet_id = 0;
+    if (!si) return mqttc__bad(c, "info");
+    return mqttc__request_locked(c, MQTTC__AWAIT_UNSUBACK, si, cb, NULL, user, packet_id);
+}
+
 MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, const unsigned char *qos,
                                    size_t count, mqttc_suback_fn on_suback, mqttc_message_fn on_message, void *user,
                                    unsigned short *packet_id) {
-    mqttc__cb cb;
-    cb.suback = on_suback;
-    return mqttc__request_locked(c, MQTTC__AWAIT_SUBACK, filters, qos, count, cb, on_message, user, packet_id);
+    mqttc_subscribe_info si = mqttc__filters_info(filters, qos, count);
+    return mqttc_subscribe_with(c, &si, on_suback, on_message, user, packet_id);
 }
 
 MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqttc_suback_fn on_suback,
@@ -2695,9 +3878,8 @@ MQTTC_DEF int mqttc_subscribe(mqttc_client *c, const char *filter, int qos, mqtt
 
 MQTTC_DEF int mqttc_unsubscribe_many(mqttc_client *c, const char *const *filters, size_t count,
                                      mqttc_unsuback_fn on_unsuback, void *user, unsigned short *packet_id) {
-    mqttc__cb cb;
-    cb.unsuback = on_unsuback;
-    return mqttc__request_locked(c, MQTTC__AWAIT_UNSUBACK, filters, NULL, count, cb, NULL, user, packet_id);
+    mqttc_subscribe_info si = mqttc__filters_info(filters, NULL, count);
+    return mqttc_unsubscribe_with(c, &si, on_unsuback, user, packet_id);
 }
 
 MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsuback_fn on_unsuback, void *user,
@@ -2794,6 +3976,47 @@ MQTTC_DEF int mqttc_disconnect(mqttc_client *c) {
     return rc;
 }
 
+/* MQTT 5: the DISCONNECT with a reason is encoded now (so the properties are only borrowed
+   for the call) and kept until the drain is over. */
+static int mqttc__keep_disconnect(mqttc_client *c, const mqttc_disconnect_info *di) {
+    mqttc_prop pr;
+    size_t n;
+    if (!MQTTC__V5(c)) return mqttc__bad(c, "info");
+    if (mqttc__props_find(&di->props, MQTTC_PROP_SESSION_EXPIRY, &pr) && pr.value && !c->opt.session_expiry_s)
+        return mqttc__bad(c, "props"); /* no session to keep when CONNECT said 0 [MQTT-3.14.2-2] */
+    if (mqttc_encode_disconnect(NULL, 0, c->opt.protocol_version, di, &n) != MQTTC_ERR_NOSPACE) return mqttc__bad(c, "info");
+    if (!mqttc__fits(c, n)) return MQTTC_ERR_TOOLARGE;
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, MQTTC__DISCONNECT_OUT, 0, n);
+    if (!r) return MQTTC_ERR_NOMEM;
+    mqttc_encode_disconnect(mqttc__rec_data(r), n, c->opt.protocol_version, di, &n);
+    return MQTTC_OK;
+}
+
+MQTTC_DEF int mqttc_disconnect_with(mqttc_client *c, const mqttc_disconnect_info *di) {
+    if (!di || (!di->reason_code && !di->props.len && !di->props.count)) return mqttc_disconnect(c);
+    mqttc__lock(c);
+    int rc = c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING ? MQTTC_OK : MQTTC_ERR_STATE;
+    if (rc == MQTTC_OK) {
+        mqttc__rec_drop(&c->inflight, 1u << MQTTC__DISCONNECT_OUT);
+        rc = mqttc__keep_disconnect(c, di);
+    }
+    mqttc__unlock(c);
+    return rc == MQTTC_OK ? mqttc_disconnect(c) : rc;
+}
+
+#ifndef MQTTC_NO_MQTT5
+MQTTC_DEF int mqttc_reauthenticate(mqttc_client *c, const void *data, size_t len) {
+    mqttc_str d = {data ? (const char *)data : "", len};
+    mqttc__lock(c);
+    int rc = MQTTC__V5(c) && c->state == MQTTC_STATE_CONNECTED && mqttc__auth_method(c).ptr ? MQTTC_OK : MQTTC_ERR_STATE;
+    if (rc == MQTTC_OK && len > 65535u) rc = mqttc__bad(c, "len");
+    if (rc == MQTTC_OK) rc = mqttc__send_auth(c, MQTTC_RC_REAUTHENTICATE, d); /* [MQTT-4.12.1-1] */
+    mqttc__tell_status(c);
+    mqttc__unlock(c);
+    return rc;
+}
+#endif
+
 MQTTC_DEF void mqttc_pause(mqttc_client *c, int is_paused) {
     mqttc__lock(c);
     if (c->is_paused && !is_paused && c->ping_outstanding) c->ping_sent_ms = c->now_ms; /* wait anew */
@@ -2828,7 +4051,11 @@ MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len;
 MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c) { return c->bad_arg ? c->bad_arg : ""; }
 MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c) { return c->sys_errno; }
 MQTTC_DEF int mqttc_reason_code(const mqttc_client *c) { return c->reason_code; }
-MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c) { return c->opt.client_id; }
+MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c) {
+    const char *assigned = mqttc__assigned_id(c);
+    return assigned ? assigned : c->opt.client_id;
+}
+MQTTC_DEF const mqttc_limits *mqttc_server_limits(const mqttc_client *c) { return &c->limits; }
 
 /* ---- set up and tear down ---- */
 
@@ -2858,8 +4085,8 @@ static const char *mqttc__will_bad(const char *topic, const void *payload, size_
     return NULL;
 }
 
-static const char *mqttc__login_bad(const char *username, const void *password, size_t len) {
-    if (password && !username) return "options.password"; /* [MQTT-3.1.2-22] */
+static const char *mqttc__login_bad(const char *username, const void *password, size_t len, int version) {
+    if (password && !username && !mqttc__is_v5(version)) return "options.password"; /* [MQTT-3.1.2-22] */
     if (len > 65535u || (len && !password)) return "options.password_len";
     if (username && mqttc_utf8_check(username, strlen(username)) != MQTTC_OK) return "options.username";
     return NULL;
@@ -2867,7 +4094,7 @@ static const char *mqttc__login_bad(const char *username, const void *password, 
 
 /* The options' own rules, checked before anything is sent: the bad field's name, or NULL. */
 static const char *mqttc__options_bad(const mqttc_options *o) {
-    const char *bad = mqttc__login_bad(o->username, o->password, o->password_len);
+    const char *bad = mqttc__login_bad(o->username, o->password, o->password_len, o->protocol_version);
     if (!bad) bad = mqttc__will_bad(o->will_topic, o->will_payload, o->will_payload_len, o->will_qos, o->will_retain);
     if (bad) return bad;
     if (o->keepalive_s > 65535u) return "options.keepalive_s";
@@ -2876,6 +4103,34 @@ static const char *mqttc__options_bad(const mqttc_options *o) {
     if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.no_clean_session"; /* [MQTT-3.1.3-7] */
     if (o->mem && o->mem_size < 4096) return "options.mem_size";
     return mqttc__chain_options_bad(o);
+}
+
+/* The MQTT 5 options: only with protocol_version 5; properties valid where they go, and
+   none of those the fields set (the client owns them). */
+static const char *mqttc__v5_options_bad(const mqttc_options *o) {
+    size_t body;
+    mqttc_prop pr;
+    int v5 = mqttc__is_v5(o->protocol_version);
+    if (o->protocol_version && o->protocol_version != MQTTC_PROTOCOL_311 && !v5) return "options.protocol_version";
+    if (!v5 && (o->session_expiry_s || o->topic_alias_in || o->topic_alias_out || o->on_auth))
+        return "options.protocol_version"; /* an MQTT 5 option without MQTT 5 */
+    if (!v5 && (o->connect_props.len || o->connect_props.count)) return "options.connect_props";
+    if (!v5 && (o->will_props.len || o->will_props.count)) return "options.will_props";
+    if (o->topic_alias_in > 65535u) return "options.topic_alias_in";
+    if (o->topic_alias_out > 65535u) return "options.topic_alias_out";
+    if (!v5) return NULL;
+    if (mqttc__props_verify(&o->connect_props, MQTTC_CONNECT, &body) != MQTTC_OK ||
+        mqttc__props_find(&o->connect_props, MQTTC_PROP_SESSION_EXPIRY, NULL) ||
+        mqttc__props_find(&o->connect_props, MQTTC_PROP_RECEIVE_MAX, NULL) ||
+        mqttc__props_find(&o->connect_props, MQTTC_PROP_MAX_PACKET_SIZE, NULL) ||
+        mqttc__props_find(&o->connect_props, MQTTC_PROP_TOPIC_ALIAS_MAX, NULL))
+        return "options.connect_props";
+    if (mqttc__props_verify(&o->will_props, 0, &body) != MQTTC_OK || ((o->will_props.len || o->will_props.count) && !o->will_topic))
+        return "options.will_props";
+    if (mqttc__props_find(&o->will_props, MQTTC_PROP_PAYLOAD_FORMAT, &pr) && pr.value == 1 &&
+        mqttc_utf8_check((const char *)o->will_payload, o->will_payload_len))
+        return "options.will_payload"; /* it says it is UTF-8 */
+    return NULL;
 }
 
 /* One function patches the defaults into all-zero fields. */
@@ -2904,6 +4159,14 @@ static void mqttc__carve(mqttc_client *c) {
         bufs[i]->cap = bufs[i]->max = (uint32_t)quarter;
         bufs[i]->is_fixed = 1;
     }
+    if (MQTTC__V5(c)) { /* MQTT 5: the handlers' quarter is shared: 1/2 handlers, 1/4 peer, 1/4 aliases */
+        size_t part = (quarter / 4) & ~(size_t)(MQTTC__ALIGN - 1);
+        c->subs.cap = c->subs.max = (uint32_t)(quarter - 2 * part);
+        c->peer = c->aliases_out = c->subs;
+        c->peer.p = c->subs.p + c->subs.cap;
+        c->aliases_out.p = c->peer.p + part;
+        c->peer.cap = c->peer.max = c->aliases_out.cap = c->aliases_out.max = (uint32_t)part;
+    }
     if (c->opt.max_output > quarter) c->opt.max_output = quarter;
 }
 
@@ -2913,18 +4176,20 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
     c->tr.fd = -1;
     c->wake_fd[0] = c->wake_fd[1] = -1;
     const char *bad = mqttc__options_bad(&c->opt);
+    if (!bad) bad = mqttc__v5_options_bad(&c->opt);
     if (bad) return mqttc__bad(c, bad);
     mqttc__options_defaults(&c->opt);
     if (!c->opt.client_id) {
         mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
         c->opt.client_id = c->id;
     }
+    mqttc__limits_reset(c);
     if (c->opt.mem) {
         mqttc__carve(c);
         return MQTTC_OK;
     }
     c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
-    c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
+    c->tx.max = c->inflight.max = c->subs.max = c->peer.max = c->aliases_out.max = MQTTC__BUF_MAX;
     return MQTTC_OK;
 }
 
@@ -2933,8 +4198,8 @@ MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
     if (mqttc__is_open(c)) mqttc__fail(c, MQTTC_ERR_CLOSED);
     if (c->wake) c->wake(c, 1); /* >>blocking releases its wake-up pipe */
     mqttc__chain_free(&c->stages);
-    mqttc__buf *bufs[4] = {&c->rx, &c->tx, &c->inflight, &c->subs};
-    for (int i = 0; i < 4; i++)
+    mqttc__buf *bufs[6] = {&c->rx, &c->tx, &c->inflight, &c->subs, &c->peer, &c->aliases_out};
+    for (int i = 0; i < 6; i++)
         if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
     memset(c, 0, sizeof *c);
     c->tr.fd = -1;
@@ -2988,7 +4253,7 @@ MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
 
 MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len) {
     mqttc__lock(c);
-    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len));
+    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len, c->opt.protocol_version));
     if (rc == MQTTC_OK) {
         c->opt.username = username;
         c->opt.password = password;

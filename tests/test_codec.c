@@ -15,7 +15,7 @@ static int dec(const void *bytes, size_t n, mqttc_packet *p, size_t *used) {
 /* The encoders' info structs, from the fields the byte vectors below are written from. */
 static int enc_publish(unsigned char *buf, size_t cap, mqttc_str topic, const void *payload, size_t len, int qos,
                        int retain, int dup, unsigned short id, size_t *n) {
-    mqttc_publish_info pi = {topic.ptr, topic.len, payload, len, qos, retain, dup, id, {NULL, 0}};
+    mqttc_publish_info pi = {topic.ptr, topic.len, payload, len, qos, retain, dup, id, {NULL, 0, NULL, 0}};
     return mqttc_encode_publish(buf, cap, MQTTC_PROTOCOL_311, &pi, n);
 }
 static int enc_ack(unsigned char *buf, size_t cap, int type, unsigned short id, size_t *n) {
@@ -167,7 +167,7 @@ TEST(connack) {
     unsigned char buf[4];
     size_t n, used;
     mqttc_packet p;
-    mqttc_connack_info ca = {1, 0, {NULL, 0}};
+    mqttc_connack_info ca = {1, 0, {NULL, 0, NULL, 0}};
     CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, MQTTC_PROTOCOL_311, &ca, &n), MQTTC_OK);
     static const unsigned char want[] = {0x20, 0x02, 0x01, 0x00};
     CHECK_MEM(buf, want, 4);
@@ -297,7 +297,7 @@ TEST(subscribe_family) {
     static const unsigned char unsub[] = {0xA2, 0x07, 0x00, 0x0B, 0x00, 0x03, 'a', '/', '+'};
     CHECK_MEM(buf, unsub, sizeof unsub);
     unsigned char codes[] = {0x00, 0x01, 0x02, 0x80};
-    mqttc_suback_info sa = {12, codes, 4, {NULL, 0}};
+    mqttc_suback_info sa = {12, codes, 4, {NULL, 0, NULL, 0}};
     CHECK_EQ_INT(mqttc_encode_suback(buf, sizeof buf, MQTTC_PROTOCOL_311, &sa, &n), MQTTC_OK);
     static const unsigned char suback[] = {0x90, 0x06, 0x00, 0x0C, 0x00, 0x01, 0x02, 0x80};
     CHECK_MEM(buf, suback, sizeof suback);
@@ -425,17 +425,18 @@ TEST(protocol_versions) {
     mqttc_packet p;
     static const unsigned char ping[] = {0xD0, 0x00};
     CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 0, &p, &used), MQTTC_OK);
-    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 5, &p, &used), MQTTC_ERR_ARG); /* the caller's, not the peer's */
+    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 5, &p, &used), MQTTC_OK);      /* MQTT 5 */
+    CHECK_EQ_INT(mqttc_decode(ping, 2, 0, 6, &p, &used), MQTTC_ERR_ARG); /* the caller's, not the peer's */
     CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);       /* no info: no crash */
     CHECK_EQ_INT(mqttc_encode_publish(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
     CHECK_EQ_INT(mqttc_encode_connect(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
     CHECK_EQ_INT(mqttc_encode_subscribe(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
     CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
     CHECK_EQ_INT(mqttc_encode_suback(buf, sizeof buf, 4, NULL, &n), MQTTC_ERR_ARG);
-    CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 5, NULL, &n), MQTTC_ERR_ARG);
-    mqttc_disconnect_info di = {0x8E, {NULL, 0}};
+    CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 6, NULL, &n), MQTTC_ERR_ARG);
+    mqttc_disconnect_info di = {0x8E, {NULL, 0, NULL, 0}};
     CHECK_EQ_INT(mqttc_encode_disconnect(buf, sizeof buf, 4, &di, &n), MQTTC_ERR_ARG);
-    mqttc_ack_info a = {MQTTC_PUBACK, 1, 0x10, {NULL, 0}};
+    mqttc_ack_info a = {MQTTC_PUBACK, 1, 0x10, {NULL, 0, NULL, 0}, NULL, 0};
     CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 4, &a, &n), MQTTC_ERR_ARG);
     a.reason_code = 0;
     CHECK_EQ_INT(mqttc_encode_ack(buf, sizeof buf, 4, &a, &n), MQTTC_OK);
