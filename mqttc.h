@@ -1513,12 +1513,10 @@ MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, 
     if (mqttc__is_v5(version) ? !mqttc__rc_ok_for(MQTTC_CONNACK, ca->reason_code)
                               : (ca->reason_code < 0 || ca->reason_code > 255))
         return MQTTC_ERR_ARG;
-    if (mqttc__is_v5(version) && !wire) wire = 1; /* CONNACK always has its property length */
-    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2 + wire, n, &rc);
-    if (!p) return rc;
+    unsigned char *p = mqttc__begin(buf, cap, MQTTC_CONNACK << 4, 2 + wire, n, &rc); /* MQTT 5: always */
+    if (!p) return rc;                                                                /* a property length */
     *p++ = ca->session_present ? 1 : 0;
-    p = mqttc__put_reason(p, ca->reason_code, &ca->props, body, wire);
-    if (mqttc__is_v5(version) && body == 0) *p = 0;
+    mqttc__put_reason(p, ca->reason_code, &ca->props, body, wire);
     return MQTTC_OK;
 }
 
@@ -1668,6 +1666,7 @@ MQTTC_DEF int mqttc_encode_ack(unsigned char *buf, size_t cap, int version, cons
         return mqttc__encode_codes(buf, cap, version, type, ai->packet_id, &ai->props, ai->codes, ai->count, n);
     if (mqttc__props_for(&ai->props, version, type, &body, &wire)) return MQTTC_ERR_ARG;
     if (mqttc__is_v5(version) ? !mqttc__rc_ok_for(type, ai->reason_code) : ai->reason_code != 0) return MQTTC_ERR_ARG;
+    if (!body) wire = 0; /* no properties: the property length is left out too */
     size_t extra = wire ? 1 + wire : ai->reason_code ? 1 : 0;
     unsigned char *p = mqttc__begin(buf, cap, ((unsigned)type << 4) | mqttc__required_flags(type), 2 + extra, n, &rc);
     if (!p) return rc;
@@ -1698,6 +1697,7 @@ static int mqttc__encode_reason_only(unsigned char *buf, size_t cap, int version
     if (!mqttc__version_ok(version) || mqttc__props_for(ps, version, type, &body, &wire)) return MQTTC_ERR_ARG;
     if (!mqttc__is_v5(version)) return code || type != MQTTC_DISCONNECT ? MQTTC_ERR_ARG : mqttc__encode_empty(buf, cap, type, n);
     if (!mqttc__rc_ok_for(type, code)) return MQTTC_ERR_ARG;
+    if (!body) wire = 0; /* no properties: the property length is left out too */
     if (code == 0 && wire == 0) return mqttc__encode_empty(buf, cap, type, n);
     unsigned char *p = mqttc__begin(buf, cap, (unsigned)type << 4, 1 + wire, n, &rc);
     if (!p) return rc;
@@ -3441,9 +3441,12 @@ static int mqttc__read_input(mqttc_client *c) {
         if (n == 0) break;
         c->rx.len += (uint32_t)n;
         c->last_rx_ms = c->now_ms;
+        int was_waiting = c->state == MQTTC_STATE_CONNACK_WAIT;
         rc = mqttc__dispatch_all(c);
         if (rc != MQTTC_OK) return rc;
-        if (n < room || c->rx_pending) break; /* the socket is drained, or a CONNACK came */
+        /* the socket is drained, or a CONNACK came (also one that ended the read exactly:
+           what follows it is read by the next step) */
+        if (n < room || c->rx_pending || (was_waiting && c->state != MQTTC_STATE_CONNACK_WAIT)) break;
     }
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
