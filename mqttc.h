@@ -724,6 +724,14 @@ typedef struct mqttc_options {
     /* TLS (top comment, section 8). The fields exist in every build; without
        MQTTC_WITH_OPENSSL, secure = 1 makes mqttc_init fail with MQTTC_ERR_ARG, as does any
        tls_ field without secure = 1 (never a silent plain-text connection). */
+    int secure;                    /* 1: TLS over every connection; default port 8883 */
+    const char *tls_ca_file;       /* PEM file of trusted CAs; default: the system store */
+    const char *tls_ca_path;       /* directory of hashed CA certificates (c_rehash) */
+    const char *tls_cert_file;     /* client certificate chain, PEM; default none */
+    const char *tls_key_file;      /* its private key, PEM, unencrypted; default: in cert */
+    const char *tls_server_name;   /* SNI and the name checked; default: the host connected */
+    int tls_verify;                /* 1: check chain and name even without credentials */
+    int tls_insecure_skip_hostname_check; /* 1: trust any name in a trusted chain (tests!) */
     /* MQTT 5 (top comment, section 11). protocol_version 5 turns the rest on; each is an
        error with 0 or 4 unless empty. */
     int protocol_version;          /* 0 or 4: MQTT 3.1.1 (default); 5: MQTT 5.0 */
@@ -737,14 +745,6 @@ typedef struct mqttc_options {
                                       and data; not those the fields above set */
     mqttc_props will_props;        /* the will's (borrowed): delay, expiry, content type, ... */
     mqttc_auth_fn on_auth;         /* enhanced authentication; default none */
-    int secure;                    /* 1: TLS over every connection; default port 8883 */
-    const char *tls_ca_file;       /* PEM file of trusted CAs; default: the system store */
-    const char *tls_ca_path;       /* directory of hashed CA certificates (c_rehash) */
-    const char *tls_cert_file;     /* client certificate chain, PEM; default none */
-    const char *tls_key_file;      /* its private key, PEM, unencrypted; default: in cert */
-    const char *tls_server_name;   /* SNI and the name checked; default: the host connected */
-    int tls_verify;                /* 1: check chain and name even without credentials */
-    int tls_insecure_skip_hostname_check; /* 1: trust any name in a trusted chain (tests!) */
 } mqttc_options;
 
 /* Private to the implementation: a byte buffer and a compacting record pool. */
@@ -764,11 +764,6 @@ struct mqttc_client {
     mqttc__buf rx, tx;          /* received bytes; bytes waiting to be written */
     mqttc__buf inflight;        /* records of packets awaiting an answer, both directions */
     mqttc__buf subs;            /* records of per-filter handlers */
-    mqttc__buf peer;            /* MQTT 5, what the broker told us: incoming topic aliases,
-                                   the CONNACK's and DISCONNECT's properties, assigned id */
-    mqttc__buf aliases_out;     /* MQTT 5: our topic aliases (options.topic_alias_out) */
-    mqttc_limits limits;        /* MQTT 5: this connection's CONNACK limits */
-    uint32_t sub_id_seq;        /* MQTT 5: the last subscription identifier handed out */
     unsigned outgoing_qos;      /* outgoing QoS 1/2 publishes in flight */
     unsigned incoming_qos2;     /* incoming QoS 2 ids awaiting PUBREL */
     unsigned short last_id;     /* last packet id handed out */
@@ -787,6 +782,12 @@ struct mqttc_client {
     int wake_fd[2];             /* >>blocking: mqttc_run's wake-up pipe when lock hooks are set */
     int run_waiting;            /* >>blocking: mqttc_run is blocked in poll */
     char id[24];                /* the generated client id */
+    /* MQTT 5, last: the 3.1.1 fields keep their small offsets (short instructions) */
+    mqttc__buf peer;            /* MQTT 5, what the broker told us: incoming topic aliases,
+                                   the CONNACK's and DISCONNECT's properties, assigned id */
+    mqttc__buf aliases_out;     /* MQTT 5: our topic aliases (options.topic_alias_out) */
+    mqttc_limits limits;        /* MQTT 5: this connection's CONNACK limits */
+    uint32_t sub_id_seq;        /* MQTT 5: the last subscription identifier handed out */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -910,8 +911,10 @@ MQTTC_DEF int mqttc_reason_code(const mqttc_client *c);
 /* The client id sent: options.client_id, or the generated one; in MQTT 5 the broker's
    Assigned Client Identifier once it gave one (used on every later connect). */
 MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c);
+#ifndef MQTTC_NO_MQTT5
 /* MQTT 5: this connection's limits from CONNACK (defaults before it, and in 3.1.1). */
 MQTTC_DEF const mqttc_limits *mqttc_server_limits(const mqttc_client *c);
+#endif
 /* The errno of the last failed system call (a refused TCP connect: ECONNREFUSED); 0 if none. */
 MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c);
 MQTTC_DEF const char *mqttc_errname(int err);  /* short stable name, static */
@@ -1333,9 +1336,11 @@ static unsigned char *mqttc__put_props(unsigned char *p, const mqttc_props *ps, 
 }
 
 /* For the encoders: the set's body size for packet `type` in `version`, or MQTTC_ERR_ARG
-   (in 3.1.1 a set must be empty). *wire gets the bytes with the length prefix (0 in 3.1.1). */
+   (in 3.1.1 a set must be empty). *wire gets the bytes with the length prefix (0 in 3.1.1).
+   Under MQTTC_NO_MQTT5 property sets are not read at all (the small build). */
 static int mqttc__props_for(const mqttc_props *ps, int version, int type, size_t *body, size_t *wire) {
     *body = *wire = 0;
+    if (!MQTTC__HAS_V5) return MQTTC_OK; /* MQTTC_NO_MQTT5: the properties fields are not read */
     if (!mqttc__is_v5(version)) return ps->len || ps->count ? MQTTC_ERR_ARG : MQTTC_OK;
     if (mqttc__props_verify(ps, type, body) != MQTTC_OK) return MQTTC_ERR_ARG;
     *wire = mqttc__varint_size(*body) + *body;
@@ -1454,8 +1459,8 @@ static int mqttc__connect_check(const mqttc_connect_info *ci, int version) {
     if (has_will && (mqttc_topic_check(ci->will_topic.ptr, ci->will_topic.len) ||
                      !mqttc__str_ok(ci->will_payload)))
         return MQTTC_ERR_ARG;
-    if (!has_will && (ci->will_qos || ci->will_retain || ci->will_props.len || ci->will_props.count))
-        return MQTTC_ERR_ARG; /* [MQTT-3.1.2-13/15] */
+    if (!has_will && (ci->will_qos || ci->will_retain)) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-13/15] */
+    if (MQTTC__HAS_V5 && !has_will && (ci->will_props.len || ci->will_props.count)) return MQTTC_ERR_ARG;
     return MQTTC_OK;
 }
 
@@ -1896,30 +1901,42 @@ static int mqttc__decode_filters(mqttc__reader *r, int type, int version, mqttc_
     return si->count ? MQTTC_OK : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-3], [MQTT-3.10.3-2] */
 }
 
-static int mqttc__decode_body(mqttc__reader *r, int version, mqttc_packet *p) {
-    switch (p->type) {
-    case MQTTC_CONNECT: return mqttc__decode_connect(r, &p->connect);
+/* The packets a broker sends: the client's reading needs only these. */
+static int mqttc__decode_from_broker(mqttc__reader *r, int version, int type, mqttc_packet *p) {
+    switch (type) {
     case MQTTC_CONNACK: return mqttc__decode_connack(r, version, &p->connack);
     case MQTTC_PUBLISH: return mqttc__decode_publish(r, p->flags, version, &p->publish);
     case MQTTC_PUBACK: case MQTTC_PUBREC: case MQTTC_PUBREL: case MQTTC_PUBCOMP: case MQTTC_UNSUBACK:
-        return mqttc__decode_ack(r, p->type, version, &p->ack);
-    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, p->type, version, &p->subscribe);
+        return mqttc__decode_ack(r, type, version, &p->ack);
     case MQTTC_SUBACK:
         return mqttc__read_codes(r, version, MQTTC_SUBACK, &p->suback.packet_id, &p->suback.props, &p->suback.codes,
                                  &p->suback.count);
     case MQTTC_DISCONNECT:
-        if (mqttc__is_v5(version)) return mqttc__read_reason(r, p->type, &p->disconnect.reason_code, &p->disconnect.props);
+        if (mqttc__is_v5(version)) return mqttc__read_reason(r, type, &p->disconnect.reason_code, &p->disconnect.props);
         return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
     case MQTTC_AUTH:
         if (!mqttc__is_v5(version)) return MQTTC_ERR_MALFORMED; /* reserved in 3.1.1 [MQTT-2.2.1] */
-        return mqttc__read_reason(r, p->type, &p->auth.reason_code, &p->auth.props);
-    case MQTTC_PINGREQ: case MQTTC_PINGRESP: return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
-    default: return MQTTC_ERR_MALFORMED; /* 0 is reserved [MQTT-2.2.1] */
+        return mqttc__read_reason(r, type, &p->auth.reason_code, &p->auth.props);
+    case MQTTC_PINGRESP: return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    default: return MQTTC_ERR_PROTOCOL; /* only a client sends it [MQTT-4.8.0-1] */
     }
 }
 
-MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
-                           size_t *used) {
+/* Every packet: those only a client sends too (a broker's reading). */
+static int mqttc__decode_any(mqttc__reader *r, int version, int type, mqttc_packet *p) {
+    switch (type) {
+    case MQTTC_CONNECT: return mqttc__decode_connect(r, &p->connect);
+    case MQTTC_SUBSCRIBE: case MQTTC_UNSUBSCRIBE: return mqttc__decode_filters(r, type, version, &p->subscribe);
+    case MQTTC_PINGREQ: return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    default: return mqttc__decode_from_broker(r, version, type, p);
+    }
+}
+
+/* The fixed header [MQTT-2.2]: the type (0 reserved, AUTH only in MQTT 5 [MQTT-2.2.1]), its
+   flags, the size. MQTTC_OK with *r over the variable header and payload of a complete
+   packet; MQTTC_MORE; or why not. */
+static int mqttc__decode_head(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
+                              size_t *used, mqttc__reader *r) {
     size_t remaining = 0, hlen = 0;
     *used = 0;
     memset(p, 0, sizeof *p);
@@ -1935,9 +1952,26 @@ MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size
     if (max_size && hlen + remaining > max_size) return MQTTC_ERR_OVERFLOW;
     *used = hlen + remaining;
     if (len < *used) return MQTTC_MORE;
-    mqttc__reader r = {buf + hlen, buf + hlen + remaining};
-    rc = mqttc__decode_body(&r, version, p);
-    if (rc != MQTTC_OK) *used = 0;
+    r->p = buf + hlen;
+    r->end = buf + hlen + remaining;
+    return MQTTC_OK;
+}
+
+/* The client's reading: what a broker sends; a packet only a client sends is
+   MQTTC_ERR_PROTOCOL. So a client program carries no code to decode CONNECT or SUBSCRIBE. */
+static int mqttc__decode_broker_packet(const unsigned char *buf, size_t len, size_t max_size, int version,
+                                       mqttc_packet *p, size_t *used) {
+    mqttc__reader r;
+    int rc = mqttc__decode_head(buf, len, max_size, version, p, used, &r);
+    if (rc == MQTTC_OK && (rc = mqttc__decode_from_broker(&r, version, p->type, p)) != MQTTC_OK) *used = 0;
+    return rc;
+}
+
+MQTTC_DEF int mqttc_decode(const unsigned char *buf, size_t len, size_t max_size, int version, mqttc_packet *p,
+                           size_t *used) {
+    mqttc__reader r;
+    int rc = mqttc__decode_head(buf, len, max_size, version, p, used, &r);
+    if (rc == MQTTC_OK && (rc = mqttc__decode_any(&r, version, p->type, p)) != MQTTC_OK) *used = 0;
     return rc;
 }
 
@@ -2726,8 +2760,10 @@ static void mqttc__set_state(mqttc_client *c, int next) {
     c->state = next;
 }
 
-/* The client speaks MQTT 5 (a constant 0 under MQTTC_NO_MQTT5). */
-#define MQTTC__V5(c) mqttc__is_v5((c)->opt.protocol_version)
+/* The protocol the client speaks, for the codec (a constant under MQTTC_NO_MQTT5, so the
+   codec's MQTT 5 branches fold away), and whether it is MQTT 5. */
+#define mqttc__version(c) (MQTTC__HAS_V5 ? (c)->opt.protocol_version : MQTTC_PROTOCOL_311)
+#define MQTTC__V5(c) mqttc__is_v5(mqttc__version(c))
 
 /* An event for options.on_status, told at the end of the public call it happened in
    (mqttc__tell_status), never from the middle of the client's own work. */
@@ -2758,15 +2794,11 @@ static int mqttc__fail(mqttc_client *c, int err) {
 static void mqttc__tell_status(mqttc_client *c) {
     int event = c->status_due, is_up = event == MQTTC_EVENT_CONNECTED;
     if (!event || c->in_dispatch) return;
-    mqttc_status st;
-    memset(&st, 0, sizeof st);
-    st.event = event;
-    st.error = is_up ? MQTTC_OK : c->error;
-    st.reason_code = c->reason_code;
-    st.session_present = is_up && c->session_present;
-    mqttc__rec *r = mqttc__rec_find(&c->peer, c->error == MQTTC_ERR_SERVER_DISCONNECT && !is_up ? MQTTC__DISCONNECT_PROPS
-                                                                                                : MQTTC__CONNACK_PROPS, 0);
-    if (r) {
+    mqttc_status st = {event, is_up ? MQTTC_OK : c->error, c->reason_code, is_up && c->session_present,
+                       {NULL, 0, NULL, 0}};
+    int kept = c->error == MQTTC_ERR_SERVER_DISCONNECT && !is_up ? MQTTC__DISCONNECT_PROPS : MQTTC__CONNACK_PROPS;
+    mqttc__rec *r = MQTTC__V5(c) ? mqttc__rec_find(&c->peer, kept, 0) : NULL;
+    if (r) { /* MQTT 5: that packet's properties, kept in the peer pool */
         st.props.ptr = mqttc__rec_data(r);
         st.props.len = r->data_len;
     }
@@ -2805,27 +2837,41 @@ static int mqttc__flush(mqttc_client *c) {
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
-/* Shows the packet of n bytes just queued at the end of the output to options.on_trace. */
-static void mqttc__trace_sent(mqttc_client *c, size_t n) {
+/* Shows the packet of n bytes just queued at the end of the output to options.on_trace:
+   `known` when the sender describes it (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ: the
+   packets the client's own decoder refuses), else decoded. */
+static void mqttc__trace_sent(mqttc_client *c, size_t n, const mqttc_packet *known) {
     mqttc_packet p;
     size_t used;
-    if (c->opt.on_trace &&
-        mqttc_decode(c->tx.p + c->tx.start + c->tx.len - n, n, 0, c->opt.protocol_version, &p, &used) == MQTTC_OK)
+    if (!c->opt.on_trace) return;
+    if (known) c->opt.on_trace(c, 1, known, c->opt.user);
+    else if (mqttc__decode_broker_packet(c->tx.p + c->tx.start + c->tx.len - n, n, 0, mqttc__version(c), &p, &used) == MQTTC_OK)
         c->opt.on_trace(c, 1, &p, c->opt.user);
 }
 
 /* After queueing n bytes: write through when the socket was idle (nothing was waiting), so
    a lone publish leaves at once; when busy, corked or inside dispatch, coalesce. */
-static int mqttc__queued(mqttc_client *c, size_t n) {
+static int mqttc__queued_as(mqttc_client *c, size_t n, const mqttc_packet *known) {
     int was_idle = c->tx.len == 0;
     c->tx.len += (uint32_t)n; /* reserved by mqttc__tx_space */
-    mqttc__trace_sent(c, n);
+    mqttc__trace_sent(c, n, known);
     if (was_idle && !c->is_corked && !c->in_dispatch) {
         int rc = mqttc__flush(c);
         if (rc != MQTTC_OK) return rc;
     }
     if (c->tx.len || c->state == MQTTC_STATE_DISCONNECTING) mqttc__wake(c);
     return MQTTC_OK;
+}
+
+static int mqttc__queued(mqttc_client *c, size_t n) { return mqttc__queued_as(c, n, NULL); }
+
+/* A packet for the trace, of this type, the rest empty (the sender fills its info). */
+static mqttc_packet *mqttc__trace_packet(const mqttc_client *c, mqttc_packet *p, int type) {
+    if (!c->opt.on_trace) return NULL;
+    memset(p, 0, sizeof *p);
+    p->type = type;
+    p->flags = mqttc__required_flags(type);
+    return p;
 }
 
 /* The small control packets (acks, pings, DISCONNECT): at most 4 bytes in 3.1.1, 5 with an
@@ -2842,12 +2888,13 @@ static int mqttc__send_reason(mqttc_client *c, int type, unsigned short id, int 
     ack.type = type;
     ack.packet_id = id;
     ack.reason_code = reason;
+    mqttc_packet ping;
     if (type == MQTTC_PINGREQ) rc = mqttc__encode_empty(p, MQTTC__CONTROL_MAX, type, &n);
     else if (type == MQTTC_DISCONNECT)
-        rc = mqttc__encode_reason_only(p, MQTTC__CONTROL_MAX, c->opt.protocol_version, type, reason, &ack.props, &n);
-    else rc = mqttc_encode_ack(p, MQTTC__CONTROL_MAX, c->opt.protocol_version, &ack, &n);
+        rc = mqttc__encode_reason_only(p, MQTTC__CONTROL_MAX, mqttc__version(c), type, reason, &ack.props, &n);
+    else rc = mqttc_encode_ack(p, MQTTC__CONTROL_MAX, mqttc__version(c), &ack, &n);
     MQTTC_ASSERT(rc == MQTTC_OK);
-    return mqttc__queued(c, n);
+    return mqttc__queued_as(c, n, type == MQTTC_PINGREQ ? mqttc__trace_packet(c, &ping, type) : NULL);
 }
 
 static int mqttc__send_control(mqttc_client *c, int type, unsigned short id) {
@@ -2874,7 +2921,7 @@ static const char *mqttc__assigned_id(const mqttc_client *c) {
 
 static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
     const mqttc_options *o = &c->opt;
-    const char *id = mqttc__assigned_id(c);
+    const char *id = MQTTC__V5(c) ? mqttc__assigned_id(c) : NULL;
     memset(ci, 0, sizeof *ci);
     ci->client_id.ptr = id ? id : o->client_id;
     ci->client_id.len = strlen(ci->client_id.ptr);
@@ -2896,7 +2943,7 @@ static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
         ci->password.ptr = (const char *)o->password;
         ci->password.len = o->password_len;
     }
-    ci->will_props = o->will_props;
+    if (MQTTC__V5(c)) ci->will_props = o->will_props;
 }
 
 /* Appends one integer property to raw bytes (the client's own CONNECT properties). */
@@ -2936,19 +2983,26 @@ static int mqttc__send_connect(mqttc_client *c) {
     mqttc_connect_info ci;
     mqttc_props props;
     size_t n;
-    int rc = MQTTC_OK, v = c->opt.protocol_version;
-    memset(&props, 0, sizeof props);
-    if (MQTTC__V5(c)) rc = mqttc__connect_props(c, &props); /* first: it may move the peer pool */
-    if (rc != MQTTC_OK) return mqttc__fail(c, rc);
+    int rc = MQTTC_OK, v = mqttc__version(c);
+    if (MQTTC__V5(c) && (rc = mqttc__connect_props(c, &props)) != MQTTC_OK) /* first: it may move */
+        return mqttc__fail(c, rc);                                           /* the peer pool */
     mqttc__connect_info(c, &ci);
-    ci.props = props;
+    if (MQTTC__V5(c)) ci.props = props;
     mqttc_encode_connect(NULL, 0, v, &ci, &n);
     unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
     if (p) rc = mqttc_encode_connect(p, n, v, &ci, &n);
-    mqttc__rec_drop(&c->peer, 1u << MQTTC__SCRATCH);
     if (!p || rc != MQTTC_OK) return mqttc__fail(c, p ? rc : MQTTC_ERR_NOMEM);
     mqttc__set_state(c, MQTTC_STATE_CONNACK_WAIT);
-    return mqttc__queued(c, n);
+    mqttc_packet traced, *t = mqttc__trace_packet(c, &traced, MQTTC_CONNECT);
+    if (t) {
+        static const mqttc_str name = {"MQTT", 4};
+        t->connect = ci;
+        t->connect.protocol_name = name;
+        t->connect.protocol_level = MQTTC__V5(c) ? MQTTC_PROTOCOL_5 : MQTTC_PROTOCOL_311;
+    }
+    rc = mqttc__queued_as(c, n, t);
+    if (MQTTC__V5(c)) mqttc__rec_drop(&c->peer, 1u << MQTTC__SCRATCH);
+    return rc;
 }
 
 /* Buffers are allocated on first use. A client given options.mem carved them in init. */
@@ -2972,6 +3026,7 @@ static void mqttc__limits_reset(mqttc_client *c) {
     l->retain_available = l->wildcard_available = l->sub_id_available = l->shared_available = 1;
     l->keepalive_s = c->opt.keepalive_s;
     l->session_expiry_s = c->opt.session_expiry_s;
+    if (!MQTTC__V5(c)) return;
     mqttc__rec_drop(&c->peer, ~(1u << MQTTC__ASSIGNED_ID));
     c->aliases_out.start = c->aliases_out.len = 0;
 }
@@ -2990,7 +3045,7 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
     /* answers to requests of an earlier connection will never come */
     mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK) |
                                       (1u << MQTTC__DISCONNECT_OUT));
-    mqttc__limits_reset(c);
+    if (MQTTC__V5(c)) mqttc__limits_reset(c); /* in 3.1.1 they never change from init's */
     return MQTTC_OK;
 }
 
@@ -3010,7 +3065,7 @@ static int mqttc__resend(mqttc_client *c) {
             mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
             memcpy(p, mqttc__rec_data(r), r->data_len);
             c->tx.len += (uint32_t)r->data_len;
-            mqttc__trace_sent(c, r->data_len);
+            mqttc__trace_sent(c, r->data_len, NULL);
         } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
             rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
         }
@@ -3094,8 +3149,8 @@ static mqttc_str mqttc__unshared(const char *f, size_t len) {
 /* Whether handler h takes message m. A message with subscription identifiers (MQTT 5)
    goes exactly to the handlers whose id it lists [MQTT-3.3.4-3]; one without goes to the
    handlers without an id whose filter matches (a handler with an id would have been
-   listed). */
-static int mqttc__handler_takes(mqttc__rec *h, const mqttc_message *m, int has_ids) {
+   listed; in MQTT 5 a $share/name/ prefix is not part of the match). */
+static int mqttc__handler_takes(const mqttc_client *c, mqttc__rec *h, const mqttc_message *m, int has_ids) {
     if (has_ids) {
         mqttc_prop pr;
         size_t pos = 0;
@@ -3103,8 +3158,9 @@ static int mqttc__handler_takes(mqttc__rec *h, const mqttc_message *m, int has_i
             if (pr.id == MQTTC_PROP_SUBSCRIPTION_ID && pr.value == h->sub_id) return 1;
         return 0;
     }
-    mqttc_str f = mqttc__unshared((const char *)mqttc__rec_data(h), h->data_len);
-    return !h->sub_id && mqttc_topic_matches(f.ptr, f.len, m->topic, m->topic_len);
+    mqttc_str f = {(const char *)mqttc__rec_data(h), h->data_len};
+    if (MQTTC__V5(c)) f = mqttc__unshared(f.ptr, f.len);
+    return !(MQTTC__V5(c) && h->sub_id) && mqttc_topic_matches(f.ptr, f.len, m->topic, m->topic_len);
 }
 
 /* Hands a message to every per-filter handler it matches, or else to on_message. (With
@@ -3124,8 +3180,11 @@ static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
         off += r->size;
         if (r->seq <= done) continue;
         done = r->seq;
-        if (!mqttc__handler_takes(r, m, has_ids) || (r->sub_id && r->sub_id == last_id)) continue;
-        last_id = r->sub_id;
+        if (!mqttc__handler_takes(c, r, m, has_ids)) continue;
+        if (MQTTC__V5(c) && r->sub_id) { /* the filters of one SUBSCRIBE: their handler once */
+            if (r->sub_id == last_id) continue;
+            last_id = r->sub_id;
+        }
         matched = 1;
         r->cb.message(c, m, r->user);
         if (c->state != MQTTC_STATE_CONNECTED) return;
@@ -3203,7 +3262,7 @@ static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind
    PUBREL goes out, in PUBREC order [MQTT-4.6.0-4]. A stray PUBREC is answered with PUBREL
    so the broker's flow can end. */
 static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
-    if (a->reason_code >= 0x80) /* MQTT 5: refused, the flow ends here [MQTT-4.4.0-2] */
+    if (MQTTC__V5(c) && a->reason_code >= 0x80) /* refused, the flow ends here [MQTT-4.4.0-2] */
         return mqttc__on_complete(c, a, MQTTC__AWAIT_PUBREC);
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
     if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
@@ -3272,7 +3331,6 @@ static int mqttc__on_unsuback(mqttc_client *c, const mqttc_ack_info *a) {
 /* MQTT 5: the broker's DISCONNECT ends the connection; its reason code and properties
    (Reason String, Server Reference) are kept for on_status [MQTT-3.14.2]. */
 static int mqttc__on_disconnect(mqttc_client *c, const mqttc_disconnect_info *d) {
-    if (!MQTTC__V5(c)) return mqttc__fail(c, MQTTC_ERR_PROTOCOL); /* a 3.1.1 broker never sends it */
     c->reason_code = d->reason_code;
     if (!mqttc__rec_put(&c->peer, MQTTC__DISCONNECT_PROPS, 0, d->props.ptr, d->props.len, 0))
         return mqttc__fail(c, MQTTC_ERR_NOMEM);
@@ -3301,10 +3359,10 @@ static int mqttc__send_auth(mqttc_client *c, int reason, mqttc_str data) {
     ai.reason_code = reason;
     ai.props.list = list;
     ai.props.count = data.ptr ? 2 : 1;
-    if (mqttc_encode_auth(NULL, 0, c->opt.protocol_version, &ai, &n) != MQTTC_ERR_NOSPACE) return MQTTC_ERR_ARG;
+    if (mqttc_encode_auth(NULL, 0, mqttc__version(c), &ai, &n) != MQTTC_ERR_NOSPACE) return MQTTC_ERR_ARG;
     unsigned char *p = mqttc__tx_space(c, n, 1, &rc);
     if (!p) return mqttc__fail(c, rc);
-    mqttc_encode_auth(p, n, c->opt.protocol_version, &ai, &n);
+    mqttc_encode_auth(p, n, mqttc__version(c), &ai, &n);
     return mqttc__queued(c, n);
 }
 
@@ -3312,9 +3370,10 @@ static int mqttc__send_auth(mqttc_client *c, int reason, mqttc_str data) {
    challenge (0x18) goes to options.on_auth and its answer back with 0x18 [MQTT-4.12.0-3];
    success (0x00) ends a re-authentication. Giving up: DISCONNECT 0x87, MQTTC_ERR_AUTH. */
 static int mqttc__on_auth(mqttc_client *c, const mqttc_auth_info *a) {
-    mqttc_str ours = mqttc__auth_method(c), data = {NULL, 0};
+    mqttc_str data = {NULL, 0};
+    mqttc_str ours = mqttc__auth_method(c);
     mqttc_prop theirs;
-    if (!MQTTC__V5(c) || !ours.ptr || !mqttc__props_find(&a->props, MQTTC_PROP_AUTH_METHOD, &theirs) ||
+    if (!ours.ptr || !mqttc__props_find(&a->props, MQTTC_PROP_AUTH_METHOD, &theirs) ||
         theirs.str.len != ours.len || memcmp(theirs.str.ptr, ours.ptr, ours.len) != 0 ||
         a->reason_code == MQTTC_RC_REAUTHENTICATE || (a->reason_code == 0 && c->state == MQTTC_STATE_CONNACK_WAIT))
         return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
@@ -3328,7 +3387,7 @@ static int mqttc__on_auth(mqttc_client *c, const mqttc_auth_info *a) {
 /* Before CONNACK anything else is "invalidresp" [MQTT-3.2.0-1] (MQTT 5 also allows AUTH
    [MQTT-3.1.2-30]); packets only a client sends are protocol violations [MQTT-4.8.0-1]. */
 static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
-    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK && p->type != MQTTC_AUTH)
+    if (c->state == MQTTC_STATE_CONNACK_WAIT && p->type != MQTTC_CONNACK && !(MQTTC__V5(c) && p->type == MQTTC_AUTH))
         return mqttc__violation(c, MQTTC_ERR_INVALIDRESP, MQTTC_RC_PROTOCOL_ERROR);
     switch (p->type) {
     case MQTTC_CONNACK: return mqttc__on_connack(c, &p->connack);
@@ -3340,9 +3399,10 @@ static int mqttc__dispatch(mqttc_client *c, mqttc_packet *p) {
     case MQTTC_SUBACK: return mqttc__on_suback(c, &p->suback);
     case MQTTC_UNSUBACK: return mqttc__on_unsuback(c, &p->ack);
     case MQTTC_PINGRESP: c->ping_outstanding = 0; return MQTTC_OK;
-    case MQTTC_DISCONNECT: return mqttc__on_disconnect(c, &p->disconnect);
-    case MQTTC_AUTH: return mqttc__on_auth(c, &p->auth);
-    default: return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
+    default: /* MQTT 5 adds DISCONNECT and AUTH from the broker */
+        if (MQTTC__V5(c) && p->type == MQTTC_DISCONNECT) return mqttc__on_disconnect(c, &p->disconnect);
+        if (MQTTC__V5(c) && p->type == MQTTC_AUTH) return mqttc__on_auth(c, &p->auth);
+        return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     }
 }
 
@@ -3376,8 +3436,8 @@ static int mqttc__dispatch_all(mqttc_client *c) {
     c->in_dispatch++;
     c->rx_pending = 0;
     while (c->rx.len && mqttc__takes_input(c)) {
-        int rc = mqttc_decode(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size, c->opt.protocol_version, &p,
-                              &used);
+        int rc = mqttc__decode_broker_packet(c->rx.p + c->rx.start, c->rx.len, c->opt.max_packet_size,
+                                             mqttc__version(c), &p, &used);
         if (rc == MQTTC_MORE) break;
         if (rc != MQTTC_OK) { /* MQTT 5 names it: 0x95 too large, 0x82 not allowed, 0x81 malformed */
             int err = rc == MQTTC_ERR_OVERFLOW ? MQTTC_ERR_OVERFLOW : MQTTC_ERR_PROTOCOL;
@@ -3392,7 +3452,8 @@ static int mqttc__dispatch_all(mqttc_client *c) {
         mqttc__buf_consume(&c->rx, used);
         if (p.type == MQTTC_CONNACK) {
             c->rx_pending = c->rx.len > 0;
-            break;
+            c->in_dispatch--;
+            return MQTTC_MORE; /* also when it ended the read exactly: the next step reads on */
         }
     }
     c->in_dispatch--;
@@ -3407,7 +3468,7 @@ static int mqttc__dispatch_all(mqttc_client *c) {
 static int mqttc__rx_room(mqttc_client *c, int was_full) {
     mqttc_packet p;
     size_t total = 0, want = 1;
-    if (c->rx.len) (void)mqttc_decode(c->rx.p + c->rx.start, c->rx.len, 0, c->opt.protocol_version, &p, &total);
+    if (c->rx.len) (void)mqttc__decode_broker_packet(c->rx.p + c->rx.start, c->rx.len, 0, mqttc__version(c), &p, &total);
     if (total > c->rx.len) want = total - c->rx.len;
     if (was_full && !c->rx.is_fixed && want < c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
         c->rx.len + c->rx.cap <= c->rx.max)
@@ -3429,7 +3490,7 @@ static int mqttc__read_input(mqttc_client *c) {
     if (!mqttc__wants_input(c)) return MQTTC_OK;
     if (c->rx_pending) {
         int rc = mqttc__dispatch_all(c);
-        if (rc != MQTTC_OK || c->rx_pending) return rc;
+        if (rc != MQTTC_OK || c->rx_pending) return rc < 0 ? rc : MQTTC_OK;
     }
     for (int rounds = 0; rounds < 16; rounds++) {
         if (!mqttc__takes_input(c) || !mqttc__wants_input(c)) break;
@@ -3441,26 +3502,30 @@ static int mqttc__read_input(mqttc_client *c) {
         if (n == 0) break;
         c->rx.len += (uint32_t)n;
         c->last_rx_ms = c->now_ms;
-        int was_waiting = c->state == MQTTC_STATE_CONNACK_WAIT;
         rc = mqttc__dispatch_all(c);
+        if (rc == MQTTC_MORE) break; /* a CONNACK came: what follows waits for the next step */
         if (rc != MQTTC_OK) return rc;
-        /* the socket is drained, or a CONNACK came (also one that ended the read exactly:
-           what follows it is read by the next step) */
-        if (n < room || c->rx_pending || (was_waiting && c->state != MQTTC_STATE_CONNACK_WAIT)) break;
+        if (n < room) break; /* the socket is drained */
     }
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
+}
+
+/* The keepalive in effect: ours, or in MQTT 5 the broker's Server Keep Alive [MQTT-3.2.2-21]. */
+static unsigned mqttc__keepalive_s(const mqttc_client *c) {
+    return MQTTC__V5(c) ? c->limits.keepalive_s : c->opt.keepalive_s;
 }
 
 /* Paused, nothing is received: pings go by what was sent, one a keepalive period. */
 static uint64_t mqttc__ping_due(const mqttc_client *c) {
     uint64_t last = c->last_tx_ms < c->last_rx_ms || c->is_paused ? c->last_tx_ms : c->last_rx_ms;
-    return last + (uint64_t)c->limits.keepalive_s * 1000u;
+    return last + (uint64_t)mqttc__keepalive_s(c) * 1000u;
 }
 
 /* The wait for PINGRESP: options.ping_timeout_ms, at most the keepalive in effect (MQTT
    5's Server Keep Alive may have shortened it). */
 static uint64_t mqttc__ping_timeout(const mqttc_client *c) {
-    uint64_t ka = (uint64_t)c->limits.keepalive_s * 1000u;
+    if (!MQTTC__V5(c)) return c->opt.ping_timeout_ms; /* already at most the keepalive */
+    uint64_t ka = (uint64_t)mqttc__keepalive_s(c) * 1000u;
     return c->opt.ping_timeout_ms < ka ? c->opt.ping_timeout_ms : ka;
 }
 
@@ -3472,7 +3537,7 @@ static int mqttc__is_up(const mqttc_client *c) {
 /* DISCONNECT goes out [MQTT-3.14.4-1]; the connection closes once it is written, within
    the disconnect timeout. */
 static int mqttc__send_disconnect(mqttc_client *c) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__DISCONNECT_OUT, 0); /* mqttc_disconnect_with's */
+    mqttc__rec *r = MQTTC__V5(c) ? mqttc__rec_find(&c->inflight, MQTTC__DISCONNECT_OUT, 0) : NULL; /* _with's */
     int rc = MQTTC_OK;
     if (r) {
         unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
@@ -3503,7 +3568,7 @@ static int mqttc__check_timers(mqttc_client *c) {
         if (c->state == MQTTC_STATE_DRAINING && mqttc__send_disconnect(c) == MQTTC_OK) (void)mqttc__flush(c);
         return mqttc__fail(c, MQTTC_ERR_TIMEOUT);
     }
-    if (!mqttc__is_up(c) || c->limits.keepalive_s == 0) return MQTTC_OK;
+    if (!mqttc__is_up(c) || mqttc__keepalive_s(c) == 0) return MQTTC_OK;
     if (c->ping_outstanding && !c->is_paused) {
         if (now >= c->ping_sent_ms + mqttc__ping_timeout(c)) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
         return MQTTC_OK;
@@ -3566,7 +3631,7 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
     if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return 0;
     if ((c->rx_pending || c->tr.has_buffered_input) && mqttc__wants_input(c)) return 0;
     if (c->state != MQTTC_STATE_CONNECTED) due = c->connect_deadline_ms;
-    if (mqttc__is_up(c) && c->limits.keepalive_s) {
+    if (mqttc__is_up(c) && mqttc__keepalive_s(c)) {
         ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + mqttc__ping_timeout(c) : mqttc__ping_due(c);
         if (!due || ping < due) due = ping;
     }
@@ -3582,6 +3647,7 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
    [MQTT-3.3.4-6]; the client sets its own, and CONNECT's from the options). In 3.1.1 none. */
 static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int type) {
     size_t body;
+    if (!MQTTC__HAS_V5) return 1; /* MQTTC_NO_MQTT5: the properties fields are not read */
     if (!MQTTC__V5(c)) return !ps->len && !ps->count;
     return mqttc__props_verify(ps, type, &body) == MQTTC_OK && !mqttc__props_find(ps, MQTTC_PROP_TOPIC_ALIAS, NULL) &&
            !mqttc__props_find(ps, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
@@ -3590,12 +3656,12 @@ static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int
 /* The outgoing window: options.max_inflight, and in MQTT 5 at most the broker's Receive
    Maximum [MQTT-3.3.4-7]. */
 static unsigned mqttc__window(const mqttc_client *c) {
-    return c->opt.max_inflight < c->limits.receive_max ? c->opt.max_inflight : c->limits.receive_max;
+    return MQTTC__V5(c) && c->limits.receive_max < c->opt.max_inflight ? c->limits.receive_max : c->opt.max_inflight;
 }
 
 /* A packet of n bytes fits the broker's Maximum Packet Size [MQTT-3.2.2-15]. */
 static int mqttc__fits(const mqttc_client *c, size_t n) {
-    return !c->limits.max_packet_size || n <= c->limits.max_packet_size;
+    return !MQTTC__V5(c) || !c->limits.max_packet_size || n <= c->limits.max_packet_size;
 }
 
 /* MQTT 5 outgoing topic aliases (options.topic_alias_out): the alias a topic has (*is_new
@@ -3634,11 +3700,11 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) 
     if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING - 4 - pi->topic_len)
         return mqttc__bad(c, "payload");
     if (!mqttc__app_props_ok(c, &pi->props, MQTTC_PUBLISH) ||
-        (MQTTC__V5(c) && mqttc__publish_check(pi, c->opt.protocol_version))) /* a text payload is UTF-8 */
+        (MQTTC__V5(c) && mqttc__publish_check(pi, mqttc__version(c)))) /* a text payload is UTF-8 */
         return mqttc__bad(c, "props");
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
-    if (pi->qos > c->limits.max_qos) return MQTTC_ERR_QOS;                        /* [MQTT-3.2.2-11] */
-    if (pi->retain && !c->limits.retain_available) return MQTTC_ERR_UNSUPPORTED; /* [MQTT-3.2.2-14] */
+    if (MQTTC__V5(c) && pi->qos > c->limits.max_qos) return MQTTC_ERR_QOS;                  /* [MQTT-3.2.2-11] */
+    if (MQTTC__V5(c) && pi->retain && !c->limits.retain_available) return MQTTC_ERR_UNSUPPORTED; /* [MQTT-3.2.2-14] */
     if (pi->qos && c->outgoing_qos >= mqttc__window(c)) return MQTTC_ERR_BUSY;
     return MQTTC_OK;
 }
@@ -3651,17 +3717,17 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
     pi.dup = 0;
     pi.packet_id = 0;
     if ((rc = mqttc__publish_checks(c, &pi)) != MQTTC_OK) return rc;
-    if (MQTTC__V5(c)) mqttc__props_for(&pi.props, c->opt.protocol_version, MQTTC_PUBLISH, &body, &wire);
+    if (MQTTC__V5(c)) mqttc__props_for(&pi.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
     n = n_out = mqttc__publish_size(&pi, wire);
     unsigned short alias = MQTTC__V5(c) && !pi.props.len ? mqttc__alias_pick(c, &pi, &is_new) : 0;
-    out = pi;
     if (alias) { /* the output's copy: the alias first among the properties, the topic only when new */
+        out = pi;
         alias_prop[0] = MQTTC_PROP_TOPIC_ALIAS;
         mqttc__put16(alias_prop + 1, alias);
         out.props.ptr = alias_prop;
         out.props.len = sizeof alias_prop;
         if (!is_new) out.topic_len = 0;
-        mqttc__props_for(&out.props, c->opt.protocol_version, MQTTC_PUBLISH, &body, &wire);
+        mqttc__props_for(&out.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
         n_out = mqttc__publish_size(&out, wire);
     }
     if (!mqttc__fits(c, n) || !mqttc__fits(c, n_out)) return MQTTC_ERR_TOOLARGE;
@@ -3674,12 +3740,12 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
     if (pi.qos) {
         r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
-        mqttc_encode_publish(mqttc__rec_data(r), n, c->opt.protocol_version, &pi, &n);
+        mqttc_encode_publish(mqttc__rec_data(r), n, mqttc__version(c), &pi, &n);
         c->outgoing_qos++;
     }
-    if (alias && mqttc__alias_commit(c, &pi, alias, is_new)) mqttc_encode_publish(p, n_out, c->opt.protocol_version, &out, &n);
+    if (alias && mqttc__alias_commit(c, &pi, alias, is_new)) mqttc_encode_publish(p, n_out, mqttc__version(c), &out, &n);
     else if (r) memcpy(p, mqttc__rec_data(r), n);
-    else mqttc_encode_publish(p, n, c->opt.protocol_version, &pi, &n);
+    else mqttc_encode_publish(p, n, mqttc__version(c), &pi, &n);
     (void)mqttc__queued(c, n); /* accepted: a failed write-through is the step's to report */
     if (packet_id) *packet_id = pi.packet_id;
     return MQTTC_OK;
@@ -3731,7 +3797,7 @@ static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filter
         size_t len = f ? strlen(f) : 0;
         if (mqttc_filter_check(f, len) != MQTTC_OK || (MQTTC__V5(c) && !mqttc__shared_ok(f, len)))
             return mqttc__bad(c, "filter");
-        if (is_sub && !mqttc__sub_options_ok(si->options[i], c->opt.protocol_version, f, len))
+        if (is_sub && !mqttc__sub_options_ok(si->options[i], mqttc__version(c), f, len))
             return mqttc__bad(c, si->options[i] > 2 && !MQTTC__V5(c) ? "qos" : "options");
         *filters_len += 2 + len;
     }
@@ -3742,7 +3808,7 @@ static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filter
 /* MQTT 5: filters the broker said it does not take (CONNACK) are refused here, not sent:
    wildcards [MQTT-3.2.2.3.11], shared subscriptions [MQTT-3.2.2.3.13]. */
 static int mqttc__req_supported(const mqttc_client *c, const mqttc__req *q) {
-    for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
+    for (size_t i = 0; MQTTC__V5(c) && q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
         const char *f = q->info.filters[i];
         if (!c->limits.wildcard_available && strpbrk(f, "+#")) return MQTTC_ERR_UNSUPPORTED;
         if (!c->limits.shared_available && strncmp(f, "$share/", 7) == 0) return MQTTC_ERR_UNSUPPORTED;
@@ -3767,8 +3833,8 @@ static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn,
 
 static int mqttc__encode_request(const mqttc_client *c, const mqttc__req *q, unsigned char *buf, size_t cap,
                                  size_t *n) {
-    if (q->kind == MQTTC__AWAIT_SUBACK) return mqttc_encode_subscribe(buf, cap, c->opt.protocol_version, &q->info, n);
-    return mqttc_encode_unsubscribe(buf, cap, c->opt.protocol_version, &q->info, n);
+    if (q->kind == MQTTC__AWAIT_SUBACK) return mqttc_encode_subscribe(buf, cap, mqttc__version(c), &q->info, n);
+    return mqttc_encode_unsubscribe(buf, cap, mqttc__version(c), &q->info, n);
 }
 
 /* MQTT 5: a SUBSCRIBE with a handler gets the next subscription identifier, when the broker
@@ -3817,7 +3883,14 @@ static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet
     }
     mqttc__encode_request(c, q, p, n, &n);
     if (packet_id) *packet_id = q->info.packet_id;
-    (void)mqttc__queued(c, n); /* accepted, as a publish is */
+    mqttc_packet traced, *t = mqttc__trace_packet(c, &traced, q->kind == MQTTC__AWAIT_SUBACK ? MQTTC_SUBSCRIBE : MQTTC_UNSUBSCRIBE);
+    if (t) { /* the filter list ends the packet: mqttc_next_filter reads it there */
+        t->subscribe = q->info;
+        t->subscribe.type = t->type;
+        t->subscribe.list_len = flen + (q->kind == MQTTC__AWAIT_SUBACK ? q->info.count : 0);
+        t->subscribe.list = p + n - t->subscribe.list_len;
+    }
+    (void)mqttc__queued_as(c, n, t); /* accepted, as a publish is */
     return MQTTC_OK;
 }
 
@@ -3987,11 +4060,11 @@ static int mqttc__keep_disconnect(mqttc_client *c, const mqttc_disconnect_info *
     if (!MQTTC__V5(c)) return mqttc__bad(c, "info");
     if (mqttc__props_find(&di->props, MQTTC_PROP_SESSION_EXPIRY, &pr) && pr.value && !c->opt.session_expiry_s)
         return mqttc__bad(c, "props"); /* no session to keep when CONNECT said 0 [MQTT-3.14.2-2] */
-    if (mqttc_encode_disconnect(NULL, 0, c->opt.protocol_version, di, &n) != MQTTC_ERR_NOSPACE) return mqttc__bad(c, "info");
+    if (mqttc_encode_disconnect(NULL, 0, mqttc__version(c), di, &n) != MQTTC_ERR_NOSPACE) return mqttc__bad(c, "info");
     if (!mqttc__fits(c, n)) return MQTTC_ERR_TOOLARGE;
     mqttc__rec *r = mqttc__rec_add(&c->inflight, MQTTC__DISCONNECT_OUT, 0, n);
     if (!r) return MQTTC_ERR_NOMEM;
-    mqttc_encode_disconnect(mqttc__rec_data(r), n, c->opt.protocol_version, di, &n);
+    mqttc_encode_disconnect(mqttc__rec_data(r), n, mqttc__version(c), di, &n);
     return MQTTC_OK;
 }
 
@@ -4058,7 +4131,9 @@ MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c) {
     const char *assigned = mqttc__assigned_id(c);
     return assigned ? assigned : c->opt.client_id;
 }
+#ifndef MQTTC_NO_MQTT5
 MQTTC_DEF const mqttc_limits *mqttc_server_limits(const mqttc_client *c) { return &c->limits; }
+#endif
 
 /* ---- set up and tear down ---- */
 
@@ -4115,6 +4190,7 @@ static const char *mqttc__v5_options_bad(const mqttc_options *o) {
     mqttc_prop pr;
     int v5 = mqttc__is_v5(o->protocol_version);
     if (o->protocol_version && o->protocol_version != MQTTC_PROTOCOL_311 && !v5) return "options.protocol_version";
+    if (!MQTTC__HAS_V5) return NULL; /* MQTTC_NO_MQTT5: the MQTT 5 fields are not read */
     if (!v5 && (o->session_expiry_s || o->topic_alias_in || o->topic_alias_out || o->on_auth))
         return "options.protocol_version"; /* an MQTT 5 option without MQTT 5 */
     if (!v5 && (o->connect_props.len || o->connect_props.count)) return "options.connect_props";
@@ -4186,13 +4262,14 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
         mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
         c->opt.client_id = c->id;
     }
-    mqttc__limits_reset(c);
+    if (MQTTC__HAS_V5) mqttc__limits_reset(c);
     if (c->opt.mem) {
         mqttc__carve(c);
         return MQTTC_OK;
     }
     c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
-    c->tx.max = c->inflight.max = c->subs.max = c->peer.max = c->aliases_out.max = MQTTC__BUF_MAX;
+    c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
+    if (MQTTC__HAS_V5) c->peer.max = c->aliases_out.max = MQTTC__BUF_MAX;
     return MQTTC_OK;
 }
 
@@ -4202,7 +4279,7 @@ MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
     if (c->wake) c->wake(c, 1); /* >>blocking releases its wake-up pipe */
     mqttc__chain_free(&c->stages);
     mqttc__buf *bufs[6] = {&c->rx, &c->tx, &c->inflight, &c->subs, &c->peer, &c->aliases_out};
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < (MQTTC__HAS_V5 ? 6 : 4); i++)
         if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
     memset(c, 0, sizeof *c);
     c->tr.fd = -1;
@@ -4256,7 +4333,7 @@ MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
 
 MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len) {
     mqttc__lock(c);
-    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len, c->opt.protocol_version));
+    int rc = mqttc__setting(c, mqttc__login_bad(username, password, password_len, mqttc__version(c)));
     if (rc == MQTTC_OK) {
         c->opt.username = username;
         c->opt.password = password;
