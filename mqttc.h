@@ -3231,7 +3231,7 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
         if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) /* our Receive Maximum (MQTT 5) */
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_RECEIVE_MAX_EXCEEDED);
         if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id, 0))
-            return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+            return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
         c->incoming_qos2 += !is_repeat;
         rc = mqttc__send_control(c, MQTTC_PUBREC, m->packet_id);
         if (is_repeat) return rc;
@@ -3267,7 +3267,8 @@ static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
     if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
         mqttc__rec_remove(&c->inflight, r);
-        if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)) return mqttc__fail(c, MQTTC_ERR_OVERFLOW);
+        if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0))
+            return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
     }
     return mqttc__send_reason(c, MQTTC_PUBREL, a->packet_id, r || !MQTTC__V5(c) ? 0 : MQTTC_RC_PACKET_ID_NOT_FOUND);
 }
