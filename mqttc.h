@@ -125,11 +125,13 @@ CONTENTS
 6. ERRORS. Functions return MQTTC_OK (0) or a negative MQTTC_ERR_*; mqttc_errname() gives
    the short stable name ("closed", "pingresp", ...), and mqttc_strerror() a sentence. The
    error says what kind of failure; the broker's own word travels next to it: a CONNACK
-   refusal is MQTTC_ERR_REFUSED ("refused") with mqttc_reason_code() 1..5 [MQTT-3.2.2-5]. MQTTC_ERR_BUSY (window or output full), MQTTC_ERR_ARG (your
-   arguments, nothing sent; mqttc_bad_arg names the argument) and MQTTC_ERR_STATE (not
-   possible now, e.g. publish while not connected: mqttc_error keeps why it ended) are not
-   fatal; every other error ends the connection. mqttc_sys_errno keeps the errno of a failed
-   connect or socket call.
+   refusal is MQTTC_ERR_REFUSED ("refused") with mqttc_reason_code() 1..5 [MQTT-3.2.2-5]
+   (an MQTT 5 reason code from 0x80 in MQTT 5). MQTTC_ERR_BUSY (window or output full),
+   MQTTC_ERR_ARG (your arguments, nothing sent; mqttc_bad_arg names the argument),
+   MQTTC_ERR_STATE (not possible now, e.g. publish while not connected: mqttc_error keeps
+   why it ended) and MQTT 5's MQTTC_ERR_TOOLARGE, _QOS and _UNSUPPORTED (what the broker's
+   CONNACK does not allow) are not fatal; every other error ends the connection.
+   mqttc_sys_errno keeps the errno of a failed connect or socket call.
 
 7. TIME AND KEEPALIVE. Times are milliseconds from any monotonic origin (mqttc_now_ms()).
    With keepalive K: a PINGREQ goes out when nothing was sent, or nothing received, for K
@@ -906,7 +908,9 @@ MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c); /* bytes queued, u
 MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c);
 /* The broker's reason code with the last CONNACK, or with the refusal (MQTTC_ERR_REFUSED):
    1 unacceptable protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user
-   name or password, 5 not authorized [MQTT-3.2.2-5]. */
+   name or password, 5 not authorized [MQTT-3.2.2-5]. In MQTT 5 the CONNACK's reason code
+   (0x80 and above: refused; mqttc_reason_name), or the broker's DISCONNECT's after
+   MQTTC_ERR_SERVER_DISCONNECT. */
 MQTTC_DEF int mqttc_reason_code(const mqttc_client *c);
 /* The client id sent: options.client_id, or the generated one; in MQTT 5 the broker's
    Assigned Client Identifier once it gave one (used on every later connect). */
@@ -1607,7 +1611,8 @@ static int mqttc__encode_filters(unsigned char *buf, size_t cap, int version, in
     for (size_t i = 0; i < si->count; i++) {
         const char *f = si->filters[i];
         size_t len = f ? strlen(f) : 0;
-        if (mqttc_filter_check(f, len) != MQTTC_OK || !mqttc__shared_ok(f, len)) return MQTTC_ERR_ARG;
+        if (mqttc_filter_check(f, len) != MQTTC_OK || (mqttc__is_v5(version) && !mqttc__shared_ok(f, len)))
+            return MQTTC_ERR_ARG; /* a shared subscription's syntax is MQTT 5's [MQTT-4.8.2-1/2] */
         if (opts && !mqttc__sub_options_ok(opts[i], version, f, len)) return MQTTC_ERR_ARG;
         rem += 2 + len + (opts ? 1u : 0u);
     }
@@ -4179,7 +4184,8 @@ static const char *mqttc__options_bad(const mqttc_options *o) {
     if (o->keepalive_s > 65535u) return "options.keepalive_s";
     if (o->client_id && (strlen(o->client_id) > 65535u || mqttc_utf8_check(o->client_id, strlen(o->client_id))))
         return "options.client_id";
-    if (o->client_id && !o->client_id[0] && o->no_clean_session) return "options.no_clean_session"; /* [MQTT-3.1.3-7] */
+    if (o->client_id && !o->client_id[0] && o->no_clean_session && !mqttc__is_v5(o->protocol_version))
+        return "options.no_clean_session"; /* [MQTT-3.1.3-7]; an MQTT 5 broker assigns an id instead */
     if (o->mem && o->mem_size < 4096) return "options.mem_size";
     return mqttc__chain_options_bad(o);
 }
@@ -4326,7 +4332,8 @@ MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds) {
 /* Clean session on drops the kept session at the next CONNACK [MQTT-3.1.2-6]. */
 MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean) {
     mqttc__lock(c);
-    int rc = mqttc__setting(c, !is_clean && !c->opt.client_id[0] ? "options.no_clean_session" : NULL); /* [MQTT-3.1.3-7] */
+    int rc = mqttc__setting(c, !is_clean && !mqttc_client_id(c)[0] && !MQTTC__V5(c) ? "options.no_clean_session"
+                                                                                  : NULL); /* [MQTT-3.1.3-7] */
     if (rc == MQTTC_OK) c->opt.no_clean_session = !is_clean;
     mqttc__unlock(c);
     return rc;

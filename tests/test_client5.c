@@ -437,15 +437,21 @@ TEST(mqtt_3_2_2_assigned_client_identifier) {
     memset(&l, 0, sizeof l);
     memset(&l2, 0, sizeof l2);
     options5(&o);
-    o.client_id = "";
+    o.client_id = "";       /* the broker assigns one [MQTT-3.1.3-6]; Clean Start 0 is allowed */
+    o.no_clean_session = 1; /* in MQTT 5 (3.1.1 refuses it [MQTT-3.1.3-7]) */
+    o.session_expiry_s = 60;
     connect5(&c, &l, &o, &id, 1);
     CHECK(strcmp(mqttc_client_id(&c), "auto-1234") == 0);
+    CHECK_RC(mqttc_set_clean_session(&c, 0), MQTTC_ERR_STATE); /* connected: only between connections */
     CHECK_RC(mqttc_disconnect(&c), MQTTC_OK);
     mqttc_step(&c, 1);
+    CHECK_RC(mqttc_set_clean_session(&c, 0), MQTTC_OK); /* between connections, with the assigned id */
     mqttc_transport t = mem_transport(&l2);
     CHECK_RC(mqttc_start_transport(&c, &t, 2), MQTTC_OK);
     CHECK(sent_type(&l2, &pos, MQTTC_CONNECT, &p));
     CHECK(p.connect.client_id.len == 9 && memcmp(p.connect.client_id.ptr, "auto-1234", 9) == 0);
+    CHECK_EQ_INT(p.connect.clean_session, 0); /* the session it named is resumed */
+    CHECK_RC(mqttc_set_clean_session(&c, 1), MQTTC_ERR_STATE);
     mqttc_deinit(&c);
     mem_free(&l);
     mem_free(&l2);

@@ -77,7 +77,7 @@ static void server_send(tls_server *s, const void *p, size_t n) {
 static void server_send_connack(tls_server *s) {
     unsigned char b[4];
     size_t n;
-    mqttc_connack_info ca = {0, 0, {NULL, 0}};
+    mqttc_connack_info ca = {0, 0, {NULL, 0, NULL, 0}};
     mqttc_encode_connack(b, sizeof b, MQTTC_PROTOCOL_311, &ca, &n);
     server_send(s, b, n);
 }
