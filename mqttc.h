@@ -1152,7 +1152,7 @@ enum { MQTTC__T_BYTE = 1, MQTTC__T_U16, MQTTC__T_U32, MQTTC__T_VARINT, MQTTC__T_
 #define MQTTC__IN_WILL 1u
 #define MQTTC__IN_MESSAGE (MQTTC__IN(PUBLISH) | MQTTC__IN_WILL)
 #define MQTTC__IN_ACKS (MQTTC__IN(PUBACK) | MQTTC__IN(PUBREC) | MQTTC__IN(PUBREL) | MQTTC__IN(PUBCOMP))
-#define MQTTC__IN_ALL 0xFFFEu /* every packet with properties (the codec asks only those) */
+#define MQTTC__IN_ALL 0xCFFEu /* every packet with properties: all but PINGREQ and PINGRESP */
 
 typedef struct mqttc__prop_rule {
     unsigned char id, type;
@@ -1258,7 +1258,7 @@ static size_t mqttc__prop_size(const mqttc_prop *pr, int type) {
 static int mqttc__text_ok(mqttc_str s) { return mqttc__str_ok(s) && mqttc_utf8_check(s.ptr, s.len) == MQTTC_OK; }
 
 /* A property's value against its type and the spec's ranges: 0/1 bytes, no zero Receive
-   Maximum, Maximum Packet Size, Topic Alias or Subscription Identifier [MQTT-3.1.2.11],
+   Maximum, Maximum Packet Size or Subscription Identifier [MQTT-3.1.2.11],
    strings UTF-8, a Response Topic a topic name [MQTT-3.3.2-14]. MQTTC_ERR_PROTOCOL for a
    value the type allows but the spec does not. */
 static int mqttc__prop_value_ok(const mqttc_prop *pr, int type) {
@@ -1281,8 +1281,9 @@ static int mqttc__prop_value_ok(const mqttc_prop *pr, int type) {
         return MQTTC_OK;
     default: return mqttc__str_ok(pr->str) ? MQTTC_OK : MQTTC_ERR_MALFORMED;
     }
+    /* (Topic Alias 0 is the receiver's to refuse, with its own reason code 0x94) */
     if (pr->value == 0 && (pr->id == MQTTC_PROP_RECEIVE_MAX || pr->id == MQTTC_PROP_MAX_PACKET_SIZE ||
-                           pr->id == MQTTC_PROP_TOPIC_ALIAS || pr->id == MQTTC_PROP_SUBSCRIPTION_ID))
+                           pr->id == MQTTC_PROP_SUBSCRIPTION_ID))
         return MQTTC_ERR_PROTOCOL;
     return MQTTC_OK;
 }
@@ -1453,6 +1454,7 @@ MQTTC_DEF const char *mqttc_reason_name(int reason_code) {
 
 static int mqttc__connect_check(const mqttc_connect_info *ci, int version) {
     int has_will = ci->will_topic.ptr != NULL;
+    mqttc_prop pr;
     if (!mqttc__str_ok(ci->client_id) || !mqttc__str_ok(ci->username) || !mqttc__str_ok(ci->password))
         return MQTTC_ERR_ARG;
     if (ci->client_id.len == 0 && !ci->clean_session && !mqttc__is_v5(version)) return MQTTC_ERR_ARG; /* [MQTT-3.1.3-7] */
@@ -1465,6 +1467,9 @@ static int mqttc__connect_check(const mqttc_connect_info *ci, int version) {
         return MQTTC_ERR_ARG;
     if (!has_will && (ci->will_qos || ci->will_retain)) return MQTTC_ERR_ARG; /* [MQTT-3.1.2-13/15] */
     if (MQTTC__HAS_V5 && !has_will && (ci->will_props.len || ci->will_props.count)) return MQTTC_ERR_ARG;
+    if (MQTTC__HAS_V5 && has_will && mqttc__props_find(&ci->will_props, MQTTC_PROP_PAYLOAD_FORMAT, &pr) &&
+        pr.value == 1 && mqttc_utf8_check(ci->will_payload.ptr, ci->will_payload.len))
+        return MQTTC_ERR_ARG; /* a will that says it is UTF-8 must be [MQTT-3.1.3.2.3] */
     return MQTTC_OK;
 }
 
@@ -1545,6 +1550,7 @@ static int mqttc__publish_check(const mqttc_publish_info *pi, int version) {
     size_t pos = 0;
     int has_alias = 0, is_text = 0;
     while (mqttc__is_v5(version) && mqttc__props_next(&pi->props, &pos, &pr) == 1) {
+        if (pr.id == MQTTC_PROP_TOPIC_ALIAS && pr.value == 0) return MQTTC_ERR_ARG; /* [MQTT-3.3.2-8] */
         has_alias |= pr.id == MQTTC_PROP_TOPIC_ALIAS;
         is_text |= pr.id == MQTTC_PROP_PAYLOAD_FORMAT && pr.value == 1;
     }
@@ -1899,11 +1905,14 @@ static int mqttc__decode_filters(mqttc__reader *r, int type, int version, mqttc_
         if (type == MQTTC_SUBSCRIBE) {
             if (r->p == r->end) return MQTTC_ERR_MALFORMED;
             unsigned o = *r->p++;
-            if (!mqttc__sub_options_ok(o, version, f.ptr, f.len)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-5] */
+            if ((o & 0xC0u) || (!mqttc__is_v5(version) && o > 2)) return MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-5] */
+            if (!mqttc__sub_options_ok(o, version, f.ptr, f.len))
+                return MQTTC_ERR_PROTOCOL; /* QoS 3, Retain Handling 3, No Local on a shared filter */
         }
         si->count++;
     }
-    return si->count ? MQTTC_OK : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-3], [MQTT-3.10.3-2] */
+    if (si->count) return MQTTC_OK;
+    return mqttc__is_v5(version) ? MQTTC_ERR_PROTOCOL : MQTTC_ERR_MALFORMED; /* [MQTT-3.8.3-2], [MQTT-3.10.3-2] */
 }
 
 /* The packets a broker sends: the client's reading needs only these. */

@@ -1,157 +1,9 @@
 #!/usr/bin/env bash
-# tests/t_minibroker.sh - the minibroker against mosquitto_pub/mosquitto_sub and raw-socket
-# clients (python3), all on 127.0.0.1. Run: make build/minibroker && bash tests/t_minibroker.sh
+# tests/t_minibroker.sh - the minibroker speaking MQTT 3.1.1, against mosquitto_pub/mosquitto_sub
+# and raw-socket clients (tests/minibroker_raw.py), all on 127.0.0.1 (MQTT 5: t_minibroker5.sh).
+# Run: make build/minibroker && bash tests/t_minibroker.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-[ -x "$B/minibroker" ] || { echo "build/minibroker missing: run make build/minibroker"; not_ok "build"; finish; }
-
-# ---- helpers ----
-H=127.0.0.1
-# A raw MQTT client driven by steps "CONN:cmd,arg,..." (CONN names a connection). Each step
-# that observes something prints one token; the tokens come out space-separated.
-#   connect,ID,KEEPALIVE[,WILLTOPIC,WILLMSG][,clean0]  -> "connack=<hex>" (other steps connect bare)
-#   publish,TOPIC,PAYLOAD,QOS,ID[,dup] | subscribe,ID,FILTER,QOS | unsubscribe,ID,FILTER | pubrel,ID | puback,ID
-#   ping | disconnect | close | send,HEX | sleep,S | bigpublish,TOPIC,BYTES,ID (QoS 1)
-#   read,TIMEOUT  -> one whole packet in hex, "eof" or "timeout"
-#   eof,TIMEOUT   -> "eof" when the broker closes within TIMEOUT s (packets before are skipped), else "open"
-#   eofat,LO,HI   -> "eof-in-window" when it closes between LO and HI s from this step, else "eof@T"/"open"
-RAW=$TMP/raw.py
-cat >"$RAW" <<'PY'
-import socket, struct, sys, time
-port = int(sys.argv[1]); conns = {}; out = []
-def s16(b): return struct.pack(">H", len(b)) + b
-def varint(n):
-    r = b""
-    while True:
-        d, n = n % 128, n // 128
-        r += bytes([d | (128 if n else 0)])
-        if not n: return r
-def pkt(first, body): return bytes([first]) + varint(len(body)) + body
-def connect(cid, ka, *rest):
-    flags, payload = 0x02, s16(cid.encode())
-    rest = list(rest)
-    if "clean0" in rest: rest.remove("clean0"); flags = 0
-    if rest: flags |= 0x04; payload += s16(rest[0].encode()) + s16(rest[1].encode())
-    return pkt(0x10, s16(b"MQTT") + bytes([4, flags]) + struct.pack(">H", int(ka)) + payload)
-def publish(topic, payload, qos, pid, dup=""):
-    q = int(qos); first = 0x30 | (q << 1) | (8 if dup else 0)
-    return pkt(first, s16(topic.encode()) + (struct.pack(">H", int(pid)) if q else b"") + payload.encode())
-def recv_exact(s, n, deadline):
-    b = b""
-    while len(b) < n:
-        s.settimeout(max(0.001, deadline - time.time()))
-        try: c = s.recv(n - len(b))
-        except socket.timeout: return None
-        except ConnectionResetError: c = b""
-        if not c: return b""
-        b += c
-    return b
-def read_packet(s, timeout):
-    deadline = time.time() + timeout
-    h = recv_exact(s, 1, deadline)
-    if not h: return h
-    n, mul = 0, 1
-    while True:
-        d = recv_exact(s, 1, deadline)
-        if not d: return d
-        h += d; n += (d[0] & 127) * mul; mul *= 128
-        if not d[0] & 128: break
-    body = recv_exact(s, n, deadline)
-    return body if not body and n else h + body
-def wait_eof(s, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        p = read_packet(s, deadline - time.time())
-        if p == b"": return True
-        if p is None: return False
-    return False
-for step in sys.argv[2:]:
-    name, _, rest = step.partition(":")
-    cmd, *a = rest.split(",")
-    s = conns.get(name)
-    if s is None and cmd != "connect": s = conns[name] = socket.create_connection(("127.0.0.1", port))
-    if cmd == "connect":
-        s = conns[name] = socket.create_connection(("127.0.0.1", port))
-        s.sendall(connect(*a)); p = read_packet(s, 3)
-        out.append("connack=" + (p.hex() if p else "eof" if p == b"" else "timeout"))
-    elif cmd == "publish": s.sendall(publish(*a))
-    elif cmd == "bigpublish": s.sendall(pkt(0x32, s16(a[0].encode()) + struct.pack(">H", int(a[2])) + b"x" * int(a[1])))
-    elif cmd == "unsubscribe": s.sendall(pkt(0xa2, struct.pack(">H", int(a[0])) + s16(a[1].encode())))
-    elif cmd == "subscribe": s.sendall(pkt(0x82, struct.pack(">H", int(a[0])) + s16(a[1].encode()) + bytes([int(a[2])])))
-    elif cmd == "pubrel": s.sendall(pkt(0x62, struct.pack(">H", int(a[0]))))
-    elif cmd == "puback": s.sendall(pkt(0x40, struct.pack(">H", int(a[0]))))
-    elif cmd == "ping": s.sendall(b"\xc0\x00")
-    elif cmd == "disconnect": s.sendall(b"\xe0\x00"); s.close()
-    elif cmd == "close": s.close()
-    elif cmd == "send": s.sendall(bytes.fromhex(a[0]))
-    elif cmd == "sleep": time.sleep(float(a[0]))
-    elif cmd == "read":
-        p = read_packet(s, float(a[0])); out.append(p.hex() if p else "eof" if p == b"" else "timeout")
-    elif cmd == "eof": out.append("eof" if wait_eof(s, float(a[0])) else "open")
-    elif cmd == "eofat":
-        t0 = time.time(); closed = wait_eof(s, float(a[1]) + 1); t = time.time() - t0
-        out.append(("eof-in-window" if float(a[0]) <= t <= float(a[1]) else "eof@%.2f" % t) if closed else "open")
-    else: sys.exit("unknown step " + step)
-print(" ".join(out))
-PY
-raw() { timeout 20 python3 "$RAW" "$@"; }
-
-# mb_start ARGS: start_minibroker, remembered for the SIGTERM + Valgrind verdict at the end.
-ALL_MB=()
-mb_start() {
-    start_minibroker "$@" || { not_ok "start minibroker $*"; finish; }
-    ALL_MB+=("$MB_PID|${MB_LOG%.log}|$*")
-}
-# remember_broker NAME: keeps the last started minibroker's port and stderr log as NAME_PORT, NAME_ERR.
-remember_broker() {
-    printf -v "${1}_PORT" %s "$MB_PORT"
-    printf -v "${1}_ERR" %s "${MB_LOG%.log}.err"
-}
-# wait_log FILE TEXT [COUNT]: until TEXT occurs COUNT (default 1) times in FILE (10 s at most).
-wait_log() {
-    local i
-    for i in $(seq 1 200); do
-        [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
-        sleep 0.05
-    done
-    echo "    (timed out waiting for '$2' in $1)"; return 1
-}
-# sub_bg PORT ID OUTFILE BROKER_ERR_LOG ARGS...: a mosquitto_sub with client id ID in the
-# background (pid in SUB_PID); returns once the broker (run with -v) logged its SUBACK.
-sub_bg() {
-    local port=$1 id=$2 file=$3 err=$4; shift 4
-    timeout 10 mosquitto_sub -h $H -p "$port" -i "$id" "$@" >"$file" 2>&1 &
-    SUB_PID=$!
-    wait_log "$err" "$id > SUBACK"
-}
-pub() { local port=$1; shift; mosquitto_pub -h $H -p "$port" "$@"; }
-# watch_bg ID FILTER COUNT: sub_bg on the broker $P (stderr log $E) printing "topic payload"
-# for COUNT messages on FILTER; expect_watched NAME EXPECTED then waits for it to end and
-# compares what it printed. One watcher at a time.
-watch_bg() {
-    sub_bg "$P" "$1" "$TMP/$1.out" "$E" -t "$2" -v -C "$3"
-    WATCH_ID=$1 WATCH_PID=$SUB_PID
-}
-expect_watched() {
-    wait "$WATCH_PID"
-    expect_eq "$1" "$2" "$(cat "$TMP/$WATCH_ID.out")"
-}
-# term_wait PID: SIGTERM, then up to 15 s for the process to end; its exit code, or 124 (after
-# SIGKILL) when it hangs, so a broker stuck at shutdown cannot hang the suite.
-term_wait() {
-    local i st
-    kill -TERM "$1" 2>/dev/null
-    for i in $(seq 1 150); do
-        st=$(ps -o stat= -p "$1" 2>/dev/null)
-        [ -z "$st" ] || [[ $st == Z* ]] && break
-        sleep 0.1
-    done
-    if [ -n "$st" ] && [[ $st != Z* ]]; then kill -KILL "$1"; wait "$1" 2>/dev/null; return 124; fi
-    wait "$1"
-}
-
-# Every broker runs under Valgrind; with VALGRIND empty (SANITIZE=1 builds) the sanitizers check it.
-if [ -n "${VALGRIND:-}" ]; then MB_VALGRIND=1 CHECKER=Valgrind; else MB_VALGRIND=0 CHECKER=sanitizers; echo "# VALGRIND empty: sanitizers check the broker"; fi
+. tests/minibroker_lib.sh # lib.sh made the repository root the working directory
 
 # ---- 1. round trips, wildcards, retained, wills ----
 mb_start -v
@@ -280,8 +132,8 @@ check "malformed packet: logged as such" grep -q '^mal dropped: malformed packet
 expect_eq "first packet not CONNECT: closed, nothing sent" "eof" "$(raw $P A:send,c000 A:eof,2)"
 expect_eq "second CONNECT: closed" "connack=20020000 eof" \
     "$(raw $P A:connect,twice,60 A:send,101000044d5154540402003c000461626364 A:eof,2)"
-expect_eq "unsupported protocol level: CONNACK 1" "20020001 eof" \
-    "$(raw $P A:send,101000044d5154540502003c00046c76356c A:read,2 A:eof,2)"
+expect_eq "unsupported protocol level (6): CONNACK 1" "20020001 eof" \
+    "$(raw $P A:send,101000044d5154540602003c00046c76366c A:read,2 A:eof,2)"
 expect_eq "empty client id with clean 0: CONNACK 2" "20020002 eof" \
     "$(raw $P A:send,100c00044d5154540400003c0000 A:read,2 A:eof,2)"
 
@@ -335,16 +187,6 @@ kill -INT $FP; wait $FP; rc=$?   # bounded: timeout -k above
 expect_eq "SIGINT: exit 0" 0 $rc
 
 # ---- 3. every broker: SIGTERM ends it with 0, and Valgrind (or a sanitizer) saw nothing ----
-for e in "${ALL_MB[@]}"; do
-    IFS='|' read -r pid base args <<<"$e"
-    term_wait "$pid"; rc=$?
-    if [ "$MB_VALGRIND" = 1 ]; then
-        verdict=$([ -f "$base.vg" ] && { [ -s "$base.vg" ] && echo "Valgrind errors" || echo clean; } || echo "no Valgrind log")
-        [ -s "$base.vg" ] && sed 's/^/    /' "$base.vg" | head -n 30
-    else
-        verdict=$(grep -q Sanitizer "$base.err" && echo "sanitizer report" || echo clean)
-    fi
-    expect_eq "minibroker ${args:-(no options)}: SIGTERM -> exit 0, clean under $CHECKER" "0 clean" "$rc $verdict"
-done
+check_all_brokers
 
 finish

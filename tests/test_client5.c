@@ -537,6 +537,33 @@ TEST(mqtt_3_3_2_unknown_alias_is_0x82) {
     done(&c, &l);
 }
 
+/* Topic Alias 0 is never valid [MQTT-3.3.2-8]: 0x94 too (raw bytes: the codec will not
+   encode it). */
+TEST(mqtt_3_3_2_8_alias_zero_is_0x94) {
+    static const unsigned char alias0[] = {0x30, 0x07, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00};
+    mqttc_client c;
+    mem_link l;
+    mqttc_options o;
+    mqttc_publish_info pi;
+    mqttc_prop zero = mqttc_prop_int(MQTTC_PROP_TOPIC_ALIAS, 0);
+    unsigned char b[32];
+    size_t n;
+    memset(&pi, 0, sizeof pi);
+    pi.topic = "t";
+    pi.topic_len = 1;
+    pi.props = list_of(&zero, 1);
+    CHECK_RC(mqttc_encode_publish(b, sizeof b, 5, &pi, &n), MQTTC_ERR_ARG);
+    memset(&l, 0, sizeof l);
+    options5(&o);
+    o.topic_alias_in = 2;
+    connect5(&c, &l, &o, NULL, 0);
+    mem_feed(&l, alias0, sizeof alias0);
+    step_until_quiet(&c, &l, 0);
+    CHECK_RC(mqttc_error(&c), MQTTC_ERR_PROTOCOL);
+    CHECK_EQ_INT(sent_disconnect_reason(&l), 0x94);
+    done(&c, &l);
+}
+
 /* Without topic_alias_in, any alias is above our maximum (0). */
 TEST(mqtt_3_3_2_alias_without_maximum_is_0x94) {
     mqttc_client c;
@@ -1225,6 +1252,7 @@ int main(void) {
     RUN(mqtt_3_3_2_alias_above_maximum_is_0x94);
     RUN(mqtt_3_3_2_unknown_alias_is_0x82);
     RUN(mqtt_3_3_2_alias_without_maximum_is_0x94);
+    RUN(mqtt_3_3_2_8_alias_zero_is_0x94);
     RUN(receive_maximum_exceeded_is_0x93);
     RUN(packet_too_large_is_0x95);
     RUN(mqtt_2_2_2_bad_properties_from_the_broker);
