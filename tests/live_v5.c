@@ -1409,6 +1409,209 @@ static void scenario_v311(void) {
     peers_end();
 }
 
+/* ---- against the minibroker: what mosquitto will not do (tests/t_live5.sh starts it with
+   the flag each scenario is about) ---- */
+
+/* --alias-out 3: the broker aliases the topics it sends us; with topic_alias_in 3 every
+   message reaches the handler under its whole topic [MQTT-3.3.2-10]. */
+static void scenario_mb_alias_in(void) {
+    peer pub, sub;
+    sink got;
+    char topic[32], payload[48];
+    memset(&got, 0, sizeof got);
+    peer_options(&sub, "mb-alias-sub", 5);
+    sub.o.topic_alias_in = 3;
+    peer_options(&pub, "mb-alias-pub", 5);
+    CHECK_RC(peer_connect(&sub), MQTTC_OK);
+    CHECK_RC(peer_connect(&pub), MQTTC_OK);
+    CHECK_RC(subscribe_sink(&sub, "al/#", 1, &got), MQTTC_OK);
+    for (int i = 1; i <= 30; i++) {
+        snprintf(topic, sizeof topic, "al/t%d", i % 3); /* three topics: the broker's three aliases */
+        snprintf(payload, sizeof payload, "%s|%d", topic, i);
+        CHECK_RC(publish_wait(&pub, topic, payload, 1, 0), MQTTC_OK);
+    }
+    UNTIL(got.count >= 30, 5000);
+    int bad = 0;
+    verdict("MQTT-3.3.2-10 the broker's aliases resolved: 30 messages, each once, under its own topic",
+            got.count == 30 && each_once(&got, 1, 30, &bad) && got.bad_topic == 0,
+            "%d messages, first wrong %d, %d under a wrong topic", got.count, bad, got.bad_topic);
+    verdict("MQTT-3.3.2-12 the broker used its aliases (every PUBLISH came with a Topic Alias)", sub.recv_alias == 30,
+            "%d of %d PUBLISH had an alias", sub.recv_alias, sub.recv_publish);
+    peers_end();
+}
+
+/* The broker's alias out of range (--bad-alias) or never set (--unknown-alias): we answer
+   DISCONNECT 0x94 / 0x82 and end with "protocolerror". */
+static void mb_bad_alias(const char *name, int want_reason) {
+    peer pub, sub;
+    sink got;
+    memset(&got, 0, sizeof got);
+    peer_options(&sub, "mb-bad-alias-sub", 5);
+    sub.o.topic_alias_in = 3;
+    peer_options(&pub, "mb-bad-alias-pub", 5);
+    CHECK_RC(peer_connect(&sub), MQTTC_OK);
+    CHECK_RC(peer_connect(&pub), MQTTC_OK);
+    CHECK_RC(subscribe_sink(&sub, "ba/#", 0, &got), MQTTC_OK);
+    for (int i = 0; i < 3 && is_open(&sub); i++) {
+        CHECK_RC(publish_wait(&pub, "ba/x", "1", 0, 0), MQTTC_OK);
+        UNTIL(!is_open(&sub), 500);
+    }
+    verdict(name, !is_open(&sub) && mqttc_error(&sub.c) == MQTTC_ERR_PROTOCOL && sub.sent_disconnect_reason == want_reason,
+            "open %d, error %s, DISCONNECT sent with 0x%02x", is_open(&sub), mqttc_errname(mqttc_error(&sub.c)),
+            sub.sent_disconnect_reason);
+    peers_end();
+}
+
+static void scenario_mb_bad_alias(void) { mb_bad_alias("MQTT-3.3.2-10 an alias above ours: DISCONNECT 0x94", 0x94); }
+static void scenario_mb_unknown_alias(void) {
+    mb_bad_alias("MQTT-3.3.2 an alias never set, with an empty topic: DISCONNECT 0x82", 0x82);
+}
+
+/* --disconnect-after 3 --disconnect-reason 0x8B --disconnect-string bye --server-reference
+   other:1884: on_status gets the reason and both properties [MQTT-3.14.2]. */
+static void scenario_mb_disconnect(void) {
+    peer p;
+    mqttc_prop pr;
+    peer_options(&p, "mb-disc", 5);
+    CHECK_RC(peer_connect(&p), MQTTC_OK);
+    CHECK_RC(publish_wait(&p, "d/x", "1", 0, 0), MQTTC_OK);
+    CHECK_RC(publish_wait(&p, "d/x", "2", 0, 0), MQTTC_OK);
+    UNTIL(!is_open(&p), 5000);
+    int has_string = props_find(p.st_props, p.st_props_len, MQTTC_PROP_REASON_STRING, &pr) && pr.str.len == 3 &&
+                     !memcmp(pr.str.ptr, "bye", 3);
+    int has_ref = props_find(p.st_props, p.st_props_len, MQTTC_PROP_SERVER_REFERENCE, &pr) && pr.str.len == 10 &&
+                  !memcmp(pr.str.ptr, "other:1884", 10);
+    verdict("MQTT-3.14.2 the broker's DISCONNECT 0x8B with Reason String and Server Reference reach on_status",
+            p.st_event == MQTTC_EVENT_CONNECTION_LOST && p.st_error == MQTTC_ERR_SERVER_DISCONNECT && p.st_reason == 0x8B &&
+                has_string && has_ref,
+            "event %d, error %s, reason 0x%02x, reason string %d, server reference %d", p.st_event,
+            mqttc_errname(p.st_error), p.st_reason, has_string, has_ref);
+    verdict("MQTT-3.14.4-1 nothing is sent after the broker's DISCONNECT", p.sent_disconnect_reason == 0 && !is_open(&p),
+            "DISCONNECT sent with 0x%02x", p.sent_disconnect_reason);
+    peers_end();
+}
+
+/* --ignore-receive-max --no-pubrel: more unreleased QoS 2 than our Receive Maximum 2:
+   DISCONNECT 0x93, "overflow". */
+static void scenario_mb_receive_max(void) {
+    peer pub, sub;
+    sink got;
+    memset(&got, 0, sizeof got);
+    peer_options(&sub, "mb-rm-sub", 5);
+    sub.o.max_inflight_in = 2;
+    peer_options(&pub, "mb-rm-pub", 5);
+    CHECK_RC(peer_connect(&sub), MQTTC_OK);
+    CHECK_RC(peer_connect(&pub), MQTTC_OK);
+    CHECK_RC(subscribe_sink(&sub, "rm/#", 2, &got), MQTTC_OK);
+    for (int i = 1; i <= 5; i++) CHECK_RC(publish_wait(&pub, "rm/x", "q2", 2, 0), MQTTC_OK);
+    UNTIL(!is_open(&sub), 5000);
+    verdict("MQTT-3.3.4-9 a broker past our Receive Maximum gets DISCONNECT 0x93, the end is \"overflow\"",
+            !is_open(&sub) && mqttc_error(&sub.c) == MQTTC_ERR_OVERFLOW && sub.sent_disconnect_reason == 0x93 &&
+                got.count == 2,
+            "open %d, error %s, DISCONNECT 0x%02x, %d delivered", is_open(&sub), mqttc_errname(mqttc_error(&sub.c)),
+            sub.sent_disconnect_reason, got.count);
+    peers_end();
+}
+
+/* --oversize 600: a PUBLISH above our Maximum Packet Size (256): DISCONNECT 0x95. */
+static void scenario_mb_oversize(void) {
+    peer pub, sub;
+    sink got;
+    memset(&got, 0, sizeof got);
+    peer_options(&sub, "mb-big-sub", 5);
+    sub.o.max_packet_size = 256;
+    peer_options(&pub, "mb-big-pub", 5);
+    CHECK_RC(peer_connect(&sub), MQTTC_OK);
+    CHECK_RC(peer_connect(&pub), MQTTC_OK);
+    CHECK_RC(subscribe_sink(&sub, "big/#", 0, &got), MQTTC_OK);
+    CHECK_RC(publish_wait(&pub, "big/x", "small", 0, 0), MQTTC_OK);
+    UNTIL(!is_open(&sub), 5000);
+    verdict("MQTT-3.1.2-24 a packet above our Maximum Packet Size: DISCONNECT 0x95, \"overflow\"",
+            !is_open(&sub) && mqttc_error(&sub.c) == MQTTC_ERR_OVERFLOW && sub.sent_disconnect_reason == 0x95 && !got.count,
+            "open %d, error %s, DISCONNECT 0x%02x, %d delivered", is_open(&sub), mqttc_errname(mqttc_error(&sub.c)),
+            sub.sent_disconnect_reason, got.count);
+    peers_end();
+}
+
+/* --auth-method SCRAM-TEST --auth-steps 2: two challenges before CONNACK, and again on
+   mqttc_reauthenticate; another method is refused with 0x8C. */
+static int auth_calls;
+static int on_auth_answer(mqttc_client *c, const mqttc_auth_info *in, mqttc_str *out, void *u) {
+    (void)c;
+    (void)in;
+    (void)u;
+    auth_calls++;
+    out->ptr = "response";
+    out->len = 8;
+    return 0;
+}
+
+static void scenario_mb_auth(void) {
+    peer p, other;
+    mqttc_prop method = mqttc_prop_str(MQTTC_PROP_AUTH_METHOD, "SCRAM-TEST");
+    mqttc_prop wrong = mqttc_prop_str(MQTTC_PROP_AUTH_METHOD, "OTHER");
+    peer_options(&p, "mb-auth", 5);
+    p.o.connect_props.list = &method;
+    p.o.connect_props.count = 1;
+    p.o.on_auth = on_auth_answer;
+    CHECK_RC(peer_connect(&p), MQTTC_OK);
+    verdict("MQTT-4.12.0-3 two AUTH challenges answered through on_auth, then CONNACK 0",
+            mqttc_state(&p.c) == MQTTC_STATE_CONNECTED && auth_calls == 2, "state %d, on_auth %d times",
+            mqttc_state(&p.c), auth_calls);
+    CHECK_RC(mqttc_reauthenticate(&p.c, "again", 5), MQTTC_OK);
+    UNTIL(auth_calls == 4, 3000);
+    spin(100);
+    verdict("MQTT-4.12.1-1 re-authentication: two more challenges, still connected",
+            auth_calls == 4 && mqttc_state(&p.c) == MQTTC_STATE_CONNECTED, "on_auth %d times, state %d", auth_calls,
+            mqttc_state(&p.c));
+    peer_options(&other, "mb-auth-other", 5);
+    other.o.connect_props.list = &wrong;
+    other.o.connect_props.count = 1;
+    other.o.on_auth = on_auth_answer;
+    int rc = peer_connect(&other);
+    verdict("MQTT-4.12.0-1 another method: CONNACK 0x8C, \"refused\"",
+            rc == MQTTC_ERR_REFUSED && mqttc_reason_code(&other.c) == MQTTC_RC_BAD_AUTH_METHOD, "%s, 0x%02x",
+            mqttc_errname(rc), mqttc_reason_code(&other.c));
+    peers_end();
+}
+
+/* --connack-prop ...: the limits a CONNACK sets are mqttc_server_limits', and enforced. */
+static void scenario_mb_connack(void) {
+    peer p;
+    peer_options(&p, "", 5);
+    p.o.keepalive_s = 60;
+    CHECK_RC(peer_connect(&p), MQTTC_OK);
+    const mqttc_limits *l = mqttc_server_limits(&p.c);
+    verdict("MQTT-3.2.2.3 CONNACK properties become this connection's limits",
+            l->receive_max == 2 && l->max_qos == 1 && l->keepalive_s == 7 && l->max_packet_size == 300 &&
+                l->retain_available == 0 && l->wildcard_available == 0 && l->sub_id_available == 0 &&
+                !strcmp(mqttc_client_id(&p.c), "given-7"),
+            "receive %u, qos %d, keepalive %u, packet %u, retain %d, wildcard %d, sub ids %d, id \"%s\"",
+            l->receive_max, l->max_qos, l->keepalive_s, (unsigned)l->max_packet_size, l->retain_available,
+            l->wildcard_available, l->sub_id_available, mqttc_client_id(&p.c));
+    int q2 = mqttc_publish(&p.c, "c/x", "x", 1, 2, 0, NULL), ret = mqttc_publish(&p.c, "c/x", "x", 1, 0, 1, NULL);
+    int wild = mqttc_subscribe(&p.c, "c/#", 0, NULL, NULL, NULL, NULL);
+    int n = 0;
+    while (mqttc_publish(&p.c, "c/x", "x", 1, 1, 0, NULL) == MQTTC_OK) n++;
+    verdict("MQTT-3.2.2-11/14 QoS 2, retain and wildcards refused; the window is 2",
+            q2 == MQTTC_ERR_QOS && ret == MQTTC_ERR_UNSUPPORTED && wild == MQTTC_ERR_UNSUPPORTED && n == 2 &&
+                mqttc_state(&p.c) == MQTTC_STATE_CONNECTED,
+            "%s, %s, %s, %d in flight", mqttc_errname(q2), mqttc_errname(ret), mqttc_errname(wild), n);
+    peers_end();
+}
+
+/* --ack-reason 0x87: the PUBACK's reason reaches on_published [MQTT-3.4.2.1]. */
+static void scenario_mb_ack_reason(void) {
+    peer p;
+    peer_options(&p, "mb-ack", 5);
+    CHECK_RC(peer_connect(&p), MQTTC_OK);
+    CHECK_RC(publish_wait(&p, "a/x", "x", 1, 0), MQTTC_OK);
+    UNTIL(p.published == 1, 3000);
+    verdict("MQTT-3.4.2.1 PUBACK 0x87 reaches on_published", p.published == 1 && p.last_ack_reason == 0x87,
+            "%d acks, reason 0x%02x", p.published, p.last_ack_reason);
+    peers_end();
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: live_v5 SCENARIO PORT\n");
@@ -1434,6 +1637,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(s, "srvdisconnect")) scenario_server_disconnect();
     else if (!strcmp(s, "will")) scenario_will();
     else if (!strcmp(s, "v311")) scenario_v311();
+    else if (!strcmp(s, "mb_alias_in")) scenario_mb_alias_in();
+    else if (!strcmp(s, "mb_bad_alias")) scenario_mb_bad_alias();
+    else if (!strcmp(s, "mb_unknown_alias")) scenario_mb_unknown_alias();
+    else if (!strcmp(s, "mb_disconnect")) scenario_mb_disconnect();
+    else if (!strcmp(s, "mb_receive_max")) scenario_mb_receive_max();
+    else if (!strcmp(s, "mb_oversize")) scenario_mb_oversize();
+    else if (!strcmp(s, "mb_auth")) scenario_mb_auth();
+    else if (!strcmp(s, "mb_connack")) scenario_mb_connack();
+    else if (!strcmp(s, "mb_ack_reason")) scenario_mb_ack_reason();
     else {
         fprintf(stderr, "unknown scenario %s\n", s);
         return 2;

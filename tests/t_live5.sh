@@ -4,7 +4,8 @@
 # about (Receive Maximum, Maximum Packet Size, Server Keep Alive, Topic Alias Maximum,
 # Maximum QoS, Retain Available, an ACL), or a default one (sessions, assigned ids,
 # properties, subscription identifiers, No Local, Retain Handling, reason codes, session
-# takeover, the will, 3.1.1 unchanged). The program prints one "ok - " / "not ok - " line per
+# takeover, the will, 3.1.1 unchanged); then what mosquitto will not do, against the
+# minibroker's MQTT 5 fault flags. The program prints one "ok - " / "not ok - " line per
 # check, named after the spec's ids; each run counts once more for ending clean (exit 0, or
 # 1 with its failed checks printed: never a Valgrind error, a crash or a hang). The groups
 # run at the same time, the keepalive one (16 s of idle) beside the others.
@@ -32,6 +33,40 @@ v5() {
         sed 's/^/    mosquitto: /' "$TMP/mosquitto.$MQ_PORT.log"
     fi
     stop_pid "$MQ_PID"
+}
+
+# mb SCENARIO [MINIBROKER FLAGS...]: the same against the minibroker (under $VALGRIND too),
+# for what mosquitto will not do: aliases towards us, a chosen DISCONNECT, a broken Receive
+# Maximum, oversize packets, AUTH, chosen CONNACK properties and ack reasons
+mb() {
+    local scenario=$1 rc
+    shift
+    start_minibroker "$@" || { not_ok "$scenario: minibroker starts"; return; }
+    timeout -k 5 120 $VALGRIND "$L" "$scenario" "$MB_PORT" >"$W/$scenario.out" 2>&1
+    rc=$?
+    cat "$W/$scenario.out"
+    if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -q '^not ok - ' "$W/$scenario.out"; }; then
+        ok "$scenario: ran to its end clean (exit $rc: no Valgrind error, leak or crash)"
+    else
+        not_ok "$scenario: ran to its end clean (exit $rc)"
+    fi
+    stop_pid "$MB_PID"
+}
+
+g_minibroker() {
+    mb mb_alias_in --alias-out 3
+    mb mb_bad_alias --alias-out 3 --bad-alias
+    mb mb_unknown_alias --alias-out 3 --unknown-alias
+    mb mb_disconnect --disconnect-after 3 --disconnect-reason 0x8B --disconnect-string bye \
+        --server-reference other:1884
+    mb mb_receive_max --ignore-receive-max --no-pubrel
+    mb mb_oversize --oversize 600
+    mb mb_auth --auth-method SCRAM-TEST --auth-steps 2
+    mb mb_connack --connack-prop receive-maximum=2 --connack-prop maximum-qos=1 \
+        --connack-prop server-keep-alive=7 --connack-prop maximum-packet-size=300 \
+        --connack-prop retain-available=0 --connack-prop wildcard-subscription-available=0 \
+        --connack-prop subscription-identifier-available=0 --connack-prop assigned-client-identifier=given-7
+    mb mb_ack_reason --ack-reason 0x87
 }
 
 g_limits() {
@@ -82,6 +117,7 @@ GROUP_START=$SECONDS
 group keepalive g_keepalive &
 group limits g_limits &
 group features g_features &
+group minibroker g_minibroker &
 wait
-count_groups limits keepalive features
+count_groups limits keepalive features minibroker
 finish
