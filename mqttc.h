@@ -790,6 +790,7 @@ struct mqttc_client {
     mqttc__buf aliases_out;     /* MQTT 5: our topic aliases (options.topic_alias_out) */
     mqttc_limits limits;        /* MQTT 5: this connection's CONNACK limits */
     uint32_t sub_id_seq;        /* MQTT 5: the last subscription identifier handed out */
+    unsigned held;              /* MQTT 5: resends held back by a smaller Receive Maximum */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -2051,6 +2052,7 @@ typedef struct mqttc__rec {
     uint32_t sub_id; /* handlers, MQTT 5: the subscription identifier (0: none) */
     unsigned short packet_id;
     unsigned char kind;
+    unsigned char is_held; /* MQTT 5: a PUBLISH to resend once the broker's window has room */
 } mqttc__rec;
 
 #define MQTTC__ALIGN 16u
@@ -3068,22 +3070,56 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
 /* CONNACK: a refusal (return code 1..5) ends the connection with MQTTC_ERR_REFUSED, the
    code beside it as the reason [MQTT-3.2.2-5]. With a kept session, unacknowledged messages go again in their original order, with their ids
    and DUP set, and PUBREL for those already past PUBREC [MQTT-4.4.0-1], [MQTT-4.6.0-1]. */
+/* The outgoing window: options.max_inflight, and in MQTT 5 at most the broker's Receive
+   Maximum [MQTT-3.3.4-7]. */
+static unsigned mqttc__window(const mqttc_client *c) {
+    return MQTTC__V5(c) && c->limits.receive_max < c->opt.max_inflight ? c->limits.receive_max : c->opt.max_inflight;
+}
+
+/* A stored PUBLISH goes again, DUP set [MQTT-3.3.1-1]. */
+static int mqttc__resend_publish(mqttc_client *c, size_t off) {
+    int rc;
+    mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
+    unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    r = mqttc__rec_at(&c->inflight, off); /* (the pools are apart: r did not move) */
+    mqttc__rec_data(r)[0] |= 8u;
+    memcpy(p, mqttc__rec_data(r), r->data_len);
+    c->tx.len += (uint32_t)r->data_len;
+    mqttc__trace_sent(c, r->data_len, NULL);
+    return MQTTC_OK;
+}
+
 static int mqttc__resend(mqttc_client *c) {
     mqttc__rec *r;
+    unsigned budget = mqttc__window(c); /* MQTT 5: a new Receive Maximum may be smaller [MQTT-3.3.4-7] */
+    c->held = 0;
     for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
-        int rc = MQTTC_OK;
-        if (r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC) {
-            unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
-            if (!p) return mqttc__fail(c, rc);
-            r = mqttc__rec_at(&c->inflight, off);
-            mqttc__rec_data(r)[0] |= 8u; /* DUP [MQTT-3.3.1-1] */
-            memcpy(p, mqttc__rec_data(r), r->data_len);
-            c->tx.len += (uint32_t)r->data_len;
-            mqttc__trace_sent(c, r->data_len, NULL);
-        } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
-            rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+        int rc = MQTTC_OK, is_publish = r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC;
+        r->is_held = 0;
+        if (is_publish && MQTTC__V5(c) && budget == 0) { /* sent when an ack makes room */
+            r->is_held = 1;
+            c->held++;
+            continue;
         }
+        if (is_publish) rc = mqttc__resend_publish(c, off);
+        else if (r->kind == MQTTC__AWAIT_PUBCOMP) rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+        if ((is_publish || r->kind == MQTTC__AWAIT_PUBCOMP) && budget) budget--; /* each flow takes one */
         if (rc != MQTTC_OK) return rc;
+    }
+    return MQTTC_OK;
+}
+
+/* MQTT 5: a flow ended, so the broker's window has room: the first held PUBLISH goes, in
+   the original order [MQTT-4.6.0-1]. */
+static int mqttc__release_held(mqttc_client *c) {
+    mqttc__rec *r;
+    if (!MQTTC__V5(c) || !c->held || c->outgoing_qos - c->held >= mqttc__window(c)) return MQTTC_OK;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
+        if (!r->is_held) continue;
+        r->is_held = 0;
+        c->held--;
+        return mqttc__resend_publish(c, off);
     }
     return MQTTC_OK;
 }
@@ -3137,7 +3173,7 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
     if (!c->opt.no_clean_session) { /* [MQTT-3.1.2-6]: nothing of an earlier session is reused */
         mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
                                           (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
-        c->outgoing_qos = c->incoming_qos2 = 0;
+        c->outgoing_qos = c->incoming_qos2 = c->held = 0;
         return MQTTC_OK;
     }
     if (!ca->session_present) { /* the broker lost the session: its half of QoS 2 is gone */
@@ -3266,8 +3302,11 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
 static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind) {
     mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, a->packet_id);
     if (!r) return MQTTC_OK;
+    c->held -= r->is_held; /* (acknowledged before it went again: the broker had it) */
     mqttc__rec_remove(&c->inflight, r);
     c->outgoing_qos--;
+    int rc = mqttc__release_held(c);
+    if (rc != MQTTC_OK) return rc;
     if (c->opt.on_published) c->opt.on_published(c, a, c->opt.user);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
@@ -3280,6 +3319,7 @@ static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
         return mqttc__on_complete(c, a, MQTTC__AWAIT_PUBREC);
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
     if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
+        c->held -= r->is_held;
         mqttc__rec_remove(&c->inflight, r);
         if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0))
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
@@ -3666,12 +3706,6 @@ static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int
     if (!MQTTC__V5(c)) return !ps->len && !ps->count;
     return mqttc__props_verify(ps, type, &body) == MQTTC_OK && !mqttc__props_find(ps, MQTTC_PROP_TOPIC_ALIAS, NULL) &&
            !mqttc__props_find(ps, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
-}
-
-/* The outgoing window: options.max_inflight, and in MQTT 5 at most the broker's Receive
-   Maximum [MQTT-3.3.4-7]. */
-static unsigned mqttc__window(const mqttc_client *c) {
-    return MQTTC__V5(c) && c->limits.receive_max < c->opt.max_inflight ? c->limits.receive_max : c->opt.max_inflight;
 }
 
 /* A packet of n bytes fits the broker's Maximum Packet Size [MQTT-3.2.2-15]. */

@@ -361,6 +361,63 @@ TEST(mqtt_3_3_4_7_receive_maximum) {
     done(&c, &l);
 }
 
+/* Reconnected to a broker with a smaller Receive Maximum, a resumed session resends only
+   what fits; each ack lets the next one go, in the original order [MQTT-3.3.4-7],
+   [MQTT-4.6.0-1]. */
+TEST(mqtt_3_3_4_7_receive_maximum_after_a_reconnect) {
+    mqttc_client c;
+    mem_link l, l2;
+    mqttc_options o;
+    mqttc_prop rm = mqttc_prop_int(MQTTC_PROP_RECEIVE_MAX, 2);
+    mqttc_packet p;
+    unsigned short ids[5];
+    size_t pos = 0;
+    memset(&l, 0, sizeof l);
+    memset(&l2, 0, sizeof l2);
+    options5(&o);
+    o.no_clean_session = 1;
+    o.session_expiry_s = 60;
+    connect5(&c, &l, &o, NULL, 0);
+    for (int i = 0; i < 5; i++) CHECK_RC(mqttc_publish(&c, "r", "x", 1, 1 + i % 2, 0, &ids[i]), MQTTC_OK);
+    l.is_eof = 1;
+    step_until_quiet(&c, &l, 1);
+    mqttc_transport t = mem_transport(&l2);
+    CHECK_RC(mqttc_start_transport(&c, &t, 2), MQTTC_OK);
+    feed_connack(&l2, 1, 0, &rm, 1);
+    step_until_quiet(&c, &l2, 2);
+    int resent = 0;
+    while (sent_type(&l2, &pos, MQTTC_PUBLISH, &p)) {
+        CHECK(p.publish.dup);
+        CHECK_EQ_INT(p.publish.packet_id, ids[resent]);
+        resent++;
+    }
+    CHECK_EQ_INT(resent, 2);
+    CHECK_EQ_INT(mqttc_inflight(&c), 5);
+    CHECK_RC(mqttc_publish(&c, "r", "new", 3, 1, 0, NULL), MQTTC_ERR_BUSY); /* the held ones first */
+    feed_ack(&l2, MQTTC_PUBREC, ids[1], 0, NULL, 0); /* a PUBREL flow still counts */
+    feed_ack(&l2, MQTTC_PUBACK, ids[0], 0, NULL, 0);
+    step_until_quiet(&c, &l2, 3);
+    CHECK(sent_type(&l2, &pos, MQTTC_PUBLISH, &p) && p.publish.packet_id == ids[2] && p.publish.dup);
+    CHECK(!sent_type(&l2, &pos, MQTTC_PUBLISH, &p));
+    feed_ack(&l2, MQTTC_PUBCOMP, ids[1], 0, NULL, 0);
+    feed_ack(&l2, MQTTC_PUBACK, ids[2], 0, NULL, 0); /* (QoS 1, 2, 1, 2, 1) */
+    step_until_quiet(&c, &l2, 4);
+    size_t at = pos;
+    int more = 0;
+    while (sent_type(&l2, &pos, MQTTC_PUBLISH, &p)) CHECK_EQ_INT(p.publish.packet_id, ids[3 + more++]);
+    CHECK_EQ_INT(more, 2);
+    pos = at;
+    feed_ack(&l2, MQTTC_PUBACK, ids[4], 0, NULL, 0);
+    feed_ack(&l2, MQTTC_PUBREC, ids[3], 0, NULL, 0);
+    feed_ack(&l2, MQTTC_PUBCOMP, ids[3], 0, NULL, 0);
+    step_until_quiet(&c, &l2, 5);
+    CHECK_EQ_INT(mqttc_inflight(&c), 0);
+    CHECK_EQ_INT(S.published, 5);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    mem_free(&l2);
+}
+
 TEST(mqtt_3_2_2_15_maximum_packet_size) {
     mqttc_client c;
     mem_link l;
@@ -1243,6 +1300,7 @@ int main(void) {
     RUN(options_rules);
     RUN(mqtt_3_2_2_refusal_with_reason_string);
     RUN(mqtt_3_3_4_7_receive_maximum);
+    RUN(mqtt_3_3_4_7_receive_maximum_after_a_reconnect);
     RUN(mqtt_3_2_2_15_maximum_packet_size);
     RUN(mqtt_3_2_2_11_14_maximum_qos_and_retain);
     RUN(mqtt_3_2_2_21_server_keep_alive);
