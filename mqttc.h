@@ -546,7 +546,8 @@ MQTTC_DEF int mqttc_encode_unsubscribe(unsigned char *buf, size_t cap, int versi
 MQTTC_DEF int mqttc_encode_suback(unsigned char *buf, size_t cap, int version, const mqttc_suback_info *sa, size_t *n);
 MQTTC_DEF int mqttc_encode_disconnect(unsigned char *buf, size_t cap, int version, const mqttc_disconnect_info *di,
                                       size_t *n);
-/* MQTT 5 only. A reason 0 without properties is the two-byte form [MQTT-3.15.2.1]. */
+/* MQTT 5 only. A reason 0 without properties is the two-byte form; any other has its
+   property length too [MQTT-3.15.2.1]. */
 MQTTC_DEF int mqttc_encode_auth(unsigned char *buf, size_t cap, int version, const mqttc_auth_info *ai, size_t *n);
 /* PINGREQ and PINGRESP: two bytes. */
 MQTTC_DEF int mqttc_encode_ping(unsigned char *buf, size_t cap, int type, size_t *n);
@@ -1525,6 +1526,7 @@ MQTTC_DEF int mqttc_encode_connack(unsigned char *buf, size_t cap, int version, 
     *n = 0;
     if (!ca || !mqttc__version_ok(version) || mqttc__props_for(&ca->props, version, MQTTC_CONNACK, &body, &wire))
         return MQTTC_ERR_ARG;
+    if (ca->session_present && ca->reason_code) return MQTTC_ERR_ARG; /* [MQTT-3.2.2-4] (5.0: -6) */
     if (mqttc__is_v5(version) ? !mqttc__rc_ok_for(MQTTC_CONNACK, ca->reason_code)
                               : (ca->reason_code < 0 || ca->reason_code > 255))
         return MQTTC_ERR_ARG;
@@ -1705,7 +1707,7 @@ static int mqttc__encode_empty(unsigned char *buf, size_t cap, int type, size_t 
 }
 
 /* DISCONNECT and AUTH in MQTT 5: a reason 0 without properties is the bare packet
-   [MQTT-3.14.2.1], [MQTT-3.15.2.1]; a reason alone takes one byte. */
+   [MQTT-3.14.2.1], [MQTT-3.15.2.1]; a DISCONNECT's reason alone takes one byte. */
 static int mqttc__encode_reason_only(unsigned char *buf, size_t cap, int version, int type, int code,
                                      const mqttc_props *ps, size_t *n) {
     size_t body, wire;
@@ -1714,8 +1716,9 @@ static int mqttc__encode_reason_only(unsigned char *buf, size_t cap, int version
     if (!mqttc__version_ok(version) || mqttc__props_for(ps, version, type, &body, &wire)) return MQTTC_ERR_ARG;
     if (!mqttc__is_v5(version)) return code || type != MQTTC_DISCONNECT ? MQTTC_ERR_ARG : mqttc__encode_empty(buf, cap, type, n);
     if (!mqttc__rc_ok_for(type, code)) return MQTTC_ERR_ARG;
-    if (!body) wire = 0; /* no properties: the property length is left out too */
-    if (code == 0 && wire == 0) return mqttc__encode_empty(buf, cap, type, n);
+    if (!body && type == MQTTC_DISCONNECT) wire = 0; /* a DISCONNECT may end after its reason; an
+                                                        AUTH has none or both [MQTT-3.15.2.1] */
+    if (code == 0 && body == 0) return mqttc__encode_empty(buf, cap, type, n);
     unsigned char *p = mqttc__begin(buf, cap, (unsigned)type << 4, 1 + wire, n, &rc);
     if (!p) return rc;
     mqttc__put_reason(p, code, ps, body, wire);
@@ -1929,8 +1932,8 @@ static int mqttc__decode_from_broker(mqttc__reader *r, int version, int type, mq
     case MQTTC_DISCONNECT:
         if (mqttc__is_v5(version)) return mqttc__read_reason(r, type, &p->disconnect.reason_code, &p->disconnect.props);
         return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
-    case MQTTC_AUTH:
-        if (!mqttc__is_v5(version)) return MQTTC_ERR_MALFORMED; /* reserved in 3.1.1 [MQTT-2.2.1] */
+    case MQTTC_AUTH: /* reserved in 3.1.1 [MQTT-2.2.1]; no body, or a reason and properties */
+        if (!mqttc__is_v5(version) || r->end - r->p == 1) return MQTTC_ERR_MALFORMED;
         return mqttc__read_reason(r, type, &p->auth.reason_code, &p->auth.props);
     case MQTTC_PINGRESP: return r->p == r->end ? MQTTC_OK : MQTTC_ERR_MALFORMED;
     default: return MQTTC_ERR_PROTOCOL; /* only a client sends it [MQTT-4.8.0-1] */
