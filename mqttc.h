@@ -849,9 +849,10 @@ MQTTC_DEF int mqttc_subscribe_many(mqttc_client *c, const char *const *filters, 
                                    size_t count, mqttc_suback_fn on_suback, mqttc_message_fn on_message, void *user,
                                    unsigned short *packet_id);
 /* The same from a SUBSCRIBE's info: filters, an options byte each (QoS, and in MQTT 5 the
-   MQTTC_SUB_* bits), and in MQTT 5 properties (user properties: the subscription identifier
-   is the client's, one per handler, so that each message reaches exactly the handlers of
-   the subscriptions it matched, overlapping and $share filters too). */
+   MQTTC_SUB_* bits), and in MQTT 5 properties (user properties; with on_message the
+   subscription identifier is the client's, one per handler, so that each message reaches
+   exactly the handlers of the subscriptions it matched, overlapping and $share filters too;
+   without one the application may name its own). */
 MQTTC_DEF int mqttc_subscribe_with(mqttc_client *c, const mqttc_subscribe_info *si, mqttc_suback_fn on_suback,
                                    mqttc_message_fn on_message, void *user, unsigned short *packet_id);
 /* Unsubscribes; the filter's handler is removed when the UNSUBACK arrives. */
@@ -1835,6 +1836,10 @@ static int mqttc__decode_connack(mqttc__reader *r, int version, mqttc_connack_in
     ca->reason_code = r->p[1];
     r->p += 2;
     if (!mqttc__is_v5(version)) return r->p == r->end && ca->reason_code <= 5 ? MQTTC_OK : MQTTC_ERR_MALFORMED;
+    if (r->p == r->end && ca->reason_code == 1) { /* a 3.1.1 broker's "unacceptable protocol level" */
+        ca->reason_code = MQTTC_RC_UNSUPPORTED_PROTOCOL_VERSION;
+        return MQTTC_OK;
+    }
     if (!mqttc__rc_ok_for(MQTTC_CONNACK, ca->reason_code)) return MQTTC_ERR_MALFORMED;
     if (r->p == r->end) return MQTTC_OK; /* no property length: tolerated as none */
     int rc = mqttc__read_props(r, MQTTC_CONNACK, &ca->props);
@@ -3701,14 +3706,15 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
 /* ---- the verbs ---- */
 
 /* MQTT 5 properties from the application: valid for the packet, and none of those the
-   client owns (Topic Alias, Subscription Identifier: never from a client in a PUBLISH
-   [MQTT-3.3.4-6]; the client sets its own, and CONNECT's from the options). In 3.1.1 none. */
-static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int type) {
+   client owns (Topic Alias; a Subscription Identifier never from a client in a PUBLISH
+   [MQTT-3.3.4-6], and in a SUBSCRIBE only without a per-filter handler: a handler's is the
+   client's). In 3.1.1 none. */
+static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int type, int may_name_sub_id) {
     size_t body;
     if (!MQTTC__HAS_V5) return 1; /* MQTTC_NO_MQTT5: the properties fields are not read */
     if (!MQTTC__V5(c)) return !ps->len && !ps->count;
     return mqttc__props_verify(ps, type, &body) == MQTTC_OK && !mqttc__props_find(ps, MQTTC_PROP_TOPIC_ALIAS, NULL) &&
-           !mqttc__props_find(ps, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
+           (may_name_sub_id || !mqttc__props_find(ps, MQTTC_PROP_SUBSCRIPTION_ID, NULL));
 }
 
 /* A packet of n bytes fits the broker's Maximum Packet Size [MQTT-3.2.2-15]. */
@@ -3751,7 +3757,7 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) 
     if (pi->qos < 0 || pi->qos > 2) return mqttc__bad(c, "qos");
     if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING - 4 - pi->topic_len)
         return mqttc__bad(c, "payload");
-    if (!mqttc__app_props_ok(c, &pi->props, MQTTC_PUBLISH) ||
+    if (!mqttc__app_props_ok(c, &pi->props, MQTTC_PUBLISH, 0) ||
         (MQTTC__V5(c) && mqttc__publish_check(pi, mqttc__version(c)))) /* a text payload is UTF-8 */
         return mqttc__bad(c, "props");
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
@@ -3853,7 +3859,8 @@ static int mqttc__req_check(mqttc_client *c, const mqttc__req *q, size_t *filter
             return mqttc__bad(c, si->options[i] > 2 && !MQTTC__V5(c) ? "qos" : "options");
         *filters_len += 2 + len;
     }
-    if (!mqttc__app_props_ok(c, &si->props, is_sub ? MQTTC_SUBSCRIBE : MQTTC_UNSUBSCRIBE)) return mqttc__bad(c, "props");
+    if (!mqttc__app_props_ok(c, &si->props, is_sub ? MQTTC_SUBSCRIBE : MQTTC_UNSUBSCRIBE, is_sub && !q->on_message))
+        return mqttc__bad(c, "props");
     return MQTTC_OK;
 }
 
@@ -3890,7 +3897,8 @@ static int mqttc__encode_request(const mqttc_client *c, const mqttc__req *q, uns
 }
 
 /* MQTT 5: a SUBSCRIBE with a handler gets the next subscription identifier, when the broker
-   takes them and the application gave no raw property bytes (its list is kept). */
+   takes them and the application gave no raw property bytes (its list is kept). Without a
+   handler the application may name one itself (its messages go to options.on_message). */
 static uint32_t mqttc__sub_id(mqttc_client *c, mqttc__req *q, unsigned char *raw) {
     if (!MQTTC__V5(c) || q->kind != MQTTC__AWAIT_SUBACK || !q->on_message || !c->limits.sub_id_available ||
         q->info.props.len)

@@ -1,6 +1,7 @@
 /* cli_common.h - what mqttc-pub and mqttc-sub share: mosquitto 2.0's options, messages and
-   exit codes; TLS options; the packet trace of -d (options.on_trace); and a poll(2) wait that
-   watches the client and one descriptor of the tool's own (stdin, a signal pipe).
+   exit codes; TLS options; MQTT 5 (-V, -x, -D properties, reason codes in mosquitto's
+   sentences); the packet trace of -d (options.on_trace); and a poll(2) wait that watches
+   the client and one descriptor of the tool's own (stdin, a signal pipe).
    Include it after mqttc.h in a file that defines MQTTC_IMPLEMENTATION. The tools are built
    with MQTTC_WITH_OPENSSL when OpenSSL is there (mk/cli.mk); without it TLS flags are refused. */
 #ifndef CLI_COMMON_H
@@ -11,11 +12,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum { CLI_PUB, CLI_SUB };
 /* mqttc-pub: where the message comes from (-m, -f, -l, -n, -s) */
 enum { CLI_MSG_NONE, CLI_MSG_ARG, CLI_MSG_FILE, CLI_MSG_LINES, CLI_MSG_EMPTY, CLI_MSG_STDIN };
+
+/* MQTT 5: the packets (and the will) that -D gives properties to, each with its own list */
+enum { CLI_CONNECT, CLI_PUBLISH, CLI_SUBSCRIBE, CLI_UNSUBSCRIBE, CLI_DISCONNECT, CLI_WILL, CLI_PACKETS };
+#define CLI_PROPS_MAX 32 /* -D properties per packet; more is an error (no allocation) */
+#define CLI_EXPIRY_NEVER 0xFFFFFFFFu /* Session Expiry Interval: the session never ends [MQTT-3.1.2.11.2] */
+
+typedef struct cli_props {
+    mqttc_prop list[CLI_PROPS_MAX];
+    size_t count;
+    uint64_t seen; /* bit id: property ids given, so a repeated one is an error */
+} cli_props;
 
 typedef struct cli_config {
     int tool;                /* CLI_PUB or CLI_SUB */
@@ -42,6 +55,7 @@ typedef struct cli_config {
     double repeat_delay_s; /* --repeat-delay */
     /* mqttc-sub */
     const char **filters; /* -t, repeatable */
+    unsigned char *sub_options; /* MQTT 5: each filter's options byte (QoS and MQTTC_SUB_* bits) */
     int filter_count;
     const char **unsubscribes; /* -U, repeatable */
     int unsubscribe_count;
@@ -51,6 +65,20 @@ typedef struct cli_config {
     int no_retained;          /* -R */
     int exit_after_subscribe; /* -E */
     char *url;                /* -L, copied and split in place */
+    const char *format;       /* -F; NULL: payload (or -v) */
+    int pretty;               /* --pretty: %j over several lines */
+    int retain_as_published;  /* --retain-as-published (MQTT 5) */
+    /* MQTT 5 */
+    int protocol_version;          /* -V, or 5 once -D is given; MQTTC_PROTOCOL_311 by default */
+    int has_session_expiry;        /* -x or -D connect session-expiry-interval given */
+    int is_expiry_from_x;          /* ... by -x (which 3.1.1 ignores) */
+    uint32_t session_expiry_s;     /* ... its value */
+    unsigned receive_max;          /* -D connect receive-maximum: options.max_inflight_in */
+    uint32_t max_packet_size;      /* -D connect maximum-packet-size: options.max_packet_size */
+    unsigned topic_alias_max;      /* -D connect topic-alias-maximum: options.topic_alias_in */
+    unsigned topic_alias_out;      /* -D publish topic-alias: options.topic_alias_out */
+    uint32_t subscription_id;      /* -D subscribe subscription-identifier: what %S prints */
+    cli_props props[CLI_PACKETS];  /* the rest of -D, per packet */
 } cli_config;
 
 /* ---- errors, in mosquitto's words ---- */
@@ -62,7 +90,8 @@ static void cli_error(const cli_config *cfg, const char *fmt, const char *arg) {
     fprintf(stderr, "\n");
 }
 
-/* An error in the command line: exit code 1, as mosquitto's tools. */
+/* An error in the command line: exit code 1, as mosquitto's tools. Where mosquitto's
+   message ends with its own newline, so does fmt (two empty lines before "Use"). */
 static int cli_usage_error(const cli_config *cfg, const char *fmt, const char *arg) {
     fprintf(stderr, "Error: ");
     fprintf(stderr, fmt, arg);
@@ -70,13 +99,65 @@ static int cli_usage_error(const cli_config *cfg, const char *fmt, const char *a
     return 1;
 }
 
+/* The same for mosquitto's messages that do not start with "Error: ". */
+static int cli_usage_line(const cli_config *cfg, const char *line) {
+    fprintf(stderr, "%s\n\nUse '%s --help' to see usage.\n", line, cfg->name);
+    return 1;
+}
+
+/* MQTT 5 reason codes [MQTT-2.4] in mosquitto's sentences (libmosquitto's
+   mosquitto_reason_string), for the messages its tools print; mqttc_reason_name has the
+   library's short names. */
+static const char *cli_reason_sentence(int code) {
+    static const struct {
+        int code;
+        const char *text;
+    } sentences[] = {
+        {0x00, "Success"}, {0x01, "Granted QoS 1"}, {0x02, "Granted QoS 2"},
+        {0x04, "Disconnect with Will Message"}, {0x10, "No matching subscribers"},
+        {0x11, "No subscription existed"}, {0x18, "Continue authentication"}, {0x19, "Re-authenticate"},
+        {0x80, "Unspecified error"}, {0x81, "Malformed Packet"}, {0x82, "Protocol Error"},
+        {0x83, "Implementation specific error"}, {0x84, "Unsupported Protocol Version"},
+        {0x85, "Client Identifier not valid"}, {0x86, "Bad User Name or Password"}, {0x87, "Not authorized"},
+        {0x88, "Server unavailable"}, {0x89, "Server busy"}, {0x8A, "Banned"}, {0x8B, "Server shutting down"},
+        {0x8C, "Bad authentication method"}, {0x8D, "Keep Alive timeout"}, {0x8E, "Session taken over"},
+        {0x8F, "Topic Filter invalid"}, {0x90, "Topic Name invalid"}, {0x91, "Packet Identifier in use"},
+        {0x92, "Packet Identifier not found"}, {0x93, "Receive Maximum exceeded"}, {0x94, "Topic Alias invalid"},
+        {0x95, "Packet too large"}, {0x96, "Message rate too high"}, {0x97, "Quota exceeded"},
+        {0x98, "Administrative action"}, {0x99, "Payload format invalid"}, {0x9A, "Retain not supported"},
+        {0x9B, "QoS not supported"}, {0x9C, "Use another server"}, {0x9D, "Server moved"},
+        {0x9E, "Shared Subscriptions not supported"}, {0x9F, "Connection rate exceeded"},
+        {0xA0, "Maximum connect time"}, {0xA1, "Subscription identifiers not supported"},
+        {0xA2, "Wildcard Subscriptions not supported"}};
+    for (size_t i = 0; i < sizeof sentences / sizeof sentences[0]; i++)
+        if (sentences[i].code == code) return sentences[i].text;
+    return "Unknown reason";
+}
+
+/* An MQTT 5 CONNACK refusal, as mosquitto's tools say it: the reason's sentence; for 0x84,
+   a broker that does not take MQTT 5 [MQTT-3.1.2-2], a hint. */
+static void cli_refused_v5(const cli_config *cfg, int code) {
+    if (cfg->quiet) return;
+    if (code == MQTTC_RC_UNSUPPORTED_PROTOCOL_VERSION)
+        fprintf(stderr, "Connection error: %s. Try connecting to an MQTT v5 broker, or use MQTT v3.x mode.\n",
+                cli_reason_sentence(MQTTC_RC_UNSUPPORTED_PROTOCOL_VERSION));
+    else fprintf(stderr, "Connection error: %s\n", cli_reason_sentence(code));
+    if (cfg->tool == CLI_PUB)
+        fprintf(stderr, "Error: A network protocol error occurred when communicating with the broker.\n");
+}
+
 /* Says why a connect failed; returns the exit code. A CONNACK refusal (MQTTC_ERR_REFUSED)
-   exits with its return code, the client's reason code [MQTT-3.2.2-5], in mosquitto's words. */
+   exits with its return code [MQTT-3.2.2-5] (in MQTT 5 its reason code, section 3.2.2.2),
+   in mosquitto's words. */
 static int cli_connect_failed(const cli_config *cfg, const mqttc_client *c, int err) {
     static const char *const refusals[] = {"unacceptable protocol version", "identifier rejected",
                                            "broker unavailable", "bad user name or password",
                                            "not authorised"};
     int code = mqttc_reason_code(c);
+    if (err == MQTTC_ERR_REFUSED && cfg->protocol_version == MQTTC_PROTOCOL_5 && code > 0) {
+        cli_refused_v5(cfg, code);
+        return code;
+    }
     if (err == MQTTC_ERR_REFUSED && code >= 1 && code <= 5) {
         if (!cfg->quiet) {
             fprintf(stderr, "Connection error: Connection Refused: %s.\n", refusals[code - 1]);
@@ -113,7 +194,8 @@ static int cli_set_mode(cli_config *cfg, int mode, const char *message) {
 
 static int cli_takes_value(const char *opt) {
     static const char with_value[] = " -h -p -i -k -u -P -q -L -t -m -f -U -C -W --will-topic --will-payload"
-                                     " --will-qos --repeat --repeat-delay --cafile --capath --cert --key ";
+                                     " --will-qos --repeat --repeat-delay --cafile --capath --cert --key"
+                                     " -V --protocol-version -x -F ";
     char key[32];
     if (strlen(opt) + 3 > sizeof key) return 0;
     snprintf(key, sizeof key, " %s ", opt);
@@ -121,6 +203,315 @@ static int cli_takes_value(const char *opt) {
 }
 
 static int cli_parse_url(cli_config *cfg, const char *url);
+
+/* ---- MQTT 5: -V, -x and -D ---- */
+
+/* The packets' names in mosquitto's messages, and as -D commands. */
+static const char *const cli_packet_names[CLI_PACKETS] = {"CONNECT", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE",
+                                                          "DISCONNECT", "Will"};
+static const char *const cli_packet_words[CLI_PACKETS] = {"connect", "publish", "subscribe", "unsubscribe",
+                                                          "disconnect", "will"};
+
+/* -V, with mosquitto's names for the versions. MQTT 3.1 ("31", "mqttv31") is refused: the
+   library speaks 3.1.1 and 5 only. */
+static int cli_parse_version(cli_config *cfg, const char *val) {
+    if (!strcmp(val, "5") || !strcmp(val, "mqttv5")) cfg->protocol_version = MQTTC_PROTOCOL_5;
+    else if (!strcmp(val, "311") || !strcmp(val, "mqttv311")) cfg->protocol_version = MQTTC_PROTOCOL_311;
+    else if (!strcmp(val, "31") || !strcmp(val, "mqttv31"))
+        return cli_usage_error(cfg, "MQTT v3.1 (-V %s) is not supported: use -V 311 or -V 5.", val);
+    else return cli_usage_error(cfg, "Invalid protocol version argument given.\n", NULL);
+    return 0;
+}
+
+/* Marks property `id` as given for `packet`; a second one (but a user property) is
+   mosquitto's duplicate error: a property may appear once [MQTT-2.2.2.2]. */
+static int cli_mark_property(cli_config *cfg, int packet, int id) {
+    uint64_t bit = (uint64_t)1 << id;
+    char line[96];
+    if (id != MQTTC_PROP_USER && (cfg->props[packet].seen & bit)) {
+        snprintf(line, sizeof line, "Error in %s properties: Duplicate property in property list",
+                 cli_packet_names[packet]);
+        return cli_usage_line(cfg, line);
+    }
+    cfg->props[packet].seen |= bit;
+    return 0;
+}
+
+/* -x: 0..4294967295 seconds, or -1 (or "∞") for a session that never ends. */
+static int cli_parse_expiry(cli_config *cfg, const char *val) {
+    long long v = -1;
+    char *end;
+    if (strcmp(val, "\xE2\x88\x9E")) { /* ∞ */
+        errno = 0;
+        v = strtoll(val, &end, 10);
+        if (end == val || *end) return cli_usage_error(cfg, "session-expiry-interval not a number.\n", NULL);
+    }
+    if (v < -1 || v > (long long)CLI_EXPIRY_NEVER)
+        return cli_usage_error(cfg, "session-expiry-interval out of range.\n", NULL);
+    if (cli_mark_property(cfg, CLI_CONNECT, MQTTC_PROP_SESSION_EXPIRY)) return 1;
+    cfg->has_session_expiry = cfg->is_expiry_from_x = 1;
+    cfg->session_expiry_s = v < 0 ? CLI_EXPIRY_NEVER : (uint32_t)v;
+    return 0;
+}
+
+/* The value types of properties, numbered as mosquitto numbers them (its "Error adding
+   property" message shows the number). */
+enum { CLI_BYTE = 1, CLI_INT16, CLI_INT32, CLI_VARINT, CLI_BINARY, CLI_STRING, CLI_PAIR };
+#define CLI_IN(type) (1u << (type)) /* a packet type (MQTTC_CONNECT ...), or the will (0) */
+#define CLI_WILL_OR_PUBLISH (CLI_IN(MQTTC_PROPS_WILL) | CLI_IN(MQTTC_PUBLISH))
+#define CLI_ACKS (CLI_IN(MQTTC_PUBACK) | CLI_IN(MQTTC_PUBREC) | CLI_IN(MQTTC_PUBREL) | CLI_IN(MQTTC_PUBCOMP))
+
+typedef struct cli_property {
+    const char *name; /* mosquitto's: the spec's name with '-' between words */
+    int id, type;
+    unsigned allowed; /* CLI_IN bits: where the spec allows it [MQTT-2.2.2.2] */
+} cli_property;
+
+static const cli_property cli_properties[] = {
+    {"payload-format-indicator", MQTTC_PROP_PAYLOAD_FORMAT, CLI_BYTE, CLI_WILL_OR_PUBLISH},
+    {"message-expiry-interval", MQTTC_PROP_MESSAGE_EXPIRY, CLI_INT32, CLI_WILL_OR_PUBLISH},
+    {"content-type", MQTTC_PROP_CONTENT_TYPE, CLI_STRING, CLI_WILL_OR_PUBLISH},
+    {"response-topic", MQTTC_PROP_RESPONSE_TOPIC, CLI_STRING, CLI_WILL_OR_PUBLISH},
+    {"correlation-data", MQTTC_PROP_CORRELATION_DATA, CLI_BINARY, CLI_WILL_OR_PUBLISH},
+    {"subscription-identifier", MQTTC_PROP_SUBSCRIPTION_ID, CLI_VARINT, CLI_IN(MQTTC_PUBLISH) | CLI_IN(MQTTC_SUBSCRIBE)},
+    {"session-expiry-interval", MQTTC_PROP_SESSION_EXPIRY, CLI_INT32,
+     CLI_IN(MQTTC_CONNECT) | CLI_IN(MQTTC_CONNACK) | CLI_IN(MQTTC_DISCONNECT)},
+    {"assigned-client-identifier", MQTTC_PROP_ASSIGNED_CLIENT_ID, CLI_STRING, CLI_IN(MQTTC_CONNACK)},
+    {"server-keep-alive", MQTTC_PROP_SERVER_KEEP_ALIVE, CLI_INT16, CLI_IN(MQTTC_CONNACK)},
+    {"authentication-method", MQTTC_PROP_AUTH_METHOD, CLI_STRING,
+     CLI_IN(MQTTC_CONNECT) | CLI_IN(MQTTC_CONNACK) | CLI_IN(MQTTC_AUTH)},
+    {"authentication-data", MQTTC_PROP_AUTH_DATA, CLI_BINARY,
+     CLI_IN(MQTTC_CONNECT) | CLI_IN(MQTTC_CONNACK) | CLI_IN(MQTTC_AUTH)},
+    {"request-problem-information", MQTTC_PROP_REQUEST_PROBLEM_INFO, CLI_BYTE, CLI_IN(MQTTC_CONNECT)},
+    {"will-delay-interval", MQTTC_PROP_WILL_DELAY, CLI_INT32, CLI_IN(MQTTC_PROPS_WILL)},
+    {"request-response-information", MQTTC_PROP_REQUEST_RESPONSE_INFO, CLI_BYTE, CLI_IN(MQTTC_CONNECT)},
+    {"response-information", MQTTC_PROP_RESPONSE_INFO, CLI_STRING, CLI_IN(MQTTC_CONNACK)},
+    {"server-reference", MQTTC_PROP_SERVER_REFERENCE, CLI_STRING, CLI_IN(MQTTC_CONNACK) | CLI_IN(MQTTC_DISCONNECT)},
+    {"reason-string", MQTTC_PROP_REASON_STRING, CLI_STRING,
+     CLI_IN(MQTTC_CONNACK) | CLI_ACKS | CLI_IN(MQTTC_SUBACK) | CLI_IN(MQTTC_UNSUBACK) | CLI_IN(MQTTC_DISCONNECT) |
+         CLI_IN(MQTTC_AUTH)},
+    {"receive-maximum", MQTTC_PROP_RECEIVE_MAX, CLI_INT16, CLI_IN(MQTTC_CONNECT) | CLI_IN(MQTTC_CONNACK)},
+    {"topic-alias-maximum", MQTTC_PROP_TOPIC_ALIAS_MAX, CLI_INT16, CLI_IN(MQTTC_CONNECT) | CLI_IN(MQTTC_CONNACK)},
+    {"topic-alias", MQTTC_PROP_TOPIC_ALIAS, CLI_INT16, CLI_IN(MQTTC_PUBLISH)},
+    {"maximum-qos", MQTTC_PROP_MAX_QOS, CLI_BYTE, CLI_IN(MQTTC_CONNACK)},
+    {"retain-available", MQTTC_PROP_RETAIN_AVAILABLE, CLI_BYTE, CLI_IN(MQTTC_CONNACK)},
+    {"user-property", MQTTC_PROP_USER, CLI_PAIR, ~0u},
+    {"maximum-packet-size", MQTTC_PROP_MAX_PACKET_SIZE, CLI_INT32, CLI_IN(MQTTC_CONNECT) | CLI_IN(MQTTC_CONNACK)},
+    {"wildcard-subscription-available", MQTTC_PROP_WILDCARD_SUB_AVAILABLE, CLI_BYTE, CLI_IN(MQTTC_CONNACK)},
+    {"subscription-identifier-available", MQTTC_PROP_SUB_ID_AVAILABLE, CLI_BYTE, CLI_IN(MQTTC_CONNACK)},
+    {"shared-subscription-available", MQTTC_PROP_SHARED_SUB_AVAILABLE, CLI_BYTE, CLI_IN(MQTTC_CONNACK)}};
+
+/* The commands of -D, by mosquitto's names: the packet type (MQTTC_PROPS_WILL for the
+   will) and where the tools keep its properties, -1 for packets they send none with. */
+typedef struct cli_command {
+    const char *name;
+    int type, packet;
+} cli_command;
+
+static const cli_command cli_commands[] = {
+    {"connect", MQTTC_CONNECT, CLI_CONNECT},     {"publish", MQTTC_PUBLISH, CLI_PUBLISH},
+    {"puback", MQTTC_PUBACK, -1},                {"pubrec", MQTTC_PUBREC, -1},
+    {"pubrel", MQTTC_PUBREL, -1},                {"pubcomp", MQTTC_PUBCOMP, -1},
+    {"subscribe", MQTTC_SUBSCRIBE, CLI_SUBSCRIBE}, {"unsubscribe", MQTTC_UNSUBSCRIBE, CLI_UNSUBSCRIBE},
+    {"disconnect", MQTTC_DISCONNECT, CLI_DISCONNECT}, {"auth", MQTTC_AUTH, -1},
+    {"will", MQTTC_PROPS_WILL, CLI_WILL}};
+
+/* mosquitto's message for a value that breaks the spec's rules: a 0 the spec calls a
+   Protocol Error (Receive Maximum and Maximum Packet Size, MQTT 5 section 3.1.2.11; a Topic
+   Alias [MQTT-3.3.2-8]), a request flag other than 0 or 1 (3.1.2.11.6 and .7). A
+   Subscription Identifier 0 (3.8.2.1.2) is refused here too: mosquitto_sub sends it and
+   the broker ends the connection. */
+static int cli_property_protocol_error(const cli_config *cfg, int packet) {
+    char line[160];
+    snprintf(line, sizeof line,
+             "Error in %s properties: A network protocol error occurred when communicating with the broker.",
+             cli_packet_names[packet]);
+    return cli_usage_line(cfg, line);
+}
+
+static int cli_is_protocol_error(int id, uint32_t v) {
+    switch (id) {
+    case MQTTC_PROP_REQUEST_PROBLEM_INFO:
+    case MQTTC_PROP_REQUEST_RESPONSE_INFO: return v > 1;
+    case MQTTC_PROP_RECEIVE_MAX:
+    case MQTTC_PROP_MAX_PACKET_SIZE:
+    case MQTTC_PROP_TOPIC_ALIAS:
+    case MQTTC_PROP_SUBSCRIPTION_ID: return v == 0;
+    default: return 0;
+    }
+}
+
+/* A number as mosquitto's tools read it: the leading digits ("abc" is 0, "10s" is 10),
+   within the type's range, else its out-of-range message (with the name as typed). */
+static int cli_property_number(const cli_config *cfg, const cli_property *p, const char *name, const char *val,
+                               uint32_t *out) {
+    static const uint32_t max[] = {0, 0xFF, 0xFFFF, 0xFFFFFFFFu, 0xFFFFFFFFu};
+    long long v = strtoll(val, NULL, 10);
+    char line[192];
+    if (v < 0 || v > (long long)max[p->type]) {
+        snprintf(line, sizeof line, "Property value (%lld) out of range for property %s.\n", v, name);
+        return cli_usage_error(cfg, "%s", line);
+    }
+    if (p->type == CLI_VARINT && v > 268435455) { /* a variable byte integer's largest [MQTT-1.5.5] */
+        snprintf(line, sizeof line, "Error adding property %s %d", name, CLI_VARINT);
+        return cli_usage_line(cfg, line);
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* A string, binary data or a string pair: at most 65535 bytes [MQTT-1.5.4], and strings
+   well-formed UTF-8 [MQTT-1.5.4-1] (binary data is taken as it is typed). */
+static int cli_property_text(const cli_config *cfg, const cli_property *p, const char *name, const char *s) {
+    char line[192];
+    if (strlen(s) > 65535) return cli_usage_error(cfg, "Property value too long for property %s.\n", name);
+    if (p->type != CLI_BINARY && mqttc_utf8_check(s, strlen(s)) != MQTTC_OK) {
+        snprintf(line, sizeof line, "Error adding property %s %d", name, p->type);
+        return cli_usage_line(cfg, line);
+    }
+    return 0;
+}
+
+/* The properties the library owns go to their options fields (cli_options): 1 if this is
+   one of them. The subscription identifier is the library's too (one per handler, so that
+   it can tell which subscriptions a message matched): the one given is only what %S and
+   %j show, as mosquitto_sub shows the one it sent. */
+static int cli_keep_owned(cli_config *cfg, int packet, int id, uint32_t n) {
+    if (packet == CLI_CONNECT && id == MQTTC_PROP_SESSION_EXPIRY) {
+        cfg->has_session_expiry = 1;
+        cfg->session_expiry_s = n;
+    } else if (packet == CLI_CONNECT && id == MQTTC_PROP_RECEIVE_MAX) cfg->receive_max = n;
+    else if (packet == CLI_CONNECT && id == MQTTC_PROP_MAX_PACKET_SIZE) cfg->max_packet_size = n;
+    else if (packet == CLI_CONNECT && id == MQTTC_PROP_TOPIC_ALIAS_MAX) cfg->topic_alias_max = n;
+    else if (packet == CLI_PUBLISH && id == MQTTC_PROP_TOPIC_ALIAS) cfg->topic_alias_out = n;
+    else if (packet == CLI_SUBSCRIBE && id == MQTTC_PROP_SUBSCRIPTION_ID) cfg->subscription_id = n;
+    else return 0;
+    return 1;
+}
+
+/* Keeps a property: in its options field, or in the packet's list. */
+static int cli_keep_property(cli_config *cfg, int packet, const cli_property *p, uint32_t n, const char *s,
+                             const char *v) {
+    cli_props *ps = &cfg->props[packet];
+    int id = p->id;
+    char line[96];
+    if (cli_keep_owned(cfg, packet, id, n)) return 0;
+    if (ps->count == CLI_PROPS_MAX) {
+        snprintf(line, sizeof line, "Too many -D properties for %s (at most %d).", cli_packet_names[packet],
+                 CLI_PROPS_MAX);
+        return cli_usage_error(cfg, "%s", line);
+    }
+    if (p->type == CLI_PAIR) ps->list[ps->count++] = mqttc_prop_user(s, v);
+    else if (p->type == CLI_STRING) ps->list[ps->count++] = mqttc_prop_str(id, s);
+    else if (p->type == CLI_BINARY) ps->list[ps->count++] = mqttc_prop_bin(id, s, strlen(s));
+    else ps->list[ps->count++] = mqttc_prop_int(id, n);
+    return 0;
+}
+
+static const cli_command *cli_find_command(const char *name) {
+    for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+        if (!strcasecmp(cli_commands[i].name, name)) return &cli_commands[i];
+    return NULL;
+}
+
+static const cli_property *cli_find_property(const char *name) {
+    for (size_t i = 0; i < sizeof cli_properties / sizeof cli_properties[0]; i++)
+        if (!strcasecmp(cli_properties[i].name, name)) return &cli_properties[i];
+    return NULL;
+}
+
+/* Whether this command may carry this property: the spec's rule first, then what the
+   tools send (no acks, no AUTH; a PUBLISH's subscription identifier is the broker's). */
+static int cli_check_command(const cli_config *cfg, const cli_command *cmd, const cli_property *p, char **argv) {
+    char line[192];
+    if (!(p->allowed & CLI_IN(cmd->type))) {
+        snprintf(line, sizeof line, "%s property not allowed for %s in --property argument.\n", argv[1], argv[0]);
+        return cli_usage_error(cfg, "%s", line);
+    }
+    if (cmd->packet < 0 || (cmd->type == MQTTC_PUBLISH && p->id == MQTTC_PROP_SUBSCRIPTION_ID)) {
+        snprintf(line, sizeof line, "%s property not supported for %s in --property argument.\n", argv[1], argv[0]);
+        return cli_usage_error(cfg, "%s", line);
+    }
+    return 0;
+}
+
+/* -D command identifier value (a user property: -D command user-property name value).
+   argv holds the `left` words after -D; *used says how many were taken. Makes the client an
+   MQTT 5 client, as mosquitto's tools do (a later -V may change that again). */
+static int cli_parse_property(cli_config *cfg, char **argv, int left, int *used) {
+    const cli_command *cmd;
+    const cli_property *p;
+    uint32_t n = 0;
+    int rc;
+    if (left < 3) return cli_usage_error(cfg, "--property argument given but not enough arguments specified.\n", NULL);
+    if ((cmd = cli_find_command(argv[0])) == NULL)
+        return cli_usage_error(cfg, "Invalid command given in --property argument.\n", NULL);
+    if ((p = cli_find_property(argv[1])) == NULL)
+        return cli_usage_error(cfg, "Invalid property name given in --property argument.\n", NULL);
+    if ((rc = cli_check_command(cfg, cmd, p, argv)) != 0) return rc;
+    if (p->type == CLI_PAIR && left < 4)
+        return cli_usage_error(cfg, "--property argument given but not enough arguments specified.\n", NULL);
+    *used = p->type == CLI_PAIR ? 4 : 3;
+    if (p->type <= CLI_VARINT) rc = cli_property_number(cfg, p, argv[1], argv[2], &n);
+    else rc = cli_property_text(cfg, p, argv[1], argv[2]);
+    if (!rc && p->type == CLI_PAIR) rc = cli_property_text(cfg, p, argv[1], argv[3]);
+    if (!rc && cli_is_protocol_error(p->id, n)) rc = cli_property_protocol_error(cfg, cmd->packet);
+    if (!rc) rc = cli_mark_property(cfg, cmd->packet, p->id);
+    if (!rc) rc = cli_keep_property(cfg, cmd->packet, p, n, argv[2], p->type == CLI_PAIR ? argv[3] : NULL);
+    if (!rc) cfg->protocol_version = MQTTC_PROTOCOL_5;
+    return rc;
+}
+
+/* The Session Expiry Interval sent: -x, or -D connect session-expiry-interval; else, as
+   mosquitto's tools, never with -c (a 3.1.1 session without clean session does not end)
+   and 0 without. */
+static uint32_t cli_session_expiry(const cli_config *cfg) {
+    if (cfg->has_session_expiry) return cfg->session_expiry_s;
+    return cfg->no_clean_session ? CLI_EXPIRY_NEVER : 0;
+}
+
+static mqttc_props cli_props_of(const cli_config *cfg, int packet) {
+    mqttc_props ps;
+    memset(&ps, 0, sizeof ps);
+    ps.list = cfg->props[packet].list;
+    ps.count = cfg->props[packet].count;
+    return ps;
+}
+
+/* -D with -V 311 after it. mosquitto's tools refuse connect and will properties with these
+   messages; the others they drop without a word (mosquitto_pub then publishes nothing and
+   exits 0), which mqttc refuses instead. -x is ignored in 3.1.1, as by mosquitto. */
+static int cli_check_311_properties(const cli_config *cfg) {
+    uint64_t connect = cfg->props[CLI_CONNECT].seen;
+    if (cfg->is_expiry_from_x) connect &= ~((uint64_t)1 << MQTTC_PROP_SESSION_EXPIRY);
+    if (connect) {
+        fprintf(stderr, "Unable to connect (This feature is not supported.).\n");
+        return 1;
+    }
+    if (cfg->props[CLI_WILL].seen && cfg->will_topic) {
+        fprintf(stderr, "Error: Problem setting will.\n");
+        return 1;
+    }
+    for (int packet = CLI_PUBLISH; packet <= CLI_DISCONNECT; packet++)
+        if (cfg->props[packet].seen)
+            return cli_usage_error(cfg, "-D %s properties need MQTT v5: give -V 5 (or no -V 311).",
+                                   cli_packet_words[packet]);
+    return 0;
+}
+
+/* MQTT 5's rules between options: a session that never ends needs a client id to find it
+   again, and a kept session one at all (an empty id gets a new session). */
+static int cli_check_v5(const cli_config *cfg) {
+    if (cfg->protocol_version != MQTTC_PROTOCOL_5) return cli_check_311_properties(cfg);
+    if (!cfg->id && cli_session_expiry(cfg) == CLI_EXPIRY_NEVER)
+        return cli_usage_error(cfg, "You must provide a client id if you are using an infinite session expiry "
+                                    "interval.", NULL);
+    if (!cfg->id && cfg->no_clean_session) {
+        fprintf(stderr, "Error: Invalid id.\n");
+        return 1;
+    }
+    return 0;
+}
 
 /* Options of both tools. Returns 0, an exit code, or -1 when the option is not one of them. */
 static int cli_parse_common(cli_config *cfg, const char *opt, const char *val) {
@@ -152,6 +543,8 @@ static int cli_parse_common(cli_config *cfg, const char *opt, const char *val) {
     else if (!strcmp(opt, "--capath")) cfg->capath = val;
     else if (!strcmp(opt, "--cert")) cfg->cert = val;
     else if (!strcmp(opt, "--key")) cfg->key = val;
+    else if (!strcmp(opt, "-V") || !strcmp(opt, "--protocol-version")) return cli_parse_version(cfg, val);
+    else if (!strcmp(opt, "-x")) return cli_parse_expiry(cfg, val);
     else if (!strcmp(opt, "-c")) cfg->no_clean_session = 1;
     else if (!strcmp(opt, "-d")) cfg->debug = 1;
     else if (!strcmp(opt, "--quiet")) cfg->quiet = 1;
@@ -209,7 +602,10 @@ static int cli_parse_sub(cli_config *cfg, const char *opt, const char *val) {
             return cli_usage_error(cfg, "Invalid timeout \"%s\".", val);
         return 0;
     }
-    if (!strcmp(opt, "-v")) cfg->verbose = 1;
+    if (!strcmp(opt, "-F")) cfg->format = val;
+    else if (!strcmp(opt, "-v")) cfg->verbose = 1;
+    else if (!strcmp(opt, "--pretty")) cfg->pretty = 1;
+    else if (!strcmp(opt, "--retain-as-published")) cfg->retain_as_published = 1;
     else if (!strcmp(opt, "-N")) cfg->no_eol = 1;
     else if (!strcmp(opt, "-R")) cfg->no_retained = 1;
     else if (!strcmp(opt, "-E")) cfg->exit_after_subscribe = 1;
@@ -269,22 +665,45 @@ static int cli_check_tls(const cli_config *cfg) {
     return 0;
 }
 
-/* The rules that involve several options, checked once all are read. */
-static int cli_check(const cli_config *cfg) {
+/* The rules that involve several options, as mosquitto's tools check them. */
+static int cli_check_options(const cli_config *cfg) {
     if (cfg->will_payload && !cfg->will_topic)
         return cli_usage_error(cfg, "Will payload given, but no will topic given.", NULL);
     if (cfg->will_retain && !cfg->will_topic)
         return cli_usage_error(cfg, "Will retain given, but no will topic given.", NULL);
-    if (cfg->pass && !cfg->user)
-        return cli_usage_error(cfg, "Problem setting username and/or password.", NULL); /* [MQTT-3.1.2-22] */
-    if (cfg->no_clean_session && !cfg->id)
+    int is_311 = cfg->protocol_version != MQTTC_PROTOCOL_5;
+    if (is_311 && cfg->pass && !cfg->user) /* [MQTT-3.1.2-22]; MQTT 5 allows a password alone */
+        return cli_usage_error(cfg, "Problem setting username and/or password.", NULL);
+    if (is_311 && cfg->no_clean_session && !cfg->id)
         return cli_usage_error(cfg, "You must provide a client id if you are using the -c option.", NULL);
+    if (cli_check_v5(cfg)) return 1;
     if (cfg->tool == CLI_PUB && (!cfg->topic || cfg->msg_mode == CLI_MSG_NONE))
         return cli_usage_error(cfg, "Both topic and message must be supplied.", NULL);
     if (cfg->tool == CLI_SUB && cfg->filter_count == 0)
         return cli_usage_error(cfg, "You must specify a topic to subscribe to.", NULL);
     return cli_check_tls(cfg);
 }
+
+/* The rules that involve several options, checked once all are read; then each filter's
+   subscription options [MQTT-3.8.3.1]: the QoS and --retain-as-published (MQTT 5 only). */
+static int cli_check(cli_config *cfg) {
+    int rc = cli_check_options(cfg);
+    unsigned rap = cfg->retain_as_published ? MQTTC_SUB_RETAIN_AS_PUBLISHED : 0;
+    for (int i = 0; rc == 0 && i < cfg->filter_count; i++)
+        cfg->sub_options[i] = (unsigned char)(cfg->qos | (cfg->protocol_version == MQTTC_PROTOCOL_5 ? rap : 0));
+    return rc;
+}
+
+/* mosquitto's words when an option's value is missing (the newer options have their own). */
+static const char *cli_missing_value(const char *opt) {
+    if (!strcmp(opt, "-V") || !strcmp(opt, "--protocol-version"))
+        return "--protocol-version argument given but no version specified.\n";
+    if (!strcmp(opt, "-x")) return "-x argument given but no session expiry interval specified.\n";
+    if (!strcmp(opt, "-F")) return "-F argument given but no format specified.\n";
+    return "%s argument given but no value specified.";
+}
+
+static int cli_is_property_option(const char *opt) { return !strcmp(opt, "-D") || !strcmp(opt, "--property"); }
 
 /* Reads argv into cfg. Returns 0, 1 for an error (printed), or 2 for --help. */
 static int cli_parse(cli_config *cfg, int tool, int argc, char **argv) {
@@ -294,15 +713,22 @@ static int cli_parse(cli_config *cfg, int tool, int argc, char **argv) {
     cfg->host = "localhost";
     cfg->keepalive_s = 60;
     cfg->repeat = 1;
+    cfg->protocol_version = MQTTC_PROTOCOL_311;
     cfg->filters = (const char **)calloc((size_t)argc + 1, sizeof *cfg->filters);
     cfg->unsubscribes = (const char **)calloc((size_t)argc + 1, sizeof *cfg->unsubscribes);
-    if (!cfg->filters || !cfg->unsubscribes) return 1;
+    cfg->sub_options = (unsigned char *)calloc((size_t)argc + 1, 1);
+    if (!cfg->filters || !cfg->unsubscribes || !cfg->sub_options) return 1;
     for (int i = 1; i < argc; i++) {
         int takes_value = cli_takes_value(argv[i]), rc;
         const char *val = takes_value ? argv[i + 1] : NULL; /* argv[argc] is NULL */
         if (!strcmp(argv[i], "--help")) return 2;
-        if (takes_value && !val)
-            return cli_usage_error(cfg, "%s argument given but no value specified.", argv[i]);
+        if (cli_is_property_option(argv[i])) {
+            int used = 0;
+            if ((rc = cli_parse_property(cfg, argv + i + 1, argc - i - 1, &used)) != 0) return rc;
+            i += used;
+            continue;
+        }
+        if (takes_value && !val) return cli_usage_error(cfg, cli_missing_value(argv[i]), argv[i]);
         rc = cli_parse_common(cfg, argv[i], val);
         if (rc < 0) rc = (tool == CLI_PUB ? cli_parse_pub : cli_parse_sub)(cfg, argv[i], val);
         if (rc < 0) return cli_usage_error(cfg, "Unknown option '%s'.", argv[i]);
@@ -315,10 +741,34 @@ static int cli_parse(cli_config *cfg, int tool, int argc, char **argv) {
 static void cli_free(cli_config *cfg) {
     free(cfg->filters);
     free(cfg->unsubscribes);
+    free(cfg->sub_options);
     free(cfg->url);
 }
 
 static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, void *user);
+
+/* MQTT 5: the properties the library owns are options fields (0: its default); the others
+   go with CONNECT and the will as lists. */
+static void cli_options_v5(const cli_config *cfg, mqttc_options *o) {
+    o->protocol_version = MQTTC_PROTOCOL_5;
+    if (!cfg->id) o->client_id = ""; /* as mosquitto's tools: the broker assigns one [MQTT-3.1.3-6] */
+    o->session_expiry_s = cli_session_expiry(cfg);
+    o->max_inflight_in = cfg->receive_max;
+    o->max_packet_size = cfg->max_packet_size;
+    o->topic_alias_in = cfg->topic_alias_max;
+    o->topic_alias_out = cfg->topic_alias_out;
+    o->connect_props = cli_props_of(cfg, CLI_CONNECT);
+    if (cfg->will_topic) o->will_props = cli_props_of(cfg, CLI_WILL); /* without a will: ignored, as by mosquitto */
+}
+
+/* Graceful end; in MQTT 5 with the properties of -D disconnect. */
+static int cli_disconnect(mqttc_client *c, const cli_config *cfg) {
+    mqttc_disconnect_info di;
+    if (cfg->protocol_version != MQTTC_PROTOCOL_5) return mqttc_disconnect(c);
+    memset(&di, 0, sizeof di);
+    di.props = cli_props_of(cfg, CLI_DISCONNECT);
+    return mqttc_disconnect_with(c, &di);
+}
 
 static void cli_options(const cli_config *cfg, mqttc_options *o) {
     memset(o, 0, sizeof *o);
@@ -342,6 +792,7 @@ static void cli_options(const cli_config *cfg, mqttc_options *o) {
     o->tls_key_file = cfg->key;
     o->tls_insecure_skip_hostname_check = cfg->insecure;
     o->tls_verify = o->secure; /* as mosquitto's tools: always check the broker under TLS */
+    if (cfg->protocol_version == MQTTC_PROTOCOL_5) cli_options_v5(cfg, o);
 }
 
 static const char cli_usage_common[] =
@@ -362,6 +813,11 @@ static const char cli_usage_common[] =
     " --capath : path to a directory of trusted CA certificates: connect with TLS.\n"
     " --cert, --key : client certificate and its private key, for brokers that ask for one.\n"
     " --insecure : do not check that the broker's certificate names the host (tests only!).\n"
+    " -V : MQTT protocol version: 5 (or mqttv5), or 311 (or mqttv311, the default).\n"
+    " -x : MQTT 5 session expiry interval in seconds (-1: never ends); default -1 with -c, else 0.\n"
+    " -D : an MQTT 5 property: -D command identifier value (-D command user-property name value),\n"
+    "      command one of connect, publish, subscribe, unsubscribe, disconnect, will; identifier\n"
+    "      a property name as in mosquitto_pub(1), e.g. content-type. Implies -V 5.\n"
     " --help : display this message.\n";
 
 /* ---- the -d packet trace: options.on_trace, one line per packet in mosquitto's words ---- */
@@ -370,32 +826,60 @@ static const char cli_usage_common[] =
    so that counter can live here. */
 static unsigned cli_last_mid;
 
+/* mosquitto prints "(null)" for the id before the broker assigned one (MQTT 5 without -i),
+   and the assigned one from the CONNACK that carries it on [MQTT-3.2.2.3.7]. */
+static void cli_trace_client(mqttc_client *c, const mqttc_packet *p) {
+    const char *id = mqttc_client_id(c);
+    mqttc_prop assigned;
+    if (p->type == MQTTC_CONNACK && mqttc_props_get(&p->connack.props, MQTTC_PROP_ASSIGNED_CLIENT_ID, &assigned))
+        printf("Client %.*s ", (int)assigned.str.len, assigned.str.ptr);
+    else printf("Client %s ", id && id[0] ? id : "(null)");
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE: a line per filter, as libmosquitto logs them; SUBSCRIBE with
+   the QoS and the other option bits apart (MQTT 5's no local, retain as published, retain
+   handling [MQTT-3.8.3.1]). */
+static void cli_trace_filters(mqttc_client *c, const char *name, const mqttc_packet *p) {
+    size_t pos = 0;
+    mqttc_str f;
+    int options = 0;
+    unsigned id = mqttc_packet_id(p);
+    while (mqttc_next_filter(&p->subscribe, &pos, &f, &options)) {
+        cli_trace_client(c, p);
+        printf("sending %s (Mid: %u, Topic: %.*s", name, id, (int)f.len, f.ptr);
+        if (p->type == MQTTC_SUBSCRIBE) printf(", QoS: %d, Options: 0x%02x", options & 3, options & 0xFC);
+        printf(")\n");
+    }
+}
+
 static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, void *user) {
     static const char *const names[] = {"?",           "CONNECT",  "CONNACK", "PUBLISH",   "PUBACK",
                                         "PUBREC",      "PUBREL",   "PUBCOMP", "SUBSCRIBE", "SUBACK",
-                                        "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",  "DISCONNECT"};
-    size_t pos = 0;
-    mqttc_str f;
-    int qos;
+                                        "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",  "DISCONNECT",
+                                        "AUTH"};
     const mqttc_publish_info *pub = &p->publish;
     unsigned id = mqttc_packet_id(p);
     unsigned mid = id;
     (void)user;
     if (is_sent && id) cli_last_mid = id;
     if (is_sent && p->type == MQTTC_PUBLISH && pub->qos == 0) mid = ++cli_last_mid;
-    printf("Client %s %s %s", mqttc_client_id(c), is_sent ? "sending" : "received", names[p->type]);
+    if (p->type == MQTTC_SUBSCRIBE || p->type == MQTTC_UNSUBSCRIBE) {
+        cli_trace_filters(c, names[p->type], p);
+        fflush(stdout);
+        return;
+    }
+    cli_trace_client(c, p);
+    printf("%s %s", is_sent ? "sending" : "received", names[p->type]);
     if (p->type == MQTTC_CONNACK) printf(" (%d)", p->connack.reason_code);
     else if (p->type == MQTTC_PUBLISH)
         printf(" (d%d, q%d, r%d, m%u, '%.*s', ... (%lu bytes))", pub->dup, pub->qos, pub->retain, mid,
                (int)pub->topic_len, pub->topic, (unsigned long)pub->payload_len);
     else if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_PUBCOMP && is_sent)
         printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBREC ? " (m%u, rc0)" : " (m%u)", id);
+    else if (p->type == MQTTC_PUBACK || p->type == MQTTC_PUBCOMP) /* received; the reason is MQTT 5's */
+        printf(" (Mid: %u, RC:%d)", id, p->ack.reason_code);
     else if (p->type >= MQTTC_PUBACK && p->type <= MQTTC_PUBCOMP)
-        printf(p->type == MQTTC_PUBACK || p->type == MQTTC_PUBCOMP ? " (Mid: %u, RC:0)" : " (Mid: %u)", id);
-    else if (p->type == MQTTC_SUBSCRIBE && mqttc_next_filter(&p->subscribe, &pos, &f, &qos))
-        printf(" (Mid: %u, Topic: %.*s, QoS: %d, Options: 0x00)", id, (int)f.len, f.ptr, qos);
-    else if (p->type == MQTTC_UNSUBSCRIBE && mqttc_next_filter(&p->subscribe, &pos, &f, NULL))
-        printf(" (Mid: %u, Topic: %.*s)", id, (int)f.len, f.ptr);
+        printf(" (Mid: %u)", id);
     printf("\n");
     fflush(stdout);
 }

@@ -14,7 +14,8 @@ static const char usage[] =
     "                 {-m message | -f file | -l | -n | -s} [-q qos] [-r]\n"
     "                 [--repeat N] [--repeat-delay seconds] [-c] [-i id] [-k keepalive]\n"
     "                 [-d] [--quiet] [--will-topic topic [--will-payload payload]\n"
-    "                 [--will-qos qos] [--will-retain]]\n\n"
+    "                 [--will-qos qos] [--will-retain]]\n"
+    "                 [-V protocol-version] [-x session-expiry] [-D command identifier value]\n\n"
     " -t : mqtt topic to publish to.\n"
     " -m : message payload to send.\n"
     " -f : send the contents of a file as the message.\n"
@@ -43,11 +44,21 @@ static int read_all(FILE *f, unsigned char **data, size_t *len) {
     return -1;
 }
 
-/* Queues one message; while the in-flight window or the output buffer is full, runs the
-   client until there is room (mqttc_publish says MQTTC_ERR_BUSY). */
+/* Queues one message (in MQTT 5 with the properties of -D publish); while the in-flight
+   window or the output buffer is full, runs the client until there is room (mqttc_publish_with
+   says MQTTC_ERR_BUSY). */
 static int publish(mqttc_client *c, const cli_config *cfg, const void *payload, size_t len) {
     int rc, ready;
-    while ((rc = mqttc_publish(c, cfg->topic, payload, len, cfg->qos, cfg->retain, NULL)) == MQTTC_ERR_BUSY) {
+    mqttc_publish_info pi;
+    memset(&pi, 0, sizeof pi);
+    pi.topic = cfg->topic;
+    pi.topic_len = strlen(cfg->topic);
+    pi.payload = payload;
+    pi.payload_len = len;
+    pi.qos = cfg->qos;
+    pi.retain = cfg->retain;
+    pi.props = cli_props_of(cfg, CLI_PUBLISH);
+    while ((rc = mqttc_publish_with(c, &pi, NULL)) == MQTTC_ERR_BUSY) {
         rc = cli_wait(c, -1, -1, &ready);
         if (rc != MQTTC_OK) break;
     }
@@ -166,7 +177,7 @@ static int publish_all(mqttc_client *c, const cli_config *cfg, const unsigned ch
     int rc, ready;
     if (cfg->msg_mode == CLI_MSG_LINES) rc = publish_lines(c, cfg);
     else rc = publish_repeated(c, cfg, message, len);
-    if (rc == MQTTC_OK) rc = mqttc_disconnect(c);
+    if (rc == MQTTC_OK) rc = cli_disconnect(c, cfg);
     while (rc == MQTTC_OK) rc = cli_wait(c, -1, -1, &ready); /* until DISCONNECT is out */
     if (rc == MQTTC_ERR_DISCONNECT) return 0;
     if (rc == MQTTC_ERR_TIMEOUT && mqttc_inflight(c)) {
@@ -177,6 +188,16 @@ static int publish_all(mqttc_client *c, const cli_config *cfg, const unsigned ch
         cli_error(cfg, "%s.", mqttc_strerror(rc));
     }
     return 1;
+}
+
+/* MQTT 5: a QoS 1/2 message the broker refused (PUBACK or PUBREC with a reason code of
+   0x80 or more [MQTT-3.4.2.1], [MQTT-3.5.2.1]) is complete all the same; mosquitto_pub warns and
+   still exits 0. */
+static void on_published(mqttc_client *c, const mqttc_ack_info *a, void *user) {
+    const cli_config *cfg = (const cli_config *)user;
+    (void)c;
+    if (a->reason_code >= 0x80 && !cfg->quiet)
+        fprintf(stderr, "Warning: Publish %u failed: %s.\n", a->packet_id, cli_reason_sentence(a->reason_code));
 }
 
 int main(int argc, char **argv) {
@@ -194,6 +215,8 @@ int main(int argc, char **argv) {
         return 1; /* as mosquitto_pub, --help too exits 1 */
     }
     cli_options(&cfg, &o);
+    o.on_published = on_published;
+    o.user = &cfg;
     int rc = mqttc_init(&c, &o);
     if (rc != MQTTC_OK) {
         cli_error(&cfg, "Invalid options: %s.", mqttc_strerror(rc));

@@ -7,6 +7,7 @@
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "cli_common.h"
+#include "cli_format.h"
 
 #include <signal.h>
 
@@ -15,7 +16,9 @@ static const char usage[] =
     "Usage: mqttc-sub [-h host] [-p port] [-u username [-P password]] -t topic ... | -L URL\n"
     "                 [-q qos] [-C count] [-W seconds] [-v] [-N] [-R] [-E] [-U topic ...]\n"
     "                 [-c] [-i id] [-k keepalive] [-d] [--quiet]\n"
-    "                 [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n\n"
+    "                 [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n"
+    "                 [-F format [--pretty]] [-V protocol-version] [-x session-expiry]\n"
+    "                 [--retain-as-published] [-D command identifier value]\n\n"
     " -t : mqtt topic filter to subscribe to. May be repeated.\n"
     " -q : quality of service level to use for the subscriptions. Defaults to 0.\n"
     " -C : disconnect and exit after receiving the 'count' messages (at QoS 2 once their\n"
@@ -27,7 +30,14 @@ static const char usage[] =
     " -N : do not add an end of line character when printing the payload.\n"
     " -R : do not print stale messages (those with retain set).\n"
     " -E : exit once all subscriptions have been acknowledged by the broker.\n"
-    " -U : unsubscribe from a topic. May be repeated.\n";
+    " -U : unsubscribe from a topic. May be repeated.\n"
+    " -F : output format, as mosquitto_sub's: %t topic, %p payload, %q QoS, %r retained,\n"
+    "      %m message id, %l length, %x / %X payload in hex, %I / %U / @X time of arrival,\n"
+    "      %j / %J JSON; MQTT 5 properties: %A topic alias, %C content type, %D correlation\n"
+    "      data, %E expiry, %F payload format, %P user properties, %R response topic, %S\n"
+    "      subscription identifier; \\n \\t \\\\ ... escapes. Overrides -v.\n"
+    " --pretty : print %j over several lines.\n"
+    " --retain-as-published : MQTT 5: the retain flag as the publisher set it.\n";
 
 typedef struct sub_state {
     const cli_config *cfg;
@@ -69,13 +79,16 @@ static void end(mqttc_client *c, sub_state *s, int exit_code) {
     if (s->is_ending) return;
     s->is_ending = 1;
     s->exit_code = exit_code;
-    mqttc_disconnect(c);
+    cli_disconnect(c, s->cfg);
 }
 
-/* mosquitto_sub's format: the payload's bytes as they are; with -v "topic payload"; an empty
-   payload prints "topic (null)" with -v and nothing without. */
+/* mosquitto_sub's format: -F's; else the payload's bytes as they are; with -v "topic
+   payload"; an empty payload prints "topic (null)" with -v and nothing without. */
 static void print_message(const cli_config *cfg, const mqttc_message *m) {
-    if (m->payload_len == 0) {
+    if (cfg->format) {
+        fmt_print(cfg, m);
+        if (!cfg->no_eol) putchar('\n');
+    } else if (m->payload_len == 0) {
         if (cfg->verbose && !cfg->no_eol) printf("%s (null)\n", m->topic);
     } else {
         if (cfg->verbose) printf("%s ", m->topic);
@@ -92,25 +105,53 @@ static void on_message(mqttc_client *c, const mqttc_message *m, void *user) {
     if (s->cfg->count && ++s->received == s->cfg->count) end(c, s, 0);
 }
 
+/* A SUBACK: a code per filter, in their order [MQTT-3.9.3-1]: the QoS granted or a refusal
+   (0x80; in MQTT 5 any reason code of 0x80 or more [MQTT-3.9.3]). */
 static void on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *user) {
     sub_state *s = (sub_state *)user;
     const cli_config *cfg = s->cfg;
-    int return_code = sa->codes[0]; /* one filter a SUBSCRIBE */
-    if (cfg->debug && !cfg->quiet) printf("Subscribed (mid: %u): %d\n", sa->packet_id, return_code);
+    if (cfg->debug && !cfg->quiet) {
+        printf("Subscribed (mid: %u):", sa->packet_id);
+        for (size_t i = 0; i < sa->count; i++) printf("%s %d", i ? "," : "", sa->codes[i]);
+        printf("\n");
+    }
     fflush(stdout);
-    s->refused += return_code == 0x80;
-    if (++s->subacks < cfg->filter_count) return;
-    if (s->refused == cfg->filter_count) {
-        cli_error(cfg, "All subscription requests were denied.", NULL);
-        end(c, s, 1);
+    for (size_t i = 0; i < sa->count; i++) s->refused += sa->codes[i] >= 0x80;
+    s->subacks += (int)sa->count;
+    if (s->subacks < cfg->filter_count) return;
+    if (s->refused == cfg->filter_count) { /* as mosquitto_sub 2.0: said without "Error: ", exit 0 */
+        if (!cfg->quiet) fprintf(stderr, "All subscription requests were denied.\n");
+        end(c, s, 0);
     } else if (cfg->exit_after_subscribe) {
         end(c, s, 0);
     }
 }
 
+/* MQTT 5: as mosquitto_sub, all the filters in one SUBSCRIBE (with --retain-as-published
+   and -D subscribe's properties), then all of -U in one UNSUBSCRIBE. */
+static int subscribe_all_v5(mqttc_client *c, sub_state *s) {
+    const cli_config *cfg = s->cfg;
+    mqttc_subscribe_info si;
+    int rc;
+    memset(&si, 0, sizeof si);
+    si.filters = cfg->filters;
+    si.options = cfg->sub_options;
+    si.count = (size_t)cfg->filter_count;
+    si.props = cli_props_of(cfg, CLI_SUBSCRIBE);
+    rc = mqttc_subscribe_with(c, &si, on_suback, NULL, s, NULL);
+    if (rc != MQTTC_OK || cfg->unsubscribe_count == 0) return rc;
+    memset(&si, 0, sizeof si);
+    si.filters = cfg->unsubscribes;
+    si.count = (size_t)cfg->unsubscribe_count;
+    si.props = cli_props_of(cfg, CLI_UNSUBSCRIBE);
+    return mqttc_unsubscribe_with(c, &si, NULL, NULL, NULL);
+}
+
+/* In 3.1.1 a SUBSCRIBE (and an UNSUBSCRIBE) per filter. */
 static int subscribe_all(mqttc_client *c, sub_state *s) {
     int rc = MQTTC_OK;
     s->subacks = s->refused = 0; /* counted again after a reconnect */
+    if (s->cfg->protocol_version == MQTTC_PROTOCOL_5) return subscribe_all_v5(c, s);
     for (int i = 0; rc == MQTTC_OK && i < s->cfg->filter_count; i++)
         rc = mqttc_subscribe(c, s->cfg->filters[i], s->cfg->qos, on_suback, NULL, s, NULL);
     for (int i = 0; rc == MQTTC_OK && i < s->cfg->unsubscribe_count; i++)
@@ -133,8 +174,8 @@ static int is_timed_out(sub_state *s, long *max_ms) {
 }
 
 /* Stops a graceful end that takes too long: DISCONNECT now, then close. */
-static int cut_short(mqttc_client *c, int why) {
-    (void)mqttc_disconnect(c);
+static int cut_short(mqttc_client *c, const sub_state *s, int why) {
+    (void)cli_disconnect(c, s->cfg);
     (void)mqttc_step(c, mqttc_now_ms()); /* DISCONNECT is out: close */
     return why;
 }
@@ -153,12 +194,12 @@ static int run(mqttc_client *c, sub_state *s) {
         if (is_timed_out(s, &max_ms)) {
             if (!s->is_ending) end(c, s, 27); /* mosquitto's MOSQ_ERR_TIMEOUT */
             uint64_t now = mqttc_now_ms(), stop = s->deadline_ms + SUB_GRACE_MS;
-            if (now >= stop) return cut_short(c, MQTTC_ERR_TIMEOUT);
+            if (now >= stop) return cut_short(c, s, MQTTC_ERR_TIMEOUT);
             max_ms = (long)(stop - now);
         }
         rc = cli_wait(c, signal_pipe[0], max_ms, &signalled);
         if (!signalled || read(signal_pipe[0], drain, sizeof drain) <= 0) continue;
-        if (s->is_ending) return cut_short(c, MQTTC_ERR_DISCONNECT);
+        if (s->is_ending) return cut_short(c, s, MQTTC_ERR_DISCONNECT);
         end(c, s, 0);
     }
     return rc;
@@ -208,6 +249,7 @@ int main(int argc, char **argv) {
     sub_state s;
     int stopped;
     int exit_code = cli_parse(&cfg, CLI_SUB, argc, argv);
+    if (exit_code == 0 && cfg.format) exit_code = fmt_check(&cfg, cfg.format);
     if (exit_code == 2) printf("%s\n%s", usage, cli_usage_common);
     if (exit_code || watch_signals() != 0) {
         cli_free(&cfg);

@@ -11,7 +11,7 @@ endif
 $(BUILD)/mqttc-pub: examples/mqttc_pub.c examples/cli_common.h mqttc.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(CLI_TLS_FLAGS) -o $@ $< $(LDFLAGS) $(CLI_TLS_LIBS) $(LDLIBS)
 
-$(BUILD)/mqttc-sub: examples/mqttc_sub.c examples/cli_common.h mqttc.h | $(BUILD)
+$(BUILD)/mqttc-sub: examples/mqttc_sub.c examples/cli_common.h examples/cli_format.h mqttc.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(CLI_TLS_FLAGS) -o $@ $< $(LDFLAGS) $(CLI_TLS_LIBS) $(LDLIBS)
 
 all: $(CLI_TOOLS)

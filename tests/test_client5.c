@@ -318,6 +318,25 @@ TEST(options_rules) {
 
 /* ---- CONNACK ---- */
 
+/* A broker that speaks only 3.1.1 answers an MQTT 5 CONNECT with its return code 1: read
+   as 0x84, unsupported protocol version [MQTT-3.1.2-2]. */
+TEST(mqtt_3_1_2_2_a_311_broker_refuses_version_5) {
+    static const unsigned char connack_311[] = {0x20, 0x02, 0x00, 0x01};
+    mqttc_client c;
+    mem_link l;
+    mqttc_options o;
+    mqttc_transport t = mem_transport(&l);
+    memset(&l, 0, sizeof l);
+    options5(&o);
+    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
+    CHECK_RC(mqttc_start_transport(&c, &t, 0), MQTTC_OK);
+    mem_feed(&l, connack_311, sizeof connack_311);
+    step_until_quiet(&c, &l, 0);
+    CHECK_RC(mqttc_error(&c), MQTTC_ERR_REFUSED);
+    CHECK_EQ_INT(mqttc_reason_code(&c), 0x84);
+    done(&c, &l);
+}
+
 TEST(mqtt_3_2_2_refusal_with_reason_string) {
     mqttc_client c;
     mem_link l;
@@ -975,6 +994,19 @@ TEST(mqtt_3_3_4_3_subscription_identifiers_dispatch_exactly) {
     CHECK_EQ_INT((int)sent_sub_id(&l, &pos), 1);
     CHECK_EQ_INT((int)sent_sub_id(&l, &pos), 2);
     CHECK_EQ_INT((int)sent_sub_id(&l, &pos), -1);
+    /* without a handler the application may name its own; with one it may not */
+    mqttc_subscribe_info si;
+    const char *own_filter = "own/#";
+    unsigned char own_qos = 0;
+    mqttc_prop own = mqttc_prop_int(MQTTC_PROP_SUBSCRIPTION_ID, 77);
+    memset(&si, 0, sizeof si);
+    si.filters = &own_filter;
+    si.options = &own_qos;
+    si.count = 1;
+    si.props = list_of(&own, 1);
+    CHECK_RC(mqttc_subscribe_with(&c, &si, NULL, on_handler, (void *)3, NULL), MQTTC_ERR_ARG);
+    CHECK_RC(mqttc_subscribe_with(&c, &si, NULL, NULL, NULL, NULL), MQTTC_OK);
+    CHECK_EQ_INT((int)sent_sub_id(&l, &pos), 77);
     mqttc_prop ids[2];
     ids[0] = mqttc_prop_int(MQTTC_PROP_SUBSCRIPTION_ID, 2);
     ids[1] = mqttc_prop_int(MQTTC_PROP_SUBSCRIPTION_ID, 1);
@@ -1298,6 +1330,7 @@ int main(void) {
     RUN(mqtt_3_1_2_connect_properties);
     RUN(mqtt_3_1_2_connect_defaults);
     RUN(options_rules);
+    RUN(mqtt_3_1_2_2_a_311_broker_refuses_version_5);
     RUN(mqtt_3_2_2_refusal_with_reason_string);
     RUN(mqtt_3_3_4_7_receive_maximum);
     RUN(mqtt_3_3_4_7_receive_maximum_after_a_reconnect);
