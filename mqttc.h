@@ -1136,6 +1136,10 @@ static int mqttc__read_str(mqttc__reader *r, mqttc_str *s, int utf8) {
 /* A variable byte integer in as few bytes as possible [MQTT-1.5.5-1], at most four. */
 static int mqttc__read_varint(mqttc__reader *r, uint32_t *v) {
     uint32_t value = 0;
+    if (r->p < r->end && *r->p < 128u) { /* one byte: the common case */
+        *v = *r->p++;
+        return MQTTC_OK;
+    }
     for (unsigned i = 0; i < 4 && r->p < r->end; i++) {
         unsigned b = *r->p++;
         value |= (uint32_t)(b & 127u) << (7 * i);
@@ -1302,6 +1306,7 @@ static int mqttc__props_verify(const mqttc_props *ps, int type, size_t *body) {
     mqttc_prop pr;
     int rc;
     *body = ps->len;
+    if (!ps->len && !ps->count) return MQTTC_OK; /* the common case: none */
     if ((ps->len && !ps->ptr) || (ps->count && !ps->list)) return MQTTC_ERR_MALFORMED;
     while ((rc = mqttc__props_next(ps, &pos, &pr)) == 1) {
         const mqttc__prop_rule *rule = mqttc__prop_rule_of(pr.id);
@@ -1336,6 +1341,7 @@ static unsigned char *mqttc__put_prop(unsigned char *p, const mqttc_prop *pr) {
 
 /* A verified set: its length, the raw bytes, then the list. */
 static unsigned char *mqttc__put_props(unsigned char *p, const mqttc_props *ps, size_t body) {
+    if (!body) { *p = 0; return p + 1; }
     p = mqttc__put_varint(p, body);
     if (ps->len) memcpy(p, ps->ptr, ps->len);
     p += ps->len;
@@ -1350,6 +1356,7 @@ static int mqttc__props_for(const mqttc_props *ps, int version, int type, size_t
     *body = *wire = 0;
     if (!MQTTC__HAS_V5) return MQTTC_OK; /* MQTTC_NO_MQTT5: the properties fields are not read */
     if (!mqttc__is_v5(version)) return ps->len || ps->count ? MQTTC_ERR_ARG : MQTTC_OK;
+    if (!ps->len && !ps->count) { *wire = 1; return MQTTC_OK; } /* none: the length byte 0 */
     if (mqttc__props_verify(ps, type, body) != MQTTC_OK) return MQTTC_ERR_ARG;
     *wire = mqttc__varint_size(*body) + *body;
     return MQTTC_OK;
@@ -1388,6 +1395,7 @@ static int mqttc__rc_ok_for(int type, int code) {
 static int mqttc__props_find(const mqttc_props *ps, int id, mqttc_prop *out) {
     mqttc_prop pr;
     size_t pos = 0;
+    if (!ps->len && !ps->count) return 0;
     while (mqttc__props_next(ps, &pos, &pr) == 1) {
         if (pr.id != id) continue;
         if (out) *out = pr;
@@ -1563,19 +1571,11 @@ static int mqttc__publish_check(const mqttc_publish_info *pi, int version) {
     return mqttc_topic_check(pi->topic, pi->topic_len);
 }
 
-/* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
-   [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
-MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
-    size_t body, wire;
-    *n = 0;
-    if (!pi) return MQTTC_ERR_ARG;
+/* A checked PUBLISH into buf: the client checks once (mqttc__publish_checks), then writes. */
+static int mqttc__put_publish(unsigned char *buf, size_t cap, const mqttc_publish_info *pi, size_t body, size_t wire,
+                              size_t *n) {
     int rc, qos = pi->qos;
     mqttc_str topic = {pi->topic, pi->topic_len};
-    if (!mqttc__version_ok(version) || qos < 0 || qos > 2 || (qos == 0 && pi->dup) || (qos > 0 && pi->packet_id == 0))
-        return MQTTC_ERR_ARG;
-    if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
-    if (mqttc__props_for(&pi->props, version, MQTTC_PUBLISH, &body, &wire) || mqttc__publish_check(pi, version))
-        return MQTTC_ERR_ARG;
     size_t rem = 2 + topic.len + (qos ? 2u : 0u) + wire + pi->payload_len;
     unsigned first = (MQTTC_PUBLISH << 4) | (pi->dup ? 8u : 0u) | ((unsigned)qos << 1) | (pi->retain ? 1u : 0u);
     unsigned char *p = mqttc__begin(buf, cap, first, rem, n, &rc);
@@ -1586,6 +1586,22 @@ MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, 
     if (pi->payload_len) memcpy(p, pi->payload, pi->payload_len);
     return MQTTC_OK;
 }
+
+/* PUBLISH [MQTT-3.3]: DUP only with QoS > 0 [MQTT-3.3.1-2], an id only with QoS > 0
+   [MQTT-2.3.1-5], never 0 [MQTT-2.3.1-1]. */
+MQTTC_DEF int mqttc_encode_publish(unsigned char *buf, size_t cap, int version, const mqttc_publish_info *pi, size_t *n) {
+    size_t body, wire;
+    *n = 0;
+    if (!pi) return MQTTC_ERR_ARG;
+    int qos = pi->qos;
+    if (!mqttc__version_ok(version) || qos < 0 || qos > 2 || (qos == 0 && pi->dup) || (qos > 0 && pi->packet_id == 0))
+        return MQTTC_ERR_ARG;
+    if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING) return MQTTC_ERR_ARG;
+    if (mqttc__props_for(&pi->props, version, MQTTC_PUBLISH, &body, &wire) || mqttc__publish_check(pi, version))
+        return MQTTC_ERR_ARG;
+    return mqttc__put_publish(buf, cap, pi, body, wire, n);
+}
+
 
 /* A SUBSCRIBE's options byte: QoS 0..2 [MQTT-3.8.3-4]; in MQTT 5 No Local (never on a
    shared filter [MQTT-3.8.3-4]), Retain As Published and Retain Handling 0..2, the top two
@@ -1763,7 +1779,7 @@ static int mqttc__read_props(mqttc__reader *r, int type, mqttc_props *ps) {
     ps->ptr = r->p;
     ps->len = len;
     r->p += len;
-    return mqttc__props_verify(ps, type, &body);
+    return len ? mqttc__props_verify(ps, type, &body) : MQTTC_OK;
 }
 
 /* A reason code (valid for the type) and properties that may be left out at the end of
@@ -1858,7 +1874,8 @@ static int mqttc__decode_publish(mqttc__reader *r, unsigned flags, int version, 
     pi->topic_len = topic.len;
     if (pi->qos && mqttc__read_id(r, &pi->packet_id)) return MQTTC_ERR_MALFORMED;
     if (mqttc__is_v5(version)) {
-        int rc = mqttc__read_props(r, MQTTC_PUBLISH, &pi->props);
+        int rc = r->p < r->end && *r->p == 0 ? (r->p++, MQTTC_OK) /* none: the common case */
+                                              : mqttc__read_props(r, MQTTC_PUBLISH, &pi->props);
         if (rc != MQTTC_OK) return rc;
         /* an empty topic needs a Topic Alias [MQTT-3.3.2-7]; the client resolves it */
         if (topic.len == 0 && !mqttc__props_find(&pi->props, MQTTC_PROP_TOPIC_ALIAS, NULL))
@@ -3231,7 +3248,8 @@ static int mqttc__handler_takes(const mqttc_client *c, mqttc__rec *h, const mqtt
    called for this message. */
 static void mqttc__deliver(mqttc_client *c, const mqttc_message *m) {
     uint32_t last = c->handler_seq, done = 0, last_id = 0;
-    int matched = 0, has_ids = MQTTC__V5(c) && mqttc__props_find(&m->props, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
+    int matched = 0;
+    int has_ids = MQTTC__V5(c) && m->props.len && mqttc__props_find(&m->props, MQTTC_PROP_SUBSCRIPTION_ID, NULL);
     size_t off = 0;
     mqttc__rec *r;
     while ((r = mqttc__rec_at(&c->subs, off)) != NULL && r->seq <= last) {
@@ -3712,7 +3730,7 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
 static int mqttc__app_props_ok(const mqttc_client *c, const mqttc_props *ps, int type, int may_name_sub_id) {
     size_t body;
     if (!MQTTC__HAS_V5) return 1; /* MQTTC_NO_MQTT5: the properties fields are not read */
-    if (!MQTTC__V5(c)) return !ps->len && !ps->count;
+    if (!MQTTC__V5(c) || (!ps->len && !ps->count)) return !ps->len && !ps->count;
     return mqttc__props_verify(ps, type, &body) == MQTTC_OK && !mqttc__props_find(ps, MQTTC_PROP_TOPIC_ALIAS, NULL) &&
            (may_name_sub_id || !mqttc__props_find(ps, MQTTC_PROP_SUBSCRIPTION_ID, NULL));
 }
@@ -3728,9 +3746,11 @@ static int mqttc__fits(const mqttc_client *c, size_t n) {
    mqttc__alias_commit. */
 static unsigned short mqttc__alias_pick(mqttc_client *c, const mqttc_publish_info *pi, int *is_new) {
     unsigned slots = c->opt.topic_alias_out < c->limits.topic_alias_max ? c->opt.topic_alias_out : c->limits.topic_alias_max;
+    *is_new = 0;
+    if (!slots) return 0; /* the default: no search */
     mqttc__rec *r = mqttc__rec_find_data(&c->aliases_out, MQTTC__ALIAS_OUT, pi->topic, pi->topic_len), *lru = NULL;
     *is_new = !r;
-    if (!slots || r) return r ? r->packet_id : 0;
+    if (r) return r->packet_id;
     unsigned used = 0;
     for (size_t off = 0; (r = mqttc__rec_at(&c->aliases_out, off)) != NULL; off += r->size, used++)
         if (!lru || r->seq < lru->seq) lru = r;
@@ -3758,7 +3778,7 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) 
     if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING - 4 - pi->topic_len)
         return mqttc__bad(c, "payload");
     if (!mqttc__app_props_ok(c, &pi->props, MQTTC_PUBLISH, 0) ||
-        (MQTTC__V5(c) && mqttc__publish_check(pi, mqttc__version(c)))) /* a text payload is UTF-8 */
+        (MQTTC__V5(c) && (pi->props.len || pi->props.count) && mqttc__publish_check(pi, mqttc__version(c))))
         return mqttc__bad(c, "props");
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
     if (MQTTC__V5(c) && pi->qos > c->limits.max_qos) return MQTTC_ERR_QOS;                  /* [MQTT-3.2.2-11] */
@@ -3770,12 +3790,13 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) 
 static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigned short *packet_id) {
     mqttc_publish_info pi = *in, out;
     unsigned char alias_prop[3];
-    size_t n, n_out, body, wire = 0;
+    size_t n, n_out, body = 0, wire = 0, out_body = 0, out_wire = 0;
     int rc, is_new = 0;
     pi.dup = 0;
     pi.packet_id = 0;
     if ((rc = mqttc__publish_checks(c, &pi)) != MQTTC_OK) return rc;
-    if (MQTTC__V5(c)) mqttc__props_for(&pi.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
+    if (MQTTC__V5(c)) /* checked above; with none, wire is their length byte, 0 */
+        mqttc__props_for(&pi.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
     n = n_out = mqttc__publish_size(&pi, wire);
     unsigned short alias = MQTTC__V5(c) && !pi.props.len ? mqttc__alias_pick(c, &pi, &is_new) : 0;
     if (alias) { /* the output's copy: the alias first among the properties, the topic only when new */
@@ -3785,8 +3806,8 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
         out.props.ptr = alias_prop;
         out.props.len = sizeof alias_prop;
         if (!is_new) out.topic_len = 0;
-        mqttc__props_for(&out.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
-        n_out = mqttc__publish_size(&out, wire);
+        mqttc__props_for(&out.props, mqttc__version(c), MQTTC_PUBLISH, &out_body, &out_wire);
+        n_out = mqttc__publish_size(&out, out_wire);
     }
     if (!mqttc__fits(c, n) || !mqttc__fits(c, n_out)) return MQTTC_ERR_TOOLARGE;
     rc = pi.qos ? mqttc__next_id(&c->inflight, &c->last_id, &pi.packet_id) : MQTTC_OK;
@@ -3798,12 +3819,12 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
     if (pi.qos) {
         r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
-        mqttc_encode_publish(mqttc__rec_data(r), n, mqttc__version(c), &pi, &n);
+        mqttc__put_publish(mqttc__rec_data(r), n, &pi, body, wire, &n);
         c->outgoing_qos++;
     }
-    if (alias && mqttc__alias_commit(c, &pi, alias, is_new)) mqttc_encode_publish(p, n_out, mqttc__version(c), &out, &n);
+    if (alias && mqttc__alias_commit(c, &pi, alias, is_new)) mqttc__put_publish(p, n_out, &out, out_body, out_wire, &n);
     else if (r) memcpy(p, mqttc__rec_data(r), n);
-    else mqttc_encode_publish(p, n, mqttc__version(c), &pi, &n);
+    else mqttc__put_publish(p, n, &pi, body, wire, &n);
     (void)mqttc__queued(c, n); /* accepted: a failed write-through is the step's to report */
     if (packet_id) *packet_id = pi.packet_id;
     return MQTTC_OK;

@@ -1,6 +1,10 @@
 /* bench/bench_mqttc.c - mqttc through its poll-loop API (mqttc_wait, or mqttc_fd /
    mqttc_events for many clients, and mqttc_step), one thread, default options (window 20,
    64 KiB output limit).
+   Built twice (mk/bench.mk): bench_mqttc speaks MQTT 3.1.1 (the default), bench_mqttc5 is
+   the same program compiled with -DBENCH_MQTT5, client name "mqttc5", which sets
+   options.protocol_version = MQTTC_PROTOCOL_5 and nothing else: a user's default MQTT 5
+   path (the broker's CONNACK properties, its Receive Maximum as the window, no aliases).
      pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
                  many leave in one write; the documented way to send a batch
      sub0, rtt   not corked: a lone publish is written through at once */
@@ -11,7 +15,11 @@
 
 #include <poll.h>
 
+#ifdef BENCH_MQTT5
+static const char *CLIENT = "mqttc5";
+#else
 static const char *CLIENT = "mqttc";
+#endif
 static unsigned char payload[BENCH_PAYLOAD_LEN];
 
 typedef struct counts {
@@ -39,7 +47,7 @@ static void on_suback(mqttc_client *c, const mqttc_suback_info *s, void *user) {
 
 static void check(int rc, const char *what) {
     if (rc != MQTTC_OK && rc != MQTTC_ERR_BUSY) {
-        fprintf(stderr, "bench_mqttc: %s: %s\n", what, mqttc_errname(rc));
+        fprintf(stderr, "bench_%s: %s: %s\n", CLIENT, what, mqttc_errname(rc));
         exit(1);
     }
 }
@@ -50,9 +58,17 @@ static void pump(mqttc_client *c) {
     check(mqttc_step(c, mqttc_now_ms()), "step");
 }
 
+/* The defaults, but for the protocol version of bench_mqttc5. */
+static void options_default(mqttc_options *o) {
+    memset(o, 0, sizeof *o);
+#ifdef BENCH_MQTT5
+    o->protocol_version = MQTTC_PROTOCOL_5;
+#endif
+}
+
 static void client_open(mqttc_client *c, counts *k, int port) {
     mqttc_options o;
-    memset(&o, 0, sizeof o);
+    options_default(&o);
     o.on_message = on_message;
     o.on_published = on_published;
     o.user = k;
@@ -138,7 +154,7 @@ static void run_rtt(const bench_args *a, bench_result *r) {
     uint64_t *ns = malloc((size_t)a->n * sizeof *ns);
     if (!ns) bench_die(CLIENT, "out of memory");
     client_open(&c, &k, a->port);
-    subscribe_wait(&c, &k, "bench/rtt/mqttc");
+    subscribe_wait(&c, &k, "bench/rtt/mqttc"); /* mqttc5 too: the same bytes of topic */
     for (long i = -a->warmup; i < a->n; i++) {
         if (i == 0) bench_begin(&ph);
         long before = k.messages;
@@ -171,10 +187,12 @@ static void pump_all(mqttc_client *cs, long first, long end, struct pollfd *p) {
 /* Connects and subscribes clients [first, end), BENCH_CONN_CHUNK at a time. */
 static void connect_clients(mqttc_client *cs, long first, long end, int port, counts *k) {
     struct pollfd p[BENCH_CONN_CHUNK];
+    mqttc_options o;
+    options_default(&o);
     for (; first < end; first += BENCH_CONN_CHUNK) {
         long last = first + BENCH_CONN_CHUNK < end ? first + BENCH_CONN_CHUNK : end, connected;
         for (long i = first; i < last; i++) {
-            check(mqttc_init(&cs[i], NULL), "init");
+            check(mqttc_init(&cs[i], &o), "init");
             check(mqttc_connect_start(&cs[i], "127.0.0.1", port, mqttc_now_ms()), "connect");
         }
         do {

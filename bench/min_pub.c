@@ -1,6 +1,8 @@
 /* bench/min_pub.c - the smallest useful mqttc program, for the `size` figure: connect,
    publish one message, disconnect. Built -Os, MQTTC_STATIC, --gc-sections, stripped (see
    mk/bench.mk); its .text is what mqttc adds to a program, plus a little C start-up code.
+   Built twice: min_pub, the default build (MQTT 5 compiled in; this program speaks
+   3.1.1), and min_pub_no5 with -DMQTTC_NO_MQTT5 (the small build, 3.1.1 only).
    Usage: min_pub HOST PORT */
 #define MQTTC_STATIC
 #define MQTTC_IMPLEMENTATION

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh - the benchmark driver behind `make bench` (which builds build/bench/ first).
 #  1. starts a private mosquitto on a free 127.0.0.1 port (killed at the end);
-#  2. runs every workload for every client, interleaved (raw mqttc mosquitto paho, raw ...),
+#  2. runs every workload for every client, interleaved (raw mqttc mqttc5 mosquitto paho,
+#     raw ...; mqttc5 is bench_mqttc built to speak MQTT 5),
 #     ROUNDS times; sub0's messages come from one common publisher (bench_raw blast);
 #     allocs = pub0, pub1, sub0 again with alloc_count.so preloaded;
-#  3. once: strace -f -c of each client (system calls per message), perf of pub1 (where the
-#     time goes, when perf works here), the `size` figure;
+#  3. once: strace -f -c of each client (system calls per message), callgrind of mqttc and
+#     mqttc5 (instructions per message, by function: what MQTT 5 costs, when valgrind is
+#     here), perf of pub1 (where the time goes, when perf works here), the `size` figures
+#     (default and -DMQTTC_NO_MQTT5);
 #  4. prints the table of medians and ratios and writes bench/RESULTS.md and
 #     bench/README-table.md (the table for the README's performance section).
 # Environment: BENCH_QUICK=1 (small N, one round: to try the machinery), BENCH_ROUNDS.
@@ -15,7 +18,7 @@ ROOT=$PWD
 B=$ROOT/build/bench
 OUT_MD=${BENCH_OUT:-$ROOT/bench/RESULTS.md}
 TABLE_MD=$ROOT/bench/README-table.md
-CLIENTS="raw mqttc mosquitto paho"
+CLIENTS="raw mqttc mqttc5 mosquitto paho"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-1}; N_PUB0=20000; N_PUB1=10000; N_SUB0=20000; N_RTT=1000; N_CONNS=200
     N_ALLOC=5000; N_TRACE=5000; N_TRACE_RTT=500
@@ -25,7 +28,7 @@ else
 fi
 RUN_TIMEOUT=200 # seconds for one program; each also stops itself after BENCH_TIMEOUT_S
 
-for f in bench_raw bench_mqttc bench_mosquitto bench_paho alloc_count.so min_pub; do
+for f in bench_raw bench_mqttc bench_mqttc5 bench_mosquitto bench_paho alloc_count.so min_pub min_pub_no5; do
     [ -e "$B/$f" ] || { echo "bench/run.sh: $B/$f is missing: run 'make bench'" >&2; exit 1; }
 done
 
@@ -119,6 +122,26 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round done ($((SECONDS - START_S)) s)"
 done
 
+# ---- one run of a client under a tool (strace, valgrind), whose words come first ----
+# sub0's messages come from the blaster once the client says READY. Prints the messages
+# the run handled, warm-up included (what a whole-run count is divided by).
+run_under() { # client workload n tool...
+    local c=$1 w=$2 n=$3 warm fifo=$WORK/under.fifo pid
+    shift 3
+    warm=$((n / 10)); if [ "$w" = rtt ]; then [ "$warm" -ge 200 ] || warm=200; else [ "$warm" -ge 1000 ] || warm=1000; fi
+    if [ "$w" = sub0 ]; then
+        rm -f "$fifo"; mkfifo "$fifo"
+        "$@" "$B/bench_$c" sub0 "$PORT" "$n" >"$fifo" &
+        pid=$!
+        exec 8<"$fifo"; read -r -t 60 _ <&8
+        "$B/bench_raw" blast "$PORT" "$n" >/dev/null
+        cat <&8 >/dev/null; exec 8<&-; wait "$pid"
+    else
+        "$@" "$B/bench_$c" "$w" "$PORT" "$n" >/dev/null
+    fi
+    echo $((n + warm))
+}
+
 # ---- system calls per message: strace -f -c, one run each (setup included, < 0.01/msg) ----
 TRACE=$WORK/syscalls.txt
 : >"$TRACE"
@@ -126,29 +149,43 @@ if command -v strace >/dev/null && strace -f -c -o /dev/null true 2>/dev/null; t
     for c in $CLIENTS; do
         for w in pub0 pub1 sub0 rtt; do
             n=$N_TRACE; [ "$w" = rtt ] && n=$N_TRACE_RTT
-            warm=$((n / 10)); if [ "$w" = rtt ]; then [ "$warm" -ge 200 ] || warm=200; else [ "$warm" -ge 1000 ] || warm=1000; fi
-            if [ "$w" = sub0 ]; then
-                fifo=$WORK/trace.fifo; rm -f "$fifo"; mkfifo "$fifo"
-                strace -f -c -o "$WORK/strace.out" "$B/bench_$c" sub0 "$PORT" "$n" >"$fifo" &
-                pid=$!
-                exec 8<"$fifo"; read -r -t 30 _ <&8
-                "$B/bench_raw" blast "$PORT" "$n"
-                cat <&8 >/dev/null; exec 8<&-; wait "$pid"
-            else
-                strace -f -c -o "$WORK/strace.out" "$B/bench_$c" "$w" "$PORT" "$n" >/dev/null
-            fi
+            m=$(run_under "$c" "$w" "$n" strace -f -c -o "$WORK/strace.out")
             calls=$(awk '$NF == "total" {print $4}' "$WORK/strace.out")
-            echo "$c $w $(awk -v c="$calls" -v m=$((n + warm)) 'BEGIN{printf "%.2f", c/m}')" >>"$TRACE"
+            echo "$c $w $(awk -v c="$calls" -v m="$m" 'BEGIN{printf "%.2f", c/m}')" >>"$TRACE"
         done
     done
 fi
 echo "bench: system calls counted ($((SECONDS - START_S)) s)"
 
+# ---- what MQTT 5 costs in user space: instructions per message of mqttc and mqttc5, by
+# function (callgrind, one run each, setup included; exact, so free of the machine's noise;
+# when valgrind is here). Lines: "client workload messages TOTAL instructions" and
+# "client workload messages function instructions" (gcc's clone suffixes summed away).
+INSTR=$WORK/instructions.txt
+: >"$INSTR"
+if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+    for c in mqttc mqttc5; do
+        for w in pub0 pub1 sub0; do
+            rm -f "$WORK/callgrind.out"
+            m=$(run_under "$c" "$w" "$N_TRACE" valgrind -q --tool=callgrind --callgrind-out-file="$WORK/callgrind.out")
+            callgrind_annotate --inclusive=no --auto=no --threshold=100 "$WORK/callgrind.out" 2>/dev/null |
+                awk -v c="$c" -v w="$w" -v m="$m" '
+                    /^ *[0-9,]+ .*PROGRAM TOTALS/ { x = $1; gsub(",", "", x); print c, w, m, "TOTAL", x; next }
+                    /^ *[0-9,]+ \([ 0-9.]+%\) / {
+                        x = $1; gsub(",", "", x); f = $0; sub(/^ *[0-9,]+ \([ 0-9.]+%\) +/, "", f); sub(/ \[.*$/, "", f)
+                        sub(/^.*:/, "", f); sub(/\..*$/, "", f); s[f] += x
+                    }
+                    END { for (f in s) print c, w, m, f, s[f] }' >>"$INSTR"
+        done
+    done
+    echo "bench: instructions counted ($((SECONDS - START_S)) s)"
+fi
+
 # ---- where pub1's time goes: perf, shares of the CPU samples by code (when perf works) ----
 PROFILE=$WORK/profile.txt
 : >"$PROFILE"
 if command -v perf >/dev/null && perf record -q -o "$WORK/perf.probe" true >/dev/null 2>&1; then
-    for c in raw mqttc mosquitto; do
+    for c in raw mqttc mqttc5 mosquitto; do
         perf record -q -o "$WORK/perf.data" "$B/bench_$c" pub1 "$PORT" "$N_TRACE" >/dev/null 2>&1 || continue
         perf report -i "$WORK/perf.data" --sort dso --stdio 2>/dev/null |
             awk -v c="$c" '/^ *[0-9.]+%/ { d=$2; if (d ~ /kernel/) d="kernel"; else if (d ~ /^bench_/) d="program+mqttc"; s[d]+=$1 }
@@ -156,8 +193,9 @@ if command -v perf >/dev/null && perf record -q -o "$WORK/perf.probe" true >/dev
     done
 fi
 
-# ---- size ----
+# ---- size: the default build (MQTT 5 compiled in) and the small one (-DMQTTC_NO_MQTT5) ----
 MQTTC_TEXT=$(size -A "$B/min_pub" | awk '$1 == ".text" {print $2}')
+MQTTC_NO5_TEXT=$(size -A "$B/min_pub_no5" | awk '$1 == ".text" {print $2}')
 MOSQ_SO=$(readlink -f "$(cc -print-file-name=libmosquitto.so.1)")
 PAHO_SO=$(readlink -f "$(cc -print-file-name=libpaho-mqtt3a.so.1)")
 MOSQ_TEXT=$(size -A "$MOSQ_SO" | awk '$1 == ".text" {print $2}')
@@ -167,22 +205,22 @@ PAHO_TEXT=$(size -A "$PAHO_SO" | awk '$1 == ".text" {print $2}')
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 MEM=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
-MQTTC_VER=$(awk -F'"' '/#define MQTTC_VERSION/ {print $2}' mqttc.h)
+MQTTC_VER=$(awk -F'"' '/#define MQTTC_VERSION "/ {print $2}' mqttc.h)
 GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 GIT_DIRTY=$(git status --porcelain -- mqttc.h 2>/dev/null | grep -q . && echo " + uncommitted mqttc.h changes" || true)
 ELAPSED=$((SECONDS - START_S))
 
 # ---- the report: medians, ratios, targets ----
-export ROUNDS N_PUB0 N_PUB1 N_SUB0 N_RTT N_CONNS N_ALLOC MQTTC_TEXT MOSQ_TEXT PAHO_TEXT
+export ROUNDS N_PUB0 N_PUB1 N_SUB0 N_RTT N_CONNS N_ALLOC N_TRACE MQTTC_TEXT MQTTC_NO5_TEXT MOSQ_TEXT PAHO_TEXT
 REPORT=$WORK/report.md
-awk -f bench/report.awk "$RAW" "$TRACE" "$PROFILE" "$INFO" >"$REPORT"
+awk -f bench/report.awk "$RAW" "$TRACE" "$PROFILE" "$INFO" "$INSTR" >"$REPORT"
 
 {
     echo "# mqttc benchmark results"
     echo
     echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); run it again rather than editing."
     echo "Whole run: ${ELAPSED} s. Every figure is the median of $ROUNDS runs; the clients ran interleaved"
-    echo "(raw, mqttc, libmosquitto, Paho, raw, ...) against one private mosquitto on 127.0.0.1."
+    echo "(raw, mqttc, mqttc5, libmosquitto, Paho, raw, ...) against one private mosquitto on 127.0.0.1."
     echo
     echo "## Machine and versions"
     echo
@@ -208,6 +246,11 @@ Same command line (`bench_CLIENT WORKLOAD PORT N`), same output line; sources in
   (mqttc_cork): publishes queue until the output is full (pub0) or the window is (pub1), then
   one mqttc_flush writes them. sub0, rtt and conns are not corked: a lone publish is written
   through at once.
+- **mqttc5** (bench_mqttc.c again, built with -DBENCH_MQTT5): the same program with
+  options.protocol_version = MQTTC_PROTOCOL_5 and nothing else, a user's default MQTT 5 path:
+  the broker's CONNACK properties are read and obeyed (its Receive Maximum, 20 for mosquitto,
+  caps the window of 20 anyway), no topic aliases, no properties sent. The column "mqttc5 /
+  mqttc" is what speaking MQTT 5 costs over 3.1.1 in the same library.
 - **libmosquitto** (bench_mosquitto.c): single-threaded, its fastest use: mosquitto_publish
   writes each packet at once, mosquitto_loop(mosq, 1000, 1) reads and completes the rest. pub1
   keeps at most 20 in flight (its default max_inflight_messages). conns uses poll(2) with
@@ -226,9 +269,11 @@ before) / N, descriptors from /proc/self/fd. CPU is getrusage(RUSAGE_SELF) over 
 phase, every thread; its user/kernel split is sampled at the scheduler tick, coarse for short
 phases. allocs preloads bench/alloc_count.so, which counts malloc, calloc, realloc and the
 memalign family (every thread) between the start and the end of the measured phase. size:
-bench/min_pub.c (connect, publish, disconnect) built -Os, MQTTC_STATIC, --gc-sections, stripped,
-against the .text of libmosquitto.so.1 and libpaho-mqtt3a.so.1 (libmosquitto's includes its
-TLS code; Debian builds it with TLS, and mqttc's figure is without).
+bench/min_pub.c (connect, publish, disconnect; mqttc_init with NULL options) built -Os,
+MQTTC_STATIC, --gc-sections, stripped, twice: the default build (MQTT 5 compiled in, what
+mqttc5 needs) and the small build (-DMQTTC_NO_MQTT5, 3.1.1 only); against the .text of
+libmosquitto.so.1 and libpaho-mqtt3a.so.1 (libmosquitto's includes its TLS code and speaks
+MQTT 5; Debian builds it with TLS, and mqttc's figures are without).
 
 ## All runs
 

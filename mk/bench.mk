@@ -1,11 +1,13 @@
-# mk/bench.mk - `make bench`: mqttc against libmosquitto, Paho C and a raw-socket floor.
+# mk/bench.mk - `make bench`: mqttc (MQTT 3.1.1 and 5) against libmosquitto, Paho C and a
+# raw-socket floor.
 # Installs what it needs (bench/deps.sh), builds bench/*.c into build/bench/ with fixed
 # optimisation (no sanitizers: they would be measured), runs bench/run.sh, which prints the
 # table and writes bench/RESULTS.md. Not part of `make test`.
 BENCH_DIR    := $(BUILD)/bench
 BENCH_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O2 -g -I. -Ibench
-BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mosquitto \
-                $(BENCH_DIR)/bench_paho $(BENCH_DIR)/alloc_count.so $(BENCH_DIR)/min_pub
+BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mqttc5 \
+                $(BENCH_DIR)/bench_mosquitto $(BENCH_DIR)/bench_paho $(BENCH_DIR)/alloc_count.so \
+                $(BENCH_DIR)/min_pub $(BENCH_DIR)/min_pub_no5
 
 .PHONY: bench bench-deps bench-build
 bench: bench-deps
@@ -26,6 +28,10 @@ $(BENCH_DIR)/bench_raw: bench/bench_raw.c bench/bench.h | $(BENCH_DIR)
 $(BENCH_DIR)/bench_mqttc: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
+# The same program speaking MQTT 5 (options.protocol_version = 5, nothing else): "mqttc5".
+$(BENCH_DIR)/bench_mqttc5: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -DBENCH_MQTT5 -o $@ $<
+
 $(BENCH_DIR)/bench_mosquitto: bench/bench_mosquitto.c bench/bench.h | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lmosquitto
 
@@ -35,8 +41,14 @@ $(BENCH_DIR)/bench_paho: bench/bench_paho.c bench/bench.h | $(BENCH_DIR)
 $(BENCH_DIR)/alloc_count.so: bench/alloc_count.c | $(BENCH_DIR)
 	$(CC) -std=c99 $(WARN) -O2 -shared -fPIC -o $@ $<
 
-# The `size` figure: a minimal publisher, -Os, one translation unit (MQTTC_STATIC drops
-# what it does not call), unused sections collected, stripped.
+# The `size` figures: a minimal publisher, -Os, one translation unit (MQTTC_STATIC drops
+# what it does not call), unused sections collected, stripped. Two builds of it:
+#   min_pub      the default build (MQTT 5 compiled in; the program speaks 3.1.1)
+#   min_pub_no5  the small build, -DMQTTC_NO_MQTT5 (3.1.1 only): the 12 KiB target
+MIN_PUB_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -Os -I. -ffunction-sections \
+                  -fdata-sections -Wl,--gc-sections -s
 $(BENCH_DIR)/min_pub: bench/min_pub.c mqttc.h | $(BENCH_DIR)
-	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -Os -I. -ffunction-sections -fdata-sections \
-		-Wl,--gc-sections -s -o $@ $<
+	$(CC) $(MIN_PUB_CFLAGS) -o $@ $<
+
+$(BENCH_DIR)/min_pub_no5: bench/min_pub.c mqttc.h | $(BENCH_DIR)
+	$(CC) $(MIN_PUB_CFLAGS) -DMQTTC_NO_MQTT5 -o $@ $<

@@ -879,7 +879,7 @@ static void check_forwarded_props(const sink *s) {
 
 /* Every property a PUBLISH may carry from a client, through mosquitto to a handler. */
 static void props_forwarded(peer *pub, peer *sub) {
-    sink got;
+    static sink got; /* static: its handler stays subscribed after this returns */
     mqttc_prop list[8];
     mqttc_publish_info pi;
     memset(&got, 0, sizeof got);
@@ -909,7 +909,7 @@ static void props_forwarded(peer *pub, peer *sub) {
 /* A SUBSCRIBE with the application's user property and a handler: the client's
    subscription identifier goes beside it. */
 static void props_subscribe_user(peer *pub, peer *sub) {
-    sink got;
+    static sink got; /* (as above) */
     mqttc_prop user = mqttc_prop_user("purpose", "test");
     const char *f[] = {"up/t"};
     unsigned char o[] = {1};
@@ -935,7 +935,7 @@ static void props_subscribe_user(peer *pub, peer *sub) {
 /* Subscription identifiers: overlapping filters, a handler each, and a shared
    subscription with its handler: each message exactly to the handlers it matched. */
 static void props_overlap_shared(peer *pub, peer *sub) {
-    sink all, plus, shared;
+    static sink all, plus, shared; /* (as above) */
     int bad = 0;
     memset(&all, 0, sizeof all);
     memset(&plus, 0, sizeof plus);
@@ -972,7 +972,7 @@ static void props_overlap_shared(peer *pub, peer *sub) {
 
 /* No Local: our own publish does not come back; another client's does. */
 static void props_no_local(peer *pub, peer *sub) {
-    sink mine, theirs;
+    static sink mine, theirs; /* (as above) */
     memset(&mine, 0, sizeof mine);
     memset(&theirs, 0, sizeof theirs);
     CHECK_RC(subscribe_sink(sub, "nl/t", 1 | MQTTC_SUB_NO_LOCAL, &mine), MQTTC_OK);
@@ -989,7 +989,7 @@ static void props_no_local(peer *pub, peer *sub) {
 
 /* Retain Handling 2: no retained message at subscribe; 0 (another filter): it comes. */
 static void props_retain_handling(peer *pub, peer *sub) {
-    sink rh2, rh0;
+    static sink rh2, rh0; /* (as above) */
     memset(&rh2, 0, sizeof rh2);
     memset(&rh0, 0, sizeof rh0);
     CHECK_RC(publish_wait(pub, "rh/t", "rh/t|1", 1, 1), MQTTC_OK);
