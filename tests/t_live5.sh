@@ -17,41 +17,35 @@ if [ ! -x "$L" ]; then
     finish
 fi
 
-# v5 SCENARIO [CONF LINES...]: a private mosquitto with those lines, then the scenario
-# against it; its check lines go to this group's log
-v5() {
-    local scenario=$1 rc
-    shift
-    start_mosquitto "$@" || { not_ok "$scenario: mosquitto starts"; return; }
-    timeout -k 5 120 $VALGRIND "$L" "$scenario" "$MQ_PORT" >"$W/$scenario.out" 2>&1
+# run_scenario BROKER SCENARIO ARGS...: a private broker (mosquitto with ARGS as config
+# lines, or the minibroker with ARGS as flags), then the scenario against it; its check lines
+# go to this group's log
+run_scenario() {
+    local broker=$1 scenario=$2 port pid rc
+    shift 2
+    if [ "$broker" = mosquitto ]; then
+        start_mosquitto "$@" || { not_ok "$scenario: mosquitto starts"; return; }
+        port=$MQ_PORT pid=$MQ_PID
+    else
+        start_minibroker "$@" || { not_ok "$scenario: minibroker starts"; return; }
+        port=$MB_PORT pid=$MB_PID
+    fi
+    timeout -k 5 120 $VALGRIND "$L" "$scenario" "$port" >"$W/$scenario.out" 2>&1
     rc=$?
     cat "$W/$scenario.out"
     if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -q '^not ok - ' "$W/$scenario.out"; }; then
         ok "$scenario: ran to its end clean (exit $rc: no Valgrind error, leak or crash)"
     else
         not_ok "$scenario: ran to its end clean (exit $rc)"
-        sed 's/^/    mosquitto: /' "$TMP/mosquitto.$MQ_PORT.log"
+        [ "$broker" = mosquitto ] && sed 's/^/    mosquitto: /' "$TMP/mosquitto.$port.log"
     fi
-    stop_pid "$MQ_PID"
+    stop_pid "$pid"
 }
-
-# mb SCENARIO [MINIBROKER FLAGS...]: the same against the minibroker (under $VALGRIND too),
-# for what mosquitto will not do: aliases towards us, a chosen DISCONNECT, a broken Receive
-# Maximum, oversize packets, AUTH, chosen CONNACK properties and ack reasons
-mb() {
-    local scenario=$1 rc
-    shift
-    start_minibroker "$@" || { not_ok "$scenario: minibroker starts"; return; }
-    timeout -k 5 120 $VALGRIND "$L" "$scenario" "$MB_PORT" >"$W/$scenario.out" 2>&1
-    rc=$?
-    cat "$W/$scenario.out"
-    if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -q '^not ok - ' "$W/$scenario.out"; }; then
-        ok "$scenario: ran to its end clean (exit $rc: no Valgrind error, leak or crash)"
-    else
-        not_ok "$scenario: ran to its end clean (exit $rc)"
-    fi
-    stop_pid "$MB_PID"
-}
+# v5 SCENARIO [CONF LINES...]: against mosquitto; mb SCENARIO [FLAGS...]: against the
+# minibroker, for what mosquitto will not do: aliases towards us, a chosen DISCONNECT, a
+# broken Receive Maximum, oversize packets, AUTH, chosen CONNACK properties and ack reasons
+v5() { run_scenario mosquitto "$@"; }
+mb() { run_scenario minibroker "$@"; }
 
 g_minibroker() {
     mb mb_alias_in --alias-out 3
