@@ -33,6 +33,7 @@ CONTENTS
     2. layers                     6. errors                 10. API list
     3. the connection states      7. time and keepalive
     4. the poll loop              8. transports             11. MQTT 5
+                                                              12. staying connected
 
 1. COMPILE-TIME OPTIONS (define before the include)
     MQTTC_IMPLEMENTATION    -         implementation file only: emit the code
@@ -96,8 +97,9 @@ CONTENTS
    CONNECT_FAILED (before CONNACK was accepted) and CONNECTION_LOST, each with the error and
    the broker's reason code, told after the call it happened in.
    CLOSED keeps the first fatal error (sticky) until the next connect. A client in CLOSED
-   may connect again: with clean session off, unacknowledged QoS 1/2 messages are then resent
-   with their ids and DUP set [MQTT-4.4.0-1]; with clean session on they are dropped.
+   may connect again; the session's messages then go as section 12 says.
+   With options.reconnect_min_ms a loss leads on to WAITING: CLOSED --plan--> WAITING --due-->
+   HANDSHAKE (or CONNACK_WAIT), dialled by mqttc_step (section 12).
    The step that handles CONNACK ends there: packets that came with it (a resumed session's
    messages, often in the same read) are delivered by the next step, so whoever waits for
    CONNECTED has the client before any message reaches a handler.
@@ -225,6 +227,35 @@ CONTENTS
    In the states of section 3, AUTH may arrive in CONNACK_WAIT (before CONNACK) and
    CONNECTED (re-authentication); nothing else changes.
 
+12. STAYING CONNECTED. With options.reconnect_min_ms set, a lost connection is dialled again
+   by the core itself: no thread, no loop of yours. After the loss the client is WAITING
+   (CLOSED -> WAITING -> HANDSHAKE ...): mqttc_fd is -1, mqttc_timeout_ms is the time to the
+   next attempt, and mqttc_step (and so mqttc_run) dials when it is due and returns MQTTC_OK
+   all along; it returns the error only when the client stops trying.
+    - Backoff: attempt n waits d = min(reconnect_max_ms, reconnect_min_ms * 2^n), jittered
+      in [d/2, d]; n starts again only after a link stayed up reconnect_reset_ms. Each loss
+      is told to on_status with the plan (retry_ms); mqttc_set_retry changes it.
+    - It stops by itself where retrying cannot help: mqttc_disconnect; a refusal for the
+      client's own reasons (3.1.1 codes 1, 2, 4, 5; MQTT 5 ones but 0x88, 0x89, 0x97,
+      0x9F); an untrusted certificate or name; on_auth giving up; the broker's DISCONNECT
+      0x8E (taken over), 0x98, 0x9C, 0x9D; and ten links in a row accepted and lost again
+      before reconnect_reset_ms (two clients with one id knocking each other off: mosquitto
+      2.0 closes the old connection without a word). A first connect that fails is retried
+      only with reconnect_first.
+    - options.brokers lists more brokers: each attempt takes the next (failover).
+    - The session, by the book, one behaviour for 3.1.1 and 5. The broker kept it
+      (session present 1, clean session off): unacknowledged QoS 1/2 messages go again with
+      their ids and DUP, PUBREL for those past PUBREC [MQTT-4.4.0-1]. It did not (session
+      present 0, always so with clean session on): nothing is lost silently: QoS 1 messages
+      go again as new ones (DUP 0), QoS 2 ones are reported to on_dropped as
+      MQTTC_ERR_SESSION_LOST (or go again as new with republish_qos2), and every
+      subscription is made again (unless no_resubscribe).
+    - The queue (options.queue_bytes): QoS 1/2 publishes accepted while offline or while
+      the window is full are held, in order, up to that many bytes, their ids given at once;
+      they go as the window allows, checked again against the new connection's limits.
+      Full: the new one is refused (MQTTC_ERR_QUEUEFULL), or the oldest dropped
+      (queue_drop_oldest, on_dropped).
+
 LICENSE: MIT, at the end of the file.
 */
 #ifndef MQTTC_H
@@ -291,6 +322,8 @@ extern "C" {
     X(ERR_PROTOCOL, -33, "protocolerror", "malformed or unexpected packet from the broker") \
     X(ERR_IO, -34, "io", "socket error")                                                     \
     X(ERR_SERVER_DISCONNECT, -35, "serverdisconnect", "the broker sent DISCONNECT (reason code)") \
+    X(ERR_QUEUEFULL, -15, "queuefull", "the offline queue (options.queue_bytes) is full")    \
+    X(ERR_SESSION_LOST, -36, "sessionlost", "the broker lost the session: the message is lost") \
     X(ERR_SSLHANDSHAKE, -40, "sslhandshake", "TLS handshake failed")                         \
     X(ERR_CERT, -41, "cert", "the broker's certificate chain is not trusted")                \
     X(ERR_CN, -42, "cn", "the broker's certificate does not name the host")
@@ -320,7 +353,9 @@ typedef enum mqttc_state_id {
     MQTTC_STATE_CONNECTED,      /* CONNACK 0 received: publish and subscribe freely */
     MQTTC_STATE_DRAINING,       /* mqttc_disconnect: finishing the open QoS 1/2 flows */
     MQTTC_STATE_DISCONNECTING,  /* DISCONNECT queued; closes once it is written */
-    MQTTC_STATE_CLOSED          /* ended; mqttc_error() tells why */
+    MQTTC_STATE_CLOSED,         /* ended; mqttc_error() tells why */
+    MQTTC_STATE_WAITING         /* lost, and dialling again when mqttc_timeout_ms says (options.
+                                   reconnect_min_ms); mqttc_error() tells why it was lost */
 } mqttc_state_id;
 
 /* ---- >>codec declarations ----
@@ -666,6 +701,9 @@ typedef struct mqttc_status {
     int reason_code;
     int session_present; /* CONNECTED: the broker kept our session */
     mqttc_props props;   /* MQTT 5: of that CONNACK or DISCONNECT; valid during the call */
+    long retry_ms;       /* CONNECT_FAILED, CONNECTION_LOST: the client dials again after
+                            this many ms; -1: it stops. mqttc_set_retry changes the plan */
+    unsigned attempt;    /* failed attempts since the link last stayed up */
 } mqttc_status;
 /* Called after the step (or connect call) in which it happened, never from inside another
    callback; it may call any function but step and run, including a new connect. */
@@ -675,6 +713,13 @@ typedef void (*mqttc_status_fn)(mqttc_client *c, const mqttc_status *s, void *us
    answer and return 0 to continue (AUTH 0x18 goes, with our method [MQTT-4.12.0-3/5]), or
    return non-zero to give up: DISCONNECT 0x87 and the error MQTTC_ERR_AUTH. */
 typedef int (*mqttc_auth_fn)(mqttc_client *c, const mqttc_auth_info *in, mqttc_str *out_data, void *user);
+/* A message the client gave up: why is MQTTC_ERR_QUEUEFULL (the oldest dropped for a new
+   one), MQTTC_ERR_SESSION_LOST (a QoS 2 message the broker's lost session took with it: it
+   may or may not have arrived), MQTTC_ERR_TOOLARGE or MQTTC_ERR_QOS (held while offline, it
+   does not fit the new connection's limits). m is valid during the call (topic and payload
+   are NULL for a QoS 2 message already past PUBREC). Only for looking, like the trace: call
+   nothing of the client's from it (copy what you need and publish it again later). */
+typedef void (*mqttc_dropped_fn)(mqttc_client *c, const mqttc_publish_info *m, int why, void *user);
 
 /* MQTT 5: what the broker's CONNACK allows, for this connection, with the spec's defaults
    where it said nothing [MQTT-3.2.2.3]. In 3.1.1 the defaults (nothing is limited). */
@@ -748,6 +793,26 @@ typedef struct mqttc_options {
                                       and data; not those the fields above set */
     mqttc_props will_props;        /* the will's (borrowed): delay, expiry, content type, ... */
     mqttc_auth_fn on_auth;         /* enhanced authentication; default none */
+    /* Staying connected (top comment, section 12). All-zero: no automatic reconnect. */
+    unsigned reconnect_min_ms;     /* the first delay before dialling again; 0: never */
+    unsigned reconnect_max_ms;     /* the delay doubles up to this; default 60000 */
+    unsigned reconnect_reset_ms;   /* a link up this long: the next delay starts at min again;
+                                      default 30000 */
+    int reconnect_first;           /* 1: a first connect that fails is retried too */
+    const char *const *brokers;    /* more brokers ("host" or "host:port"), tried in turn after
+                                      the one connected first; NULL-terminated; borrowed */
+    int (*reconnect_transport)(mqttc_client *c, mqttc_transport *t, void *user);
+                                   /* a connection begun by mqttc_adopt_fd or _start_transport
+                                      is dialled again through this: fill *t, MQTTC_OK */
+    size_t queue_bytes;            /* QoS 1/2 publishes accepted while offline or while the
+                                      window is full, up to this many bytes; 0: none (BUSY) */
+    int queue_drop_oldest;         /* 1: a full queue drops its oldest (on_dropped); 0: the new
+                                      one is refused with MQTTC_ERR_QUEUEFULL */
+    int republish_qos2;            /* 1: after a lost session, QoS 2 messages go again as new
+                                      ones; 0 (default): they are reported (on_dropped) */
+    int no_resubscribe;            /* 1: subscriptions are not made again after a lost session */
+    uint32_t random_seed;          /* the backoff's jitter; 0: seeded per client */
+    mqttc_dropped_fn on_dropped;   /* a message given up, and why; default none */
 } mqttc_options;
 
 /* Private to the implementation: a byte buffer and a compacting record pool. */
@@ -791,7 +856,18 @@ struct mqttc_client {
     mqttc__buf aliases_out;     /* MQTT 5: our topic aliases (options.topic_alias_out) */
     mqttc_limits limits;        /* MQTT 5: this connection's CONNACK limits */
     uint32_t sub_id_seq;        /* MQTT 5: the last subscription identifier handed out */
-    unsigned held;              /* MQTT 5: resends held back by a smaller Receive Maximum */
+    unsigned held;              /* publishes not yet written on this connection: queued while
+                                   offline or past the window (MQTT 5: a smaller Receive Maximum) */
+    size_t held_bytes;          /* bytes of the held publishes never written (queue_bytes) */
+    /* staying connected */
+    long retry_ms;              /* after a loss: dial again after this many ms; -1: stop */
+    uint64_t retry_at_ms, up_since_ms;
+    unsigned attempt;           /* failed attempts since the link last stayed up */
+    unsigned flaps;             /* links accepted then lost before reconnect_reset_ms, in a row */
+    unsigned target;            /* 0: the broker connected first; i: options.brokers[i - 1] */
+    uint32_t rng;               /* the jitter's state */
+    int dial;                   /* how to dial again: 0 not at all, 1 host and port, 2 transport */
+    int was_up;                 /* this client reached CONNECTED since the user's connect call */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -813,6 +889,12 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
 MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
 /* Starts the MQTT connection over any transport (copied; the client calls its close). */
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
+
+/* From options.on_status: changes the plan after a loss (retry_ms in the status): dial again
+   after ms milliseconds (0: at once), or -1: stop. Anywhere else it has no effect. */
+MQTTC_DEF void mqttc_set_retry(mqttc_client *c, long ms);
+/* Publishes held and not yet written: queued while offline or past the window. */
+MQTTC_DEF unsigned mqttc_queued(const mqttc_client *c);
 
 /* Connection settings that may change between connections (only while the client is not
    open: MQTTC_ERR_STATE otherwise). The in-memory session is kept. Strings are borrowed as
@@ -2050,7 +2132,8 @@ enum {
     MQTTC__AWAIT_SUBACK,     /* we sent SUBSCRIBE */
     MQTTC__AWAIT_UNSUBACK,   /* we sent UNSUBSCRIBE; the record holds the filter */
     MQTTC__AWAIT_PUBREL,     /* the broker sent PUBLISH QoS 2 and we answered PUBREC */
-    MQTTC__HANDLER,          /* in the subs pool: a per-filter message handler */
+    MQTTC__HANDLER,          /* in the subs pool: a subscription (filter, options byte in
+                                packet_id) and its message handler (NULL: on_message) */
     MQTTC__DISCONNECT_OUT,   /* MQTT 5: our DISCONNECT with its reason, sent after the drain */
     /* MQTT 5, in the peer pool (what the broker told us) and the aliases_out pool */
     MQTTC__ALIAS_IN,         /* the broker's topic alias (packet_id) for a topic (data, NUL) */
@@ -2058,7 +2141,9 @@ enum {
     MQTTC__DISCONNECT_PROPS, /* the broker's DISCONNECT's properties, raw */
     MQTTC__ASSIGNED_ID,      /* the Assigned Client Identifier (data, NUL), kept for reconnects */
     MQTTC__SCRATCH,          /* CONNECT's properties while CONNECT is encoded */
-    MQTTC__ALIAS_OUT         /* our topic alias (packet_id) for a topic (data); seq: last use */
+    MQTTC__ALIAS_OUT,        /* our topic alias (packet_id) for a topic (data); seq: last use */
+    MQTTC__TARGET            /* in the subs pool: the broker connected first, to dial again:
+                                its host (data, NUL) and port (packet_id) */
 };
 
 typedef union mqttc__cb {
@@ -2077,8 +2162,12 @@ typedef struct mqttc__rec {
     uint32_t sub_id; /* handlers, MQTT 5: the subscription identifier (0: none) */
     unsigned short packet_id;
     unsigned char kind;
-    unsigned char is_held; /* MQTT 5: a PUBLISH to resend once the broker's window has room */
+    unsigned char flags;   /* outgoing PUBLISH: MQTTC__HELD, MQTTC__WRITTEN */
 } mqttc__rec;
+
+/* An outgoing PUBLISH record's flags. HELD: not yet written on this connection (queued while
+   offline or past the window); WRITTEN: written on some connection (a resend sets DUP). */
+enum { MQTTC__HELD = 1, MQTTC__WRITTEN = 2 };
 
 #define MQTTC__ALIGN 16u
 #define MQTTC__BUF_MAX 0x7fffffffu /* no buffer grows past 2 GiB (a packet is at most 256 MiB) */
@@ -2179,10 +2268,7 @@ static int mqttc__rec_next_filter(mqttc__rec *r, size_t *pos, mqttc_str *f) {
 }
 
 static mqttc__rec *mqttc__handler_find(mqttc__buf *subs, const char *filter, size_t len) {
-    mqttc__rec *r;
-    for (size_t off = 0; (r = mqttc__rec_at(subs, off)) != NULL; off += r->size)
-        if (r->data_len == len && memcmp(mqttc__rec_data(r), filter, len) == 0) return r;
-    return NULL;
+    return mqttc__rec_find_data(subs, MQTTC__HANDLER, filter, len);
 }
 
 /* A currently unused id [MQTT-2.3.1-2]: after the last one, wrapping 65535 -> 1. */
@@ -2791,7 +2877,8 @@ static const unsigned mqttc__transitions[] = {
     /* CONNECTED */     MQTTC__TO(DRAINING) | MQTTC__TO(DISCONNECTING) | MQTTC__TO(CLOSED),
     /* DRAINING */      MQTTC__TO(DISCONNECTING) | MQTTC__TO(CLOSED),
     /* DISCONNECTING */ MQTTC__TO(CLOSED),
-    /* CLOSED */        MQTTC__TO(HANDSHAKE) | MQTTC__TO(CONNACK_WAIT) | MQTTC__TO(CLOSED),
+    /* CLOSED */        MQTTC__TO(HANDSHAKE) | MQTTC__TO(CONNACK_WAIT) | MQTTC__TO(CLOSED) | MQTTC__TO(WAITING),
+    /* WAITING */       MQTTC__TO(HANDSHAKE) | MQTTC__TO(CONNACK_WAIT) | MQTTC__TO(CLOSED),
 };
 #undef MQTTC__TO
 
@@ -2807,16 +2894,60 @@ static void mqttc__set_state(mqttc_client *c, int next) {
 #define MQTTC__V5(c) mqttc__is_v5(mqttc__version(c))
 
 /* An event for options.on_status, told at the end of the public call it happened in
-   (mqttc__tell_status), never from the middle of the client's own work. */
-static void mqttc__status_due(mqttc_client *c, int event) {
-    if (c->opt.on_status) c->status_due = event;
+   (mqttc__tell_status), never from the middle of the client's own work; a loss's plan
+   (section 12) goes into effect there too. */
+static void mqttc__status_due(mqttc_client *c, int event) { c->status_due = event; }
+
+/* MQTTC_NO_RECONNECT leaves staying connected out (the small build). */
+#ifdef MQTTC_NO_RECONNECT
+#define MQTTC__HAS_RECONNECT 0
+#else
+#define MQTTC__HAS_RECONNECT 1
+#endif
+#define MQTTC__MAX_FLAPS 10u /* links accepted and lost again quickly, in a row, before giving up */
+
+/* Whether dialling again can help after err (section 12): not for what only the user can
+   change (credentials, trust, a refusal for the client's own reasons) nor when the broker
+   said to stop (taken over, administrative action, another server). */
+static int mqttc__may_retry(const mqttc_client *c, int err) {
+    int rc = c->reason_code;
+    switch (err) {
+    case MQTTC_ERR_DISCONNECT: case MQTTC_ERR_CERT: case MQTTC_ERR_CN: case MQTTC_ERR_AUTH: return 0;
+    case MQTTC_ERR_REFUSED: /* server unavailable or busy, quota, connection rate: later */
+        return MQTTC__V5(c) ? rc == 0x88 || rc == 0x89 || rc == 0x97 || rc == 0x9F : rc == 3;
+    case MQTTC_ERR_SERVER_DISCONNECT: return rc != 0x8E && rc != 0x98 && rc != 0x9C && rc != 0x9D;
+    default: return 1;
+    }
+}
+
+/* Attempt n waits d = min(max, min * 2^n), jittered in [d/2, d] (xorshift32): it always
+   grows, and a fleet that lost one broker does not come back at one instant. */
+static long mqttc__backoff(mqttc_client *c) {
+    uint64_t d = c->opt.reconnect_min_ms;
+    for (unsigned i = 0; i < c->attempt && d < c->opt.reconnect_max_ms; i++) d *= 2;
+    if (d > c->opt.reconnect_max_ms) d = c->opt.reconnect_max_ms;
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 17;
+    c->rng ^= c->rng << 5;
+    c->attempt++;
+    return (long)(d / 2 + c->rng % (d - d / 2 + 1));
+}
+
+/* After a loss: dial again after how many ms, or -1. A first connect is retried only with
+   reconnect_first; links that keep being accepted and lost again stop after
+   MQTTC__MAX_FLAPS (two clients with one id knocking each other off). */
+static long mqttc__plan(mqttc_client *c, int err, int was_up) {
+    if (!MQTTC__HAS_RECONNECT || !c->opt.reconnect_min_ms || !c->dial || !mqttc__may_retry(c, err)) return -1;
+    if (!c->was_up && !c->opt.reconnect_first) return -1;
+    if (was_up && ++c->flaps >= MQTTC__MAX_FLAPS) return -1;
+    return mqttc__backoff(c);
 }
 
 /* The end of a connection: the first error sticks, the transport is closed, buffered output
    is dropped. In-flight records stay for a reconnect [MQTT-4.4.0-1]. */
 static int mqttc__fail(mqttc_client *c, int err) {
     if (c->state == MQTTC_STATE_CLOSED && c->error) return c->error; /* (error 0: a new start) */
-    int was_up = c->state >= MQTTC_STATE_CONNECTED;
+    int was_up = c->state >= MQTTC_STATE_CONNECTED && c->state < MQTTC_STATE_CLOSED;
     c->error = err;
     if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
     if (c->tr.close) c->tr.close(&c->tr);
@@ -2824,8 +2955,9 @@ static int mqttc__fail(mqttc_client *c, int err) {
     c->tr.fd = -1;
     c->tx.start = c->tx.len = 0;
     c->rx.start = c->rx.len = 0;
-    c->ping_outstanding = 0;
+    c->ping_outstanding = c->rx_pending = 0;
     mqttc__set_state(c, MQTTC_STATE_CLOSED);
+    c->retry_ms = mqttc__plan(c, err, was_up);
     mqttc__status_due(c, was_up ? MQTTC_EVENT_CONNECTION_LOST : MQTTC_EVENT_CONNECT_FAILED);
     return err;
 }
@@ -2835,18 +2967,24 @@ static int mqttc__fail(mqttc_client *c, int err) {
 static void mqttc__tell_status(mqttc_client *c) {
     int event = c->status_due, is_up = event == MQTTC_EVENT_CONNECTED;
     if (!event || c->in_dispatch) return;
-    mqttc_status st = {event, is_up ? MQTTC_OK : c->error, c->reason_code, is_up && c->session_present,
-                       {NULL, 0, NULL, 0}};
-    int kept = c->error == MQTTC_ERR_SERVER_DISCONNECT && !is_up ? MQTTC__DISCONNECT_PROPS : MQTTC__CONNACK_PROPS;
-    mqttc__rec *r = MQTTC__V5(c) ? mqttc__rec_find(&c->peer, kept, 0) : NULL;
-    if (r) { /* MQTT 5: that packet's properties, kept in the peer pool */
-        st.props.ptr = mqttc__rec_data(r);
-        st.props.len = r->data_len;
-    }
     c->status_due = 0;
-    c->in_dispatch++;
-    c->opt.on_status(c, &st, c->opt.user);
-    c->in_dispatch--;
+    if (c->opt.on_status) {
+        mqttc_status st = {event, is_up ? MQTTC_OK : c->error, c->reason_code, is_up && c->session_present,
+                           {NULL, 0, NULL, 0}, is_up ? -1 : c->retry_ms, c->attempt};
+        int kept = c->error == MQTTC_ERR_SERVER_DISCONNECT && !is_up ? MQTTC__DISCONNECT_PROPS : MQTTC__CONNACK_PROPS;
+        mqttc__rec *r = MQTTC__V5(c) ? mqttc__rec_find(&c->peer, kept, 0) : NULL;
+        if (r) { /* MQTT 5: that packet's properties, kept in the peer pool */
+            st.props.ptr = mqttc__rec_data(r);
+            st.props.len = r->data_len;
+        }
+        c->in_dispatch++;
+        c->opt.on_status(c, &st, c->opt.user);
+        c->in_dispatch--;
+    }
+    if (MQTTC__HAS_RECONNECT && c->state == MQTTC_STATE_CLOSED && c->retry_ms >= 0) { /* the plan: wait, dial */
+        mqttc__set_state(c, MQTTC_STATE_WAITING);
+        c->retry_at_ms = c->now_ms + (uint64_t)c->retry_ms;
+    }
 }
 
 /* The blocking layer's wake-up (its hook), when another thread's call queued output. */
@@ -3101,52 +3239,175 @@ static unsigned mqttc__window(const mqttc_client *c) {
     return MQTTC__V5(c) && c->limits.receive_max < c->opt.max_inflight ? c->limits.receive_max : c->opt.max_inflight;
 }
 
-/* A stored PUBLISH goes again, DUP set [MQTT-3.3.1-1]. */
-static int mqttc__resend_publish(mqttc_client *c, size_t off) {
+/* Writes the stored PUBLISH at off: DUP set when an earlier connection wrote it
+   [MQTT-3.3.1-1]. A held one leaves the queue. */
+static int mqttc__write_publish(mqttc_client *c, size_t off) {
     int rc;
     mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
     unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
     if (!p) return mqttc__fail(c, rc);
     r = mqttc__rec_at(&c->inflight, off); /* (the pools are apart: r did not move) */
-    mqttc__rec_data(r)[0] |= 8u;
+    if (r->flags & MQTTC__WRITTEN) mqttc__rec_data(r)[0] |= 8u;
+    else c->held_bytes -= r->data_len; /* first written: it leaves the queue's bound */
+    if (r->flags & MQTTC__HELD) c->held--;
+    r->flags = MQTTC__WRITTEN;
     memcpy(p, mqttc__rec_data(r), r->data_len);
     c->tx.len += (uint32_t)r->data_len;
     mqttc__trace_sent(c, r->data_len, NULL);
     return MQTTC_OK;
 }
 
+/* A record leaves the held count and, never written, the queue's bytes. */
+static void mqttc__unqueue(mqttc_client *c, const mqttc__rec *r) {
+    if (r->flags & MQTTC__HELD) c->held--;
+    if (!(r->flags & MQTTC__WRITTEN)) c->held_bytes -= r->data_len;
+}
+
+/* Gives up the outgoing record at off (removed): on_dropped is told why, with the message
+   read from the record (QoS 2 past PUBREC kept none: only its id). */
+static void mqttc__drop_publish(mqttc_client *c, size_t off, int why) {
+    mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
+    mqttc_packet p;
+    size_t used;
+    memset(&p, 0, sizeof p);
+    if (!r->data_len || mqttc__decode_broker_packet(mqttc__rec_data(r), r->data_len, 0, mqttc__version(c), &p,
+                                                    &used) != MQTTC_OK) {
+        p.publish.qos = 2;
+        p.publish.packet_id = r->packet_id;
+    }
+    if (c->opt.on_dropped) c->opt.on_dropped(c, &p.publish, why, c->opt.user); /* (only looks) */
+    r = mqttc__rec_at(&c->inflight, off);
+    mqttc__unqueue(c, r);
+    c->outgoing_qos--;
+    mqttc__rec_remove(&c->inflight, r);
+}
+
+/* Whether a held message still fits this connection (MQTT 5 limits may have changed while it
+   waited): MQTTC_OK, or why not. */
+static int mqttc__still_fits(const mqttc_client *c, const mqttc__rec *r) {
+    const unsigned char *d = mqttc__rec_data((mqttc__rec *)(uintptr_t)r);
+    if (!MQTTC__V5(c)) return MQTTC_OK;
+    if (c->limits.max_packet_size && r->data_len > c->limits.max_packet_size) return MQTTC_ERR_TOOLARGE;
+    if ((int)((d[0] >> 1) & 3u) > c->limits.max_qos) return MQTTC_ERR_QOS;
+    return MQTTC_OK;
+}
+
+/* After CONNACK, in the original order [MQTT-4.6.0-1]: what was written before goes again
+   (PUBLISH with DUP, PUBREL for those past PUBREC [MQTT-4.4.0-1]), then the queue, as far as
+   the window goes (MQTT 5: a new Receive Maximum may be smaller [MQTT-3.3.4-7]); the rest
+   stays held until acks make room. */
 static int mqttc__resend(mqttc_client *c) {
     mqttc__rec *r;
-    unsigned budget = mqttc__window(c); /* MQTT 5: a new Receive Maximum may be smaller [MQTT-3.3.4-7] */
-    c->held = 0;
-    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
+    unsigned budget = mqttc__window(c);
+    size_t off = 0;
+    while ((r = mqttc__rec_at(&c->inflight, off)) != NULL) {
         int rc = MQTTC_OK, is_publish = r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC;
-        r->is_held = 0;
-        if (is_publish && MQTTC__V5(c) && budget == 0) { /* sent when an ack makes room */
-            r->is_held = 1;
-            c->held++;
+        if (is_publish && (rc = mqttc__still_fits(c, r)) != MQTTC_OK) {
+            mqttc__drop_publish(c, off, rc);
             continue;
         }
-        if (is_publish) rc = mqttc__resend_publish(c, off);
-        else if (r->kind == MQTTC__AWAIT_PUBCOMP) rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+        if (is_publish && !(r->flags & MQTTC__HELD) && budget == 0) { /* sent when an ack makes room */
+            r->flags |= MQTTC__HELD;
+            c->held++;
+        } else if (is_publish && budget) {
+            rc = mqttc__write_publish(c, off);
+        } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
+            rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+        }
+        r = mqttc__rec_at(&c->inflight, off);
         if ((is_publish || r->kind == MQTTC__AWAIT_PUBCOMP) && budget) budget--; /* each flow takes one */
+        if (rc != MQTTC_OK) return rc;
+        off += r->size;
+    }
+    return MQTTC_OK;
+}
+
+/* A flow ended, so the window has room: the first held PUBLISH goes, in order. */
+static int mqttc__release_held(mqttc_client *c) {
+    mqttc__rec *r;
+    size_t off = 0;
+    if (!MQTTC__HAS_RECONNECT && !MQTTC__V5(c)) return MQTTC_OK; /* (nothing is ever held) */
+    while (c->held && c->state == MQTTC_STATE_CONNECTED && c->outgoing_qos - c->held < mqttc__window(c) &&
+           (r = mqttc__rec_at(&c->inflight, off)) != NULL) {
+        int rc = MQTTC_OK;
+        if (!(r->flags & MQTTC__HELD)) {
+            off += r->size;
+            continue;
+        }
+        if ((rc = mqttc__still_fits(c, r)) != MQTTC_OK) mqttc__drop_publish(c, off, rc);
+        else return mqttc__write_publish(c, off);
+    }
+    return MQTTC_OK;
+}
+
+/* The SUBSCRIBE of one kept subscription, made again after a lost session: its filter, its
+   options, and in MQTT 5 its subscription identifier. The answer goes to no callback; a
+   refusal drops the handler as ever. */
+static int mqttc__resubscribe_one(mqttc_client *c, mqttc__rec *h) {
+    unsigned char raw[5], opts = (unsigned char)h->packet_id;
+    unsigned short id;
+    size_t n, flen = h->data_len, pos = 0;
+    int rc = mqttc__next_id(&c->inflight, &c->last_id, &id);
+    if (rc != MQTTC_OK) return rc;
+    size_t props = MQTTC__V5(c) ? 1 : 0, props_body = 0;
+    if (MQTTC__V5(c) && h->sub_id && c->limits.sub_id_available) {
+        raw[0] = MQTTC_PROP_SUBSCRIPTION_ID;
+        props_body = (size_t)(mqttc__put_varint(raw + 1, h->sub_id) - raw);
+        props = 1 + props_body;
+    }
+    size_t rem = 2 + props + 2 + flen + 1;
+    unsigned char *p = mqttc__tx_space(c, rem + 5, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, MQTTC__AWAIT_SUBACK, id, 2 + flen);
+    if (!r) return mqttc__fail(c, MQTTC_ERR_NOMEM);
+    h = mqttc__handler_find(&c->subs, (const char *)mqttc__rec_data(h), flen); /* (subs did not move) */
+    mqttc_str f = {(const char *)mqttc__rec_data(h), flen};
+    mqttc__put_str(mqttc__rec_data(r), f);
+    unsigned char *q = mqttc__begin(p, rem + 5, (MQTTC_SUBSCRIBE << 4) | 2u, rem, &n, &rc);
+    q = mqttc__put16(q, id);
+    if (MQTTC__V5(c)) *q++ = (unsigned char)props_body;
+    for (; pos < props_body; pos++) *q++ = raw[pos];
+    q = mqttc__put_str(q, f);
+    *q = opts;
+    return mqttc__queued(c, n);
+}
+
+static int mqttc__resubscribe(mqttc_client *c) {
+    mqttc__rec *h;
+    for (size_t off = 0; !c->opt.no_resubscribe && (h = mqttc__rec_at(&c->subs, off)) != NULL; off += h->size) {
+        if (h->kind != MQTTC__HANDLER) continue;
+        int rc = mqttc__resubscribe_one(c, h);
         if (rc != MQTTC_OK) return rc;
     }
     return MQTTC_OK;
 }
 
-/* MQTT 5: a flow ended, so the broker's window has room: the first held PUBLISH goes, in
-   the original order [MQTT-4.6.0-1]. */
-static int mqttc__release_held(mqttc_client *c) {
+/* The broker has no session of ours (session present 0: a new one, or it lost ours). Its
+   half of QoS 2 is gone. Nothing is lost silently: QoS 1 messages go again as new ones; QoS
+   2 ones are told to on_dropped (they may or may not have arrived), or go again as new with
+   republish_qos2; the subscriptions are made again. Records added by on_dropped's own calls
+   are new and left alone. */
+static int mqttc__session_lost(mqttc_client *c) {
     mqttc__rec *r;
-    if (!MQTTC__V5(c) || !c->held || c->outgoing_qos - c->held >= mqttc__window(c)) return MQTTC_OK;
-    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
-        if (!r->is_held) continue;
-        r->is_held = 0;
-        c->held--;
-        return mqttc__resend_publish(c, off);
+    size_t off = 0, count = 0;
+    mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
+    c->incoming_qos2 = 0;
+    for (size_t o = 0; (r = mqttc__rec_at(&c->inflight, o)) != NULL; o += r->size) count++;
+    for (; count && (r = mqttc__rec_at(&c->inflight, off)) != NULL; count--) {
+        int is_new = r->kind == MQTTC__AWAIT_PUBACK || (r->kind == MQTTC__AWAIT_PUBREC && c->opt.republish_qos2);
+        if (is_new && (r->flags & MQTTC__WRITTEN)) {
+            mqttc__rec_data(r)[0] &= (unsigned char)~8u; /* no DUP: new to this session */
+            r->flags &= (unsigned char)~MQTTC__WRITTEN;
+            c->held_bytes += r->data_len;
+        }
+        if (!is_new && (r->flags & MQTTC__WRITTEN) && (r->kind == MQTTC__AWAIT_PUBREC || r->kind == MQTTC__AWAIT_PUBCOMP))
+            mqttc__drop_publish(c, off, MQTTC_ERR_SESSION_LOST); /* (one never written is simply new) */
+        else
+            off += r->size;
+        if (c->state == MQTTC_STATE_CLOSED) return c->error;
     }
-    return MQTTC_OK;
+    int rc = mqttc__resubscribe(c);
+    return rc == MQTTC_OK ? mqttc__resend(c) : rc;
 }
 
 /* One CONNACK property into this connection's limits [MQTT-3.2.2.3]. */
@@ -3195,17 +3456,15 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
     c->session_present = ca->session_present;
     mqttc__set_state(c, MQTTC_STATE_CONNECTED);
     mqttc__status_due(c, MQTTC_EVENT_CONNECTED);
-    if (!c->opt.no_clean_session) { /* [MQTT-3.1.2-6]: nothing of an earlier session is reused */
-        mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
-                                          (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
-        c->outgoing_qos = c->incoming_qos2 = c->held = 0;
-        return MQTTC_OK;
-    }
-    if (!ca->session_present) { /* the broker lost the session: its half of QoS 2 is gone */
-        mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
-        c->incoming_qos2 = 0;
-    }
-    return mqttc__resend(c);
+    c->was_up = 1;
+    c->up_since_ms = c->now_ms;
+    /* clean session on: a new session every time [MQTT-3.1.2-6], so the broker never has ours */
+    if (ca->session_present) return mqttc__resend(c);
+    if (MQTTC__HAS_RECONNECT) return mqttc__session_lost(c);
+    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
+                                      (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
+    c->outgoing_qos = c->incoming_qos2 = 0; /* MQTTC_NO_RECONNECT: the session's messages go with it */
+    return MQTTC_OK;
 }
 
 /* The filter a shared subscription `$share/{name}/{filter}` matches with [MQTT-4.8.2]. */
@@ -3226,6 +3485,7 @@ static mqttc_str mqttc__unshared(const char *f, size_t len) {
    handlers without an id whose filter matches (a handler with an id would have been
    listed; in MQTT 5 a $share/name/ prefix is not part of the match). */
 static int mqttc__handler_takes(const mqttc_client *c, mqttc__rec *h, const mqttc_message *m, int has_ids) {
+    if (!h->cb.message) return 0; /* a subscription without its own handler */
     if (has_ids) {
         mqttc_prop pr;
         size_t pos = 0;
@@ -3328,7 +3588,7 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
 static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind) {
     mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, a->packet_id);
     if (!r) return MQTTC_OK;
-    c->held -= r->is_held; /* (acknowledged before it went again: the broker had it) */
+    mqttc__unqueue(c, r); /* (acknowledged before it went again: the broker had it) */
     mqttc__rec_remove(&c->inflight, r);
     c->outgoing_qos--;
     int rc = mqttc__release_held(c);
@@ -3345,10 +3605,11 @@ static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
         return mqttc__on_complete(c, a, MQTTC__AWAIT_PUBREC);
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
     if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
-        c->held -= r->is_held;
+        mqttc__unqueue(c, r);
         mqttc__rec_remove(&c->inflight, r);
-        if (!mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0))
+        if (!(r = mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)))
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
+        r->flags = MQTTC__WRITTEN;
     }
     return mqttc__send_reason(c, MQTTC_PUBREL, a->packet_id, r || !MQTTC__V5(c) ? 0 : MQTTC_RC_PACKET_ID_NOT_FOUND);
 }
@@ -3649,6 +3910,9 @@ static int mqttc__check_timers(mqttc_client *c) {
         if (c->state == MQTTC_STATE_DRAINING && mqttc__send_disconnect(c) == MQTTC_OK) (void)mqttc__flush(c);
         return mqttc__fail(c, MQTTC_ERR_TIMEOUT);
     }
+    if (MQTTC__HAS_RECONNECT && c->state == MQTTC_STATE_CONNECTED && (c->attempt || c->flaps) &&
+        now - c->up_since_ms >= c->opt.reconnect_reset_ms)
+        c->attempt = c->flaps = 0; /* the link held: the next loss starts the backoff anew */
     if (!mqttc__is_up(c) || mqttc__keepalive_s(c) == 0) return MQTTC_OK;
     if (c->ping_outstanding && !c->is_paused) {
         if (now >= c->ping_sent_ms + mqttc__ping_timeout(c)) return mqttc__fail(c, MQTTC_ERR_PINGRESP);
@@ -3671,6 +3935,95 @@ static int mqttc__finish_disconnect(mqttc_client *c) {
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
+/* Every connect path ends here with the bottom stage t (TCP to the next hop, an adopted
+   socket, or the caller's transport), its handshake maybe still pending: the stages above
+   it are added (>>transport's chain), and the connection begins. On failure the stage is
+   closed and the connect has failed (CLOSED, the error sticks, on_status is told); only
+   MQTTC_ERR_STATE (a connection is open) leaves everything, t included, as it was. */
+static int mqttc__start(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
+                        uint64_t now_ms) {
+    const char *bad = NULL;
+    int rc = mqttc__begin_connection(c, now_ms);
+    if (rc == MQTTC_ERR_STATE) return rc;
+    c->tr = *t;
+    if (rc == MQTTC_OK) rc = mqttc__chain(&c->stages, &c->opt, target, &c->tr, &bad);
+    if (rc != MQTTC_OK) {
+        if (bad) c->bad_arg = bad;
+        return mqttc__fail(c, rc);
+    }
+    if (!c->tr.handshake) return mqttc__send_connect(c);
+    mqttc__set_state(c, MQTTC_STATE_HANDSHAKE);
+    /* over a connected socket the handshake begins now (TLS's first flight leaves); a TCP
+       connect is only started, and the steps see it through */
+    return is_connected ? mqttc__advance_connection(c) : MQTTC_OK;
+}
+
+#ifndef MQTTC_NO_SOCKETS
+/* A port number, or 0 for anything else. */
+static int mqttc__parse_port(const char *s) {
+    long v = 0;
+    for (; *s >= '0' && *s <= '9' && v <= 65535; s++) v = v * 10 + (*s - '0');
+    return *s || v > 65535 ? 0 : (int)v;
+}
+
+/* The broker of target i: 0 the one connected first (its host and port kept in the subs
+   pool), i: options.brokers[i - 1], "host", "host:port" or "[v6]:port" (the first's port
+   when none is given). Copies the host into buf. */
+static int mqttc__target(mqttc_client *c, unsigned i, char *buf, size_t cap, int *port) {
+    mqttc__rec *t;
+    const char *h, *colon;
+    size_t len;
+    for (size_t off = 0; (t = mqttc__rec_at(&c->subs, off)) != NULL && t->kind != MQTTC__TARGET; off += t->size) {}
+    if (!t) return MQTTC_ERR_STATE;
+    *port = t->packet_id;
+    h = i ? c->opt.brokers[i - 1] : (const char *)mqttc__rec_data(t);
+    len = strlen(h);
+    colon = strrchr(h, ':');
+    if (i && h[0] == '[') { /* [v6] or [v6]:port */
+        const char *end = strchr(h, ']');
+        if (!end) return MQTTC_ERR_ARG;
+        if (end[1] == ':') *port = mqttc__parse_port(end + 2);
+        h++;
+        len = (size_t)(end - h);
+    } else if (i && colon && strchr(h, ':') == colon) { /* one colon: host:port */
+        *port = mqttc__parse_port(colon + 1);
+        len = (size_t)(colon - h);
+    }
+    if (len >= cap || *port <= 0 || *port > 65535) return MQTTC_ERR_ARG;
+    memcpy(buf, h, len);
+    buf[len] = '\0';
+    return MQTTC_OK;
+}
+
+#endif
+
+/* WAITING and due: the next attempt, to the next broker of the list. A dial that fails at
+   once (resolving, no address) is a failed attempt like any other. */
+static int mqttc__redial(mqttc_client *c) {
+    mqttc_transport t;
+    char host[256];
+    int rc = MQTTC_ERR_STATE, port = 0;
+    unsigned n = 1;
+    while (c->opt.brokers && c->opt.brokers[n - 1]) n++;
+    c->target = (c->target + 1) % n;
+    memset(&t, 0, sizeof t);
+    if (c->dial == 2) {
+        rc = c->opt.reconnect_transport(c, &t, c->opt.user);
+        if (rc == MQTTC_OK && (!t.send || !t.recv)) rc = MQTTC_ERR_ARG;
+        if (rc == MQTTC_OK) return mqttc__start(c, &t, NULL, 1, c->now_ms);
+    }
+#ifndef MQTTC_NO_SOCKETS
+    if (c->dial == 1 && (rc = mqttc__target(c, c->target, host, sizeof host, &port)) == MQTTC_OK &&
+        (rc = mqttc__tcp_open(&t, host, port)) == MQTTC_OK)
+        return mqttc__start(c, &t, host, 0, c->now_ms);
+#else
+    (void)host;
+    (void)port;
+#endif
+    if (mqttc__begin_connection(c, c->now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
+    return rc;
+}
+
 MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
     mqttc__lock(c);
     if (c->in_dispatch) { /* from a callback: would re-enter dispatch in mid-packet */
@@ -3679,6 +4032,7 @@ MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
     }
     c->now_ms = now_ms;
     int rc = c->state == MQTTC_STATE_IDLE ? MQTTC_ERR_STATE : c->error;
+    if (MQTTC__HAS_RECONNECT && c->state == MQTTC_STATE_WAITING && now_ms >= c->retry_at_ms) rc = mqttc__redial(c);
     if (mqttc__is_open(c)) {
         rc = mqttc__advance_connection(c);
         if (rc == MQTTC_OK) rc = mqttc__flush(c);
@@ -3688,6 +4042,7 @@ MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
         if (rc == MQTTC_OK) rc = mqttc__finish_disconnect(c);
     }
     mqttc__tell_status(c);
+    if (c->state == MQTTC_STATE_WAITING) rc = MQTTC_OK; /* lost, but dialling again */
     mqttc__unlock(c);
     return rc;
 }
@@ -3703,11 +4058,18 @@ MQTTC_DEF unsigned mqttc_events(const mqttc_client *c) {
     return ev;
 }
 
+/* Milliseconds from now until due, as a poll timeout. */
+static long mqttc__until(uint64_t due, uint64_t now_ms) {
+    if (due <= now_ms) return 0;
+    return due - now_ms > 0x7fffffffu ? 0x7fffffffL : (long)(due - now_ms);
+}
+
 /* 0 whenever a step has work that no fd event announces: an end to report (a client that
    is not open, so a loop around poll always ends), a DISCONNECT written and waiting to
    close, packets kept since a CONNACK, bytes the transport holds (TLS). */
 MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
     uint64_t due = 0, ping = 0;
+    if (c->state == MQTTC_STATE_WAITING) return mqttc__until(c->retry_at_ms, now_ms); /* the next attempt */
     if (!mqttc__is_open(c)) return 0;
     if (c->state == MQTTC_STATE_DISCONNECTING && c->tx.len == 0) return 0;
     if ((c->rx_pending || c->tr.has_buffered_input) && mqttc__wants_input(c)) return 0;
@@ -3716,9 +4078,7 @@ MQTTC_DEF long mqttc_timeout_ms(const mqttc_client *c, uint64_t now_ms) {
         ping = c->ping_outstanding && !c->is_paused ? c->ping_sent_ms + mqttc__ping_timeout(c) : mqttc__ping_due(c);
         if (!due || ping < due) due = ping;
     }
-    if (!due) return -1;
-    if (due <= now_ms) return 0;
-    return due - now_ms > 0x7fffffffu ? 0x7fffffffL : (long)(due - now_ms);
+    return due ? mqttc__until(due, now_ms) : -1;
 }
 
 /* ---- the verbs ---- */
@@ -3772,7 +4132,15 @@ static unsigned short mqttc__alias_commit(mqttc_client *c, const mqttc_publish_i
    [MQTT-4.4.0-1] (QoS 1/2), and copied to the output. With a topic alias (MQTT 5) the
    output gets a second encoding, the alias instead of (or with) the topic; the record
    keeps the whole topic, as aliases die with the connection [MQTT-3.3.2-7]. */
-static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) {
+/* A QoS 1/2 publish is held (queued: options.queue_bytes) rather than written when the
+   client is not connected but will be, or the window is full, or others wait before it. */
+static int mqttc__must_hold(const mqttc_client *c, const mqttc_publish_info *pi) {
+    if (!MQTTC__HAS_RECONNECT || !c->opt.queue_bytes || !pi->qos) return 0;
+    if (c->state == MQTTC_STATE_DRAINING || c->state == MQTTC_STATE_DISCONNECTING) return 0;
+    return c->state != MQTTC_STATE_CONNECTED || c->held || c->outgoing_qos - c->held >= mqttc__window(c);
+}
+
+static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi, int *hold) {
     if (mqttc_topic_check(pi->topic, pi->topic_len) != MQTTC_OK) return mqttc__bad(c, "topic");
     if (pi->qos < 0 || pi->qos > 2) return mqttc__bad(c, "qos");
     if ((pi->payload_len && !pi->payload) || pi->payload_len > MQTTC__MAX_REMAINING - 4 - pi->topic_len)
@@ -3780,6 +4148,8 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) 
     if (!mqttc__app_props_ok(c, &pi->props, MQTTC_PUBLISH, 0) ||
         (MQTTC__V5(c) && (pi->props.len || pi->props.count) && mqttc__publish_check(pi, mqttc__version(c))))
         return mqttc__bad(c, "props");
+    *hold = mqttc__must_hold(c, pi);
+    if (*hold) return MQTTC_OK; /* checked against the limits when it goes */
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE; /* mqttc_error tells why it ended */
     if (MQTTC__V5(c) && pi->qos > c->limits.max_qos) return MQTTC_ERR_QOS;                  /* [MQTT-3.2.2-11] */
     if (MQTTC__V5(c) && pi->retain && !c->limits.retain_available) return MQTTC_ERR_UNSUPPORTED; /* [MQTT-3.2.2-14] */
@@ -3787,17 +4157,51 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi) 
     return MQTTC_OK;
 }
 
+/* Room for n more bytes in the queue: the new one refused (MQTTC_ERR_QUEUEFULL), or with
+   queue_drop_oldest the oldest never written dropped until it fits. */
+static int mqttc__queue_room(mqttc_client *c, size_t n) {
+    mqttc__rec *r;
+    size_t off = 0;
+    if (n > c->opt.queue_bytes || (c->held_bytes + n > c->opt.queue_bytes && !c->opt.queue_drop_oldest))
+        return MQTTC_ERR_QUEUEFULL;
+    while (c->held_bytes + n > c->opt.queue_bytes && (r = mqttc__rec_at(&c->inflight, off)) != NULL) {
+        if ((r->flags & MQTTC__HELD) && !(r->flags & MQTTC__WRITTEN)) mqttc__drop_publish(c, off, MQTTC_ERR_QUEUEFULL);
+        else off += r->size;
+    }
+    return c->held_bytes + n > c->opt.queue_bytes ? MQTTC_ERR_QUEUEFULL : MQTTC_OK;
+}
+
+/* Holds a QoS 1/2 publish of n bytes: its id now, written when its turn comes (resend,
+   release_held). Its record holds the whole topic, no alias. */
+static int mqttc__hold(mqttc_client *c, mqttc_publish_info *pi, size_t n, size_t body, size_t wire) {
+    int rc = mqttc__queue_room(c, n);
+    if (rc == MQTTC_OK) rc = mqttc__next_id(&c->inflight, &c->last_id, &pi->packet_id);
+    if (rc != MQTTC_OK) return rc;
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, pi->qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi->packet_id, n);
+    if (!r) return MQTTC_ERR_QUEUEFULL;
+    mqttc__put_publish(mqttc__rec_data(r), n, pi, body, wire, &n);
+    r->flags = MQTTC__HELD;
+    c->held++;
+    c->held_bytes += n;
+    c->outgoing_qos++;
+    return MQTTC_OK;
+}
+
 static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigned short *packet_id) {
     mqttc_publish_info pi = *in, out;
     unsigned char alias_prop[3];
     size_t n, n_out, body = 0, wire = 0, out_body = 0, out_wire = 0;
-    int rc, is_new = 0;
+    int rc, is_new = 0, hold = 0;
     pi.dup = 0;
     pi.packet_id = 0;
-    if ((rc = mqttc__publish_checks(c, &pi)) != MQTTC_OK) return rc;
+    if ((rc = mqttc__publish_checks(c, &pi, &hold)) != MQTTC_OK) return rc;
     if (MQTTC__V5(c)) /* checked above; with none, wire is their length byte, 0 */
         mqttc__props_for(&pi.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
     n = n_out = mqttc__publish_size(&pi, wire);
+    if (hold) {
+        if ((rc = mqttc__hold(c, &pi, n, body, wire)) == MQTTC_OK && packet_id) *packet_id = pi.packet_id;
+        return rc;
+    }
     unsigned short alias = MQTTC__V5(c) && !pi.props.len ? mqttc__alias_pick(c, &pi, &is_new) : 0;
     if (alias) { /* the output's copy: the alias first among the properties, the topic only when new */
         out = pi;
@@ -3820,6 +4224,7 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
         r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
         mqttc__put_publish(mqttc__rec_data(r), n, &pi, body, wire, &n);
+        r->flags = MQTTC__WRITTEN;
         c->outgoing_qos++;
     }
     if (alias && mqttc__alias_commit(c, &pi, alias, is_new)) mqttc__put_publish(p, n_out, &out, out_body, out_wire, &n);
@@ -3896,12 +4301,13 @@ static int mqttc__req_supported(const mqttc_client *c, const mqttc__req *q) {
     return MQTTC_OK;
 }
 
-/* A subscription's handler: set anew (so it is last in seq order), or removed for NULL. */
-static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user, uint32_t sub_id) {
+/* A subscription, set anew (so it is last in seq order): its filter, its options (to make it
+   again after a lost session) and its handler (NULL: options.on_message takes its messages). */
+static int mqttc__set_handler(mqttc_client *c, mqttc_str f, mqttc_message_fn fn, void *user, uint32_t sub_id,
+                              unsigned options) {
     mqttc__rec *h = mqttc__handler_find(&c->subs, f.ptr, f.len);
     if (h) mqttc__rec_remove(&c->subs, h);
-    if (!fn) return MQTTC_OK;
-    h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, 0, f.len);
+    h = mqttc__rec_add(&c->subs, MQTTC__HANDLER, (unsigned short)options, f.len);
     if (!h) return MQTTC_ERR_BUSY;
     memcpy(mqttc__rec_data(h), f.ptr, f.len);
     h->cb.message = fn;
@@ -3933,7 +4339,7 @@ static uint32_t mqttc__sub_id(mqttc_client *c, mqttc__req *q, unsigned char *raw
 
 static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet_id) {
     unsigned char raw[5];
-    size_t flen, n;
+    size_t flen, n = 0;
     int rc;
     if (packet_id) *packet_id = 0;
     if ((rc = mqttc__req_check(c, q, &flen)) != MQTTC_OK) return rc;
@@ -3957,7 +4363,7 @@ static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet
     r->user = q->user;
     for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
         mqttc_str f = {q->info.filters[i], strlen(q->info.filters[i])};
-        if (mqttc__set_handler(c, f, q->on_message, q->user, sub_id) != MQTTC_OK) {
+        if (mqttc__set_handler(c, f, q->on_message, q->user, sub_id, q->info.options[i]) != MQTTC_OK) {
             mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, q->kind, q->info.packet_id));
             return MQTTC_ERR_BUSY;
         }
@@ -4046,32 +4452,18 @@ MQTTC_DEF int mqttc_unsubscribe(mqttc_client *c, const char *filter, mqttc_unsub
 
 /* ---- starting a connection ---- */
 
-/* Every connect path ends here with the bottom stage t (TCP to the next hop, an adopted
-   socket, or the caller's transport), its handshake maybe still pending: the stages above
-   it are added (>>transport's chain), and the connection begins. On failure the stage is
-   closed and the connect has failed (CLOSED, the error sticks, on_status is told); only
-   MQTTC_ERR_STATE (a connection is open) leaves everything, t included, as it was. */
-static int mqttc__start(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
-                        uint64_t now_ms) {
-    const char *bad = NULL;
-    int rc = mqttc__begin_connection(c, now_ms);
-    if (rc == MQTTC_ERR_STATE) return rc;
-    c->tr = *t;
-    if (rc == MQTTC_OK) rc = mqttc__chain(&c->stages, &c->opt, target, &c->tr, &bad);
-    if (rc != MQTTC_OK) {
-        if (bad) c->bad_arg = bad;
-        return mqttc__fail(c, rc);
-    }
-    if (!c->tr.handshake) return mqttc__send_connect(c);
-    mqttc__set_state(c, MQTTC_STATE_HANDSHAKE);
-    /* over a connected socket the handshake begins now (TLS's first flight leaves); a TCP
-       connect is only started, and the steps see it through */
-    return is_connected ? mqttc__advance_connection(c) : MQTTC_OK;
+/* A connect call of the user's: a new story for staying connected (section 12): how to dial
+   again, the counters from zero. */
+static void mqttc__new_dial(mqttc_client *c, int how) {
+    c->dial = how;
+    c->was_up = 0;
+    c->attempt = c->flaps = c->target = 0;
 }
 
 static int mqttc__start_locked(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
                                uint64_t now_ms) {
     mqttc__lock(c);
+    if (MQTTC__HAS_RECONNECT && !mqttc__is_open(c)) mqttc__new_dial(c, target ? 1 : c->opt.reconnect_transport ? 2 : 0);
     int rc = mqttc__start(c, t, target, is_connected, now_ms);
     mqttc__tell_status(c);
     mqttc__unlock(c);
@@ -4090,13 +4482,21 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
     if (!host) return mqttc__bad(c, "host");
     if (port < 0 || port > 65535) return mqttc__bad(c, "port");
     if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
-    int rc = mqttc__tcp_open(&t, host, port ? port : c->opt.secure ? 8883 : 1883);
+    port = port ? port : c->opt.secure ? 8883 : 1883;
+    if (MQTTC__HAS_RECONNECT) { /* the broker to dial again: kept in the subs pool */
+        mqttc__lock(c);
+        mqttc__rec *kept = mqttc__rec_put(&c->subs, MQTTC__TARGET, (unsigned short)port, host, strlen(host), 1);
+        mqttc__unlock(c);
+        if (!kept) return MQTTC_ERR_NOMEM;
+    }
+    int rc = mqttc__tcp_open(&t, host, port);
     if (rc == MQTTC_OK) {
         rc = mqttc__start_locked(c, &t, host, 0, now_ms);
         if (rc == MQTTC_ERR_STATE) t.close(&t); /* another thread connected meanwhile: ours goes */
         return rc;
     }
     mqttc__lock(c); /* resolving or every address failed: the connect failed */
+    if (MQTTC__HAS_RECONNECT) mqttc__new_dial(c, 1);
     if (mqttc__begin_connection(c, now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
     mqttc__tell_status(c);
     mqttc__unlock(c);
@@ -4123,8 +4523,8 @@ MQTTC_DEF int mqttc_disconnect(mqttc_client *c) {
         mqttc__wake(c);
     } else if (c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING) {
         rc = mqttc__send_disconnect(c); /* again while draining: stop waiting, DISCONNECT now */
-    } else if (c->state < MQTTC_STATE_CONNECTED && mqttc__is_open(c)) {
-        mqttc__fail(c, MQTTC_ERR_DISCONNECT);
+    } else if ((c->state < MQTTC_STATE_CONNECTED && mqttc__is_open(c)) || c->state == MQTTC_STATE_WAITING) {
+        mqttc__fail(c, MQTTC_ERR_DISCONNECT); /* (waiting to dial again: stop) */
     } else if (!mqttc__is_open(c)) {
         rc = MQTTC_ERR_STATE;
     }
@@ -4199,6 +4599,16 @@ MQTTC_DEF int mqttc_flush(mqttc_client *c) {
     return rc == MQTTC_ERR_DISCONNECT ? MQTTC_OK : rc;
 }
 
+MQTTC_DEF void mqttc_set_retry(mqttc_client *c, long ms) {
+    mqttc__lock(c);
+    c->retry_ms = ms < 0 ? -1 : ms;
+    if (c->state == MQTTC_STATE_WAITING && ms >= 0) c->retry_at_ms = c->now_ms + (uint64_t)ms;
+    else if (c->state == MQTTC_STATE_WAITING) mqttc__set_state(c, MQTTC_STATE_CLOSED);
+    mqttc__wake(c);
+    mqttc__unlock(c);
+}
+
+MQTTC_DEF unsigned mqttc_queued(const mqttc_client *c) { return c->held; }
 MQTTC_DEF int mqttc_state(const mqttc_client *c) { return c->state; }
 MQTTC_DEF int mqttc_error(const mqttc_client *c) { return c->error; }
 MQTTC_DEF unsigned mqttc_inflight(const mqttc_client *c) { return c->outgoing_qos; }
@@ -4306,6 +4716,9 @@ static void mqttc__options_defaults(mqttc_options *o) {
     if (o->max_inflight == 0 || o->max_inflight > 65535u) o->max_inflight = o->max_inflight ? 65535u : MQTTC_DEFAULT_MAX_INFLIGHT;
     if (o->max_inflight_in == 0 || o->max_inflight_in > 65535u) o->max_inflight_in = 65535u;
     if (o->max_output == 0) o->max_output = 64u * 1024u;
+    if (o->reconnect_max_ms == 0) o->reconnect_max_ms = 60000;
+    if (o->reconnect_max_ms < o->reconnect_min_ms) o->reconnect_max_ms = o->reconnect_min_ms;
+    if (o->reconnect_reset_ms == 0) o->reconnect_reset_ms = 30000;
 }
 
 /* Caller memory: four aligned quarters, for rx, tx, in-flight records and handlers. */
@@ -4340,6 +4753,8 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
     if (!bad) bad = mqttc__v5_options_bad(&c->opt);
     if (bad) return mqttc__bad(c, bad);
     mqttc__options_defaults(&c->opt);
+    uint64_t seed = MQTTC__HAS_RECONNECT ? (uint64_t)(uintptr_t)o ^ mqttc__id_entropy() ^ (uint64_t)(uintptr_t)c : 1;
+    c->rng = c->opt.random_seed ? c->opt.random_seed : (uint32_t)(seed ^ (seed >> 32)) | 1u; /* never 0 */
     if (!c->opt.client_id) {
         mqttc__random_id(c, (uint64_t)(uintptr_t)o ^ mqttc__id_entropy());
         c->opt.client_id = c->id;
@@ -4471,11 +4886,11 @@ MQTTC_DEF int mqttc_wait(mqttc_client *c, long max_ms, int extra_fd) {
     char drain[64];
     int n = 0, extra = -1, wake = -1;
     mqttc__lock(c);
-    if (!mqttc__is_open(c)) {
+    if (!mqttc__is_open(c) && c->state != MQTTC_STATE_WAITING) {
         mqttc__unlock(c);
         return MQTTC_ERR_STATE;
     }
-    long ms = mqttc_timeout_ms(c, mqttc_now_ms());
+    long ms = mqttc_timeout_ms(c, mqttc_now_ms()); /* WAITING: until the next attempt (no fd) */
     if (max_ms >= 0 && (ms < 0 || ms > max_ms)) ms = max_ms;
     pfd[n].fd = mqttc_fd(c);
     pfd[n++].events = mqttc_poll_events(c);
@@ -4514,8 +4929,8 @@ static int mqttc__wait_step(mqttc_client *c, long max_ms) {
 MQTTC_DEF int mqttc_connect_wait(mqttc_client *c) {
     if (c->in_dispatch) return MQTTC_ERR_STATE;
     mqttc__ensure_wake(c);
-    int rc = mqttc__is_open(c) ? MQTTC_OK : (c->error ? c->error : MQTTC_ERR_STATE);
-    while (rc == MQTTC_OK && c->state < MQTTC_STATE_CONNECTED) rc = mqttc__wait_step(c, -1);
+    int rc = mqttc__is_open(c) || c->state == MQTTC_STATE_WAITING ? MQTTC_OK : (c->error ? c->error : MQTTC_ERR_STATE);
+    while (rc == MQTTC_OK && c->state != MQTTC_STATE_CONNECTED) rc = mqttc__wait_step(c, -1); /* (through retries) */
     return rc;
 }
 

@@ -648,6 +648,14 @@ TEST(one_byte_at_a_time) {
 
 /* With clean session off, a reconnect resends unacknowledged PUBLISH with DUP and the same
    id, and PUBREL for those past PUBREC [MQTT-4.4.0-1]; with clean on they are dropped. */
+static int dropped_why;
+static unsigned short dropped_id;
+static void on_dropped(mqttc_client *c, const mqttc_publish_info *m, int why, void *u) {
+    (void)c; (void)u;
+    dropped_why = why;
+    dropped_id = m->packet_id;
+}
+
 TEST(reconnect_resends_inflight) {
     mqttc_client c;
     mem_link l = {0};
@@ -683,21 +691,28 @@ TEST(reconnect_resends_inflight) {
     CHECK_EQ_INT(next_sent(&l, &pos, &p), 0);
     mqttc_deinit(&c);
     mem_free(&l);
-    /* clean session: nothing of the earlier session is reused [MQTT-3.1.2-6] */
+    /* clean session: the broker keeps nothing [MQTT-3.1.2-6], and nothing is lost silently:
+       the QoS 1 message goes again as a new one (DUP 0), the QoS 2 one is told to on_dropped */
     base_options(&o);
+    o.on_dropped = on_dropped;
     connect_over(&c, &l, &o);
     mqttc_publish(&c, "t", "1", 1, 1, 0, &id1);
+    mqttc_publish(&c, "t", "2", 1, 2, 0, &id2);
     l.is_eof = 1;
     mqttc_step(&c, 1);
-    CHECK_EQ_INT(mqttc_inflight(&c), 1);
+    CHECK_EQ_INT(mqttc_inflight(&c), 2);
     mem_free(&l);
     t = mem_transport(&l);
     mqttc_start_transport(&c, &t, 2);
     mem_feed(&l, CONNACK_OK, 4);
     mqttc_step(&c, 3);
-    CHECK_EQ_INT(mqttc_inflight(&c), 0);
+    CHECK_EQ_INT(mqttc_inflight(&c), 1);
+    CHECK_EQ_INT(dropped_why, MQTTC_ERR_SESSION_LOST);
+    CHECK_EQ_INT(dropped_id, id2);
     pos = 0;
     CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_CONNECT);
+    CHECK_EQ_INT(next_sent(&l, &pos, &p), MQTTC_PUBLISH);
+    CHECK(p.packet_id == id1 && p.dup == 0 && p.qos == 1);
     CHECK_EQ_INT(next_sent(&l, &pos, &p), 0);
     mqttc_deinit(&c);
     mem_free(&l);
