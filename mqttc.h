@@ -50,6 +50,9 @@ CONTENTS
     MQTTC_DEFAULT_MAX_PACKET 16 MiB   global: default limit on an incoming packet's size
     MQTTC_DEFAULT_MAX_INFLIGHT 20     global: default window of outgoing QoS 1/2 messages;
                                       mosquitto drops QoS 2 beyond its 20 (see below)
+    MQTTC_NO_RECONNECT      off       implementation file only: no staying connected (section
+                                      12): no automatic reconnect, no queue, and a lost
+                                      session's messages are dropped (the small build)
     MQTTC_NO_MQTT5          off       global: MQTT 3.1.1 only (the small build): the MQTT 5
                                       functions are not declared, protocol_version 5 is
                                       MQTTC_ERR_ARG
@@ -189,6 +192,7 @@ CONTENTS
     options.on_status                  connected / connect failed / lost, error and reason
     mqttc_encode_*, mqttc_decode, mqttc_topic_*      the codec, public for tests and brokers
     MQTT 5: mqttc_subscribe_with, _unsubscribe_with, _disconnect_with, _reauthenticate,
+    mqttc_set_retry, mqttc_queued      staying connected (section 12): the plan after a loss / held
     mqttc_server_limits, mqttc_props_next / _get / _check / _size, mqttc_prop_int / _str /
     _bin / _user, mqttc_reason_name; options.protocol_version, session_expiry_s,
     topic_alias_in / _out, connect_props, will_props, on_auth
@@ -1023,7 +1027,9 @@ MQTTC_DEF short mqttc_poll_events(const mqttc_client *c);
    (MQTTC_OK) or the connect fails (why), up to connect_timeout_ms. No message is delivered
    before it returns: what came with the CONNACK waits for the next step. */
 MQTTC_DEF int mqttc_connect_wait(mqttc_client *c);
-/* Runs until the connection ends; returns why (never MQTTC_OK). */
+/* Runs until the connection ends; returns why (never MQTTC_OK). With reconnect on
+   (options.reconnect_min_ms) it runs through the losses until mqttc_disconnect or until
+   the client stops trying. */
 MQTTC_DEF int mqttc_run(mqttc_client *c);
 /* Runs for at most ms milliseconds: MQTTC_OK when the time is up, else why it ended. */
 MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms);

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The compile matrix, the one place it is defined: the header compiles warning-free (-Wall
 # -Wextra -Werror) as C99 (pedantic) and as C++, with gcc and clang, with and without
-# MQTTC_STATIC, without sockets, with OpenSSL, without MQTT 5, and with MQTTC_DEF set by the user.
+# MQTTC_STATIC, without sockets, with OpenSSL, without MQTT 5 or reconnect, and with MQTTC_DEF set
+# by the user.
 . "$(dirname "$0")/lib.sh"
 src=tests/compile_check.c
 W="-Wall -Wextra -Werror"
 for cc in gcc clang; do
     for defs in "" "-DMQTTC_STATIC" "-DMQTTC_NO_SOCKETS" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_WITH_OPENSSL -DMQTTC_STATIC" \
-                "-DMQTTC_WITH_OPENSSL -DMQTTC_NO_SOCKETS" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_MQTT5 -DMQTTC_STATIC"; do
+                "-DMQTTC_WITH_OPENSSL -DMQTTC_NO_SOCKETS" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_MQTT5 -DMQTTC_STATIC" \
+                "-DMQTTC_NO_RECONNECT" "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_SOCKETS"; do
         check "$cc C99 $defs" $cc -std=c99 -pedantic $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done

@@ -68,8 +68,21 @@ expect_eq "README event-loop snippet ends by itself after mqttc_disconnect (exit
     "0 loop ended: disconnect, closed 1" "$? $(tail -n1 "$TMP/loop_done.out")"
 stop_pid "$MB_PID"
 
+# The staying-connected options compile and init (their behaviour is test_reconnect's and
+# t_reconnect's)
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==3' README.md >"$TMP/stay_body.c"
+{
+    echo '#define MQTTC_IMPLEMENTATION'
+    echo '#include "mqttc.h"'
+    echo 'int main(void) { mqttc_client c;'
+    cat "$TMP/stay_body.c"
+    echo 'int rc = mqttc_init(&c, &o); mqttc_deinit(&c); return rc == MQTTC_OK ? 0 : 1; }'
+} >"$TMP/stay.c"
+check "README staying-connected snippet compiles and its options init" \
+    sh -c "$CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o $TMP/stay $TMP/stay.c && $TMP/stay"
+
 # The TLS snippet compiles with OpenSSL (its behaviour is tests/t_tls.sh's)
-awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==3' README.md >"$TMP/tls_body.c"
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==4' README.md >"$TMP/tls_body.c"
 {
     echo '#define MQTTC_WITH_OPENSSL'
     echo '#define MQTTC_IMPLEMENTATION'
@@ -85,7 +98,7 @@ check "README TLS snippet runs and fails cleanly (no broker.example here), no cr
 
 # The MQTT 5 program, against mosquitto speaking MQTT 5: it sees its own message with the
 # properties it sent, then disconnects.
-awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==4' README.md >"$TMP/v5.c"
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==5' README.md >"$TMP/v5.c"
 check "README MQTT 5 program compiles as C99" \
     $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/v5" "$TMP/v5.c"
 check "README MQTT 5 program compiles as C++" \
