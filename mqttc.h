@@ -719,10 +719,11 @@ typedef void (*mqttc_status_fn)(mqttc_client *c, const mqttc_status *s, void *us
 typedef int (*mqttc_auth_fn)(mqttc_client *c, const mqttc_auth_info *in, mqttc_str *out_data, void *user);
 /* A message the client gave up: why is MQTTC_ERR_QUEUEFULL (the oldest dropped for a new
    one), MQTTC_ERR_SESSION_LOST (a QoS 2 message the broker's lost session took with it: it
-   may or may not have arrived), MQTTC_ERR_TOOLARGE or MQTTC_ERR_QOS (held while offline, it
-   does not fit the new connection's limits). m is valid during the call (topic and payload
-   are NULL for a QoS 2 message already past PUBREC). Only for looking, like the trace: call
-   nothing of the client's from it (copy what you need and publish it again later). */
+   may or may not have arrived), MQTTC_ERR_TOOLARGE, MQTTC_ERR_QOS or MQTTC_ERR_UNSUPPORTED
+   (retain) when it waited while offline and the new connection's limits do not take it.
+   m is valid during the call (topic and payload are NULL for a QoS 2 message already past
+   PUBREC). Only for looking, like the trace: call nothing of the client's from it (copy
+   what you need and publish it again later). */
 typedef void (*mqttc_dropped_fn)(mqttc_client *c, const mqttc_publish_info *m, int why, void *user);
 
 /* MQTT 5: what the broker's CONNACK allows, for this connection, with the spec's defaults
@@ -3295,6 +3296,7 @@ static int mqttc__still_fits(const mqttc_client *c, const mqttc__rec *r) {
     if (!MQTTC__V5(c)) return MQTTC_OK;
     if (c->limits.max_packet_size && r->data_len > c->limits.max_packet_size) return MQTTC_ERR_TOOLARGE;
     if ((int)((d[0] >> 1) & 3u) > c->limits.max_qos) return MQTTC_ERR_QOS;
+    if ((d[0] & 1u) && !c->limits.retain_available) return MQTTC_ERR_UNSUPPORTED;
     return MQTTC_OK;
 }
 

@@ -176,6 +176,18 @@ static void on_unsuback(mqttc_client *c, const mqttc_ack_info *a, void *user) {
     }
 }
 
+/* A message the client gave up (a lost session's QoS 2; in MQTT 5 one the new connection's
+   limits no longer take): told once, and never completed. */
+static void on_dropped(mqttc_client *c, const mqttc_publish_info *m, int why, void *user) {
+    fz *f = (fz *)user;
+    (void)c;
+    FUZZ_REQUIRE((why == MQTTC_ERR_SESSION_LOST && m->qos == 2) ||
+                 (f->v5 && (why == MQTTC_ERR_TOOLARGE || why == MQTTC_ERR_QOS || why == MQTTC_ERR_UNSUPPORTED)));
+    int i = open_find(&f->published, m->packet_id);
+    FUZZ_REQUIRE(i >= 0);
+    open_remove_at(&f->published, (size_t)i);
+}
+
 static void on_published(mqttc_client *c, const mqttc_ack_info *a, void *user) {
     fz *f = (fz *)user;
     unsigned short id = a->packet_id;
@@ -742,6 +754,7 @@ static int setup(fz *f, fz_input *in) {
     }
     o->on_message = on_message;
     o->on_published = on_published;
+    o->on_dropped = on_dropped;
     o->user = f;
     f->now = 1000;
     int rc = mqttc_init(&f->c, o);
