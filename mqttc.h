@@ -1469,6 +1469,7 @@ static int mqttc__rc_in(int code, const char *set, size_t len) {
 #define MQTTC__RC_OK(code, set) mqttc__rc_in(code, set, sizeof set - 1)
 
 static int mqttc__rc_ok_for(int type, int code) {
+    if (code == 0) return 1; /* success: every packet with a reason code has it */
     switch (type) {
     case MQTTC_CONNACK: return MQTTC__RC_OK(code, MQTTC__RC_CONNACK);
     case MQTTC_PUBACK: case MQTTC_PUBREC: return MQTTC__RC_OK(code, MQTTC__RC_PUB);
@@ -4203,8 +4204,8 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
     pi.dup = 0;
     pi.packet_id = 0;
     if ((rc = mqttc__publish_checks(c, &pi, &hold)) != MQTTC_OK) return rc;
-    if (MQTTC__V5(c)) /* checked above; with none, wire is their length byte, 0 */
-        mqttc__props_for(&pi.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire);
+    if (MQTTC__V5(c) && !pi.props.len && !pi.props.count) wire = 1; /* none: their length byte, 0 */
+    else if (MQTTC__V5(c)) mqttc__props_for(&pi.props, mqttc__version(c), MQTTC_PUBLISH, &body, &wire); /* checked */
     n = n_out = mqttc__publish_size(&pi, wire);
     if (hold) {
         if ((rc = mqttc__hold(c, &pi, n, body, wire)) == MQTTC_OK && packet_id) *packet_id = pi.packet_id;
