@@ -75,6 +75,7 @@ $(BUILD)/live_%: tests/live_%.c mqttc.h | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 TEST_EXTRA += $(BUILD)/live_client
 TEST_EXTRA += $(BUILD)/live_v5
+TEST_EXTRA += $(BUILD)/live_reconnect
 ifeq ($(SANITIZE),1)
 # Helgrind cannot run an ASan program: the sanitizer pass checks threads with TSan instead.
 $(BUILD)/live_client_tsan: tests/live_client.c mqttc.h | $(BUILD)

@@ -895,8 +895,9 @@ MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
 /* Starts the MQTT connection over any transport (copied; the client calls its close). */
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
 
-/* From options.on_status: changes the plan after a loss (retry_ms in the status): dial again
-   after ms milliseconds (0: at once), or -1: stop. Anywhere else it has no effect. */
+/* Changes the plan after a loss (retry_ms in the status): dial again after ms milliseconds
+   (0: at once), or -1: stop. From options.on_status it decides what happens next; while
+   WAITING it moves the next attempt, or stops at once (CLOSED, the loss's error kept). */
 MQTTC_DEF void mqttc_set_retry(mqttc_client *c, long ms);
 /* Publishes held and not yet written: queued while offline or past the window. */
 MQTTC_DEF unsigned mqttc_queued(const mqttc_client *c);
@@ -2956,6 +2957,7 @@ static long mqttc__plan(mqttc_client *c, int err, int was_up) {
 static int mqttc__fail(mqttc_client *c, int err) {
     if (c->state == MQTTC_STATE_CLOSED && c->error) return c->error; /* (error 0: a new start) */
     int was_up = c->state >= MQTTC_STATE_CONNECTED && c->state < MQTTC_STATE_CLOSED;
+    int was_ending = c->state == MQTTC_STATE_DRAINING || c->state == MQTTC_STATE_DISCONNECTING; /* the user's */
     c->error = err;
     if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
     if (c->tr.close) c->tr.close(&c->tr);
@@ -2965,7 +2967,7 @@ static int mqttc__fail(mqttc_client *c, int err) {
     c->rx.start = c->rx.len = 0;
     c->ping_outstanding = c->rx_pending = 0;
     mqttc__set_state(c, MQTTC_STATE_CLOSED);
-    c->retry_ms = mqttc__plan(c, err, was_up);
+    c->retry_ms = was_ending ? -1 : mqttc__plan(c, err, was_up); /* mqttc_disconnect is final */
     mqttc__status_due(c, was_up ? MQTTC_EVENT_CONNECTION_LOST : MQTTC_EVENT_CONNECT_FAILED);
     return err;
 }
@@ -3378,7 +3380,15 @@ static int mqttc__resubscribe_one(mqttc_client *c, mqttc__rec *h) {
     for (; pos < props_body; pos++) *q++ = raw[pos];
     q = mqttc__put_str(q, f);
     *q = opts;
-    return mqttc__queued(c, n);
+    mqttc_packet traced, *t = mqttc__trace_packet(c, &traced, MQTTC_SUBSCRIBE);
+    if (t) { /* the trace sees it like any SUBSCRIBE: its one filter ends the packet */
+        t->subscribe.type = MQTTC_SUBSCRIBE;
+        t->subscribe.packet_id = id;
+        t->subscribe.count = 1;
+        t->subscribe.list_len = 2 + flen + 1;
+        t->subscribe.list = p + n - t->subscribe.list_len;
+    }
+    return mqttc__queued_as(c, n, t);
 }
 
 static int mqttc__resubscribe(mqttc_client *c) {

@@ -245,6 +245,23 @@ TEST(server_takeover_and_user_disconnect_stop) {
     free_links();
 }
 
+/* mqttc_disconnect is final: a link lost while draining is not dialled again. */
+TEST(disconnect_is_final_while_draining) {
+    mqttc_client c;
+    mqttc_options o;
+    options_reconnect(&o);
+    start(&c, &o);
+    CHECK_RC(mqttc_publish(&c, "t", "x", 1, 1, 0, NULL), MQTTC_OK);
+    CHECK_RC(mqttc_disconnect(&c), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_DRAINING);
+    lose(&c, 1);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+    CHECK_EQ_INT(last_retry, -1);
+    CHECK_EQ_INT(dials, 1);
+    mqttc_deinit(&c);
+    free_links();
+}
+
 /* A first connect that fails is retried only with reconnect_first. */
 TEST(first_connect_retried_only_when_asked) {
     mqttc_client c;
@@ -488,6 +505,7 @@ int main(void) {
     RUN(reconnects_and_resets_after_a_link_that_held);
     RUN(refusals_stop_unless_retrying_can_help);
     RUN(server_takeover_and_user_disconnect_stop);
+    RUN(disconnect_is_final_while_draining);
     RUN(first_connect_retried_only_when_asked);
     RUN(takeover_battle_stops);
     RUN(mqtt_4_4_0_1_session_kept_or_lost);
