@@ -3338,7 +3338,8 @@ static int mqttc__release_held(mqttc_client *c) {
     mqttc__rec *r;
     size_t off = 0;
     if (!MQTTC__HAS_RECONNECT && !MQTTC__V5(c)) return MQTTC_OK; /* (nothing is ever held) */
-    while (c->held && c->state == MQTTC_STATE_CONNECTED && c->outgoing_qos - c->held < mqttc__window(c) &&
+    while (c->held && (c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING) && /* (a drain */
+           c->outgoing_qos - c->held < mqttc__window(c) &&                                    /* sends them) */
            (r = mqttc__rec_at(&c->inflight, off)) != NULL) {
         int rc = MQTTC_OK;
         if (!(r->flags & MQTTC__HELD)) {
@@ -4155,7 +4156,8 @@ static unsigned short mqttc__alias_commit(mqttc_client *c, const mqttc_publish_i
    client is not connected but will be, or the window is full, or others wait before it. */
 static int mqttc__must_hold(const mqttc_client *c, const mqttc_publish_info *pi) {
     if (!MQTTC__HAS_RECONNECT || !c->opt.queue_bytes || !pi->qos) return 0;
-    if (c->state == MQTTC_STATE_DRAINING || c->state == MQTTC_STATE_DISCONNECTING) return 0;
+    /* ending, or ended with no attempt to come: nothing would send it */
+    if (c->state >= MQTTC_STATE_DRAINING && c->state != MQTTC_STATE_WAITING) return 0;
     return c->state != MQTTC_STATE_CONNECTED || c->held || c->outgoing_qos - c->held >= mqttc__window(c);
 }
 
@@ -4569,7 +4571,9 @@ static int mqttc__keep_disconnect(mqttc_client *c, const mqttc_disconnect_info *
 }
 
 MQTTC_DEF int mqttc_disconnect_with(mqttc_client *c, const mqttc_disconnect_info *di) {
-    if (!di || (!di->reason_code && !di->props.len && !di->props.count)) return mqttc_disconnect(c);
+    if (!di || (!di->reason_code && !di->props.len && !di->props.count) ||
+        (c->state != MQTTC_STATE_CONNECTED && c->state != MQTTC_STATE_DRAINING))
+        return mqttc_disconnect(c); /* (no connection to tell the reason: connecting or waiting) */
     mqttc__lock(c);
     int rc = c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING ? MQTTC_OK : MQTTC_ERR_STATE;
     if (rc == MQTTC_OK) {

@@ -134,6 +134,19 @@ static const char *cli_reason_sentence(int code) {
     return "Unknown reason";
 }
 
+/* Which connect a refusal answered: the first; a later one (staying connected); a later one
+   after which mosquitto_pub -l read no line, so it says no last word (mqttc_pub.c, read_on). */
+enum { CLI_REFUSED_FIRST, CLI_REFUSED_LATER, CLI_REFUSED_LATER_QUIET };
+
+/* mosquitto_pub's last line after a refusal: on the first connect its words depend on the
+   version; on a reconnect (-l) it is libmosquitto's MOSQ_ERR_CONN_REFUSED in both. */
+static void cli_refused_pub_line(const cli_config *cfg, int when) {
+    if (cfg->quiet || cfg->tool != CLI_PUB || when == CLI_REFUSED_LATER_QUIET) return;
+    if (cfg->protocol_version == MQTTC_PROTOCOL_5 && when == CLI_REFUSED_FIRST)
+        fprintf(stderr, "Error: A network protocol error occurred when communicating with the broker.\n");
+    else fprintf(stderr, "Error: The connection was refused.\n");
+}
+
 /* An MQTT 5 CONNACK refusal, as mosquitto's tools say it: the reason's sentence; for 0x84,
    a broker that does not take MQTT 5 [MQTT-3.1.2-2], a hint. */
 static void cli_refused_v5(const cli_config *cfg, int code) {
@@ -142,27 +155,24 @@ static void cli_refused_v5(const cli_config *cfg, int code) {
         fprintf(stderr, "Connection error: %s. Try connecting to an MQTT v5 broker, or use MQTT v3.x mode.\n",
                 cli_reason_sentence(MQTTC_RC_UNSUPPORTED_PROTOCOL_VERSION));
     else fprintf(stderr, "Connection error: %s\n", cli_reason_sentence(code));
-    if (cfg->tool == CLI_PUB)
-        fprintf(stderr, "Error: A network protocol error occurred when communicating with the broker.\n");
 }
 
-/* Says why a connect failed; returns the exit code. A CONNACK refusal (MQTTC_ERR_REFUSED)
-   exits with its return code [MQTT-3.2.2-5] (in MQTT 5 its reason code, section 3.2.2.2),
-   in mosquitto's words. */
-static int cli_connect_failed(const cli_config *cfg, const mqttc_client *c, int err) {
+/* Says why a connect (when: CLI_REFUSED_*, the first or a later one) failed; returns the exit
+   code. A CONNACK refusal (MQTTC_ERR_REFUSED) exits with its return code [MQTT-3.2.2-5] (in
+   MQTT 5 its reason code, section 3.2.2.2), in mosquitto's words. */
+static int cli_connect_failed_as(const cli_config *cfg, const mqttc_client *c, int err, int when) {
     static const char *const refusals[] = {"unacceptable protocol version", "identifier rejected",
                                            "broker unavailable", "bad user name or password",
                                            "not authorised"};
     int code = mqttc_reason_code(c);
     if (err == MQTTC_ERR_REFUSED && cfg->protocol_version == MQTTC_PROTOCOL_5 && code > 0) {
         cli_refused_v5(cfg, code);
+        cli_refused_pub_line(cfg, when);
         return code;
     }
     if (err == MQTTC_ERR_REFUSED && code >= 1 && code <= 5) {
-        if (!cfg->quiet) {
-            fprintf(stderr, "Connection error: Connection Refused: %s.\n", refusals[code - 1]);
-            if (cfg->tool == CLI_PUB) fprintf(stderr, "Error: The connection was refused.\n");
-        }
+        if (!cfg->quiet) fprintf(stderr, "Connection error: Connection Refused: %s.\n", refusals[code - 1]);
+        cli_refused_pub_line(cfg, when);
         return code;
     }
     if (err == MQTTC_ERR_CANNOTRESOLVE)
@@ -171,6 +181,10 @@ static int cli_connect_failed(const cli_config *cfg, const mqttc_client *c, int 
         cli_error(cfg, "Unable to connect to '%s': connection refused or host unreachable.", cfg->host);
     else cli_error(cfg, "Unable to connect: %s.", mqttc_strerror(err));
     return 1;
+}
+
+static int cli_connect_failed(const cli_config *cfg, const mqttc_client *c, int err) {
+    return cli_connect_failed_as(cfg, c, err, CLI_REFUSED_FIRST);
 }
 
 /* ---- option parsing ---- */
@@ -761,10 +775,13 @@ static void cli_options_v5(const cli_config *cfg, mqttc_options *o) {
     if (cfg->will_topic) o->will_props = cli_props_of(cfg, CLI_WILL); /* without a will: ignored, as by mosquitto */
 }
 
-/* Graceful end; in MQTT 5 with the properties of -D disconnect. */
+/* Graceful end; in MQTT 5 with the properties of -D disconnect. Not connected (connecting,
+   or waiting to dial again): there is nothing to send, and mqttc_disconnect stops trying. */
 static int cli_disconnect(mqttc_client *c, const cli_config *cfg) {
     mqttc_disconnect_info di;
-    if (cfg->protocol_version != MQTTC_PROTOCOL_5) return mqttc_disconnect(c);
+    int st = mqttc_state(c);
+    if (cfg->protocol_version != MQTTC_PROTOCOL_5 || (st != MQTTC_STATE_CONNECTED && st != MQTTC_STATE_DRAINING))
+        return mqttc_disconnect(c);
     memset(&di, 0, sizeof di);
     di.props = cli_props_of(cfg, CLI_DISCONNECT);
     return mqttc_disconnect_with(c, &di);
@@ -868,6 +885,11 @@ static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, 
         fflush(stdout);
         return;
     }
+    if (!is_sent && p->type == MQTTC_DISCONNECT) { /* the broker's (MQTT 5): libmosquitto's own line */
+        printf("Received DISCONNECT (%d)\n", p->disconnect.reason_code);
+        fflush(stdout);
+        return;
+    }
     cli_trace_client(c, p);
     printf("%s %s", is_sent ? "sending" : "received", names[p->type]);
     if (p->type == MQTTC_CONNACK) printf(" (%d)", p->connack.reason_code);
@@ -886,8 +908,36 @@ static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, 
 
 /* ---- running the client ---- */
 
+/* Staying connected as mosquitto's tools do: libmosquitto's mosquitto_loop_forever (what
+   mosquitto_sub runs, and mosquitto_pub -l in its thread) dials again 1 s after a loss and
+   1 s after each failed attempt, with no backoff and no end, and nothing is printed. The
+   library's reconnect does the dialling (options.reconnect_min_ms); cli_plan_retry, from
+   options.on_status, keeps its plan at exactly that second. A first connect that fails is
+   never retried (mosquitto's tools exit), and neither is a loss where libmosquitto stops: a
+   CONNACK refusal (the tools exit with its code), the broker's DISCONNECT (MQTT 5; libmosquitto
+   is then "disconnected") and an end of our own (stop: the tool is ending). QoS 2 messages a
+   lost session took go again as new ones, as libmosquitto sends them again. */
+#define CLI_RECONNECT_MS 1000u
+
+static void cli_reconnect_options(mqttc_options *o) {
+    o->reconnect_min_ms = o->reconnect_max_ms = CLI_RECONNECT_MS;
+    o->republish_qos2 = 1;
+}
+
+/* From on_status: was_connected says a CONNACK came once (so later failures are retried). */
+static void cli_plan_retry(mqttc_client *c, const mqttc_status *st, int was_connected, int stop) {
+    if (st->event == MQTTC_EVENT_CONNECTED || !was_connected) return;
+    stop = stop || st->error == MQTTC_ERR_REFUSED || st->error == MQTTC_ERR_SERVER_DISCONNECT ||
+           st->error == MQTTC_ERR_DISCONNECT || st->error == MQTTC_ERR_AUTH;
+    /* (the library's own plan jitters the second in [0.5, 1] s, gives up after ten links
+       lost again at once, and ends for good a link lost while draining) */
+    mqttc_set_retry(c, stop ? -1 : (long)CLI_RECONNECT_MS);
+}
+
 /* Waits until the client or `extra` (-1: none) is ready, at most max_ms (-1: the client's own
-   deadline), then steps the client. *extra_ready says whether extra can be read. */
+   deadline), then steps the client. *extra_ready says whether extra can be read. While the
+   client waits to dial again (MQTTC_STATE_WAITING) it has no descriptor (mqttc_fd -1) and its
+   deadline is the next attempt, which the step makes: extra and max_ms are watched as ever. */
 static int cli_wait(mqttc_client *c, int extra, long max_ms, int *extra_ready) {
     int r = mqttc_wait(c, max_ms, extra);
     *extra_ready = r == 1;

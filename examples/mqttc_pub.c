@@ -3,7 +3,11 @@
        tail -f log | build/mqttc-pub -t logs -l        (one message per line, as they come)
    Same flags, output and exit codes as mosquitto_pub 2.0 (see --help and cli_common.h).
    The loop is the poll-loop API: mqttc_fd / mqttc_events / mqttc_timeout_ms / mqttc_step,
-   with stdin watched beside the socket for -l. */
+   with stdin watched beside the socket for -l.
+   When the broker goes away, as mosquitto_pub: -m, -f, -n and -s end ("The connection was
+   lost.", exit 7); -l dials again every second (cli_plan_retry) and goes on reading: a QoS 0
+   line read meanwhile is lost, QoS 1 and 2 lines are held (options.queue_bytes) and sent
+   once connected again. */
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "cli_common.h"
@@ -27,7 +31,20 @@ static const char usage[] =
     " --repeat : with -m, -f, -n or -s, publish the message N times.\n"
     " --repeat-delay : wait this many seconds between repeats. Defaults to 0.\n\n"
     "Exits 0 once every message is complete: written (QoS 0) or acknowledged by the broker\n"
-    "(QoS 1 and 2); 1 if acknowledgements are still missing 10 s after the last message.\n";
+    "(QoS 1 and 2); 1 if acknowledgements are still missing 10 s after the last message.\n"
+    "With -l a lost connection is made again every second (QoS 1 and 2 lines wait for it);\n"
+    "otherwise it ends the program (exit 7).\n";
+
+typedef struct pub_state {
+    const cli_config *cfg;
+    int was_connected; /* a CONNACK came: later losses are dialled again (-l) */
+    int is_ending;     /* every message is given: DISCONNECT once their flows are complete */
+    int is_refused_quietly; /* -l refused on a reconnect, and no line came after: no last word */
+} pub_state;
+
+/* -l: QoS 1/2 lines read while the broker is away are held up to this many bytes; a full
+   queue stops reading until the connection is back (libmosquitto's queue has no bound). */
+#define PUB_QUEUE_BYTES (16u * 1024u * 1024u)
 
 /* All of a file (or stdin) in memory: -f and -s send it as one message. */
 static int read_all(FILE *f, unsigned char **data, size_t *len) {
@@ -44,9 +61,18 @@ static int read_all(FILE *f, unsigned char **data, size_t *len) {
     return -1;
 }
 
+/* Lost, and dialling again (-l): waiting for the next attempt, or in the middle of one. */
+static int is_reconnecting(const mqttc_client *c) {
+    int st = mqttc_state(c);
+    return st == MQTTC_STATE_WAITING || st == MQTTC_STATE_HANDSHAKE || st == MQTTC_STATE_CONNACK_WAIT;
+}
+
 /* Queues one message (in MQTT 5 with the properties of -D publish); while the in-flight
    window or the output buffer is full, runs the client until there is room (mqttc_publish_with
-   says MQTTC_ERR_BUSY). */
+   says MQTTC_ERR_BUSY). -l while the broker is away: a QoS 1/2 message is held for the next
+   connection (a full queue: MQTTC_ERR_QUEUEFULL, wait), a QoS 0 one is lost as with
+   mosquitto_pub (not connected: MQTTC_ERR_STATE). Connected, messages still held go first:
+   one at a time is held, so reading keeps the window's pace. */
 static int publish(mqttc_client *c, const cli_config *cfg, const void *payload, size_t len) {
     int rc, ready;
     mqttc_publish_info pi;
@@ -58,11 +84,14 @@ static int publish(mqttc_client *c, const cli_config *cfg, const void *payload, 
     pi.qos = cfg->qos;
     pi.retain = cfg->retain;
     pi.props = cli_props_of(cfg, CLI_PUBLISH);
-    while ((rc = mqttc_publish_with(c, &pi, NULL)) == MQTTC_ERR_BUSY) {
-        rc = cli_wait(c, -1, -1, &ready);
-        if (rc != MQTTC_OK) break;
+    for (;;) {
+        if (mqttc_state(c) == MQTTC_STATE_CONNECTED && mqttc_queued(c)) rc = MQTTC_ERR_BUSY;
+        else rc = mqttc_publish_with(c, &pi, NULL);
+        if (rc == MQTTC_ERR_STATE && is_reconnecting(c)) return MQTTC_OK;
+        if (rc == MQTTC_ERR_STATE && mqttc_error(c)) return mqttc_error(c); /* ended: why */
+        if (rc != MQTTC_ERR_BUSY && rc != MQTTC_ERR_QUEUEFULL) return rc;
+        if ((rc = cli_wait(c, -1, -1, &ready)) != MQTTC_OK) return rc;
     }
-    return rc;
 }
 
 /* Runs the client until every message is complete: acknowledged (QoS 1: PUBACK, QoS 2:
@@ -112,9 +141,28 @@ static int publish_lines_in(mqttc_client *c, const cli_config *cfg, char *buf, s
     return rc;
 }
 
+/* -l once the connection has ended for good, as mosquitto_pub's input loop goes on: after
+   the broker's DISCONNECT (MQTT 5; no reconnect, as libmosquitto) it reads to the end of its
+   input, every line lost; after a refusal on a reconnect, up to its next line. len: bytes of
+   a line begun before. Returns whether a line came (after a DISCONNECT: any byte): only then
+   does mosquitto_pub say why at the end ("not connected", "refused": lost()). */
+static int read_on(size_t len, int at_end, int is_refused) {
+    int more = len > 0, line = 0;
+    char scratch[4096];
+    while (!at_end && !(is_refused && line)) {
+        ssize_t n = read(STDIN_FILENO, scratch, sizeof scratch);
+        if (n < 0 && errno == EINTR) continue;
+        at_end = n <= 0;
+        more |= n > 0;
+        line |= n > 0 && memchr(scratch, '\n', (size_t)n) != NULL;
+    }
+    return is_refused ? line : more;
+}
+
 /* -l: each line is published as soon as it arrives; stdin is polled beside the socket, so
    keepalive and acknowledgements go on while we wait for input. */
-static int publish_lines(mqttc_client *c, const cli_config *cfg) {
+static int publish_lines(mqttc_client *c, pub_state *p) {
+    const cli_config *cfg = p->cfg;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = MQTTC_OK, at_end = 0;
@@ -138,6 +186,8 @@ static int publish_lines(mqttc_client *c, const cli_config *cfg) {
         rc = publish_lines_in(c, cfg, buf, &len, at_end);
         mqttc_cork(c, 0);
     }
+    if (rc == MQTTC_ERR_SERVER_DISCONNECT && !read_on(len, at_end, 0)) rc = MQTTC_ERR_DISCONNECT; /* exit 0 */
+    if (rc == MQTTC_ERR_REFUSED) p->is_refused_quietly = !read_on(len, at_end, 1);
     free(buf);
     return rc;
 }
@@ -168,42 +218,97 @@ static int load_message(const cli_config *cfg, unsigned char **data, size_t *len
     return 0;
 }
 
-/* Publishes, then ends gracefully: as mosquitto_pub, it exits once every message is
-   complete (QoS 1: PUBACK [MQTT-4.3.2-1], QoS 2: PUBCOMP [MQTT-4.3.3-1]; QoS 0: written).
-   mqttc_disconnect waits for that (up to the library's disconnect timeout, 10 s), then
-   sends DISCONNECT; the loop runs until the connection has ended. Returns the exit code: 0,
-   or 1 when the connection ended otherwise or acknowledgements were missing at the timeout. */
-static int publish_all(mqttc_client *c, const cli_config *cfg, const unsigned char *message, size_t len) {
-    int rc, ready;
-    if (cfg->msg_mode == CLI_MSG_LINES) rc = publish_lines(c, cfg);
+/* The graceful end, once every message is given: mqttc_disconnect waits until each is
+   complete (QoS 1: PUBACK [MQTT-4.3.2-1], QoS 2: PUBCOMP [MQTT-4.3.3-1]; QoS 0: written;
+   up to the library's disconnect timeout, 10 s), then sends DISCONNECT; the loop runs until
+   the connection has ended. Messages still held are written first (the drain does not
+   release them). -l while the broker is away: what is owed (QoS 1/2, in flight or held)
+   waits for the next connection, as mosquitto_pub waits for it; with nothing owed the end is
+   now (mosquitto_pub would wait for ever when the outage took its last, QoS 0, line). A
+   connection lost while draining is dialled again, and the end asked for again. */
+static int finish(mqttc_client *c, pub_state *p) {
+    int rc = MQTTC_OK, ready;
+    p->is_ending = 1;
+    while (rc == MQTTC_OK) {
+        if (mqttc_state(c) == MQTTC_STATE_CONNECTED && !mqttc_queued(c)) rc = cli_disconnect(c, p->cfg);
+        else if (is_reconnecting(c) && !mqttc_inflight(c)) rc = mqttc_disconnect(c); /* stops dialling */
+        if (rc == MQTTC_OK) rc = cli_wait(c, -1, -1, &ready);
+    }
+    return rc;
+}
+
+/* A connection that ended before the end, in mosquitto_pub's words and with its exit codes
+   (libmosquitto's error numbers): lost (EOF, reset) MOSQ_ERR_CONN_LOST 7; after the broker's
+   DISCONNECT (MQTT 5) MOSQ_ERR_NO_CONN 4; no PINGRESP MOSQ_ERR_KEEPALIVE 19 (which its
+   mosquitto_strerror does not know); another socket error MOSQ_ERR_ERRNO 14 with strerror;
+   a refusal on a reconnect (-l): its code, as on the first connect (read_on). */
+static int lost(const pub_state *p, const mqttc_client *c, int rc) {
+    const cli_config *cfg = p->cfg;
+    if (rc == MQTTC_ERR_REFUSED)
+        return cli_connect_failed_as(cfg, c, rc, p->is_refused_quietly ? CLI_REFUSED_LATER_QUIET : CLI_REFUSED_LATER);
+    if (rc == MQTTC_ERR_CLOSED) {
+        cli_error(cfg, "The connection was lost.", NULL);
+        return 7;
+    }
+    if (rc == MQTTC_ERR_SERVER_DISCONNECT) {
+        cli_error(cfg, "The client is not currently connected.", NULL);
+        return 4;
+    }
+    if (rc == MQTTC_ERR_PINGRESP) {
+        cli_error(cfg, "Unknown error.", NULL);
+        return 19;
+    }
+    if (rc == MQTTC_ERR_IO && mqttc_sys_errno(c)) {
+        cli_error(cfg, "%s", strerror(mqttc_sys_errno(c)));
+        return 14;
+    }
+    cli_error(cfg, "%s.", mqttc_strerror(rc));
+    return 1;
+}
+
+/* Publishes, then ends gracefully (finish): as mosquitto_pub, it exits once every message is
+   complete. Returns the exit code: 0; 1 when acknowledgements were missing at the timeout;
+   mosquitto_pub's codes when the connection ended otherwise (lost). */
+static int publish_all(mqttc_client *c, pub_state *p, const unsigned char *message, size_t len) {
+    const cli_config *cfg = p->cfg;
+    int rc;
+    if (cfg->msg_mode == CLI_MSG_LINES) rc = publish_lines(c, p);
     else rc = publish_repeated(c, cfg, message, len);
-    if (rc == MQTTC_OK) rc = cli_disconnect(c, cfg);
-    while (rc == MQTTC_OK) rc = cli_wait(c, -1, -1, &ready); /* until DISCONNECT is out */
+    if (rc == MQTTC_OK) rc = finish(c, p);
     if (rc == MQTTC_ERR_DISCONNECT) return 0;
     if (rc == MQTTC_ERR_TIMEOUT && mqttc_inflight(c)) {
         char n[32];
         snprintf(n, sizeof n, "%u", mqttc_inflight(c));
         cli_error(cfg, "%s message(s) not acknowledged by the broker in time.", n);
-    } else {
-        cli_error(cfg, "%s.", mqttc_strerror(rc));
+        return 1;
     }
-    return 1;
+    return lost(p, c, rc);
 }
 
 /* MQTT 5: a QoS 1/2 message the broker refused (PUBACK or PUBREC with a reason code of
    0x80 or more [MQTT-3.4.2.1], [MQTT-3.5.2.1]) is complete all the same; mosquitto_pub warns and
    still exits 0. */
 static void on_published(mqttc_client *c, const mqttc_ack_info *a, void *user) {
-    const cli_config *cfg = (const cli_config *)user;
+    const cli_config *cfg = ((const pub_state *)user)->cfg;
     (void)c;
     if (a->reason_code >= 0x80 && !cfg->quiet)
         fprintf(stderr, "Warning: Publish %u failed: %s.\n", a->packet_id, cli_reason_sentence(a->reason_code));
+}
+
+/* -l: a loss once connected is dialled again a second later, as libmosquitto's loop does;
+   not when the drain of the end timed out (the acks are not coming: exit 1 as ever). */
+static void on_status(mqttc_client *c, const mqttc_status *st, void *user) {
+    pub_state *p = (pub_state *)user;
+    if (st->event == MQTTC_EVENT_CONNECTED) p->was_connected = 1;
+    cli_plan_retry(c, st, p->was_connected,
+                   p->is_ending && st->event == MQTTC_EVENT_CONNECTION_LOST && st->error == MQTTC_ERR_TIMEOUT);
 }
 
 int main(int argc, char **argv) {
     cli_config cfg;
     mqttc_client c;
     mqttc_options o;
+    pub_state p;
     unsigned char *message = NULL;
     size_t message_len = 0;
     int stopped; /* never: mqttc-pub's connect has no deadline and watches no descriptor */
@@ -215,8 +320,15 @@ int main(int argc, char **argv) {
         return 1; /* as mosquitto_pub, --help too exits 1 */
     }
     cli_options(&cfg, &o);
+    memset(&p, 0, sizeof p);
+    p.cfg = &cfg;
     o.on_published = on_published;
-    o.user = &cfg;
+    o.user = &p;
+    if (cfg.msg_mode == CLI_MSG_LINES) { /* as mosquitto_pub -l (libmosquitto's threaded loop) */
+        cli_reconnect_options(&o);
+        o.queue_bytes = PUB_QUEUE_BYTES;
+        o.on_status = on_status;
+    }
     int rc = mqttc_init(&c, &o);
     if (rc != MQTTC_OK) {
         cli_error(&cfg, "Invalid options: %s.", mqttc_strerror(rc));
@@ -224,7 +336,7 @@ int main(int argc, char **argv) {
     } else if ((rc = cli_connect(&c, &cfg, -1, 0, &stopped)) != MQTTC_OK) {
         exit_code = cli_connect_failed(&cfg, &c, rc);
     } else {
-        exit_code = publish_all(&c, &cfg, message, message_len);
+        exit_code = publish_all(&c, &p, message, message_len);
     }
     mqttc_deinit(&c);
     free(message);

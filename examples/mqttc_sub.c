@@ -3,7 +3,8 @@
        build/mqttc-sub -t status -C 1 -W 10            (one message, or exit 27 after 10 s)
    Same flags, output and exit codes as mosquitto_sub 2.0 (see --help and cli_common.h).
    SIGINT and SIGTERM end it gracefully (DISCONNECT, exit 0); SIGKILL leaves the broker to
-   publish the will. When the broker goes away it reconnects every second, as mosquitto_sub. */
+   publish the will. When the broker goes away it dials again every second, silently, and
+   subscribes afresh on every CONNACK, as mosquitto_sub (cli_common.h, cli_plan_retry). */
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "cli_common.h"
@@ -42,7 +43,8 @@ static const char usage[] =
 typedef struct sub_state {
     const cli_config *cfg;
     uint64_t deadline_ms; /* -W: when to stop (from the first connect); 0: never */
-    long received;        /* messages counted for -C */
+    int was_connected;    /* a CONNACK came: losses from now on are dialled again */
+    long received;        /* messages counted for -C, across connections */
     int subacks, refused; /* SUBACKs received, and how many refused their filter */
     int is_ending;        /* DISCONNECT asked for: ignore what still arrives */
     int is_timed_out;     /* the -W deadline has passed (and "Timed out" was said) */
@@ -159,6 +161,24 @@ static int subscribe_all(mqttc_client *c, sub_state *s) {
     return rc;
 }
 
+/* Every CONNACK (on_status), as mosquitto_sub's on_connect: subscribe (and unsubscribe -U)
+   afresh, whether the broker kept the session or not. The library's own resubscribe is off
+   (options.no_resubscribe): it sends one SUBSCRIBE per filter, without -D subscribe's
+   properties and without a SUBACK callback, and only after a lost session. Later losses are
+   dialled again a second later (cli_plan_retry); ending, never. */
+static void on_status(mqttc_client *c, const mqttc_status *st, void *user) {
+    sub_state *s = (sub_state *)user;
+    int rc;
+    if (st->event != MQTTC_EVENT_CONNECTED) {
+        cli_plan_retry(c, st, s->was_connected, s->is_ending);
+        return;
+    }
+    s->was_connected = 1;
+    if (s->is_ending || (rc = subscribe_all(c, s)) == MQTTC_OK) return;
+    cli_error(s->cfg, "Unable to subscribe: %s.", mqttc_strerror(rc));
+    end(c, s, 1);
+}
+
 /* -W: 1 once the time is up (said on stderr once, as mosquitto_sub); until then it
    shortens *max_ms (-1: no limit) to the time left. */
 static int is_timed_out(sub_state *s, long *max_ms) {
@@ -180,7 +200,9 @@ static int cut_short(mqttc_client *c, const sub_state *s, int why) {
     return why;
 }
 
-/* Runs until the connection ends: -C, -E, -W, a signal, or the broker. Ending is graceful:
+/* Runs until the end: -C, -E, -W, a signal, or the broker (a refusal, its DISCONNECT); a
+   broker that goes away is dialled again meanwhile, and -W and signals end the wait for it
+   as any other state (cli_disconnect then stops the dialling). Ending is graceful:
    the library finishes the QoS 2 handshakes still open (PUBREL answered with PUBCOMP
    [MQTT-4.3.3-2]) and then sends DISCONNECT; messages arriving meanwhile are not printed
    (is_ending). Once -W's deadline has passed that gets SUB_GRACE_MS; another signal while
@@ -205,41 +227,15 @@ static int run(mqttc_client *c, sub_state *s) {
     return rc;
 }
 
-/* The broker went away: as mosquitto_sub, try again every second until connected (then
-   subscribe afresh), refused, timed out (-W) or signalled. Each connect is bounded by the
-   deadline and watches the signal pipe too. MQTTC_OK when connected; MQTTC_ERR_DISCONNECT
-   with s->exit_code set when the program should end. */
-static int reconnect(mqttc_client *c, sub_state *s) {
-    for (;;) {
-        long max_ms = 1000;
-        int stopped;
-        struct pollfd p = {signal_pipe[0], POLLIN, 0};
-        if (is_timed_out(s, &max_ms)) break;
-        if (poll(&p, 1, (int)max_ms) > 0) return MQTTC_ERR_DISCONNECT; /* a signal: exit 0 */
-        if (max_ms < 1000) continue;                                   /* woke for the deadline */
-        int rc = cli_connect(c, s->cfg, signal_pipe[0], s->deadline_ms, &stopped);
-        if (stopped == CLI_STOP_EXTRA) return MQTTC_ERR_DISCONNECT;
-        if (stopped == CLI_STOP_DEADLINE) {
-            is_timed_out(s, &max_ms); /* says so */
-            break;
-        }
-        if (rc == MQTTC_OK || rc == MQTTC_ERR_REFUSED) return rc;
-    }
-    s->exit_code = 27;
-    return MQTTC_ERR_DISCONNECT;
-}
-
-/* Subscribes and prints until the end; returns the exit code. */
+/* Prints until the end (on_status subscribes); returns the exit code: the one ending chose
+   (-C, -E, -W, a signal: DISCONNECT was sent, or the dialling stopped); 0 after the broker's
+   DISCONNECT (MQTT 5), as mosquitto_sub, which then stops without a word; a refusal on a
+   reconnect exits with its code, in mosquitto's words (cli_connect_failed). */
 static int serve(mqttc_client *c, sub_state *s) {
-    int rc;
-    do {
-        rc = subscribe_all(c, s);
-        if (rc == MQTTC_OK) rc = run(c, s);
-        if (s->is_ending) return s->exit_code; /* -C, -E, -W or a signal: DISCONNECT was sent */
-        rc = reconnect(c, s);
-    } while (rc == MQTTC_OK);
-    if (rc == MQTTC_ERR_DISCONNECT) return s->exit_code;
-    return cli_connect_failed(s->cfg, c, rc);
+    int rc = run(c, s);
+    if (s->is_ending) return s->exit_code;
+    if (rc == MQTTC_ERR_SERVER_DISCONNECT) return 0;
+    return cli_connect_failed_as(s->cfg, c, rc, CLI_REFUSED_LATER);
 }
 
 int main(int argc, char **argv) {
@@ -259,6 +255,9 @@ int main(int argc, char **argv) {
     s.cfg = &cfg;
     cli_options(&cfg, &o);
     o.on_message = on_message;
+    o.on_status = on_status;
+    o.no_resubscribe = 1;
+    cli_reconnect_options(&o);
     o.user = &s;
     int rc = mqttc_init(&c, &o);
     /* -W counts from the first connect (mosquitto_sub arms its alarm() once TCP is connected;
@@ -269,6 +268,8 @@ int main(int argc, char **argv) {
         exit_code = 1;
     } else if ((rc = cli_connect(&c, &cfg, signal_pipe[0], s.deadline_ms, &stopped)) == MQTTC_OK) {
         exit_code = serve(&c, &s);
+    } else if (s.is_ending) { /* connected, and ended at once: the SUBSCRIBE failed (on_status) */
+        exit_code = s.exit_code;
     } else if (stopped) {
         exit_code = 255; /* -W or a signal before the first CONNACK: mosquitto_sub's exit(-1) */
     } else {

@@ -471,6 +471,34 @@ TEST(queue_behind_a_full_window) {
     free_links();
 }
 
+/* A drain sends the held ones too, in order, before DISCONNECT; a client that ended with no
+   attempt to come holds nothing (MQTTC_ERR_STATE). */
+TEST(a_drain_sends_the_held_and_an_ended_client_holds_nothing) {
+    mqttc_client c;
+    mqttc_options o;
+    unsigned short ids[3], sent[8];
+    int dups[8];
+    options_reconnect(&o);
+    o.max_inflight = 1;
+    o.queue_bytes = 1000;
+    start(&c, &o);
+    for (int i = 0; i < 3; i++) CHECK_RC(mqttc_publish(&c, "d", "x", 1, 1, 0, &ids[i]), MQTTC_OK);
+    CHECK_RC(mqttc_disconnect(&c), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_DRAINING);
+    for (int i = 0; i < 3; i++) {
+        unsigned char puback[4] = {0x40, 0x02, (unsigned char)(ids[i] >> 8), (unsigned char)ids[i]};
+        CHECK_EQ_INT(sent_publishes(&links[0], sent, dups, 8), i + 1);
+        mem_feed(&links[0], puback, 4);
+        mqttc_step(&c, 1);
+    }
+    mqttc_step(&c, 1);
+    CHECK_RC(mqttc_error(&c), MQTTC_ERR_DISCONNECT); /* all three done, then DISCONNECT */
+    CHECK_EQ_INT(mqttc_inflight(&c), 0);
+    CHECK_RC(mqttc_publish(&c, "d", "x", 1, 1, 0, NULL), MQTTC_ERR_STATE);
+    mqttc_deinit(&c);
+    free_links();
+}
+
 /* A held message that no longer fits the new connection's limits (MQTT 5 Maximum Packet
    Size) is dropped with MQTTC_ERR_TOOLARGE when its turn comes. */
 TEST(queued_checked_against_new_limits) {
@@ -513,5 +541,6 @@ int main(void) {
     RUN(queue_holds_offline_publishes_in_order);
     RUN(queue_behind_a_full_window);
     RUN(queued_checked_against_new_limits);
+    RUN(a_drain_sends_the_held_and_an_ended_client_holds_nothing);
     return test_report();
 }
