@@ -1269,52 +1269,14 @@ measured:
    callback, which fails once on purpose (a failed attempt like any other); the session's
    QoS 1 message goes again with DUP. Begun by mqttc_adopt_fd without the callback, a loss
    cannot be dialled again: retry_ms -1. */
-typedef struct cuttable {
-    int fd, cut;
-} cuttable;
+typedef test_cuttable cuttable; /* (test.h) */
 static cuttable links[4];
 static int links_n, transport_port, transport_calls, transport_fail_first;
-
-static int cut_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
-    cuttable *l = (cuttable *)t->ctx;
-    *n = 0;
-    if (l->cut) return MQTTC_ERR_CLOSED;
-    ssize_t r = send(l->fd, buf, len, MSG_NOSIGNAL);
-    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? MQTTC_OK : MQTTC_ERR_IO;
-    *n = (size_t)r;
-    return MQTTC_OK;
-}
-static int cut_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
-    cuttable *l = (cuttable *)t->ctx;
-    *n = 0;
-    if (l->cut) return MQTTC_ERR_CLOSED;
-    ssize_t r = recv(l->fd, buf, cap, 0);
-    if (r == 0) return MQTTC_ERR_CLOSED;
-    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? MQTTC_OK : MQTTC_ERR_IO;
-    *n = (size_t)r;
-    return MQTTC_OK;
-}
-static void cut_close(mqttc_transport *t) {
-    cuttable *l = (cuttable *)t->ctx;
-    if (l->fd >= 0) close(l->fd);
-    l->fd = -1;
-}
 
 /* A new link to the broker as a transport; MQTTC_ERR_CANNOTCONNECT when none is left. */
 static int cut_open(mqttc_transport *t) {
     if (links_n >= 4) return MQTTC_ERR_CANNOTCONNECT;
-    cuttable *l = &links[links_n++];
-    l->cut = 0;
-    l->fd = test_tcp_socket(transport_port, 0, 0);
-    if (l->fd < 0) return MQTTC_ERR_CANNOTCONNECT;
-    fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL, 0) | O_NONBLOCK);
-    memset(t, 0, sizeof *t);
-    t->send = cut_send;
-    t->recv = cut_recv;
-    t->close = cut_close;
-    t->fd = l->fd;
-    t->ctx = l;
-    return MQTTC_OK;
+    return test_cut_open(&links[links_n++], transport_port, t);
 }
 
 static int redial_transport(mqttc_client *c, mqttc_transport *t, void *u) {

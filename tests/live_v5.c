@@ -1101,49 +1101,14 @@ static void scenario_acl(void) {
     peers_end();
 }
 
-/* A TCP transport of the test's own, whose link the test can cut (cut = 1: the client's
-   next send or recv finds it closed), so that a connection ends with flows open. */
-typedef struct cuttable {
-    int fd, cut;
-} cuttable;
-static int cut_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
-    cuttable *l = (cuttable *)t->ctx;
-    *n = 0;
-    if (l->cut) return MQTTC_ERR_CLOSED;
-    ssize_t r = send(l->fd, buf, len, MSG_NOSIGNAL);
-    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? MQTTC_OK : MQTTC_ERR_IO;
-    *n = (size_t)r;
-    return MQTTC_OK;
-}
-static int cut_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
-    cuttable *l = (cuttable *)t->ctx;
-    *n = 0;
-    if (l->cut) return MQTTC_ERR_CLOSED;
-    ssize_t r = recv(l->fd, buf, cap, 0);
-    if (r == 0) return MQTTC_ERR_CLOSED;
-    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? MQTTC_OK : MQTTC_ERR_IO;
-    *n = (size_t)r;
-    return MQTTC_OK;
-}
-static void cut_close(mqttc_transport *t) {
-    cuttable *l = (cuttable *)t->ctx;
-    if (l->fd >= 0) close(l->fd);
-    l->fd = -1;
-}
+typedef test_cuttable cuttable; /* (test.h) */
+
 /* Connects p (initialised) over a new cuttable link. */
 static int cut_connect(peer *p, cuttable *l) {
     mqttc_transport t;
-    memset(&t, 0, sizeof t);
-    l->cut = 0;
-    l->fd = test_tcp_socket(port, 0, 0);
-    if (l->fd < 0) return MQTTC_ERR_CANNOTCONNECT;
-    fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL, 0) | O_NONBLOCK);
-    t.send = cut_send;
-    t.recv = cut_recv;
-    t.close = cut_close;
-    t.fd = l->fd;
-    t.ctx = l;
-    int rc = mqttc_start_transport(&p->c, &t, mqttc_now_ms());
+    int rc = test_cut_open(l, port, &t);
+    if (rc != MQTTC_OK) return rc;
+    rc = mqttc_start_transport(&p->c, &t, mqttc_now_ms());
     if (rc == MQTTC_OK) rc = mqttc_connect_wait(&p->c);
     p->connected_ms = mqttc_now_ms();
     return rc;

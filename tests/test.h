@@ -78,6 +78,8 @@ static inline int test_exit(const char *name) {
 
 #ifndef MQTTC_NO_SOCKETS
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -95,6 +97,50 @@ static inline int test_tcp_socket(int port, int sndbuf, int rcvbuf) {
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) return fd;
     if (fd >= 0) close(fd);
     return -1;
+}
+
+/* A TCP transport of the test's own, whose link the test can cut (cut = 1: the client's
+   next send or recv finds it closed), so that a connection ends with flows open. */
+typedef struct test_cuttable {
+    int fd, cut;
+} test_cuttable;
+static inline int test_cut_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
+    test_cuttable *l = (test_cuttable *)t->ctx;
+    *n = 0;
+    if (l->cut) return MQTTC_ERR_CLOSED;
+    ssize_t r = send(l->fd, buf, len, MSG_NOSIGNAL);
+    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? MQTTC_OK : MQTTC_ERR_IO;
+    *n = (size_t)r;
+    return MQTTC_OK;
+}
+static inline int test_cut_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
+    test_cuttable *l = (test_cuttable *)t->ctx;
+    *n = 0;
+    if (l->cut) return MQTTC_ERR_CLOSED;
+    ssize_t r = recv(l->fd, buf, cap, 0);
+    if (r == 0) return MQTTC_ERR_CLOSED;
+    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? MQTTC_OK : MQTTC_ERR_IO;
+    *n = (size_t)r;
+    return MQTTC_OK;
+}
+static inline void test_cut_close(mqttc_transport *t) {
+    test_cuttable *l = (test_cuttable *)t->ctx;
+    if (l->fd >= 0) close(l->fd);
+    l->fd = -1;
+}
+/* A new cuttable link to 127.0.0.1:port as *t (non-blocking); MQTTC_ERR_CANNOTCONNECT. */
+static inline int test_cut_open(test_cuttable *l, int port, mqttc_transport *t) {
+    l->cut = 0;
+    l->fd = test_tcp_socket(port, 0, 0);
+    if (l->fd < 0) return MQTTC_ERR_CANNOTCONNECT;
+    fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL, 0) | O_NONBLOCK);
+    memset(t, 0, sizeof *t);
+    t->send = test_cut_send;
+    t->recv = test_cut_recv;
+    t->close = test_cut_close;
+    t->fd = l->fd;
+    t->ctx = l;
+    return MQTTC_OK;
 }
 #endif
 
