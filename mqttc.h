@@ -4157,7 +4157,8 @@ static unsigned short mqttc__alias_commit(mqttc_client *c, const mqttc_publish_i
 static int mqttc__must_hold(const mqttc_client *c, const mqttc_publish_info *pi) {
     if (!MQTTC__HAS_RECONNECT || !c->opt.queue_bytes || !pi->qos) return 0;
     /* ending, or ended with no attempt to come: nothing would send it */
-    if (c->state >= MQTTC_STATE_DRAINING && c->state != MQTTC_STATE_WAITING) return 0;
+    if (c->state == MQTTC_STATE_DRAINING || c->state == MQTTC_STATE_DISCONNECTING) return 0;
+    if (c->state == MQTTC_STATE_CLOSED && c->retry_ms < 0) return 0;
     return c->state != MQTTC_STATE_CONNECTED || c->held || c->outgoing_qos - c->held >= mqttc__window(c);
 }
 
