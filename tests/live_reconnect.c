@@ -1213,6 +1213,7 @@ static void churn_policy(peer *p, const mqttc_status *s) {
         return;
     }
     if (p->lost >= CHURN_LINKS) { /* the queue's bound after 1000 session losses: still all of it */
+        mqttc_set_retry(&p->c, 1); /* (a client with no attempt to come holds nothing: plan one) */
         for (int i = 0; i < 200; i++) {
             char payload[8];
             snprintf(payload, sizeof payload, "%03d", i);
