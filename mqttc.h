@@ -1942,6 +1942,7 @@ static int mqttc__decode_connack(mqttc__reader *r, int version, mqttc_connack_in
     ca->session_present = r->p[0] & 1;
     ca->reason_code = r->p[1];
     r->p += 2;
+    if (ca->session_present && ca->reason_code) return MQTTC_ERR_MALFORMED; /* [MQTT-3.2.2-4] (5.0: -6) */
     if (!mqttc__is_v5(version)) return r->p == r->end && ca->reason_code <= 5 ? MQTTC_OK : MQTTC_ERR_MALFORMED;
     if (r->p == r->end && ca->reason_code == 1) { /* a 3.1.1 broker's "unacceptable protocol level" */
         ca->reason_code = MQTTC_RC_UNSUPPORTED_PROTOCOL_VERSION;

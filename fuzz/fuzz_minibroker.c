@@ -47,11 +47,13 @@ static void fz_take_output(fz_slot *s) {
     while (c->out.len > c->out.off) {
         mqttc_packet p;
         size_t used;
-        int rc = mqttc_decode(c->out.data + c->out.off, c->out.len - c->out.off, 0, MQTTC_PROTOCOL_311, &p, &used);
+        int rc = mqttc_decode(c->out.data + c->out.off, c->out.len - c->out.off, 0,
+                              c->version ? c->version : MQTTC_PROTOCOL_311, &p, &used); /* its client's */
         FUZZ_REQUIRE(rc == MQTTC_OK); /* the broker queues whole packets only */
         FUZZ_REQUIRE((p.type == MQTTC_CONNACK) == (s->sent++ == 0));
         FUZZ_REQUIRE(p.type != MQTTC_CONNECT && p.type != MQTTC_SUBSCRIBE && p.type != MQTTC_UNSUBSCRIBE &&
-                     p.type != MQTTC_PINGREQ && p.type != MQTTC_DISCONNECT);
+                     p.type != MQTTC_PINGREQ); /* (an MQTT 5 broker may send DISCONNECT and AUTH) */
+        FUZZ_REQUIRE(c->version == MQTTC_PROTOCOL_5 || (p.type != MQTTC_DISCONNECT && p.type != MQTTC_AUTH));
         if (p.type == MQTTC_PUBLISH && p.publish.qos) s->ids[s->nids++ % 8] = p.publish.packet_id;
         if (p.type == MQTTC_PUBREL) s->ids[s->nids++ % 8] = p.ack.packet_id;
         mb_buf_consumed(&c->out, used);

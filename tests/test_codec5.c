@@ -2083,6 +2083,11 @@ TEST(mqtt_3_2_2_6_refusal_without_session_present) {
     CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, 4, &ca, &n), MQTTC_ERR_ARG);
     ca.reason_code = 0;
     CHECK_EQ_INT(mqttc_encode_connack(buf, sizeof buf, 5, &ca, &n), MQTTC_OK);
+    /* and such a CONNACK from a broker is refused by the decoder too (found by fuzz_decode) */
+    static const unsigned char sp_refused[] = {0x20, 0x02, 0x01, 0x04};
+    mqttc_packet p;
+    size_t used;
+    CHECK_EQ_INT(mqttc_decode(sp_refused, sizeof sp_refused, 0, 4, &p, &used), MQTTC_ERR_MALFORMED);
 }
 
 int main(void) {
