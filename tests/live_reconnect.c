@@ -39,29 +39,8 @@
 #include "mqttc.h"
 #include "test.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LIVE_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define LIVE_PRINTF(a, b)
-#endif
-
-/* One named check: "ok - NAME", or "not ok - NAME" and, below it, what was found. */
-static void LIVE_PRINTF(3, 4) verdict(const char *name, int holds, const char *fmt, ...) {
-    printf("%s - %s\n", holds ? "ok" : "not ok", name);
-    if (!holds) {
-        va_list ap;
-        va_start(ap, fmt);
-        printf("    found: ");
-        vprintf(fmt, ap);
-        printf("\n");
-        va_end(ap);
-        test__current_failed = 1;
-    }
-    fflush(stdout);
-}
-
 /* A measurement, reported whatever the checks say. */
-static void LIVE_PRINTF(1, 2) report(const char *fmt, ...) {
+static void TEST_PRINTF(1, 2) report(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     printf("    ");

@@ -20,27 +20,6 @@
 
 static int port;
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LIVE_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define LIVE_PRINTF(a, b)
-#endif
-
-/* One named check: "ok - NAME", or "not ok - NAME" and, below it, what was found. */
-static void LIVE_PRINTF(3, 4) verdict(const char *name, int holds, const char *fmt, ...) {
-    printf("%s - %s\n", holds ? "ok" : "not ok", name);
-    if (!holds) {
-        va_list ap;
-        va_start(ap, fmt);
-        printf("    found: ");
-        vprintf(fmt, ap);
-        printf("\n");
-        va_end(ap);
-        test__current_failed = 1;
-    }
-    fflush(stdout);
-}
-
 /* What one client did and saw: its callbacks' and its trace's counts. */
 enum { MAX_NUM = 600, MAX_ALIAS = 16 };
 typedef struct peer {

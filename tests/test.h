@@ -8,6 +8,7 @@
    use the same checks and end with test_exit("name"). */
 #ifndef MQTTC_TEST_H
 #define MQTTC_TEST_H
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,28 @@ static inline int test_report(void) {
             test__current_failed = 1;                                                     \
         }                                                                                 \
     } while (0)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TEST_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TEST_PRINTF(a, b)
+#endif
+
+/* One named check of a scenario program: "ok - NAME", or "not ok - NAME" and, below it,
+   what was found (printf-style). */
+static inline void TEST_PRINTF(3, 4) verdict(const char *name, int holds, const char *fmt, ...) {
+    printf("%s - %s\n", holds ? "ok" : "not ok", name);
+    if (!holds) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf("    found: ");
+        vprintf(fmt, ap);
+        printf("\n");
+        va_end(ap);
+        test__current_failed = 1;
+    }
+    fflush(stdout);
+}
 
 /* The end of a scenario program: "name: ok" and 0, or "name: FAILED" and 1. */
 static inline int test_exit(const char *name) {
