@@ -143,22 +143,53 @@ CONTENTS
    seconds [MQTT-3.1.2-23]; no PINGRESP within ping_timeout_ms (default and maximum K) ends
    the connection with "pingresp". So a dead link is found within 2 x K of the last byte.
 
-8. TRANSPORTS. A connection is a chain of stages, bottom up: the next hop (where TCP goes),
-   then the stages that speak to the target (the broker): TLS. mqttc_connect_start makes the
-   bottom stage TCP (IPv4/IPv6, getaddrinfo, non-blocking connect as its handshake);
-   mqttc_adopt_fd takes a socket someone else connected (a proxy...); mqttc_start_transport
-   takes any mqttc_transport (your own stage, an in-memory pipe in tests). The client only
-   calls the top stage: handshake until done, then send, recv, close.
-   Note getaddrinfo itself blocks: pass a numeric address to stay non-blocking.
-   TLS (MQTTC_WITH_OPENSSL, options.secure = 1; the default port becomes 8883) wraps the
-   bottom stage of all three, so a socket through a proxy can be upgraded too. The
-   handshake is non-blocking, inside the connect timeout (state HANDSHAKE). The trust rule:
+8. TRANSPORTS. A connection is a chain of stages, bottom up; each is a mqttc_transport
+   wrapping the one below, and the client only calls the top one (handshake until done,
+   then send, recv, close):
+
+      TCP --> proxy (SOCKS5 or HTTP CONNECT) --> TLS --> WebSocket --> MQTT
+      next hop    opens the way to the broker    names the broker  frames MQTT's bytes
+
+   The next hop is where TCP goes (the proxy when options.proxy is set, else the broker);
+   the target is the broker, which every stage above the proxy speaks to. mqttc_connect_start
+   and mqttc_connect_url make the bottom stage TCP (IPv4/IPv6, getaddrinfo, non-blocking
+   connect as its handshake); mqttc_adopt_fd takes a socket someone else connected;
+   mqttc_start_transport takes any mqttc_transport (your own stage, an in-memory pipe in
+   tests). The stages above are added to all three. Every handshake drives the one below it
+   first and is non-blocking, all of them inside connect_timeout_ms (state HANDSHAKE); a
+   stage that fails says what it found in mqttc_error_detail.
+   getaddrinfo blocks: pass numeric addresses to stay non-blocking. Through a proxy only the
+   proxy's name is resolved here (socks5h:// and http:// send the broker's name on).
+   URL: mqtt://, mqtts://, ws://, wss:// ([user[:password]@]host[:port][/path], IPv6 in
+   brackets) choose TLS and WebSocket for that connection; options.secure and ws_path do
+   for the host-and-port calls.
+   PROXY (not with MQTTC_NO_PROXY). SOCKS5 (RFC 1928) with no authentication or user name
+   and password (RFC 1929), the broker named by IPv4, IPv6 or domain name; HTTP CONNECT
+   (RFC 9110 9.3.6) with Basic authentication, HTTP/1.0 or 1.1 answers. Each reads its
+   answer exactly to its end, never a byte of what follows; bytes may come in any pieces.
+   A refusal is "proxy" (mqttc_reason_code: SOCKS5's REP code or the HTTP status), refused
+   credentials "proxyauth" (HTTP 407, SOCKS5 method or login refused; not retried). After
+   its handshake the stage passes bytes through untouched.
+   TLS (MQTTC_WITH_OPENSSL; options.secure = 1 or mqtts:// and wss://; default port 8883,
+   443 for wss) names the broker, never the proxy (SNI and the name check). The trust rule:
    with a user name or password (or tls_verify), the broker's chain and host name are
    checked after the handshake and before CONNECT; an untrusted chain ends the connect with
    "cert", a name that does not match with "cn", and no byte of CONNECT leaves. Without
    credentials nothing is checked: the connection goes on, as with the original client.
    Over an adopted socket, name the broker in tls_server_name (else the check says "cn").
-   OpenSSL allocates for itself: options.mem does not cover it.
+   The tls_ options with a connection that is not TLS are MQTTC_ERR_ARG at connect (never a
+   silent plain-text connection). OpenSSL allocates for itself.
+   WEBSOCKET (RFC 6455; not with MQTTC_NO_WEBSOCKET; options.ws_path, ws:// and wss://;
+   default port 80, 443 with TLS). The upgrade asks for subprotocol "mqtt" [MQTT-6.0.0-3];
+   the answer must be 101, select "mqtt" [MQTT-6.0.0-4] and carry the Sec-WebSocket-Accept
+   of our random key, else "wshandshake". MQTT's bytes go in binary frames [MQTT-6.0.0-1],
+   masked (a fresh key per frame), at most MQTTC_WS_FRAME payload bytes each: a packet may
+   span frames and a frame hold several packets [MQTT-6.0.0-2]. Incoming frame headers are
+   taken out in place; fragmented messages are joined, PING is answered with PONG, CLOSE is
+   answered and ends the connection ("websocket"), as do a text frame, a masked frame, a
+   reserved bit or opcode. Closing sends CLOSE (1000) when the link still works.
+   The proxy and WebSocket stages allocate their state once per connection (about 0.5 KiB,
+   plus MQTTC_WS_FRAME for WebSocket output); options.mem does not cover that, nor OpenSSL.
 
 9. THREADS AND RE-ENTRANCY. A client is used by one thread at a time; different clients are
    independent (no global state). From inside any callback you may call publish, subscribe,
@@ -330,7 +361,11 @@ extern "C" {
     X(ERR_SESSION_LOST, -36, "sessionlost", "the broker lost the session: the message is lost") \
     X(ERR_SSLHANDSHAKE, -40, "sslhandshake", "TLS handshake failed")                         \
     X(ERR_CERT, -41, "cert", "the broker's certificate chain is not trusted")                \
-    X(ERR_CN, -42, "cn", "the broker's certificate does not name the host")
+    X(ERR_CN, -42, "cn", "the broker's certificate does not name the host")                   \
+    X(ERR_PROXY, -43, "proxy", "the proxy could not open the way to the broker (mqttc_reason_code)") \
+    X(ERR_PROXYAUTH, -44, "proxyauth", "the proxy refused our credentials or asked for some")  \
+    X(ERR_WSHANDSHAKE, -45, "wshandshake", "the WebSocket upgrade failed")                     \
+    X(ERR_WEBSOCKET, -46, "websocket", "WebSocket protocol error, or the server closed the WebSocket")
 
 enum {
 #define MQTTC__ENUM(name, value, shortname, text) MQTTC_##name = value,
@@ -663,6 +698,8 @@ struct mqttc_transport {
     void *slot[2]; /* room for a stage's own pointers, so the bottom stage allocates nothing */
     int has_buffered_input; /* set by recv: bytes are ready that poll cannot see (TLS keeps
                                decrypted bytes); mqttc_timeout_ms is then 0 */
+    const char *detail;     /* with an error: what the stage found (static text), or NULL */
+    int detail_code;        /* with it: the peer's own code (a proxy's reply), or 0 */
 };
 
 /* Per-client state of the transport stages, kept across connections (the TLS context).
@@ -818,6 +855,15 @@ typedef struct mqttc_options {
     int no_resubscribe;            /* 1: subscriptions are not made again after a lost session */
     uint32_t random_seed;          /* the backoff's jitter; 0: seeded per client */
     mqttc_dropped_fn on_dropped;   /* a message given up, and why; default none */
+    /* Transports (top comment, section 8). A URL (mqttc_connect_url) sets TLS and WebSocket
+       per connection; these apply to the host-and-port calls and add to a URL. */
+    const char *proxy;             /* the next hop: "socks5h://[user:pass@]host[:1080]" (the
+                                      proxy resolves the broker's name), "socks5://..." (we
+                                      resolve it), "http://[user:pass@]host[:8080]" (HTTP
+                                      CONNECT); default none. Borrowed */
+    const char *ws_path;           /* MQTT over WebSocket on this request path ("/mqtt");
+                                      default none (a ws:// URL sets its own) */
+    const char *ws_headers;        /* more upgrade request header lines, each ending "\r\n" */
 } mqttc_options;
 
 /* Private to the implementation: a byte buffer and a compacting record pool. */
@@ -894,6 +940,15 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
 MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
 /* Starts the MQTT connection over any transport (copied; the client calls its close). */
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
+/* Non-blocking, as mqttc_connect_start, to the broker a URL names (section 8):
+   mqtt://, mqtts:// (TLS), ws://, wss:// (WebSocket, over TLS), each as
+   scheme://[user[:password]@]host[:port][/path], host a name, an IPv4 address or an IPv6
+   literal in brackets; percent-escapes in the user information. Default ports 1883, 8883,
+   80, 443; the path is the WebSocket request's (default "/mqtt"; ignored by mqtt://). The
+   user and password are sent in CONNECT unless options.username is set. A reconnect dials
+   the same URL. MQTTC_ERR_ARG ("url") for anything else, a scheme this build leaves out
+   included. Then mqttc_connect_wait blocks until CONNACK. */
+MQTTC_DEF int mqttc_connect_url(mqttc_client *c, const char *url, uint64_t now_ms);
 
 /* Changes the plan after a loss (retry_ms in the status): dial again after ms milliseconds
    (0: at once), or -1: stop. From options.on_status it decides what happens next; while
@@ -1012,6 +1067,12 @@ MQTTC_DEF const mqttc_limits *mqttc_server_limits(const mqttc_client *c);
 #endif
 /* The errno of the last failed system call (a refused TCP connect: ECONNREFUSED); 0 if none. */
 MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c);
+/* What exactly a transport stage found, for the last error: "socks5: connection refused",
+   "http proxy: no 200 (mqttc_reason_code: the status)", "websocket: wrong
+   Sec-WebSocket-Accept", ...; "" when no stage said anything. Static. With MQTTC_ERR_PROXY
+   and _PROXYAUTH mqttc_reason_code is the proxy's reply: the SOCKS5 REP code (1..8) or the
+   HTTP status (403, 407, 502, ...). */
+MQTTC_DEF const char *mqttc_error_detail(const mqttc_client *c);
 MQTTC_DEF const char *mqttc_errname(int err);  /* short stable name, static */
 MQTTC_DEF const char *mqttc_strerror(int err); /* a sentence, static */
 
