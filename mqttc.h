@@ -45,8 +45,8 @@ CONTENTS
     MQTTC_REALLOC(p, n)     realloc   MQTTC_FREE, all allocation goes through these three.
     MQTTC_FREE(p)           free      A client given options.mem never calls them.
     MQTTC_NO_SOCKETS        off       implementation file only: leave out the built-in TCP
-                                      transport and the blocking layer (bare-metal; bring a
-                                      transport of your own)
+                                      transport, the WebSocket and proxy stages and the
+                                      blocking layer (bare-metal; bring a transport of your own)
     MQTTC_DEFAULT_MAX_PACKET 16 MiB   global: default limit on an incoming packet's size
     MQTTC_DEFAULT_MAX_INFLIGHT 20     global: default window of outgoing QoS 1/2 messages;
                                       mosquitto drops QoS 2 beyond its 20 (see below)
@@ -56,6 +56,14 @@ CONTENTS
     MQTTC_NO_MQTT5          off       global: MQTT 3.1.1 only (the small build): the MQTT 5
                                       functions are not declared, protocol_version 5 is
                                       MQTTC_ERR_ARG
+    MQTTC_NO_WEBSOCKET      off       implementation file only: no WebSocket stage (ws://, wss://,
+                                      options.ws_path are MQTTC_ERR_ARG)
+    MQTTC_NO_PROXY          off       implementation file only: no SOCKS5 / HTTP CONNECT stage
+                                      (options.proxy is MQTTC_ERR_ARG). The small build is
+                                      MQTTC_NO_MQTT5 MQTTC_NO_RECONNECT MQTTC_NO_WEBSOCKET
+                                      MQTTC_NO_PROXY: under 12 KiB of .text for a publisher
+    MQTTC_WS_FRAME          4096      implementation file only: the largest WebSocket frame we
+                                      send (payload bytes); output is staged and masked in it
     MQTTC_WITH_OPENSSL      off       implementation file only: TLS (options.secure) through
                                       OpenSSL 1.1.1 or 3.x; link -lssl -lcrypto. Without it
                                       the header needs nothing beyond libc
@@ -178,7 +186,7 @@ CONTENTS
    credentials nothing is checked: the connection goes on, as with the original client.
    Over an adopted socket, name the broker in tls_server_name (else the check says "cn").
    The tls_ options with a connection that is not TLS are MQTTC_ERR_ARG at connect (never a
-   silent plain-text connection). OpenSSL allocates for itself.
+   silent plain-text connection; at init in a build without TLS). OpenSSL allocates for itself.
    WEBSOCKET (RFC 6455; not with MQTTC_NO_WEBSOCKET; options.ws_path, ws:// and wss://;
    default port 80, 443 with TLS). The upgrade asks for subprotocol "mqtt" [MQTT-6.0.0-3];
    the answer must be 101, select "mqtt" [MQTT-6.0.0-4] and carry the Sec-WebSocket-Accept
@@ -812,8 +820,9 @@ typedef struct mqttc_options {
     void (*unlock)(void *lock_user);
     void *lock_user;
     /* TLS (top comment, section 8). The fields exist in every build; without
-       MQTTC_WITH_OPENSSL, secure = 1 makes mqttc_init fail with MQTTC_ERR_ARG, as does any
-       tls_ field without secure = 1 (never a silent plain-text connection). */
+       MQTTC_WITH_OPENSSL, secure = 1 or any tls_ field makes mqttc_init fail with
+       MQTTC_ERR_ARG; with it, a tls_ field on a connection that is not TLS makes the connect
+       fail so (never a silent plain-text connection). */
     int secure;                    /* 1: TLS over every connection; default port 8883 */
     const char *tls_ca_file;       /* PEM file of trusted CAs; default: the system store */
     const char *tls_ca_path;       /* directory of hashed CA certificates (c_rehash) */
@@ -920,6 +929,8 @@ struct mqttc_client {
     int dial;                   /* how to dial again: 0 not at all, 1 host and port, 2 transport */
     int was_up;                 /* this client reached CONNECTED since the user's connect call */
     const char *detail;         /* what a transport stage found, with the error (static) */
+    void (*login)(const mqttc_client *c, mqttc_connect_info *ci); /* this connection's URL
+                                   gave a login (MQTTC__LOGIN): puts it in CONNECT */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -2388,6 +2399,7 @@ static void mqttc__rec_remove(mqttc__buf *pool, mqttc__rec *r) {
     pool->len -= (uint32_t)size;
 }
 
+#ifndef MQTTC_NO_SOCKETS
 /* The first record of `kind`, or NULL. */
 static mqttc__rec *mqttc__rec_first(mqttc__buf *pool, int kind) {
     mqttc__rec *r;
@@ -2395,6 +2407,7 @@ static mqttc__rec *mqttc__rec_first(mqttc__buf *pool, int kind) {
         if (r->kind == kind) return r;
     return NULL;
 }
+#endif
 
 /* The record of `kind` with this id, or for kind 0 any outgoing one holding the id. */
 static mqttc__rec *mqttc__rec_find(mqttc__buf *pool, int kind, unsigned short id) {
@@ -2488,13 +2501,15 @@ typedef struct mqttc__endpoint {
     int port;
     int secure;          /* TLS */
     const char *ws_path; /* WebSocket on this request path; NULL: none */
-    int has_login;       /* a URL's user name goes in CONNECT (the TLS trust rule) */
-    int has_proxy;       /* TCP went to the proxy (options.proxy, parsed in proxy) */
-    mqttc__url proxy;
+    int has_login;       /* a URL's user name goes in CONNECT (and the TLS trust rule) */
+    void (*login)(const struct mqttc_client *c, mqttc_connect_info *ci); /* puts it there; NULL:
+                            none (a pointer: a program that never dials a URL carries no code
+                            for it) */
 } mqttc__endpoint;
 
 /* ---- what every stage above the bottom one shares ---- */
 #if defined(MQTTC_WITH_OPENSSL) || (!defined(MQTTC_NO_SOCKETS) && (!defined(MQTTC_NO_WEBSOCKET) || !defined(MQTTC_NO_PROXY)))
+#define MQTTC__HAS_STAGES 1 /* a stage above the bottom one is built in */
 
 /* The stage's inner transport failed: its error goes up with what the inner stage found. */
 static int mqttc__stage_fail(mqttc_transport *t, const mqttc_transport *inner, int rc) {
@@ -3196,8 +3211,9 @@ static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const mqt
 }
 
 #else /* no MQTTC_WITH_OPENSSL: options.secure is refused, nothing else changes */
-static const char *mqttc__tls_options_bad(const mqttc_options *o) {
-    return o->secure ? "options.secure" : mqttc__tls_fields_bad(o); /* built without TLS */
+static const char *mqttc__tls_options_bad(const mqttc_options *o) { /* built without TLS: no connection is */
+    const char *set = mqttc__tls_field_set(o);
+    return o->secure ? "options.secure" : set ? set : mqttc__tls_fields_bad(o);
 }
 static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const mqttc__endpoint *ep, mqttc_transport *t,
                             const char **bad) {
@@ -3875,13 +3891,17 @@ static int mqttc__chain(mqttc__stages *st, const mqttc_options *o, const mqttc__
     int rc = MQTTC_OK;
     *bad = NULL;
 #if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_PROXY)
-    if (ep->has_proxy && (rc = mqttc__proxy_stage(&ep->proxy, ep->host, ep->port, t)) != MQTTC_OK) {
+    mqttc__url px; /* a dial (the broker named) went to the proxy: mqttc__open_hop */
+    if (o->proxy && ep->host && mqttc__proxy_parse(o->proxy, &px) == MQTTC_OK &&
+        (rc = mqttc__proxy_stage(&px, ep->host, ep->port, t)) != MQTTC_OK) {
         if (rc == MQTTC_ERR_ARG) *bad = "options.proxy";
         return rc;
     }
 #endif
     if (ep->secure) rc = mqttc__tls_stage(st, o, ep, t, bad);
+#ifdef MQTTC_WITH_OPENSSL
     else if ((*bad = mqttc__tls_field_set(o)) != NULL) rc = MQTTC_ERR_ARG; /* never plain text by mistake */
+#endif
 #if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_WEBSOCKET)
     if (rc == MQTTC_OK && ep->ws_path &&
         (rc = mqttc__ws_stage(ep->host, ep->port, ep->secure, ep->ws_path, o->ws_headers, t)) == MQTTC_ERR_ARG)
@@ -4035,10 +4055,10 @@ static int mqttc__fail(mqttc_client *c, int err) {
     int was_ending = c->state == MQTTC_STATE_DRAINING || c->state == MQTTC_STATE_DISCONNECTING; /* the user's */
     c->error = err;
     if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
-    if (c->tr.detail) { /* a stage's own word: a proxy's reply code goes where the broker's would */
-        c->detail = c->tr.detail;
-        if (c->tr.detail_code) c->reason_code = c->tr.detail_code;
-    }
+#ifdef MQTTC__HAS_STAGES
+    c->detail = c->tr.detail; /* a stage's own word; a proxy's reply code goes where the broker's would */
+    if (c->tr.detail_code) c->reason_code = c->tr.detail_code;
+#endif
     if (c->tr.close) c->tr.close(&c->tr);
     c->tr.close = NULL; /* closed once: never again */
     c->tr.fd = -1;
@@ -4211,15 +4231,7 @@ static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
         ci->password.ptr = (const char *)o->password;
         ci->password.len = o->password_len;
     }
-    mqttc__rec *login = o->username ? NULL : mqttc__rec_first((mqttc__buf *)&c->subs, MQTTC__LOGIN);
-    if (login) { /* the URL's: valid while CONNECT is encoded (nothing changes the subs pool) */
-        ci->username.ptr = (const char *)mqttc__rec_data(login);
-        ci->username.len = login->packet_id;
-        if (login->seq) {
-            ci->password.ptr = ci->username.ptr + login->packet_id + 1;
-            ci->password.len = login->seq - 1u;
-        }
-    }
+    if (c->login) c->login(c, ci);
     if (MQTTC__V5(c)) ci->will_props = o->will_props;
 }
 
@@ -4313,7 +4325,9 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
     if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
     c->error = MQTTC_OK; /* a new connection: its own first error will stick */
     c->reason_code = 0;
+#ifdef MQTTC__HAS_STAGES
     c->detail = NULL;
+#endif
     int rc = mqttc__buffers(c);
     if (rc != MQTTC_OK) return rc;
     c->now_ms = c->last_tx_ms = c->last_rx_ms = now_ms;
@@ -5049,7 +5063,9 @@ static mqttc__endpoint mqttc__given_endpoint(const mqttc_client *c) {
     mqttc__endpoint ep;
     memset(&ep, 0, sizeof ep);
     ep.secure = c->opt.secure;
-    ep.ws_path = c->opt.ws_path;
+#if !defined(MQTTC_NO_WEBSOCKET) && !defined(MQTTC_NO_SOCKETS)
+    ep.ws_path = c->opt.ws_path; /* (refused at init in a build without WebSocket) */
+#endif
     return ep;
 }
 
@@ -5063,6 +5079,7 @@ static int mqttc__start(mqttc_client *c, const mqttc_transport *t, const mqttc__
     const char *bad = NULL;
     int rc = mqttc__begin_connection(c, now_ms);
     if (rc == MQTTC_ERR_STATE) return rc;
+    c->login = ep->login;
     c->tr = *t;
     if (rc == MQTTC_OK) rc = mqttc__chain(&c->stages, &c->opt, ep, &c->tr, &bad);
     if (rc != MQTTC_OK) {
@@ -5091,8 +5108,8 @@ static int mqttc__default_port(int secure, int is_ws) {
 
 static const char *const mqttc__broker_schemes[] = {"mqtt", "mqtts", "ws", "wss", NULL};
 
-/* A URL's user name and password, unescaped, kept for CONNECT (MQTTC__LOGIN); none: the
-   record goes, so one broker's credentials never reach another. */
+/* A URL's user name and password, unescaped, kept for CONNECT (MQTTC__LOGIN, used only on
+   a connection to that URL: one broker's credentials never reach another). */
 static int mqttc__keep_login(mqttc_client *c, const mqttc__url *u) {
     mqttc__rec_drop(&c->subs, 1u << MQTTC__LOGIN);
     if (!u->user) return MQTTC_OK;
@@ -5109,6 +5126,19 @@ static int mqttc__keep_login(mqttc_client *c, const mqttc__url *u) {
     r->packet_id = (unsigned short)ulen;
     r->seq = u->pass ? (uint32_t)plen + 1u : 0u;
     return MQTTC_OK;
+}
+
+/* The URL's login into CONNECT: valid while CONNECT is encoded (nothing changes the subs
+   pool meanwhile). */
+static void mqttc__url_login(const mqttc_client *c, mqttc_connect_info *ci) {
+    mqttc__rec *login = mqttc__rec_first((mqttc__buf *)&c->subs, MQTTC__LOGIN);
+    if (!login || c->opt.username) return; /* options.username first */
+    ci->username.ptr = (const char *)mqttc__rec_data(login);
+    ci->username.len = login->packet_id;
+    if (login->seq) {
+        ci->password.ptr = ci->username.ptr + login->packet_id + 1;
+        ci->password.len = login->seq - 1u;
+    }
 }
 
 /* A broker URL (mqttc_connect_url) into ep, its host copied into buf[256]; its login kept.
@@ -5129,6 +5159,7 @@ static int mqttc__url_endpoint(mqttc_client *c, const char *url, mqttc__endpoint
     ep->host = mqttc__url_host(&u, buf);
     ep->port = u.port ? u.port : mqttc__default_port(ep->secure, ep->ws_path != NULL);
     ep->has_login = u.user != NULL;
+    ep->login = u.user ? mqttc__url_login : NULL;
     return mqttc__keep_login(c, &u);
 }
 
@@ -5138,10 +5169,10 @@ static int mqttc__open_hop(mqttc_client *c, mqttc__endpoint *ep, mqttc_transport
     int port = ep->port;
 #ifndef MQTTC_NO_PROXY
     char host[256];
-    if (c->opt.proxy && mqttc__proxy_parse(c->opt.proxy, &ep->proxy) == MQTTC_OK) {
-        ep->has_proxy = 1;
-        hop = mqttc__url_host(&ep->proxy, host);
-        port = ep->proxy.port;
+    mqttc__url px;
+    if (c->opt.proxy && mqttc__proxy_parse(c->opt.proxy, &px) == MQTTC_OK) { /* (checked at init) */
+        hop = mqttc__url_host(&px, host);
+        port = px.port;
     }
 #else
     (void)c;
@@ -5161,7 +5192,6 @@ static int mqttc__target(mqttc_client *c, unsigned i, char *buf, mqttc__endpoint
     if (strstr(h, "://")) return mqttc__url_endpoint(c, h, ep, buf);
     *ep = mqttc__given_endpoint(c);
     ep->port = t->packet_id ? t->packet_id : mqttc__default_port(ep->secure, ep->ws_path != NULL);
-    mqttc__rec_drop(&c->subs, 1u << MQTTC__LOGIN);
     len = strlen(h);
     colon = strrchr(h, ':');
     if (i && h[0] == '[') { /* [v6] or [v6]:port */
@@ -5699,9 +5729,6 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
     mqttc__endpoint ep = mqttc__given_endpoint(c);
     ep.host = host;
     ep.port = port ? port : mqttc__default_port(ep.secure, ep.ws_path != NULL);
-    mqttc__lock(c);
-    mqttc__rec_drop(&c->subs, 1u << MQTTC__LOGIN); /* a URL's login was for its broker */
-    mqttc__unlock(c);
     return mqttc__connect_to(c, host, ep.port, &ep, now_ms);
 }
 

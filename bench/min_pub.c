@@ -2,7 +2,8 @@
    publish one message, disconnect. Built -Os, MQTTC_STATIC, --gc-sections, stripped (see
    mk/bench.mk); its .text is what mqttc adds to a program, plus a little C start-up code.
    Built twice: min_pub, the default build (MQTT 5 compiled in; this program speaks
-   3.1.1), and min_pub_no5 with -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT (the small build).
+   3.1.1), and min_pub_no5 with -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET
+   -DMQTTC_NO_PROXY (the small build).
    Usage: min_pub HOST PORT */
 #define MQTTC_STATIC
 #define MQTTC_IMPLEMENTATION

@@ -44,12 +44,12 @@ $(BENCH_DIR)/alloc_count.so: bench/alloc_count.c | $(BENCH_DIR)
 # The `size` figures: a minimal publisher, -Os, one translation unit (MQTTC_STATIC drops
 # what it does not call), unused sections collected, stripped. Two builds of it:
 #   min_pub      the default build (MQTT 5 compiled in; the program speaks 3.1.1)
-#   min_pub_no5  the small build, -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT (3.1.1, no staying
-#                connected): the 12 KiB target
+#   min_pub_no5  the small build, -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET
+#                -DMQTTC_NO_PROXY (3.1.1, no staying connected, TCP only): the 12 KiB target
 MIN_PUB_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -Os -I. -ffunction-sections \
                   -fdata-sections -Wl,--gc-sections -s
 $(BENCH_DIR)/min_pub: bench/min_pub.c mqttc.h | $(BENCH_DIR)
 	$(CC) $(MIN_PUB_CFLAGS) -o $@ $<
 
 $(BENCH_DIR)/min_pub_no5: bench/min_pub.c mqttc.h | $(BENCH_DIR)
-	$(CC) $(MIN_PUB_CFLAGS) -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -o $@ $<
+	$(CC) $(MIN_PUB_CFLAGS) -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -o $@ $<
