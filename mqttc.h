@@ -62,8 +62,9 @@ CONTENTS
                                       (options.proxy is MQTTC_ERR_ARG). The small build is
                                       MQTTC_NO_MQTT5 MQTTC_NO_RECONNECT MQTTC_NO_WEBSOCKET
                                       MQTTC_NO_PROXY: under 12 KiB of .text for a publisher
-    MQTTC_WS_FRAME          4096      implementation file only: the largest WebSocket frame we
-                                      send (payload bytes); output is staged and masked in it
+    MQTTC_WS_FRAME          65536     implementation file only: the largest WebSocket frame we
+                                      send (payload bytes); output is masked in a buffer that
+                                      grows to it from 4 KiB as the writes need
     MQTTC_WITH_OPENSSL      off       implementation file only: TLS (options.secure) through
                                       OpenSSL 1.1.1 or 3.x; link -lssl -lcrypto. Without it
                                       the header needs nothing beyond libc
@@ -191,13 +192,15 @@ CONTENTS
    default port 80, 443 with TLS). The upgrade asks for subprotocol "mqtt" [MQTT-6.0.0-3];
    the answer must be 101, select "mqtt" [MQTT-6.0.0-4] and carry the Sec-WebSocket-Accept
    of our random key, else "wshandshake". MQTT's bytes go in binary frames [MQTT-6.0.0-1],
-   masked (a fresh key per frame), at most MQTTC_WS_FRAME payload bytes each: a packet may
+   masked (a fresh key per frame), at most MQTTC_WS_FRAME payload bytes each (one frame per
+   write: a batch of packets costs one system call, as over TCP): a packet may
    span frames and a frame hold several packets [MQTT-6.0.0-2]. Incoming frame headers are
    taken out in place; fragmented messages are joined, PING is answered with PONG, CLOSE is
    answered and ends the connection ("websocket"), as do a text frame, a masked frame, a
    reserved bit or opcode. Closing sends CLOSE (1000) when the link still works.
    The proxy and WebSocket stages allocate their state once per connection (about 0.5 KiB,
-   plus MQTTC_WS_FRAME for WebSocket output); options.mem does not cover that, nor OpenSSL.
+   plus WebSocket's output buffer: 4 KiB, grown to MQTTC_WS_FRAME by a bulk sender); options.mem
+   does not cover that, nor OpenSSL.
 
 9. THREADS AND RE-ENTRANCY. A client is used by one thread at a time; different clients are
    independent (no global state). From inside any callback you may call publish, subscribe,
@@ -3498,7 +3501,7 @@ static int mqttc__proxy_parse(const char *proxy, mqttc__url *px) {
    then MQTT's bytes in masked binary frames out and unframed in place on the way in. */
 #if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_WEBSOCKET)
 #ifndef MQTTC_WS_FRAME
-#define MQTTC_WS_FRAME 4096 /* payload bytes of our largest frame: output is staged and masked in it */
+#define MQTTC_WS_FRAME 65536 /* payload bytes of our largest frame (the output buffer's most) */
 #endif
 
 enum { MQTTC__WS_UPGRADE, MQTTC__WS_ANSWER, MQTTC__WS_OPEN };
@@ -3528,7 +3531,8 @@ typedef struct mqttc__ws_conn {
     size_t ctl_out_len, ctl_out_pos;
     size_t out_len, out_pos;
     size_t out_taken;          /* the caller's bytes in that frame, told once it is all out */
-    unsigned char out[14 + MQTTC_WS_FRAME]; /* the upgrade request first, then each frame */
+    unsigned char *out;        /* the upgrade request first, then each frame, masked */
+    size_t out_cap;            /* from 4 KiB up to MQTTC_WS_FRAME + 14, as writes need */
 } mqttc__ws_conn;
 
 /* Randomness for the key and the masks (RFC 6455 10.3: unpredictable to the application):
@@ -3610,11 +3614,14 @@ static int mqttc__ws_prepare(mqttc__ws_conn *s, const char *host, int port, int 
     const char *l = strchr(host, ':') ? "[" : "", *r = *l ? "]" : "";
     if (port == (secure ? 443 : 80)) snprintf(hostport, sizeof hostport, "%s%s%s", l, host, r);
     else snprintf(hostport, sizeof hostport, "%s%s%s:%d", l, host, r, port);
-    int n = snprintf((char *)s->out, sizeof s->out,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s\r\n",
-                     path, hostport, key, headers ? headers : "");
-    if (n < 0 || (size_t)n >= sizeof s->out) return MQTTC_ERR_ARG;
+    static const char form[] = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s\r\n";
+    int n = snprintf(NULL, 0, form, path, hostport, key, headers ? headers : "");
+    if (n < 0 || (size_t)n >= MQTTC__HTTP_MAX) return MQTTC_ERR_ARG;
+    s->out_cap = (size_t)n + 1 > 4096 + 14 ? (size_t)n + 1 : 4096 + 14;
+    s->out = (unsigned char *)MQTTC_MALLOC(s->out_cap);
+    if (!s->out) return MQTTC_ERR_NOMEM;
+    snprintf((char *)s->out, s->out_cap, form, path, hostport, key, headers ? headers : "");
     s->out_len = (size_t)n;
     return MQTTC_OK;
 }
@@ -3707,6 +3714,22 @@ static int mqttc__ws_flush(mqttc_transport *t, mqttc__ws_conn *s) {
     return rc;
 }
 
+/* Room for a frame of `want` payload bytes: the buffer doubles toward MQTTC_WS_FRAME (a bulk
+   sender's writes become one frame each); when it cannot grow, frames stay smaller. */
+static size_t mqttc__ws_room(mqttc__ws_conn *s, size_t want) {
+    size_t max = (size_t)MQTTC_WS_FRAME + 14;
+    if (want + 14 > s->out_cap && s->out_cap < max) {
+        size_t cap = s->out_cap * 2 > want + 14 ? s->out_cap * 2 : want + 14;
+        cap = cap < max ? cap : max;
+        unsigned char *p = (unsigned char *)MQTTC_REALLOC(s->out, cap);
+        if (p) {
+            s->out = p;
+            s->out_cap = cap;
+        }
+    }
+    return want + 14 <= s->out_cap ? want : s->out_cap - 14;
+}
+
 /* The caller's bytes go in frames of up to MQTTC_WS_FRAME. A frame's bytes are told as sent
    (*n) only once the whole frame is written: until then the caller offers them again, as
    with a partial TLS record, and the stage writes the rest of the frame. */
@@ -3724,7 +3747,7 @@ static int mqttc__ws_send(mqttc_transport *t, const unsigned char *buf, size_t l
         len -= s->out_taken;
         s->out_taken = 0;
         if (len == 0) return MQTTC_OK;
-        size_t k = len < MQTTC_WS_FRAME ? len : MQTTC_WS_FRAME;
+        size_t k = mqttc__ws_room(s, len < MQTTC_WS_FRAME ? len : MQTTC_WS_FRAME);
         s->out_len = mqttc__ws_frame(s, s->out, MQTTC__WS_BINARY, buf, k); /* [MQTT-6.0.0-1] */
         s->out_pos = 0;
         s->out_taken = k;
@@ -3847,6 +3870,7 @@ static void mqttc__ws_close(mqttc_transport *t) {
         (void)mqttc__ws_flush(t, s);
     }
     if (s->inner.close) s->inner.close(&s->inner);
+    MQTTC_FREE(s->out);
     MQTTC_FREE(s);
     t->ctx = NULL;
     t->fd = -1;
@@ -3862,6 +3886,7 @@ static int mqttc__ws_stage(const char *host, int port, int secure, const char *p
     memset(s, 0, sizeof *s);
     int rc = mqttc__ws_prepare(s, host ? host : "localhost", port, secure, path, headers);
     if (rc != MQTTC_OK) {
+        if (s->out) MQTTC_FREE(s->out);
         MQTTC_FREE(s);
         return rc;
     }

@@ -5,6 +5,8 @@
    the same program compiled with -DBENCH_MQTT5, client name "mqttc5", which sets
    options.protocol_version = MQTTC_PROTOCOL_5 and nothing else: a user's default MQTT 5
    path (the broker's CONNACK properties, its Receive Maximum as the window, no aliases).
+   bench_mqttcws (-DBENCH_WS, "mqttcws") connects to ws://127.0.0.1:PORT/mqtt instead: MQTT
+   3.1.1 over the WebSocket stage, PORT a websockets listener (pub0, pub1, rtt).
      pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
                  many leave in one write; the documented way to send a batch
      sub0, rtt   not corked: a lone publish is written through at once */
@@ -17,6 +19,8 @@
 
 #ifdef BENCH_MQTT5
 static const char *CLIENT = "mqttc5";
+#elif defined(BENCH_WS)
+static const char *CLIENT = "mqttcws";
 #else
 static const char *CLIENT = "mqttc";
 #endif
@@ -73,7 +77,14 @@ static void client_open(mqttc_client *c, counts *k, int port) {
     o.on_published = on_published;
     o.user = k;
     check(mqttc_init(c, &o), "init");
+#ifdef BENCH_WS
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/mqtt", port);
+    check(mqttc_connect_url(c, url, mqttc_now_ms()), "connect");
+    check(mqttc_connect_wait(c), "connect");
+#else
     check(mqttc_connect(c, "127.0.0.1", port), "connect");
+#endif
 }
 
 static void subscribe_wait(mqttc_client *c, counts *k, const char *filter) {

@@ -28,7 +28,7 @@ else
 fi
 RUN_TIMEOUT=200 # seconds for one program; each also stops itself after BENCH_TIMEOUT_S
 
-for f in bench_raw bench_mqttc bench_mqttc5 bench_mosquitto bench_paho alloc_count.so min_pub min_pub_no5; do
+for f in bench_raw bench_mqttc bench_mqttc5 bench_mqttcws bench_mosquitto bench_paho alloc_count.so min_pub min_pub_no5; do
     [ -e "$B/$f" ] || { echo "bench/run.sh: $B/$f is missing: run 'make bench'" >&2; exit 1; }
 done
 
@@ -51,10 +51,14 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- the broker ----
 PORT=$("$B/bench_raw" freeport)
 [ "$PORT" != 1883 ] || PORT=$("$B/bench_raw" freeport)
+WS_PORT=$("$B/bench_raw" freeport)
+while [ "$WS_PORT" = "$PORT" ]; do WS_PORT=$("$B/bench_raw" freeport); done
 MQ_CONF=$WORK/mosquitto.conf
 cat >"$MQ_CONF" <<EOF
 listener $PORT 127.0.0.1
 allow_anonymous true
+listener $WS_PORT 127.0.0.1
+protocol websockets
 persistence false
 max_connections -1
 max_queued_messages 10000000
@@ -121,6 +125,43 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     echo "bench: round $round done ($((SECONDS - START_S)) s)"
 done
+
+# ---- MQTT over WebSocket: mqttc to the plain listener and mqttcws to the websockets one,
+# interleaved, ROUNDS times. Not sub0: mosquitto 2.0.11's websockets listener writes about
+# 4 KiB per 100 ms to a client (measured here), so a stream from the broker is the broker's
+# pace, not the client's. Lines go to their own file (the table above is the five clients'). ----
+WS_RAW=$WORK/ws.txt
+: >"$WS_RAW"
+for round in $(seq 1 "$ROUNDS"); do
+    for w in pub0 pub1 rtt; do
+        n=$N_PUB0; [ "$w" = pub1 ] && n=$N_PUB1; [ "$w" = rtt ] && n=$N_RTT
+        for c in mqttc mqttcws; do
+            p=$PORT; [ "$c" = mqttcws ] && p=$WS_PORT
+            out=$(timeout "$RUN_TIMEOUT" "$B/bench_$c" "$w" "$p" "$n") || { echo "bench/run.sh: $c $w failed: $out" >&2; exit 1; }
+            grep '^RESULT ' <<<"$out" | sed 's/^RESULT //' >>"$WS_RAW"
+        done
+    done
+done
+WS_REPORT=$(awk '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      k = v["client"] " " v["workload"]; m[k]++; cpu[k, m[k]] = v["cpu_ns_per_msg"]; p50[k, m[k]] = v["p50_us"] }
+    function median(a, k, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = a[k, i] + 0
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+        return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }
+    END {
+        print "| workload | mqttc over TCP | mqttc over WebSocket | ws / tcp | target |"
+        print "|---|---|---|---|---|"
+        split("pub0 pub1 rtt", ws, " ")
+        for (i = 1; i <= 3; i++) {
+            w = ws[i]; t = "mqttc " w; s = "mqttcws " w
+            if (w == "rtt") { a = median(p50, t, m[t]); b = median(p50, s, m[s]); unit = " us p50" }
+            else { a = median(cpu, t, m[t]); b = median(cpu, s, m[s]); unit = " ns CPU/msg" }
+            r = a > 0 ? b / a : 0
+            printf "| %s | %.1f%s | %.1f%s | %.2fx | %s |\n", w, a, unit, b, unit, r, (w == "rtt" ? "-" : (r <= 1.3 ? "at most 1.3x: met" : "at most 1.3x: missed"))
+        }
+    }' "$WS_RAW")
+echo "$WS_REPORT"
+echo "bench: WebSocket compared ($((SECONDS - START_S)) s)"
 
 # ---- one run of a client under a tool (strace, valgrind), whose words come first ----
 # sub0's messages come from the blaster once the client says READY. Prints the messages
@@ -232,6 +273,16 @@ awk -f bench/report.awk "$RAW" "$TRACE" "$PROFILE" "$INFO" "$INSTR" >"$REPORT"
     echo "- N: pub0 $N_PUB0, pub1 $N_PUB1, sub0 $N_SUB0 messages of 64 bytes; rtt $N_RTT round trips; conns $N_CONNS clients; allocs $N_ALLOC messages"
     echo
     cat "$REPORT"
+    echo "## MQTT over WebSocket"
+    echo
+    echo "bench_mqttcws is bench_mqttc connecting to mosquitto's websockets listener"
+    echo "(ws://127.0.0.1:PORT/mqtt) instead of its plain one: the same default options, the same"
+    echo "corked pub0 and pub1; medians of $ROUNDS interleaved runs. Client CPU per message (rtt: the"
+    echo "p50 round trip). sub0 is left out: mosquitto 2.0.11 writes to a websockets client about"
+    echo "4 KiB per 100 ms, so a stream from the broker runs at the broker's pace."
+    echo
+    echo "$WS_REPORT"
+    echo
     cat <<'EOF'
 ## What each program does
 

@@ -5,7 +5,7 @@
 # table and writes bench/RESULTS.md. Not part of `make test`.
 BENCH_DIR    := $(BUILD)/bench
 BENCH_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O2 -g -I. -Ibench
-BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mqttc5 \
+BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mqttc5 $(BENCH_DIR)/bench_mqttcws \
                 $(BENCH_DIR)/bench_mosquitto $(BENCH_DIR)/bench_paho $(BENCH_DIR)/alloc_count.so \
                 $(BENCH_DIR)/min_pub $(BENCH_DIR)/min_pub_no5
 
@@ -31,6 +31,10 @@ $(BENCH_DIR)/bench_mqttc: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DI
 # The same program speaking MQTT 5 (options.protocol_version = 5, nothing else): "mqttc5".
 $(BENCH_DIR)/bench_mqttc5: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -DBENCH_MQTT5 -o $@ $<
+
+# the same over WebSocket (ws://, PORT a websockets listener): what the WebSocket stage costs
+$(BENCH_DIR)/bench_mqttcws: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -DBENCH_WS -o $@ $<
 
 $(BENCH_DIR)/bench_mosquitto: bench/bench_mosquitto.c bench/bench.h | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lmosquitto
