@@ -2591,7 +2591,8 @@ typedef struct mqttc__http {
 } mqttc__http;
 
 /* MQTTC_OK with h->line the next whole line (the status line first, an empty one last),
-   MQTTC_MORE, MQTTC_ERR_OVERFLOW past MQTTC__HTTP_MAX, or the inner stage's error. */
+   MQTTC_MORE, MQTTC_ERR_OVERFLOW past MQTTC__HTTP_MAX, MQTTC_ERR_MALFORMED for a NUL byte
+   (no HTTP text has one, and the line kept would end early), or the inner stage's error. */
 static int mqttc__http_line(mqttc_transport *t, mqttc_transport *inner, mqttc__http *h) {
     for (;;) {
         unsigned char b;
@@ -2599,6 +2600,7 @@ static int mqttc__http_line(mqttc_transport *t, mqttc_transport *inner, mqttc__h
         int rc = mqttc__stage_read(t, inner, &b, 1, &have);
         if (rc != MQTTC_OK) return rc;
         if (++h->total > MQTTC__HTTP_MAX) return MQTTC_ERR_OVERFLOW;
+        if (b == 0) return MQTTC_ERR_MALFORMED;
         if (b == '\n') {
             size_t n = h->line_len < sizeof h->line ? h->line_len : sizeof h->line - 1;
             if (n && n == h->line_len && h->line[n - 1] == '\r') n--;
@@ -3394,6 +3396,7 @@ static int mqttc__http_answer(mqttc_transport *t, mqttc__proxy_conn *s) {
         }
     }
     if (rc == MQTTC_ERR_OVERFLOW) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "http proxy: the answer is too long", 0);
+    if (rc == MQTTC_ERR_MALFORMED) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "http proxy: not an HTTP answer", 0);
     return rc;
 }
 
@@ -3688,6 +3691,7 @@ static int mqttc__ws_answer(mqttc_transport *t, mqttc__ws_conn *s) {
     }
     if (rc == MQTTC_ERR_CLOSED) return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, "websocket: closed during the upgrade", 0);
     if (rc == MQTTC_ERR_OVERFLOW) return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, "websocket: the answer is too long", 0);
+    if (rc == MQTTC_ERR_MALFORMED) return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, "websocket: not an HTTP answer", 0);
     return rc;
 }
 
