@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's claims: its complete program compiles as C99 and C++ and works against the
-# broker; its event-loop snippet compiles and runs; the MQTT 5 program works against mosquitto;
+# broker; its event-loop snippet compiles and runs; the transports snippet through a SOCKS5
+# proxy; the MQTT 5 program works against mosquitto;
 # `make install` honours PREFIX/DESTDIR.
 . "$(dirname "$0")/lib.sh"
 CC=${CC:-cc}
@@ -96,9 +97,33 @@ check "README TLS snippet compiles with MQTTC_WITH_OPENSSL" \
 check "README TLS snippet runs and fails cleanly (no broker.example here), no crash" \
     sh -c "cd $TMP && ! $TMP/tls"
 
+# The transports snippet: compiles with OpenSSL, and through a real SOCKS5 proxy (microsocks
+# with the snippet's user name and password, on a free port for its 1080) its wss:// URL
+# reaches the proxy, which cannot resolve broker.example: the error says "proxy" and why.
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==5' README.md >"$TMP/tr_body.c"
+PX_PORT=$(free_port)
+{
+    echo '#define MQTTC_WITH_OPENSSL'
+    echo '#define MQTTC_IMPLEMENTATION'
+    echo '#include "mqttc.h"'
+    echo '#include <stdio.h>'
+    echo 'int main(void) { mqttc_client c; int rc;'
+    sed "s/127.0.0.1:1080/127.0.0.1:$PX_PORT/" "$TMP/tr_body.c"
+    echo 'mqttc_deinit(&c); return rc == MQTTC_ERR_PROXY ? 0 : 1; }'
+} >"$TMP/tr.c"
+check "README transports snippet compiles with MQTTC_WITH_OPENSSL" \
+    $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/tr" "$TMP/tr.c" -lssl -lcrypto
+microsocks -i 127.0.0.1 -p "$PX_PORT" -u user -P pass >"$TMP/microsocks.log" 2>&1 &
+PX_PID=$!
+wait_port "$PX_PORT"
+timeout 30 $VALGRIND "$TMP/tr" >"$TMP/tr.out" 2>&1
+expect_eq "README transports snippet ends \"proxy\" through microsocks, Valgrind-clean" 0 "$?"
+expect_eq "README transports snippet prints the proxy's reply" "proxy: socks5: general SOCKS server failure" "$(cat "$TMP/tr.out")"
+stop_pid "$PX_PID"
+
 # The MQTT 5 program, against mosquitto speaking MQTT 5: it sees its own message with the
 # properties it sent, then disconnects.
-awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==5' README.md >"$TMP/v5.c"
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==6' README.md >"$TMP/v5.c"
 check "README MQTT 5 program compiles as C99" \
     $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/v5" "$TMP/v5.c"
 check "README MQTT 5 program compiles as C++" \
