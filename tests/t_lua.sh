@@ -3,7 +3,8 @@
 # Valgrind: no error, no leak), Lua 5.1 and LuaJIT, against private minibrokers and mosquittos
 # on loopback (plain, refusing with each CONNACK code, not answering pings, TLS with trusted,
 # self-signed and wrong-name certificates made now, default-configured and frozen mosquittos
-# with mosquitto_sub counting), and the rockspec through luarocks make.
+# with mosquitto_sub counting), create() (MQTT 5: tests/lua/create.lua, with minibrokers of its
+# own killed and restarted, mosquitto_sub/_pub -V 5 as peers), and the rockspec through luarocks make.
 #   LUA_VARIANTS="lua5.1"  bash tests/t_lua.sh     only some interpreters
 . "$(dirname "$0")/lib.sh"
 read -r -a VARIANTS <<<"${LUA_VARIANTS:-lua5.4 lua5.1 luajit}"
@@ -88,6 +89,7 @@ run_variant() {
     lua_suite "$v" flow "flow" BROKER_PORT="$mq" FROZEN_PORT="${FROZEN[$v]}" FROZEN_PID="${FROZEN_PID[$v]}"
     kill -CONT "${FROZEN_PID[$v]}" 2>/dev/null # should flow.lua have ended while it was stopped
     lua_suite "$v" readme "readme" BROKER_PORT="$mb"
+    lua_suite "$v" create "create (MQTT 5)" BROKER_PORT="$mq" MINIBROKER="$B/minibroker"
     echo "$T_PASS $T_FAIL" >"$TMP/count.$v"
 }
 
