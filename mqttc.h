@@ -919,6 +919,7 @@ struct mqttc_client {
     uint32_t rng;               /* the jitter's state */
     int dial;                   /* how to dial again: 0 not at all, 1 host and port, 2 transport */
     int was_up;                 /* this client reached CONNECTED since the user's connect call */
+    const char *detail;         /* what a transport stage found, with the error (static) */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -929,7 +930,8 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o);
 MQTTC_DEF void mqttc_deinit(mqttc_client *c);
 
 /* Blocking: resolves, connects TCP, sends CONNECT, waits for CONNACK, up to
-   connect_timeout_ms. port 0 means 1883 (8883 with options.secure). */
+   connect_timeout_ms. port 0 means 1883 (8883 with options.secure; with options.ws_path 80,
+   443 with secure). */
 MQTTC_DEF int mqttc_connect(mqttc_client *c, const char *host, int port);
 /* Non-blocking: resolves (getaddrinfo blocks; numeric addresses do not) and starts the TCP
    connect; mqttc_step completes it. MQTTC_OK means "started". */
@@ -1225,6 +1227,93 @@ MQTTC_DEF int mqttc_topic_matches(const char *f, size_t flen, const char *t, siz
     }
     return j == tlen;
 }
+
+/* ---- text for the transports: base64 (RFC 4648), SHA-1 (RFC 3174), case-blind words ---- */
+#if !defined(MQTTC_NO_SOCKETS) && (!defined(MQTTC_NO_WEBSOCKET) || !defined(MQTTC_NO_PROXY))
+/* out gets 4 * ceil(len / 3) characters and a NUL; returns their count. */
+static size_t mqttc__base64(const unsigned char *in, size_t len, char *out) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = 0, i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[n++] = tab[v >> 18 & 63];
+        out[n++] = tab[v >> 12 & 63];
+        out[n++] = tab[v >> 6 & 63];
+        out[n++] = tab[v & 63];
+    }
+    if (i < len) { /* one or two bytes left: padded with '=' */
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0u);
+        out[n++] = tab[v >> 18 & 63];
+        out[n++] = tab[v >> 12 & 63];
+        out[n++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+        out[n++] = '=';
+    }
+    out[n] = '\0';
+    return n;
+}
+
+#endif
+
+#ifndef MQTTC_NO_SOCKETS
+static int mqttc__lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
+
+/* 1 when a[0..n) and b[0..n) are the same letters, case aside (HTTP's names, URL schemes). */
+static int mqttc__same_word(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (mqttc__lower((unsigned char)a[i]) != mqttc__lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+#endif
+
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_WEBSOCKET)
+static uint32_t mqttc__rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
+
+static void mqttc__sha1_block(uint32_t h[5], const unsigned char *p) {
+    uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 80; i++) w[i] = mqttc__rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) { f = (b & c) | (~b & d); k = 0x5A827999u; }
+        else if (i < 40) { f = b ^ c ^ d; k = 0x6ED9EBA1u; }
+        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDCu; }
+        else { f = b ^ c ^ d; k = 0xCA62C1D6u; }
+        uint32_t t = mqttc__rol(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = mqttc__rol(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+}
+
+/* SHA-1, only for the WebSocket accept key (RFC 6455 4.2.2): no secret rests on it. */
+static void mqttc__sha1(const unsigned char *msg, size_t len, unsigned char out[20]) {
+    uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    unsigned char block[64];
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64) mqttc__sha1_block(h, msg + i);
+    size_t rest = len - i;
+    memset(block, 0, sizeof block);
+    if (rest) memcpy(block, msg + i, rest);
+    block[rest] = 0x80;
+    if (rest >= 56) { /* no room for the length: one block more */
+        mqttc__sha1_block(h, block);
+        memset(block, 0, sizeof block);
+    }
+    uint64_t bits = (uint64_t)len * 8u;
+    for (int j = 0; j < 8; j++) block[63 - j] = (unsigned char)(bits >> (8 * j));
+    mqttc__sha1_block(h, block);
+    for (int j = 0; j < 5; j++) {
+        out[4 * j] = (unsigned char)(h[j] >> 24);
+        out[4 * j + 1] = (unsigned char)(h[j] >> 16);
+        out[4 * j + 2] = (unsigned char)(h[j] >> 8);
+        out[4 * j + 3] = (unsigned char)h[j];
+    }
+}
+#endif
 
 /* >>codec --------------------------------------------------------------------------------- */
 
@@ -2213,8 +2302,11 @@ enum {
     MQTTC__ASSIGNED_ID,      /* the Assigned Client Identifier (data, NUL), kept for reconnects */
     MQTTC__SCRATCH,          /* CONNECT's properties while CONNECT is encoded */
     MQTTC__ALIAS_OUT,        /* our topic alias (packet_id) for a topic (data); seq: last use */
-    MQTTC__TARGET            /* in the subs pool: the broker connected first, to dial again:
-                                its host (data, NUL) and port (packet_id) */
+    MQTTC__TARGET,           /* in the subs pool: the broker connected first, to dial again:
+                                its host or URL (data, NUL) and port (packet_id; 0 for a URL) */
+    MQTTC__LOGIN             /* in the subs pool: a URL's user name (data, NUL; its length in
+                                packet_id) and password after it (its length + 1 in seq; 0:
+                                none), sent in CONNECT unless options.username is set */
 };
 
 typedef union mqttc__cb {
@@ -2296,6 +2388,14 @@ static void mqttc__rec_remove(mqttc__buf *pool, mqttc__rec *r) {
     pool->len -= (uint32_t)size;
 }
 
+/* The first record of `kind`, or NULL. */
+static mqttc__rec *mqttc__rec_first(mqttc__buf *pool, int kind) {
+    mqttc__rec *r;
+    for (size_t off = 0; (r = mqttc__rec_at(pool, off)) != NULL; off += r->size)
+        if (r->kind == kind) return r;
+    return NULL;
+}
+
 /* The record of `kind` with this id, or for kind 0 any outgoing one holding the id. */
 static mqttc__rec *mqttc__rec_find(mqttc__buf *pool, int kind, unsigned short id) {
     mqttc__rec *r;
@@ -2370,6 +2470,234 @@ static void mqttc__rec_drop(mqttc__buf *pool, unsigned kinds) {
    (>>tls). The target is where MQTT goes; the next hop is where TCP goes: the same host
    today, a proxy once a proxy stage sits between TCP and TLS. mqttc__chain (at the end of
    >>tls) puts the stages together; the client only ever calls the top one. */
+
+/* A URL, split in place (mqttc__url_parse). */
+typedef struct mqttc__url {
+    int scheme;           /* its index in the caller's table */
+    const char *host;     /* without an IPv6 literal's brackets */
+    size_t host_len;
+    int port;             /* 0: none given */
+    const char *user, *pass; /* still percent-escaped; NULL: none given */
+    size_t user_len, pass_len;
+    const char *path;     /* from its '/' to the end, or NULL */
+} mqttc__url;
+
+/* Where a connection goes and how: the broker (the target) and the stages to speak to it. */
+typedef struct mqttc__endpoint {
+    const char *host;    /* the broker's name or address; NULL: not known (an adopted socket) */
+    int port;
+    int secure;          /* TLS */
+    const char *ws_path; /* WebSocket on this request path; NULL: none */
+    int has_login;       /* a URL's user name goes in CONNECT (the TLS trust rule) */
+    int has_proxy;       /* TCP went to the proxy (options.proxy, parsed in proxy) */
+    mqttc__url proxy;
+} mqttc__endpoint;
+
+/* ---- what every stage above the bottom one shares ---- */
+#if defined(MQTTC_WITH_OPENSSL) || (!defined(MQTTC_NO_SOCKETS) && (!defined(MQTTC_NO_WEBSOCKET) || !defined(MQTTC_NO_PROXY)))
+
+/* The stage's inner transport failed: its error goes up with what the inner stage found. */
+static int mqttc__stage_fail(mqttc_transport *t, const mqttc_transport *inner, int rc) {
+    t->detail = inner->detail;
+    t->detail_code = inner->detail_code;
+    return rc;
+}
+
+#if !defined(MQTTC_NO_SOCKETS) && (!defined(MQTTC_NO_WEBSOCKET) || !defined(MQTTC_NO_PROXY))
+/* The stage's own finding: rc, with a static text and the peer's code (a proxy's reply). */
+static int mqttc__stage_says(mqttc_transport *t, int rc, const char *detail, int code) {
+    t->detail = detail;
+    t->detail_code = code;
+    return rc;
+}
+#endif
+
+/* Drives the inner stage's handshake until it is done (*ready set): MQTTC_OK, MQTTC_MORE
+   (t->want: what it waits for) or its error. The stage polls the inner one's fd, which
+   changes while TCP tries one address after another. */
+static int mqttc__inner_handshake(mqttc_transport *t, mqttc_transport *inner, int *ready) {
+    if (*ready) return MQTTC_OK;
+    int rc = inner->handshake ? inner->handshake(inner) : MQTTC_OK;
+    t->fd = inner->fd;
+    t->want = inner->want;
+    if (rc == MQTTC_OK) *ready = 1;
+    else if (rc != MQTTC_MORE) mqttc__stage_fail(t, inner, rc);
+    return rc;
+}
+#endif
+
+#if !defined(MQTTC_NO_SOCKETS) && (!defined(MQTTC_NO_WEBSOCKET) || !defined(MQTTC_NO_PROXY))
+/* A handshake's own message, written from buf[*pos] to len: MQTTC_OK once all is out,
+   MQTTC_MORE when the inner stage would block (t->want), or its error. */
+static int mqttc__stage_write(mqttc_transport *t, mqttc_transport *inner, const unsigned char *buf, size_t len,
+                              size_t *pos) {
+    while (*pos < len) {
+        size_t n = 0;
+        int rc = inner->send(inner, buf + *pos, len - *pos, &n);
+        if (rc != MQTTC_OK) return mqttc__stage_fail(t, inner, rc);
+        if (n == 0) {
+            t->want = MQTTC_EV_WRITE | inner->want;
+            return MQTTC_MORE;
+        }
+        *pos += n;
+    }
+    return MQTTC_OK;
+}
+
+/* A handshake's answer, read into buf from *have up to exactly need bytes (never one more:
+   what follows belongs to the stage above): MQTTC_OK, MQTTC_MORE or the error (the end of
+   the stream is MQTTC_ERR_CLOSED). */
+static int mqttc__stage_read(mqttc_transport *t, mqttc_transport *inner, unsigned char *buf, size_t need,
+                             size_t *have) {
+    while (*have < need) {
+        size_t n = 0;
+        int rc = inner->recv(inner, buf + *have, need - *have, &n);
+        if (rc != MQTTC_OK) return mqttc__stage_fail(t, inner, rc);
+        if (n == 0) {
+            t->want = MQTTC_EV_READ | inner->want;
+            return MQTTC_MORE;
+        }
+        *have += n;
+    }
+    return MQTTC_OK;
+}
+
+/* An HTTP answer (a proxy's to CONNECT, a WebSocket server's to the upgrade), read line by
+   line, one byte at a time: its end is only known when it comes. */
+#define MQTTC__HTTP_MAX 16384u /* bytes of an answer, headers included */
+typedef struct mqttc__http {
+    char line[256];  /* the line read, its first 255 bytes, without CR LF */
+    size_t line_len; /* bytes of the line so far (it may be longer than what is kept) */
+    size_t total;    /* bytes of the answer so far */
+    int status;      /* the status line's code; 0 before it */
+} mqttc__http;
+
+/* MQTTC_OK with h->line the next whole line (the status line first, an empty one last),
+   MQTTC_MORE, MQTTC_ERR_OVERFLOW past MQTTC__HTTP_MAX, or the inner stage's error. */
+static int mqttc__http_line(mqttc_transport *t, mqttc_transport *inner, mqttc__http *h) {
+    for (;;) {
+        unsigned char b;
+        size_t have = 0;
+        int rc = mqttc__stage_read(t, inner, &b, 1, &have);
+        if (rc != MQTTC_OK) return rc;
+        if (++h->total > MQTTC__HTTP_MAX) return MQTTC_ERR_OVERFLOW;
+        if (b == '\n') {
+            size_t n = h->line_len < sizeof h->line ? h->line_len : sizeof h->line - 1;
+            if (n && n == h->line_len && h->line[n - 1] == '\r') n--;
+            h->line[n] = '\0';
+            h->line_len = 0;
+            return MQTTC_OK;
+        }
+        if (h->line_len < sizeof h->line - 1) h->line[h->line_len] = (char)b;
+        h->line_len++;
+    }
+}
+
+/* "HTTP/1.x NNN ...": NNN, or -1 for anything else. */
+static int mqttc__http_status(const char *line) {
+    if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' || line[7] > '9' || line[8] != ' ') return -1;
+    const char *d = line + 9;
+    for (int i = 0; i < 3; i++)
+        if (d[i] < '0' || d[i] > '9') return -1;
+    if (d[3] && d[3] != ' ') return -1;
+    return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+}
+
+#ifndef MQTTC_NO_WEBSOCKET
+/* The value of header `name` in this line (spaces around it dropped, in place), or NULL
+   when the line is another header. */
+static char *mqttc__http_header(char *line, const char *name) {
+    size_t n = strlen(name);
+    if (!mqttc__same_word(line, name, n) || line[n] != ':') return NULL;
+    char *v = line + n + 1, *end = v + strlen(v);
+    while (*v == ' ' || *v == '\t') v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+    return v;
+}
+#endif
+#endif
+
+/* ---- URLs: scheme://[user[:password]@]host[:port][/path] ---- */
+#ifndef MQTTC_NO_SOCKETS
+
+/* MQTTC_OK, or MQTTC_ERR_ARG for a scheme not in the NULL-terminated table, an empty or
+   overlong host, a port outside 1..65535, or a character no URL has there. */
+static int mqttc__url_parse(const char *s, const char *const *schemes, mqttc__url *u) {
+    const char *sep = strstr(s, "://"), *a, *end, *at = NULL;
+    memset(u, 0, sizeof *u);
+    u->scheme = -1;
+    if (!sep) return MQTTC_ERR_ARG;
+    for (int i = 0; schemes[i]; i++)
+        if (strlen(schemes[i]) == (size_t)(sep - s) && mqttc__same_word(s, schemes[i], (size_t)(sep - s))) u->scheme = i;
+    a = sep + 3;
+    end = a + strcspn(a, "/");
+    for (const char *p = a; p < end; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) return MQTTC_ERR_ARG;
+        if (*p == '@') at = p; /* the last '@': a password may hold one escaped or not */
+    }
+    if (u->scheme < 0) return MQTTC_ERR_ARG;
+    u->path = *end ? end : NULL;
+    if (at) {
+        const char *colon = (const char *)memchr(a, ':', (size_t)(at - a));
+        u->user = a;
+        u->user_len = (size_t)((colon ? colon : at) - a);
+        if (colon) {
+            u->pass = colon + 1;
+            u->pass_len = (size_t)(at - colon - 1);
+        }
+        a = at + 1;
+    }
+    if (*a == '[') { /* an IPv6 literal */
+        const char *rb = (const char *)memchr(a, ']', (size_t)(end - a));
+        if (!rb) return MQTTC_ERR_ARG;
+        u->host = a + 1;
+        u->host_len = (size_t)(rb - a - 1);
+        a = rb + 1;
+    } else {
+        const char *colon = (const char *)memchr(a, ':', (size_t)(end - a));
+        u->host = a;
+        u->host_len = (size_t)((colon ? colon : end) - a);
+        a += u->host_len;
+    }
+    if (a < end) {
+        long port = 0;
+        if (*a++ != ':' || a == end) return MQTTC_ERR_ARG;
+        for (; a < end && *a >= '0' && *a <= '9' && port <= 65535; a++) port = port * 10 + (*a - '0');
+        if (a != end || port < 1 || port > 65535) return MQTTC_ERR_ARG;
+        u->port = (int)port;
+    }
+    return u->host_len == 0 || u->host_len > 255 || memchr(u->host, '[', u->host_len) ? MQTTC_ERR_ARG : MQTTC_OK;
+}
+
+static int mqttc__hex(int ch) {
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* Percent-escapes undone (RFC 3986 2.1) from s[0..len) into out (len bytes are enough);
+   the length, or -1 for a broken escape. */
+static long mqttc__unescape(const char *s, size_t len, char *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            out[n++] = s[i];
+            continue;
+        }
+        if (i + 2 >= len) return -1;
+        int h = mqttc__hex((unsigned char)s[i + 1]), l = mqttc__hex((unsigned char)s[i + 2]);
+        if (h < 0 || l < 0) return -1;
+        out[n++] = (char)(h * 16 + l);
+        i += 2;
+    }
+    return (long)n;
+}
+
+/* The host of a URL, NUL-terminated, into buf[256]. */
+static const char *mqttc__url_host(const mqttc__url *u, char *buf) {
+    memcpy(buf, u->host, u->host_len);
+    buf[u->host_len] = '\0';
+    return buf;
+}
+#endif
 
 #ifndef MQTTC_NO_SOCKETS
 #include <errno.h>
@@ -2543,19 +2871,21 @@ static int mqttc__last_errno(void) { return 0; }
    given to mqttc_start_transport are wrapped alike. Its handshake first completes the inner
    one (the TCP connect), then its own, then checks trust before the client may send CONNECT. */
 
-/* TLS settings without options.secure would silently be ignored: refuse them instead. The
-   bad field's name (the TLS field set without secure; the key without its certificate: a
-   key alone authenticates nothing), or NULL. */
+/* TLS settings on a connection that is not TLS would silently be ignored: the first one
+   set is refused at connect (the connection's scheme decides, not only options.secure). */
+static const char *mqttc__tls_field_set(const mqttc_options *o) {
+    if (o->tls_ca_file) return "options.tls_ca_file";
+    if (o->tls_ca_path) return "options.tls_ca_path";
+    if (o->tls_cert_file) return "options.tls_cert_file";
+    if (o->tls_key_file) return "options.tls_key_file";
+    if (o->tls_server_name) return "options.tls_server_name";
+    if (o->tls_verify) return "options.tls_verify";
+    if (o->tls_insecure_skip_hostname_check) return "options.tls_insecure_skip_hostname_check";
+    return NULL;
+}
+
+/* At init: a key without its certificate authenticates nothing. The bad field, or NULL. */
 static const char *mqttc__tls_fields_bad(const mqttc_options *o) {
-    if (!o->secure) {
-        if (o->tls_ca_file) return "options.tls_ca_file";
-        if (o->tls_ca_path) return "options.tls_ca_path";
-        if (o->tls_cert_file) return "options.tls_cert_file";
-        if (o->tls_key_file) return "options.tls_key_file";
-        if (o->tls_server_name) return "options.tls_server_name";
-        if (o->tls_verify) return "options.tls_verify";
-        if (o->tls_insecure_skip_hostname_check) return "options.tls_insecure_skip_hostname_check";
-    }
     return o->tls_key_file && !o->tls_cert_file ? "options.tls_key_file" : NULL;
 }
 
@@ -2563,6 +2893,7 @@ static const char *mqttc__tls_fields_bad(const mqttc_options *o) {
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #if OPENSSL_VERSION_NUMBER < 0x10101000L
@@ -2710,13 +3041,8 @@ static int mqttc__tls_check_peer(const mqttc__tls_conn *s) {
 /* The inner stage first (its errors are its own: "cannotconnect" stays that), then ours. */
 static int mqttc__tls_handshake(mqttc_transport *t) {
     mqttc__tls_conn *s = (mqttc__tls_conn *)t->ctx;
-    if (!s->inner_ready) {
-        int rc = s->inner.handshake(&s->inner);
-        t->fd = s->inner.fd; /* TCP moves to its next address on a new socket */
-        t->want = s->inner.want;
-        if (rc != MQTTC_OK) return rc;
-        s->inner_ready = 1;
-    }
+    int rc = mqttc__inner_handshake(t, &s->inner, &s->inner_ready);
+    if (rc != MQTTC_OK) return rc;
     ERR_clear_error();
     int r = SSL_do_handshake(s->ssl);
     if (r == 1) {
@@ -2831,8 +3157,9 @@ static void mqttc__tls_set_sni(SSL *ssl, const char *name) {
 
 /* The TLS stage: *t (connected or still in its own handshake) becomes the inner transport
    of a TLS one. On failure *t is untouched (the caller closes it). */
-static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const char *target, mqttc_transport *t,
+static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const mqttc__endpoint *ep, mqttc_transport *t,
                             const char **bad) {
+    const char *target = ep->host;
     int rc = mqttc__tls_context(st, o, bad);
     mqttc__tls_client *tc = (mqttc__tls_client *)st->tls;
     if (rc == MQTTC_OK) rc = mqttc__tls_name(tc, o, target);
@@ -2843,7 +3170,7 @@ static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const cha
     s->inner = *t;
     s->inner_ready = !t->handshake;
     s->server_name = tc->server_name;
-    s->must_verify = o->username || o->password || o->tls_verify;
+    s->must_verify = o->username || o->password || ep->has_login || o->tls_verify;
     s->skips_hostname = o->tls_insecure_skip_hostname_check;
     s->ssl = SSL_new(tc->ctx);
     BIO *bio = s->ssl ? BIO_new(tc->bio_method) : NULL;
@@ -2872,31 +3199,716 @@ static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const cha
 static const char *mqttc__tls_options_bad(const mqttc_options *o) {
     return o->secure ? "options.secure" : mqttc__tls_fields_bad(o); /* built without TLS */
 }
-static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const char *target, mqttc_transport *t,
+static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const mqttc__endpoint *ep, mqttc_transport *t,
                             const char **bad) {
-    (void)st; (void)o; (void)target; (void)t;
+    (void)st; (void)o; (void)ep; (void)t;
     *bad = "options.secure";
     return MQTTC_ERR_ARG;
 }
 static void mqttc__tls_free(mqttc__stages *st) { (void)st; }
 #endif /* MQTTC_WITH_OPENSSL */
 
-/* ---- the chain: which stages, in which order ---- */
+/* >>proxy --------------------------------------------------------------------------------- */
+/* The proxy stage sits on TCP to the proxy and asks it for a way to the broker: SOCKS5
+   (RFC 1928, with RFC 1929's user name and password) or HTTP CONNECT (RFC 9110 9.3.6, Basic
+   authentication, RFC 7617). Its handshake writes the request and reads the answer exactly
+   to its end; then it passes bytes through untouched. */
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_PROXY)
+#include <arpa/inet.h>
+
+enum { MQTTC__SOCKS5H, MQTTC__SOCKS5, MQTTC__HTTP }; /* the schemes of options.proxy, in order */
+static const char *const mqttc__proxy_schemes[] = {"socks5h", "socks5", "http", NULL};
+
+/* The steps of a handshake: SOCKS5 greets, maybe logs in, then asks; HTTP asks. */
+enum { MQTTC__PX_GREET, MQTTC__PX_METHOD, MQTTC__PX_LOGIN, MQTTC__PX_LOGIN_OK, MQTTC__PX_ASK, MQTTC__PX_ANSWER };
+
+typedef struct mqttc__proxy_conn {
+    mqttc_transport inner;
+    int inner_ready;
+    int kind;                       /* MQTTC__SOCKS5H, _SOCKS5, _HTTP */
+    int step;                       /* MQTTC__PX_*; past the last: open */
+    size_t pos;                     /* bytes of the current message written, or read */
+    size_t ask_len, login_len;
+    unsigned char greet[4];         /* SOCKS5: the methods we offer */
+    unsigned char answer[4 + 1 + 255 + 2]; /* SOCKS5: the longest reply (a domain name) */
+    unsigned char login[3 + 255 + 255]; /* SOCKS5: RFC 1929's request */
+    mqttc__http http;               /* HTTP: the answer's lines */
+    unsigned char ask[1024];        /* SOCKS5's CONNECT request, or HTTP's */
+} mqttc__proxy_conn;
+
+/* SOCKS5's reply codes (RFC 1928 6), for mqttc_error_detail. */
+static const char *mqttc__socks_reply(int rep) {
+    static const char *const text[] = {"socks5: succeeded", "socks5: general SOCKS server failure",
+                                       "socks5: connection not allowed by ruleset", "socks5: network unreachable",
+                                       "socks5: host unreachable", "socks5: connection refused", "socks5: TTL expired",
+                                       "socks5: command not supported", "socks5: address type not supported"};
+    return rep >= 0 && rep <= 8 ? text[rep] : "socks5: unassigned reply code";
+}
+
+/* The broker's address in a SOCKS5 request at p: an IPv4 or IPv6 literal as such, a name
+   for the proxy to resolve (socks5h), or resolved here (socks5). The bytes written, or an
+   error. */
+static int mqttc__socks_address(int kind, const char *host, unsigned char *p, size_t *n) {
+    struct in6_addr a6;
+    struct addrinfo *list = NULL;
+    size_t len = strlen(host);
+    if (inet_pton(AF_INET, host, p + 1) == 1) { p[0] = 1; *n = 5; return MQTTC_OK; }
+    if (inet_pton(AF_INET6, host, &a6) == 1) { p[0] = 4; memcpy(p + 1, &a6, 16); *n = 17; return MQTTC_OK; }
+    if (kind == MQTTC__SOCKS5H) { /* the name travels: only the proxy resolves it */
+        if (len > 255) return MQTTC_ERR_ARG;
+        p[0] = 3;
+        p[1] = (unsigned char)len;
+        memcpy(p + 2, host, len);
+        *n = 2 + len;
+        return MQTTC_OK;
+    }
+    if (mqttc__tcp_resolve(host, 1, &list) != MQTTC_OK) return MQTTC_ERR_CANNOTRESOLVE;
+    if (list->ai_family == AF_INET) {
+        p[0] = 1;
+        memcpy(p + 1, &((struct sockaddr_in *)(void *)list->ai_addr)->sin_addr, 4);
+        *n = 5;
+    } else {
+        p[0] = 4;
+        memcpy(p + 1, &((struct sockaddr_in6 *)(void *)list->ai_addr)->sin6_addr, 16);
+        *n = 17;
+    }
+    freeaddrinfo(list);
+    return MQTTC_OK;
+}
+
+/* SOCKS5's messages, all made up front: the greeting (no authentication, and user name and
+   password when we have them), the login, and CONNECT to the broker. */
+static int mqttc__socks_prepare(mqttc__proxy_conn *s, const char *user, size_t ulen, const char *pass, size_t plen,
+                                const char *host, int port) {
+    size_t n = 0;
+    s->greet[0] = 5;
+    s->greet[1] = user ? 2 : 1;
+    s->greet[2] = 0;
+    s->greet[3] = 2;
+    if (user) {
+        if (ulen > 255 || plen > 255) return MQTTC_ERR_ARG;
+        s->login[0] = 1; /* the subnegotiation's version */
+        s->login[1] = (unsigned char)ulen;
+        memcpy(s->login + 2, user, ulen);
+        s->login[2 + ulen] = (unsigned char)plen;
+        memcpy(s->login + 3 + ulen, pass, plen);
+        s->login_len = 3 + ulen + plen;
+    }
+    s->ask[0] = 5;
+    s->ask[1] = 1; /* CONNECT */
+    s->ask[2] = 0;
+    int rc = mqttc__socks_address(s->kind, host, s->ask + 3, &n);
+    if (rc != MQTTC_OK) return rc;
+    mqttc__put16(s->ask + 3 + n, (unsigned)port);
+    s->ask_len = 3 + n + 2;
+    return MQTTC_OK;
+}
+
+/* HTTP's request: CONNECT host:port, with Basic credentials when we have them. */
+static int mqttc__http_prepare(mqttc__proxy_conn *s, const char *user, size_t ulen, const char *pass, size_t plen,
+                               const char *host, int port) {
+    char cred[512], b64[700], auth[740] = "";
+    const char *l = strchr(host, ':') ? "[" : "", *r = *l ? "]" : "";
+    if (user) {
+        if (ulen + 1 + plen > sizeof cred) return MQTTC_ERR_ARG;
+        memcpy(cred, user, ulen);
+        cred[ulen] = ':';
+        memcpy(cred + ulen + 1, pass, plen);
+        mqttc__base64((const unsigned char *)cred, ulen + 1 + plen, b64);
+        snprintf(auth, sizeof auth, "Proxy-Authorization: Basic %s\r\n", b64);
+    }
+    int n = snprintf((char *)s->ask, sizeof s->ask, "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\n%s\r\n", l, host, r,
+                     port, l, host, r, port, auth);
+    if (n < 0 || (size_t)n >= sizeof s->ask) return MQTTC_ERR_ARG;
+    s->ask_len = (size_t)n;
+    return MQTTC_OK;
+}
+
+/* The method the proxy chose: none needed (on to CONNECT), ours (log in), or a refusal. */
+static int mqttc__socks_method(mqttc_transport *t, mqttc__proxy_conn *s) {
+    if (s->answer[0] != 5) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "socks5: the proxy does not speak SOCKS5", 0);
+    if (s->answer[1] == 0xFF)
+        return mqttc__stage_says(t, MQTTC_ERR_PROXYAUTH, "socks5: no acceptable authentication method", 0);
+    if (s->answer[1] == 2 && s->login_len) {
+        s->step = MQTTC__PX_LOGIN;
+        return MQTTC_OK;
+    }
+    if (s->answer[1] != 0) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "socks5: a method we did not offer", 0);
+    s->step = MQTTC__PX_ASK;
+    return MQTTC_OK;
+}
+
+/* The SOCKS5 reply: VER REP RSV ATYP, then an address whose length ATYP gives, and a port.
+   The code is judged as soon as it is in. need: the reply's whole length once known. */
+static int mqttc__socks_answer(mqttc_transport *t, mqttc__proxy_conn *s) {
+    size_t need = 2;
+    for (;;) {
+        int rc = mqttc__stage_read(t, &s->inner, s->answer, need, &s->pos);
+        if (rc != MQTTC_OK) return rc;
+        if (s->answer[0] != 5) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "socks5: the proxy does not speak SOCKS5", 0);
+        if (s->answer[1] != 0) return mqttc__stage_says(t, MQTTC_ERR_PROXY, mqttc__socks_reply(s->answer[1]), s->answer[1]);
+        if (s->pos < 5) { need = 5; continue; }
+        switch (s->answer[3]) {
+        case 1: need = 4 + 4 + 2; break;
+        case 3: need = 4 + 1 + (size_t)s->answer[4] + 2; break;
+        case 4: need = 4 + 16 + 2; break;
+        default: return mqttc__stage_says(t, MQTTC_ERR_PROXY, "socks5: a reply with an unknown address type", 0);
+        }
+        if (s->pos == need) return MQTTC_OK;
+    }
+}
+
+/* HTTP's answer: a 2xx status opens the tunnel once the headers are over; 407 asks for
+   (other) credentials; anything else is the proxy's refusal, with its status. */
+static int mqttc__http_answer(mqttc_transport *t, mqttc__proxy_conn *s) {
+    int rc;
+    while ((rc = mqttc__http_line(t, &s->inner, &s->http)) == MQTTC_OK) {
+        if (s->http.status == 0) {
+            int st = mqttc__http_status(s->http.line);
+            if (st < 0) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "http proxy: not an HTTP answer", 0);
+            if (st == 407 || st == 401) /* (tinyproxy answers a refused login with 401) */
+                return mqttc__stage_says(t, MQTTC_ERR_PROXYAUTH, "http proxy: authentication required or refused", st);
+            if (st < 200 || st > 299) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "http proxy: no 2xx (mqttc_reason_code: the status)", st);
+            s->http.status = st;
+        } else if (!s->http.line[0]) {
+            return MQTTC_OK; /* the empty line: the tunnel is open */
+        }
+    }
+    if (rc == MQTTC_ERR_OVERFLOW) return mqttc__stage_says(t, MQTTC_ERR_PROXY, "http proxy: the answer is too long", 0);
+    return rc;
+}
+
+static int mqttc__proxy_step(mqttc_transport *t, mqttc__proxy_conn *s) {
+    int rc = MQTTC_OK;
+    switch (s->step) {
+    case MQTTC__PX_GREET: rc = mqttc__stage_write(t, &s->inner, s->greet, 2u + s->greet[1], &s->pos); break;
+    case MQTTC__PX_METHOD: rc = mqttc__stage_read(t, &s->inner, s->answer, 2, &s->pos); break;
+    case MQTTC__PX_LOGIN: rc = mqttc__stage_write(t, &s->inner, s->login, s->login_len, &s->pos); break;
+    case MQTTC__PX_LOGIN_OK: rc = mqttc__stage_read(t, &s->inner, s->answer, 2, &s->pos); break;
+    case MQTTC__PX_ASK: rc = mqttc__stage_write(t, &s->inner, s->ask, s->ask_len, &s->pos); break;
+    default: rc = s->kind == MQTTC__HTTP ? mqttc__http_answer(t, s) : mqttc__socks_answer(t, s); break;
+    }
+    if (rc != MQTTC_OK) return rc;
+    int step = s->step;
+    s->pos = 0;
+    s->step++;
+    if (step == MQTTC__PX_METHOD) return mqttc__socks_method(t, s);
+    if (step == MQTTC__PX_LOGIN_OK && s->answer[1] != 0) /* RFC 1929: 0 is success */
+        return mqttc__stage_says(t, MQTTC_ERR_PROXYAUTH, "socks5: user name or password refused", 0);
+    return MQTTC_OK;
+}
+
+/* TCP to the proxy first, then the steps; a proxy that hangs up is the proxy's failure. */
+static int mqttc__proxy_handshake(mqttc_transport *t) {
+    mqttc__proxy_conn *s = (mqttc__proxy_conn *)t->ctx;
+    int rc = mqttc__inner_handshake(t, &s->inner, &s->inner_ready);
+    while (rc == MQTTC_OK && s->step <= MQTTC__PX_ANSWER) rc = mqttc__proxy_step(t, s);
+    if (rc == MQTTC_OK) t->want = 0;
+    if (rc == MQTTC_ERR_CLOSED) rc = mqttc__stage_says(t, MQTTC_ERR_PROXY, "proxy: it closed the connection", 0);
+    return rc;
+}
+
+static int mqttc__proxy_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
+    mqttc__proxy_conn *s = (mqttc__proxy_conn *)t->ctx;
+    int rc = s->inner.send(&s->inner, buf, len, n);
+    t->want = s->inner.want;
+    return rc == MQTTC_OK ? rc : mqttc__stage_fail(t, &s->inner, rc);
+}
+
+static int mqttc__proxy_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
+    mqttc__proxy_conn *s = (mqttc__proxy_conn *)t->ctx;
+    int rc = s->inner.recv(&s->inner, buf, cap, n);
+    t->want = s->inner.want;
+    t->has_buffered_input = s->inner.has_buffered_input;
+    return rc == MQTTC_OK ? rc : mqttc__stage_fail(t, &s->inner, rc);
+}
+
+static void mqttc__proxy_close(mqttc_transport *t) {
+    mqttc__proxy_conn *s = (mqttc__proxy_conn *)t->ctx;
+    if (!s) return;
+    if (s->inner.close) s->inner.close(&s->inner);
+    MQTTC_FREE(s);
+    t->ctx = NULL;
+    t->fd = -1;
+}
+
+/* The proxy stage over *t (TCP to the proxy), asking for host:port. On failure *t is
+   untouched (the caller closes it). */
+static int mqttc__proxy_stage(const mqttc__url *px, const char *host, int port, mqttc_transport *t) {
+    char user[256], pass[256];
+    long ulen = 0, plen = 0;
+    if (px->user && (px->user_len >= sizeof user || px->pass_len >= sizeof pass ||
+                     (ulen = mqttc__unescape(px->user, px->user_len, user)) < 0 ||
+                     (plen = mqttc__unescape(px->pass ? px->pass : "", px->pass_len, pass)) < 0))
+        return MQTTC_ERR_ARG;
+    mqttc__proxy_conn *s = (mqttc__proxy_conn *)MQTTC_MALLOC(sizeof *s);
+    if (!s) return MQTTC_ERR_NOMEM;
+    memset(s, 0, sizeof *s);
+    s->kind = px->scheme;
+    s->step = s->kind == MQTTC__HTTP ? MQTTC__PX_ASK : MQTTC__PX_GREET;
+    const char *u = px->user ? user : NULL;
+    int rc = s->kind == MQTTC__HTTP ? mqttc__http_prepare(s, u, (size_t)ulen, pass, (size_t)plen, host, port)
+                                    : mqttc__socks_prepare(s, u, (size_t)ulen, pass, (size_t)plen, host, port);
+    memset(user, 0, sizeof user); /* no copy of a password left on the stack */
+    memset(pass, 0, sizeof pass);
+    if (rc != MQTTC_OK) {
+        MQTTC_FREE(s);
+        return rc;
+    }
+    s->inner = *t;
+    s->inner_ready = !t->handshake;
+    memset(t, 0, sizeof *t);
+    t->send = mqttc__proxy_send;
+    t->recv = mqttc__proxy_recv;
+    t->handshake = mqttc__proxy_handshake;
+    t->close = mqttc__proxy_close;
+    t->fd = s->inner.fd;
+    t->want = s->inner.want;
+    t->ctx = s;
+    return MQTTC_OK;
+}
+
+/* options.proxy, parsed: MQTTC_OK, or MQTTC_ERR_ARG. The default ports: 1080, 8080. */
+static int mqttc__proxy_parse(const char *proxy, mqttc__url *px) {
+    int rc = mqttc__url_parse(proxy, mqttc__proxy_schemes, px);
+    if (rc == MQTTC_OK && !px->port) px->port = px->scheme == MQTTC__HTTP ? 8080 : 1080;
+    if (rc == MQTTC_OK && px->path && strcmp(px->path, "/") != 0) rc = MQTTC_ERR_ARG;
+    return rc;
+}
+#endif /* MQTTC_NO_PROXY */
+
+/* >>websocket ----------------------------------------------------------------------------- */
+/* The WebSocket stage (RFC 6455) over the stage below (TCP, a proxy, TLS): an HTTP upgrade,
+   then MQTT's bytes in masked binary frames out and unframed in place on the way in. */
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_WEBSOCKET)
+#ifndef MQTTC_WS_FRAME
+#define MQTTC_WS_FRAME 4096 /* payload bytes of our largest frame: output is staged and masked in it */
+#endif
+
+enum { MQTTC__WS_UPGRADE, MQTTC__WS_ANSWER, MQTTC__WS_OPEN };
+enum { MQTTC__WS_CONT, MQTTC__WS_TEXT, MQTTC__WS_BINARY, MQTTC__WS_CLOSE = 8, MQTTC__WS_PING, MQTTC__WS_PONG };
+/* The answer's headers that checked out. */
+enum { MQTTC__WS_HAS_UPGRADE = 1, MQTTC__WS_HAS_CONNECTION = 2, MQTTC__WS_HAS_ACCEPT = 4, MQTTC__WS_HAS_MQTT = 8,
+       MQTTC__WS_BAD_ACCEPT = 16, MQTTC__WS_HAS_EXTENSION = 32 };
+
+typedef struct mqttc__ws_conn {
+    mqttc_transport inner;
+    int inner_ready, phase;    /* MQTTC__WS_UPGRADE, _ANSWER, _OPEN */
+    int is_broken;             /* the inner stage failed: nothing more is written */
+    uint64_t rng;              /* the masks: xorshift64*, seeded from the system's randomness */
+    char accept[32];           /* the Sec-WebSocket-Accept our key asks for */
+    unsigned seen;             /* MQTTC__WS_HAS_* */
+    mqttc__http http;
+    /* in: a frame's header, then its payload */
+    unsigned char hdr[14];
+    size_t hdr_len;
+    uint64_t left;             /* payload bytes of the current frame still to come */
+    int in_payload, opcode, in_message; /* in_message: a fragmented data message goes on */
+    int peer_closed;           /* the server's CLOSE came: the data before it is delivered */
+    unsigned char ctl[125];    /* a control frame's payload */
+    size_t ctl_len;
+    /* out: a control frame waiting (PONG, CLOSE), then the data frame being written */
+    unsigned char ctl_out[2 + 4 + 125];
+    size_t ctl_out_len, ctl_out_pos;
+    size_t out_len, out_pos;
+    size_t out_taken;          /* the caller's bytes in that frame, told once it is all out */
+    unsigned char out[14 + MQTTC_WS_FRAME]; /* the upgrade request first, then each frame */
+} mqttc__ws_conn;
+
+/* Randomness for the key and the masks (RFC 6455 10.3: unpredictable to the application):
+   OpenSSL's when it is built in, else the system's. */
+static int mqttc__random(unsigned char *buf, size_t n) {
+#ifdef MQTTC_WITH_OPENSSL
+    if (RAND_bytes(buf, (int)n) == 1) return MQTTC_OK;
+#endif
+    int fd = open("/dev/urandom", O_RDONLY);
+    size_t got = 0;
+    while (fd >= 0 && got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r > 0) got += (size_t)r;
+        else if (r < 0 && errno == EINTR) continue;
+        else break;
+    }
+    if (fd >= 0) close(fd);
+    return got == n ? MQTTC_OK : MQTTC_ERR_IO;
+}
+
+static void mqttc__ws_mask(mqttc__ws_conn *s, unsigned char mask[4]) {
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    uint64_t v = s->rng * 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < 4; i++) mask[i] = (unsigned char)(v >> (32 + 8 * i));
+}
+
+/* A whole client frame at out: FIN, the opcode, the length in its shortest form, a fresh
+   mask [RFC 6455 5.3], then data[0..len) masked. Its size. */
+static size_t mqttc__ws_frame(mqttc__ws_conn *s, unsigned char *out, int opcode, const unsigned char *data, size_t len) {
+    unsigned char mask[8];
+    size_t n = 2, i = 0;
+    out[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        out[1] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        out[1] = 0x80 | 126;
+        mqttc__put16(out + 2, (unsigned)len);
+        n = 4;
+    } else {
+        out[1] = 0x80 | 127;
+        for (int j = 0; j < 8; j++) out[2 + j] = (unsigned char)((uint64_t)len >> (56 - 8 * j));
+        n = 10;
+    }
+    mqttc__ws_mask(s, mask);
+    memcpy(mask + 4, mask, 4);
+    memcpy(out + n, mask, 4);
+    n += 4;
+    uint64_t m8, w;
+    memcpy(&m8, mask, 8);
+    for (; i + 8 <= len; i += 8) { /* eight bytes at a time: the mask repeats every four */
+        memcpy(&w, data + i, 8);
+        w ^= m8;
+        memcpy(out + n + i, &w, 8);
+    }
+    for (; i < len; i++) out[n + i] = data[i] ^ mask[i & 3];
+    return n + len;
+}
+
+/* The upgrade request (RFC 6455 4.1) with a random key; the accept value it asks for is
+   kept. Host is the broker's name (with the port when it is not the scheme's). */
+static int mqttc__ws_prepare(mqttc__ws_conn *s, const char *host, int port, int secure, const char *path,
+                             const char *headers) {
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char rnd[24], digest[20];
+    char key[32], hostport[300];
+    unsigned char both[24 + sizeof guid];
+    if (mqttc__random(rnd, sizeof rnd) != MQTTC_OK) return MQTTC_ERR_IO;
+    memcpy(&s->rng, rnd + 16, 8);
+    s->rng |= 1u; /* xorshift never leaves 0 */
+    mqttc__base64(rnd, 16, key); /* 24 characters */
+    memcpy(both, key, 24);
+    memcpy(both + 24, guid, sizeof guid - 1);
+    mqttc__sha1(both, 24 + sizeof guid - 1, digest);
+    mqttc__base64(digest, sizeof digest, s->accept);
+    for (const char *p = path; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) return MQTTC_ERR_ARG; /* no header injection */
+    const char *l = strchr(host, ':') ? "[" : "", *r = *l ? "]" : "";
+    if (port == (secure ? 443 : 80)) snprintf(hostport, sizeof hostport, "%s%s%s", l, host, r);
+    else snprintf(hostport, sizeof hostport, "%s%s%s:%d", l, host, r, port);
+    int n = snprintf((char *)s->out, sizeof s->out,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s\r\n",
+                     path, hostport, key, headers ? headers : "");
+    if (n < 0 || (size_t)n >= sizeof s->out) return MQTTC_ERR_ARG;
+    s->out_len = (size_t)n;
+    return MQTTC_OK;
+}
+
+/* 1 when the comma-separated list holds the token, case aside (Connection: keep-alive, Upgrade). */
+static int mqttc__has_token(const char *list, const char *token) {
+    size_t n = strlen(token);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        size_t len = strcspn(p, ",");
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (len == n && mqttc__same_word(p, token, n)) return 1;
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+/* One header line of the answer, judged (RFC 6455 4.1, the client's checks 1 to 6). */
+static void mqttc__ws_header_line(mqttc__ws_conn *s, char *line) {
+    char *v;
+    if ((v = mqttc__http_header(line, "upgrade")) != NULL && strlen(v) == 9 && mqttc__same_word(v, "websocket", 9))
+        s->seen |= MQTTC__WS_HAS_UPGRADE;
+    else if ((v = mqttc__http_header(line, "connection")) != NULL && mqttc__has_token(v, "upgrade"))
+        s->seen |= MQTTC__WS_HAS_CONNECTION;
+    else if ((v = mqttc__http_header(line, "sec-websocket-accept")) != NULL)
+        s->seen |= strcmp(v, s->accept) == 0 ? MQTTC__WS_HAS_ACCEPT : MQTTC__WS_BAD_ACCEPT;
+    else if ((v = mqttc__http_header(line, "sec-websocket-protocol")) != NULL && strcmp(v, "mqtt") == 0)
+        s->seen |= MQTTC__WS_HAS_MQTT;
+    else if (mqttc__http_header(line, "sec-websocket-extensions") != NULL)
+        s->seen |= MQTTC__WS_HAS_EXTENSION; /* we offered none */
+}
+
+/* The whole answer is in: what it lacks, or MQTTC_OK. */
+static int mqttc__ws_verdict(mqttc_transport *t, mqttc__ws_conn *s) {
+    const char *why = NULL;
+    if ((s->seen & (MQTTC__WS_HAS_ACCEPT | MQTTC__WS_BAD_ACCEPT)) != MQTTC__WS_HAS_ACCEPT)
+        why = "websocket: missing or wrong Sec-WebSocket-Accept";
+    else if (!(s->seen & MQTTC__WS_HAS_UPGRADE) || !(s->seen & MQTTC__WS_HAS_CONNECTION))
+        why = "websocket: no Upgrade: websocket and Connection: Upgrade";
+    else if (!(s->seen & MQTTC__WS_HAS_MQTT))
+        why = "websocket: the server did not select subprotocol mqtt"; /* [MQTT-6.0.0-4] */
+    else if (s->seen & MQTTC__WS_HAS_EXTENSION)
+        why = "websocket: the server chose an extension we did not offer";
+    if (why) return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, why, 0);
+    s->phase = MQTTC__WS_OPEN;
+    s->out_len = s->out_pos = 0;
+    t->want = 0;
+    return MQTTC_OK;
+}
+
+static int mqttc__ws_answer(mqttc_transport *t, mqttc__ws_conn *s) {
+    int rc;
+    while ((rc = mqttc__http_line(t, &s->inner, &s->http)) == MQTTC_OK) {
+        if (s->http.status == 0) {
+            s->http.status = mqttc__http_status(s->http.line);
+            if (s->http.status != 101)
+                return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, "websocket: the server did not switch protocols (101)",
+                                         s->http.status > 0 ? s->http.status : 0);
+        } else if (!s->http.line[0]) {
+            return mqttc__ws_verdict(t, s);
+        } else {
+            mqttc__ws_header_line(s, s->http.line);
+        }
+    }
+    if (rc == MQTTC_ERR_CLOSED) return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, "websocket: closed during the upgrade", 0);
+    if (rc == MQTTC_ERR_OVERFLOW) return mqttc__stage_says(t, MQTTC_ERR_WSHANDSHAKE, "websocket: the answer is too long", 0);
+    return rc;
+}
+
+/* The stages below first, then the request, then the answer. */
+static int mqttc__ws_handshake(mqttc_transport *t) {
+    mqttc__ws_conn *s = (mqttc__ws_conn *)t->ctx;
+    int rc = mqttc__inner_handshake(t, &s->inner, &s->inner_ready);
+    if (rc == MQTTC_OK && s->phase == MQTTC__WS_UPGRADE) {
+        rc = mqttc__stage_write(t, &s->inner, s->out, s->out_len, &s->out_pos);
+        if (rc == MQTTC_OK) s->phase = MQTTC__WS_ANSWER;
+    }
+    return rc == MQTTC_OK ? mqttc__ws_answer(t, s) : rc;
+}
+
+/* Writes what waits: a control frame first, then the rest of a data frame. MQTTC_OK when
+   nothing waits any more, MQTTC_MORE, or the error. */
+static int mqttc__ws_flush(mqttc_transport *t, mqttc__ws_conn *s) {
+    int rc = mqttc__stage_write(t, &s->inner, s->ctl_out, s->ctl_out_len, &s->ctl_out_pos);
+    if (rc == MQTTC_OK) {
+        s->ctl_out_len = s->ctl_out_pos = 0;
+        rc = mqttc__stage_write(t, &s->inner, s->out, s->out_len, &s->out_pos);
+    }
+    if (rc < 0) s->is_broken = 1;
+    return rc;
+}
+
+/* The caller's bytes go in frames of up to MQTTC_WS_FRAME. A frame's bytes are told as sent
+   (*n) only once the whole frame is written: until then the caller offers them again, as
+   with a partial TLS record, and the stage writes the rest of the frame. */
+static int mqttc__ws_send(mqttc_transport *t, const unsigned char *buf, size_t len, size_t *n) {
+    mqttc__ws_conn *s = (mqttc__ws_conn *)t->ctx;
+    *n = 0;
+    for (;;) {
+        int rc = mqttc__ws_flush(t, s);
+        if (rc == MQTTC_MORE) return MQTTC_OK;
+        if (rc != MQTTC_OK) return rc;
+        t->want = 0;
+        if (s->out_taken > len) return MQTTC_ERR_ARG; /* not the bytes offered before */
+        *n += s->out_taken;
+        buf += s->out_taken;
+        len -= s->out_taken;
+        s->out_taken = 0;
+        if (len == 0) return MQTTC_OK;
+        size_t k = len < MQTTC_WS_FRAME ? len : MQTTC_WS_FRAME;
+        s->out_len = mqttc__ws_frame(s, s->out, MQTTC__WS_BINARY, buf, k); /* [MQTT-6.0.0-1] */
+        s->out_pos = 0;
+        s->out_taken = k;
+    }
+}
+
+/* A control frame's whole payload is in: PING is answered (PONG, the same payload), CLOSE
+   too (its status echoed) and ends the input; PONG needs nothing. */
+static void mqttc__ws_control(mqttc_transport *t, mqttc__ws_conn *s) {
+    if (s->opcode == MQTTC__WS_CLOSE) {
+        s->peer_closed = 1;
+        s->ctl_len = s->ctl_len >= 2 ? 2 : 0;
+    }
+    if (s->opcode == MQTTC__WS_PONG || s->ctl_out_len) return; /* (one answer waiting is enough) */
+    s->ctl_out_len = mqttc__ws_frame(s, s->ctl_out, s->opcode == MQTTC__WS_PING ? MQTTC__WS_PONG : MQTTC__WS_CLOSE,
+                                     s->ctl, s->ctl_len);
+    s->ctl_out_pos = 0;
+    t->want |= MQTTC_EV_WRITE;
+}
+
+/* A frame header is complete: judged (RFC 6455 5.2 to 5.5) before any of its payload is. */
+static int mqttc__ws_header_done(mqttc_transport *t, mqttc__ws_conn *s) {
+    int fin = s->hdr[0] & 0x80, op = s->hdr[0] & 0x0f, len7 = s->hdr[1] & 0x7f;
+    const char *why = NULL;
+    if (s->hdr[0] & 0x70) why = "websocket: a reserved bit is set";
+    else if (s->hdr[1] & 0x80) why = "websocket: a masked frame from the server";
+    else if (op == MQTTC__WS_TEXT) why = "websocket: a text frame"; /* [MQTT-6.0.0-1] */
+    else if (op >= MQTTC__WS_CLOSE && (!fin || len7 > 125)) why = "websocket: a fragmented or long control frame";
+    else if (op != MQTTC__WS_CONT && op != MQTTC__WS_BINARY && op < MQTTC__WS_CLOSE) why = "websocket: a reserved opcode";
+    else if (op > MQTTC__WS_PONG) why = "websocket: a reserved opcode";
+    else if (op == MQTTC__WS_CONT && !s->in_message) why = "websocket: a continuation with nothing to continue";
+    else if (op == MQTTC__WS_BINARY && s->in_message) why = "websocket: a new message inside a fragmented one";
+    if (why) return mqttc__stage_says(t, MQTTC_ERR_WEBSOCKET, why, 0);
+    uint64_t len = (uint64_t)len7;
+    if (len7 == 126) len = mqttc__get16(s->hdr + 2);
+    if (len7 == 127) {
+        len = 0;
+        for (int j = 0; j < 8; j++) len = len << 8 | s->hdr[2 + j];
+        if (len >> 63) return mqttc__stage_says(t, MQTTC_ERR_WEBSOCKET, "websocket: a length over 2^63", 0);
+    }
+    if (op < MQTTC__WS_CLOSE) s->in_message = !fin;
+    s->opcode = op;
+    s->left = len;
+    s->in_payload = 1;
+    s->ctl_len = 0;
+    s->hdr_len = 0;
+    return MQTTC_OK;
+}
+
+/* Takes frames out of buf[0..got) in place: the data frames' payload moves to the front.
+   The payload's length, or an error (negative). */
+static long mqttc__ws_unframe(mqttc_transport *t, mqttc__ws_conn *s, unsigned char *buf, size_t got) {
+    size_t i = 0, w = 0;
+    while (i < got && !s->peer_closed) {
+        if (!s->in_payload) { /* the header: 2 bytes, then the extended length */
+            s->hdr[s->hdr_len++] = buf[i++];
+            size_t need = 2;
+            if (s->hdr_len >= 2) need += (s->hdr[1] & 0x7f) == 126 ? 2u : (s->hdr[1] & 0x7f) == 127 ? 8u : 0u;
+            if (s->hdr_len >= 2 && (s->hdr[1] & 0x80)) need += 4; /* (refused once complete) */
+            if (s->hdr_len < need) continue;
+            int rc = mqttc__ws_header_done(t, s);
+            if (rc != MQTTC_OK) return rc;
+        } else {
+            size_t k = got - i < s->left ? got - i : (size_t)s->left;
+            if (s->opcode < MQTTC__WS_CLOSE) {
+                memmove(buf + w, buf + i, k);
+                w += k;
+            } else {
+                memcpy(s->ctl + s->ctl_len, buf + i, k);
+                s->ctl_len += k;
+            }
+            i += k;
+            s->left -= k;
+        }
+        if (s->in_payload && s->left == 0) { /* the frame is over */
+            s->in_payload = 0;
+            if (s->opcode >= MQTTC__WS_CLOSE) mqttc__ws_control(t, s);
+        }
+    }
+    return (long)w;
+}
+
+/* Reads until some MQTT bytes come out (a read of only headers or control frames reads on),
+   answering control frames on the way. After the server's CLOSE: the data before it, then
+   "closed". */
+static int mqttc__ws_recv(mqttc_transport *t, unsigned char *buf, size_t cap, size_t *n) {
+    mqttc__ws_conn *s = (mqttc__ws_conn *)t->ctx;
+    int rc = MQTTC_OK;
+    *n = 0;
+    t->want = 0;
+    if (s->ctl_out_len && (rc = mqttc__ws_flush(t, s)) < 0) return rc;
+    while (*n == 0 && !s->peer_closed) {
+        size_t got = 0;
+        rc = s->inner.recv(&s->inner, buf, cap, &got);
+        if (rc != MQTTC_OK) {
+            s->is_broken = 1;
+            return mqttc__stage_fail(t, &s->inner, rc);
+        }
+        if (got == 0) break;
+        long w = mqttc__ws_unframe(t, s, buf, got);
+        if (w < 0) return (int)w;
+        *n = (size_t)w;
+    }
+    if (s->ctl_out_len && (rc = mqttc__ws_flush(t, s)) < 0) return rc;
+    if (s->ctl_out_len) t->want |= MQTTC_EV_WRITE;
+    t->has_buffered_input = s->inner.has_buffered_input;
+    if (s->peer_closed && *n == 0) return mqttc__stage_says(t, MQTTC_ERR_CLOSED, "websocket: the server sent CLOSE", 0);
+    return MQTTC_OK;
+}
+
+/* A CLOSE (1000, normal closure) when the WebSocket is open and the link still works, at
+   a frame boundary; never waits. Then the stages below close. */
+static void mqttc__ws_close(mqttc_transport *t) {
+    mqttc__ws_conn *s = (mqttc__ws_conn *)t->ctx;
+    if (!s) return;
+    if (s->phase == MQTTC__WS_OPEN && !s->is_broken && !s->peer_closed && s->ctl_out_len == 0 &&
+        s->out_pos == s->out_len) {
+        static const unsigned char normal[2] = {0x03, 0xE8};
+        s->ctl_out_len = mqttc__ws_frame(s, s->ctl_out, MQTTC__WS_CLOSE, normal, 2);
+        (void)mqttc__ws_flush(t, s);
+    }
+    if (s->inner.close) s->inner.close(&s->inner);
+    MQTTC_FREE(s);
+    t->ctx = NULL;
+    t->fd = -1;
+    t->want = 0;
+    t->has_buffered_input = 0;
+}
+
+/* The WebSocket stage over *t, to host:port on path. On failure *t is untouched. */
+static int mqttc__ws_stage(const char *host, int port, int secure, const char *path, const char *headers,
+                           mqttc_transport *t) {
+    mqttc__ws_conn *s = (mqttc__ws_conn *)MQTTC_MALLOC(sizeof *s);
+    if (!s) return MQTTC_ERR_NOMEM;
+    memset(s, 0, sizeof *s);
+    int rc = mqttc__ws_prepare(s, host ? host : "localhost", port, secure, path, headers);
+    if (rc != MQTTC_OK) {
+        MQTTC_FREE(s);
+        return rc;
+    }
+    s->inner = *t;
+    s->inner_ready = !t->handshake;
+    memset(t, 0, sizeof *t);
+    t->send = mqttc__ws_send;
+    t->recv = mqttc__ws_recv;
+    t->handshake = mqttc__ws_handshake;
+    t->close = mqttc__ws_close;
+    t->fd = s->inner.fd;
+    t->want = s->inner.want;
+    t->ctx = s;
+    return MQTTC_OK;
+}
+#endif /* MQTTC_NO_WEBSOCKET */
+
+/* >>chain ------------------------------------------------------------------------------- */
+/* Which stages, in which order (top comment, section 8). */
 
 /* Wraps the bottom stage *t (TCP to the next hop, an adopted socket, or a transport the
-   caller gave) in the stages above it: TLS when options.secure. target names the broker
-   (NULL: unknown). MQTTC_ERR_ARG with *bad naming the option at fault. */
-static int mqttc__chain(mqttc__stages *st, const mqttc_options *o, const char *target, mqttc_transport *t,
+   caller gave) in the stages above it: the proxy's when TCP went to one, TLS, WebSocket.
+   MQTTC_ERR_ARG with *bad naming the option at fault. On failure *t is the stages made so
+   far (the caller closes it). */
+static int mqttc__chain(mqttc__stages *st, const mqttc_options *o, const mqttc__endpoint *ep, mqttc_transport *t,
                         const char **bad) {
+    int rc = MQTTC_OK;
     *bad = NULL;
-    if (o->secure) return mqttc__tls_stage(st, o, target, t, bad);
-    return MQTTC_OK;
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_PROXY)
+    if (ep->has_proxy && (rc = mqttc__proxy_stage(&ep->proxy, ep->host, ep->port, t)) != MQTTC_OK) {
+        if (rc == MQTTC_ERR_ARG) *bad = "options.proxy";
+        return rc;
+    }
+#endif
+    if (ep->secure) rc = mqttc__tls_stage(st, o, ep, t, bad);
+    else if ((*bad = mqttc__tls_field_set(o)) != NULL) rc = MQTTC_ERR_ARG; /* never plain text by mistake */
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_WEBSOCKET)
+    if (rc == MQTTC_OK && ep->ws_path &&
+        (rc = mqttc__ws_stage(ep->host, ep->port, ep->secure, ep->ws_path, o->ws_headers, t)) == MQTTC_ERR_ARG)
+        *bad = o->ws_headers ? "options.ws_headers" : "options.ws_path";
+#endif
+    return rc;
 }
 
 static void mqttc__chain_free(mqttc__stages *st) { mqttc__tls_free(st); }
 
 /* The stages' options, checked at init: the bad field's name, or NULL. */
-static const char *mqttc__chain_options_bad(const mqttc_options *o) { return mqttc__tls_options_bad(o); }
+static const char *mqttc__chain_options_bad(const mqttc_options *o) {
+    const char *bad = mqttc__tls_options_bad(o);
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_PROXY)
+    mqttc__url px;
+    if (!bad && o->proxy && mqttc__proxy_parse(o->proxy, &px) != MQTTC_OK) bad = "options.proxy";
+#else
+    if (!bad && o->proxy) bad = "options.proxy"; /* built without proxies */
+#endif
+#if defined(MQTTC_NO_SOCKETS) || defined(MQTTC_NO_WEBSOCKET)
+    if (!bad && (o->ws_path || o->ws_headers)) bad = o->ws_path ? "options.ws_path" : "options.ws_headers";
+#else
+    if (!bad && o->ws_headers && (strlen(o->ws_headers) < 2 || strcmp(o->ws_headers + strlen(o->ws_headers) - 2, "\r\n")))
+        bad = "options.ws_headers"; /* each line ends in CR LF */
+#endif
+    return bad;
+}
 
 /* >>client -------------------------------------------------------------------------------- */
 
@@ -2983,7 +3995,8 @@ static void mqttc__status_due(mqttc_client *c, int event) { c->status_due = even
 static int mqttc__may_retry(const mqttc_client *c, int err) {
     int rc = c->reason_code;
     switch (err) {
-    case MQTTC_ERR_DISCONNECT: case MQTTC_ERR_CERT: case MQTTC_ERR_CN: case MQTTC_ERR_AUTH: return 0;
+    case MQTTC_ERR_DISCONNECT: case MQTTC_ERR_CERT: case MQTTC_ERR_CN: case MQTTC_ERR_AUTH: case MQTTC_ERR_PROXYAUTH:
+        return 0;
     case MQTTC_ERR_REFUSED: /* server unavailable or busy, quota, connection rate: later */
         return MQTTC__V5(c) ? rc == 0x88 || rc == 0x89 || rc == 0x97 || rc == 0x9F : rc == 3;
     case MQTTC_ERR_SERVER_DISCONNECT: return rc != 0x8E && rc != 0x98 && rc != 0x9C && rc != 0x9D;
@@ -3022,6 +4035,10 @@ static int mqttc__fail(mqttc_client *c, int err) {
     int was_ending = c->state == MQTTC_STATE_DRAINING || c->state == MQTTC_STATE_DISCONNECTING; /* the user's */
     c->error = err;
     if (err == MQTTC_ERR_IO || err == MQTTC_ERR_CANNOTCONNECT) c->sys_errno = mqttc__last_errno();
+    if (c->tr.detail) { /* a stage's own word: a proxy's reply code goes where the broker's would */
+        c->detail = c->tr.detail;
+        if (c->tr.detail_code) c->reason_code = c->tr.detail_code;
+    }
     if (c->tr.close) c->tr.close(&c->tr);
     c->tr.close = NULL; /* closed once: never again */
     c->tr.fd = -1;
@@ -3194,6 +4211,15 @@ static void mqttc__connect_info(const mqttc_client *c, mqttc_connect_info *ci) {
         ci->password.ptr = (const char *)o->password;
         ci->password.len = o->password_len;
     }
+    mqttc__rec *login = o->username ? NULL : mqttc__rec_first((mqttc__buf *)&c->subs, MQTTC__LOGIN);
+    if (login) { /* the URL's: valid while CONNECT is encoded (nothing changes the subs pool) */
+        ci->username.ptr = (const char *)mqttc__rec_data(login);
+        ci->username.len = login->packet_id;
+        if (login->seq) {
+            ci->password.ptr = ci->username.ptr + login->packet_id + 1;
+            ci->password.len = login->seq - 1u;
+        }
+    }
     if (MQTTC__V5(c)) ci->will_props = o->will_props;
 }
 
@@ -3287,6 +4313,7 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
     if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
     c->error = MQTTC_OK; /* a new connection: its own first error will stick */
     c->reason_code = 0;
+    c->detail = NULL;
     int rc = mqttc__buffers(c);
     if (rc != MQTTC_OK) return rc;
     c->now_ms = c->last_tx_ms = c->last_rx_ms = now_ms;
@@ -4017,18 +5044,27 @@ static int mqttc__finish_disconnect(mqttc_client *c) {
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
+/* A connection over a transport the caller made: the stages above it as the options say. */
+static mqttc__endpoint mqttc__given_endpoint(const mqttc_client *c) {
+    mqttc__endpoint ep;
+    memset(&ep, 0, sizeof ep);
+    ep.secure = c->opt.secure;
+    ep.ws_path = c->opt.ws_path;
+    return ep;
+}
+
 /* Every connect path ends here with the bottom stage t (TCP to the next hop, an adopted
    socket, or the caller's transport), its handshake maybe still pending: the stages above
    it are added (>>transport's chain), and the connection begins. On failure the stage is
    closed and the connect has failed (CLOSED, the error sticks, on_status is told); only
    MQTTC_ERR_STATE (a connection is open) leaves everything, t included, as it was. */
-static int mqttc__start(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
+static int mqttc__start(mqttc_client *c, const mqttc_transport *t, const mqttc__endpoint *ep, int is_connected,
                         uint64_t now_ms) {
     const char *bad = NULL;
     int rc = mqttc__begin_connection(c, now_ms);
     if (rc == MQTTC_ERR_STATE) return rc;
     c->tr = *t;
-    if (rc == MQTTC_OK) rc = mqttc__chain(&c->stages, &c->opt, target, &c->tr, &bad);
+    if (rc == MQTTC_OK) rc = mqttc__chain(&c->stages, &c->opt, ep, &c->tr, &bad);
     if (rc != MQTTC_OK) {
         if (bad) c->bad_arg = bad;
         return mqttc__fail(c, rc);
@@ -4048,32 +5084,100 @@ static int mqttc__parse_port(const char *s) {
     return *s || v > 65535 ? 0 : (int)v;
 }
 
-/* The broker of target i: 0 the one connected first (its host and port kept in the subs
-   pool), i: options.brokers[i - 1], "host", "host:port" or "[v6]:port" (the first's port
-   when none is given). Copies the host into buf. */
-static int mqttc__target(mqttc_client *c, unsigned i, char *buf, size_t cap, int *port) {
-    mqttc__rec *t;
+/* MQTT's ports (IANA) and WebSocket's (HTTP's). */
+static int mqttc__default_port(int secure, int is_ws) {
+    return is_ws ? (secure ? 443 : 80) : secure ? 8883 : 1883;
+}
+
+static const char *const mqttc__broker_schemes[] = {"mqtt", "mqtts", "ws", "wss", NULL};
+
+/* A URL's user name and password, unescaped, kept for CONNECT (MQTTC__LOGIN); none: the
+   record goes, so one broker's credentials never reach another. */
+static int mqttc__keep_login(mqttc_client *c, const mqttc__url *u) {
+    mqttc__rec_drop(&c->subs, 1u << MQTTC__LOGIN);
+    if (!u->user) return MQTTC_OK;
+    mqttc__rec *r = mqttc__rec_add(&c->subs, MQTTC__LOGIN, 0, u->user_len + 1 + u->pass_len + 1);
+    if (!r) return MQTTC_ERR_NOMEM;
+    char *d = (char *)mqttc__rec_data(r);
+    long ulen = mqttc__unescape(u->user, u->user_len, d), plen = 0;
+    if (ulen >= 0 && u->pass) plen = mqttc__unescape(u->pass, u->pass_len, d + ulen + 1);
+    if (ulen < 0 || plen < 0 || ulen > 65535 || plen > 65535) {
+        mqttc__rec_remove(&c->subs, r);
+        return MQTTC_ERR_ARG;
+    }
+    d[ulen] = '\0';
+    r->packet_id = (unsigned short)ulen;
+    r->seq = u->pass ? (uint32_t)plen + 1u : 0u;
+    return MQTTC_OK;
+}
+
+/* A broker URL (mqttc_connect_url) into ep, its host copied into buf[256]; its login kept.
+   MQTTC_ERR_ARG for a URL this build cannot dial. */
+static int mqttc__url_endpoint(mqttc_client *c, const char *url, mqttc__endpoint *ep, char *buf) {
+    mqttc__url u;
+    int rc = mqttc__url_parse(url, mqttc__broker_schemes, &u);
+    if (rc != MQTTC_OK) return rc;
+    memset(ep, 0, sizeof *ep);
+    ep->secure = u.scheme == 1 || u.scheme == 3;
+    ep->ws_path = u.scheme >= 2 ? (u.path ? u.path : "/mqtt") : NULL;
+#ifndef MQTTC_WITH_OPENSSL
+    if (ep->secure) return MQTTC_ERR_ARG;
+#endif
+#ifdef MQTTC_NO_WEBSOCKET
+    if (ep->ws_path) return MQTTC_ERR_ARG;
+#endif
+    ep->host = mqttc__url_host(&u, buf);
+    ep->port = u.port ? u.port : mqttc__default_port(ep->secure, ep->ws_path != NULL);
+    ep->has_login = u.user != NULL;
+    return mqttc__keep_login(c, &u);
+}
+
+/* TCP to the next hop: the proxy (options.proxy, checked at init) or the broker itself. */
+static int mqttc__open_hop(mqttc_client *c, mqttc__endpoint *ep, mqttc_transport *t) {
+    const char *hop = ep->host;
+    int port = ep->port;
+#ifndef MQTTC_NO_PROXY
+    char host[256];
+    if (c->opt.proxy && mqttc__proxy_parse(c->opt.proxy, &ep->proxy) == MQTTC_OK) {
+        ep->has_proxy = 1;
+        hop = mqttc__url_host(&ep->proxy, host);
+        port = ep->proxy.port;
+    }
+#else
+    (void)c;
+#endif
+    return mqttc__tcp_open(t, hop, port);
+}
+
+/* The broker of target i: 0 the one connected first (its host and port, or its URL, kept
+   in the subs pool), i: options.brokers[i - 1], a URL, or "host", "host:port" or
+   "[v6]:port" (the first's port when none is given), into ep (host copied into buf[256]). */
+static int mqttc__target(mqttc_client *c, unsigned i, char *buf, mqttc__endpoint *ep) {
+    mqttc__rec *t = mqttc__rec_first(&c->subs, MQTTC__TARGET);
     const char *h, *colon;
     size_t len;
-    for (size_t off = 0; (t = mqttc__rec_at(&c->subs, off)) != NULL && t->kind != MQTTC__TARGET; off += t->size) {}
     if (!t) return MQTTC_ERR_STATE;
-    *port = t->packet_id;
     h = i ? c->opt.brokers[i - 1] : (const char *)mqttc__rec_data(t);
+    if (strstr(h, "://")) return mqttc__url_endpoint(c, h, ep, buf);
+    *ep = mqttc__given_endpoint(c);
+    ep->port = t->packet_id ? t->packet_id : mqttc__default_port(ep->secure, ep->ws_path != NULL);
+    mqttc__rec_drop(&c->subs, 1u << MQTTC__LOGIN);
     len = strlen(h);
     colon = strrchr(h, ':');
     if (i && h[0] == '[') { /* [v6] or [v6]:port */
         const char *end = strchr(h, ']');
         if (!end) return MQTTC_ERR_ARG;
-        if (end[1] == ':') *port = mqttc__parse_port(end + 2);
+        if (end[1] == ':') ep->port = mqttc__parse_port(end + 2);
         h++;
         len = (size_t)(end - h);
     } else if (i && colon && strchr(h, ':') == colon) { /* one colon: host:port */
-        *port = mqttc__parse_port(colon + 1);
+        ep->port = mqttc__parse_port(colon + 1);
         len = (size_t)(colon - h);
     }
-    if (len >= cap || *port <= 0 || *port > 65535) return MQTTC_ERR_ARG;
+    if (len >= 256 || ep->port <= 0 || ep->port > 65535) return MQTTC_ERR_ARG;
     memcpy(buf, h, len);
     buf[len] = '\0';
+    ep->host = buf;
     return MQTTC_OK;
 }
 
@@ -4084,7 +5188,7 @@ static int mqttc__target(mqttc_client *c, unsigned i, char *buf, size_t cap, int
 static int mqttc__redial(mqttc_client *c) {
     mqttc_transport t;
     char host[256];
-    int rc = MQTTC_ERR_STATE, port = 0;
+    int rc = MQTTC_ERR_STATE;
     unsigned n = 1;
     while (c->opt.brokers && c->opt.brokers[n - 1]) n++;
     c->target = (c->target + 1) % n;
@@ -4092,15 +5196,16 @@ static int mqttc__redial(mqttc_client *c) {
     if (c->dial == 2) {
         rc = c->opt.reconnect_transport(c, &t, c->opt.user);
         if (rc == MQTTC_OK && (!t.send || !t.recv)) rc = MQTTC_ERR_ARG;
-        if (rc == MQTTC_OK) return mqttc__start(c, &t, NULL, 1, c->now_ms);
+        mqttc__endpoint given = mqttc__given_endpoint(c);
+        if (rc == MQTTC_OK) return mqttc__start(c, &t, &given, 1, c->now_ms);
     }
 #ifndef MQTTC_NO_SOCKETS
-    if (c->dial == 1 && (rc = mqttc__target(c, c->target, host, sizeof host, &port)) == MQTTC_OK &&
-        (rc = mqttc__tcp_open(&t, host, port)) == MQTTC_OK)
-        return mqttc__start(c, &t, host, 0, c->now_ms);
+    mqttc__endpoint ep;
+    if (c->dial == 1 && (rc = mqttc__target(c, c->target, host, &ep)) == MQTTC_OK &&
+        (rc = mqttc__open_hop(c, &ep, &t)) == MQTTC_OK)
+        return mqttc__start(c, &t, &ep, 0, c->now_ms);
 #else
     (void)host;
-    (void)port;
 #endif
     if (mqttc__begin_connection(c, c->now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
     return rc;
@@ -4544,11 +5649,12 @@ static void mqttc__new_dial(mqttc_client *c, int how) {
     c->attempt = c->flaps = c->target = 0;
 }
 
-static int mqttc__start_locked(mqttc_client *c, const mqttc_transport *t, const char *target, int is_connected,
-                               uint64_t now_ms) {
+static int mqttc__start_locked(mqttc_client *c, const mqttc_transport *t, const mqttc__endpoint *ep,
+                               int is_connected, uint64_t now_ms) {
     mqttc__lock(c);
-    if (MQTTC__HAS_RECONNECT && !mqttc__is_open(c)) mqttc__new_dial(c, target ? 1 : c->opt.reconnect_transport ? 2 : 0);
-    int rc = mqttc__start(c, t, target, is_connected, now_ms);
+    if (MQTTC__HAS_RECONNECT && !mqttc__is_open(c))
+        mqttc__new_dial(c, ep->host ? 1 : c->opt.reconnect_transport ? 2 : 0);
+    int rc = mqttc__start(c, t, ep, is_connected, now_ms);
     mqttc__tell_status(c);
     mqttc__unlock(c);
     return rc;
@@ -4556,30 +5662,28 @@ static int mqttc__start_locked(mqttc_client *c, const mqttc_transport *t, const 
 
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms) {
     if (!t || !t->send || !t->recv) return mqttc__bad(c, "transport");
-    return mqttc__start_locked(c, t, NULL, 1, now_ms);
+    mqttc__endpoint ep = mqttc__given_endpoint(c);
+    return mqttc__start_locked(c, t, &ep, 1, now_ms);
 }
 
 #ifndef MQTTC_NO_SOCKETS
-/* The target is the broker, and (with no proxy stage yet) the next hop too. */
-MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms) {
+/* Keeps what to dial again (section 12), opens TCP to the next hop and starts the
+   connection to ep. A dial that fails at once (resolving, no address) is a failed connect. */
+static int mqttc__connect_to(mqttc_client *c, const char *spec, int port, mqttc__endpoint *ep, uint64_t now_ms) {
     mqttc_transport t;
-    if (!host) return mqttc__bad(c, "host");
-    if (port < 0 || port > 65535) return mqttc__bad(c, "port");
-    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
-    port = port ? port : c->opt.secure ? 8883 : 1883;
     if (MQTTC__HAS_RECONNECT) { /* the broker to dial again: kept in the subs pool */
         mqttc__lock(c);
-        mqttc__rec *kept = mqttc__rec_put(&c->subs, MQTTC__TARGET, (unsigned short)port, host, strlen(host), 1);
+        mqttc__rec *kept = mqttc__rec_put(&c->subs, MQTTC__TARGET, (unsigned short)port, spec, strlen(spec), 1);
         mqttc__unlock(c);
         if (!kept) return MQTTC_ERR_NOMEM;
     }
-    int rc = mqttc__tcp_open(&t, host, port);
+    int rc = mqttc__open_hop(c, ep, &t);
     if (rc == MQTTC_OK) {
-        rc = mqttc__start_locked(c, &t, host, 0, now_ms);
+        rc = mqttc__start_locked(c, &t, ep, 0, now_ms);
         if (rc == MQTTC_ERR_STATE) t.close(&t); /* another thread connected meanwhile: ours goes */
         return rc;
     }
-    mqttc__lock(c); /* resolving or every address failed: the connect failed */
+    mqttc__lock(c);
     if (MQTTC__HAS_RECONNECT) mqttc__new_dial(c, 1);
     if (mqttc__begin_connection(c, now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
     mqttc__tell_status(c);
@@ -4587,11 +5691,38 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
     return rc;
 }
 
+/* The host-and-port call: the stages as the options say. */
+MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, uint64_t now_ms) {
+    if (!host) return mqttc__bad(c, "host");
+    if (port < 0 || port > 65535) return mqttc__bad(c, "port");
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    mqttc__endpoint ep = mqttc__given_endpoint(c);
+    ep.host = host;
+    ep.port = port ? port : mqttc__default_port(ep.secure, ep.ws_path != NULL);
+    mqttc__lock(c);
+    mqttc__rec_drop(&c->subs, 1u << MQTTC__LOGIN); /* a URL's login was for its broker */
+    mqttc__unlock(c);
+    return mqttc__connect_to(c, host, ep.port, &ep, now_ms);
+}
+
+MQTTC_DEF int mqttc_connect_url(mqttc_client *c, const char *url, uint64_t now_ms) {
+    mqttc__endpoint ep;
+    char host[256];
+    if (!url) return mqttc__bad(c, "url");
+    if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
+    mqttc__lock(c);
+    int rc = mqttc__url_endpoint(c, url, &ep, host);
+    mqttc__unlock(c);
+    if (rc == MQTTC_ERR_ARG) return mqttc__bad(c, "url");
+    return rc == MQTTC_OK ? mqttc__connect_to(c, url, 0, &ep, now_ms) : rc;
+}
+
 MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms) {
     mqttc_transport t;
     if (fd < 0) return mqttc__bad(c, "fd");
     int rc = mqttc__tcp_adopt(&t, fd);
-    return rc == MQTTC_OK ? mqttc__start_locked(c, &t, NULL, 1, now_ms) : rc;
+    mqttc__endpoint ep = mqttc__given_endpoint(c);
+    return rc == MQTTC_OK ? mqttc__start_locked(c, &t, &ep, 1, now_ms) : rc;
 }
 #endif
 
@@ -4703,6 +5834,8 @@ MQTTC_DEF int mqttc_session_present(const mqttc_client *c) { return c->session_p
 MQTTC_DEF size_t mqttc_pending_output(const mqttc_client *c) { return c->tx.len; }
 MQTTC_DEF const char *mqttc_bad_arg(const mqttc_client *c) { return c->bad_arg ? c->bad_arg : ""; }
 MQTTC_DEF int mqttc_sys_errno(const mqttc_client *c) { return c->sys_errno; }
+
+MQTTC_DEF const char *mqttc_error_detail(const mqttc_client *c) { return c->detail ? c->detail : ""; }
 MQTTC_DEF int mqttc_reason_code(const mqttc_client *c) { return c->reason_code; }
 MQTTC_DEF const char *mqttc_client_id(const mqttc_client *c) {
     const char *assigned = mqttc__assigned_id(c);

@@ -1368,14 +1368,14 @@ TEST(bad_argument_is_named) {
     mqttc_deinit(&c);
     struct { const char *field; int which; } cases[] = {
         {"options.will_qos", 0}, {"options.password", 1}, {"options.keepalive_s", 2},
-        {"options.tls_ca_file", 3}, {"options.will_topic", 4}, {"options.no_clean_session", 5}};
+        {"options.tls_key_file", 3}, {"options.will_topic", 4}, {"options.no_clean_session", 5}};
     for (int i = 0; i < 6; i++) {
         memset(&o, 0, sizeof o);
         switch (cases[i].which) {
         case 0: o.will_topic = "w"; o.will_qos = 3; break;
         case 1: o.password = "p"; o.password_len = 1; break;
         case 2: o.keepalive_s = 70000; break;
-        case 3: o.tls_ca_file = "ca.pem"; break;
+        case 3: o.tls_key_file = "key.pem"; break;
         case 4: o.will_topic = "w/#"; break;
         case 5: o.client_id = ""; o.no_clean_session = 1; break;
         }

@@ -20,16 +20,31 @@ TEST(secure_is_refused_at_init) {
     mqttc_deinit(&c);
 }
 
+/* A tls_ field on a connection that is not TLS is refused at connect, naming the field, and
+   nothing is sent (a URL's scheme may make a connection TLS, so init cannot know). */
 TEST(tls_fields_without_secure_are_refused) {
     mqttc_client c;
     mqttc_options o;
+    mem_link l;
+    const char *fields[] = {"options.tls_ca_file", "options.tls_verify"};
+    for (int i = 0; i < 2; i++) {
+        memset(&o, 0, sizeof o);
+        memset(&l, 0, sizeof l);
+        if (i == 0) o.tls_ca_file = "ca.crt";
+        else o.tls_verify = 1;
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+        mqttc_transport t = mem_transport(&l);
+        CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_ERR_ARG);
+        CHECK(strcmp(mqttc_bad_arg(&c), fields[i]) == 0);
+        CHECK_EQ_INT((int)l.out_len, 0);
+        CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+        mqttc_deinit(&c);
+        mem_free(&l);
+    }
     memset(&o, 0, sizeof o);
-    o.tls_ca_file = "ca.crt";
+    o.tls_key_file = "key.pem"; /* a key without its certificate: refused at once */
     CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
-    mqttc_deinit(&c);
-    memset(&o, 0, sizeof o);
-    o.tls_verify = 1;
-    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "options.tls_key_file") == 0);
     mqttc_deinit(&c);
 }
 
