@@ -460,6 +460,21 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
     o->tls_verify = lm_optbool(L, t, "verify", "verify", 0);
 }
 
+/* A TLS option without TLS (opt.secure, or an mqtts:// or wss:// address) raises before any
+   I/O: never a silent plain-text connection. (The core refuses it too, but only at connect,
+   since a URL may make the connection TLS.) */
+static void lm_check_tls_fields(lua_State *L, const lm_config *cfg, int addr) {
+    static const char *const names[] = {"cafile", "capath", "cert", "key", "servername", "verify"};
+    const mqttc_options *o = &cfg->o;
+    const void *v[6];
+    const char *a = lua_type(L, addr) == LUA_TSTRING ? lua_tostring(L, addr) : "";
+    if (o->secure || strncmp(a, "mqtts://", 8) == 0 || strncmp(a, "wss://", 6) == 0) return;
+    v[0] = o->tls_ca_file, v[1] = o->tls_ca_path, v[2] = o->tls_cert_file, v[3] = o->tls_key_file;
+    v[4] = o->tls_server_name, v[5] = o->tls_verify ? "" : NULL;
+    for (int i = 0; i < 6; i++)
+        if (v[i]) lm_error(L, "opt.%s: needs opt.secure=true", names[i]);
+}
+
 /* The in-flight window: QoS 1/2 publishes sent and not yet acknowledged. mosquitto 2.0 keeps
    at most 20 unreleased QoS 2 messages per client (max_inflight_messages) and drops the rest,
    answering PUBREC with a reason code a 3.1.1 client cannot see: a larger window loses
@@ -835,6 +850,7 @@ static int m_connect_start(lua_State *L) {
     int t = lm_check_connect_args(L, &object_fd);
     lm_new_env(L, 2); /* index 4 */
     lm_parse_options(L, t, 4, &cfg);
+    lm_check_tls_fields(L, &cfg, 1);
     lm_client *u = (lm_client *)lua_newuserdata(L, sizeof *u); /* index 5 */
     memset(u, 0, sizeof *u);
     u->hold_fd = -1;
@@ -1431,6 +1447,7 @@ static int m_create(lua_State *L) {
     u->port = cfg.port;
     /* TLS (opt.secure, mqtts://, wss://): the broker's certificate is checked on every
        connection unless opt.nocheck (with credentials always: the seed's rule) */
+    lm_check_tls_fields(L, &cfg, 1);
     if (cfg.o.secure || (u->addr_kind == LM_ADDR_URL && (strncmp(lua_tostring(L, 1), "mqtts:", 6) == 0 ||
                                                         strncmp(lua_tostring(L, 1), "wss:", 4) == 0)))
         cfg.o.tls_verify = !cfg.nocheck;
