@@ -31,6 +31,18 @@ tls_mosquitto() { # cert-name: a TLS mosquitto with that server certificate; set
 tls_mosquitto selfsigned; export TLS_SELF_PORT=$MQ_PORT
 tls_mosquitto wronghost; export TLS_WRONG_PORT=$MQ_PORT
 
+# Transports: a mosquitto with a plain and a websockets listener, microsocks with a login.
+start_mosquitto "listener $(free_port) 127.0.0.1" "protocol websockets"
+WS_MQ_PORT=$MQ_PORT
+WS_PORT=$(sed -n 's/^listener \([0-9]*\) 127.0.0.1$/\1/p' "$TMP/mosquitto.$MQ_PORT.conf" | tail -1)
+export WS_MQ_PORT WS_PORT
+wait_port "$WS_PORT" || not_ok "mosquitto's websockets listener on $WS_PORT"
+SOCKS_PORT=$(free_port)
+microsocks -i 127.0.0.1 -p "$SOCKS_PORT" -u u -P p >"$TMP/microsocks.log" 2>&1 &
+CLEANUP_PIDS+=($!)
+wait_port "$SOCKS_PORT" || not_ok "microsocks on $SOCKS_PORT"
+export SOCKS_PORT
+
 # ... and brokers of each variant's own: the suites use fixed client ids and topics, and the
 # variants run at the same time.
 # MQ is a default-configured mosquitto (no extra lines: its limits are the ones people run).
@@ -90,6 +102,7 @@ run_variant() {
     kill -CONT "${FROZEN_PID[$v]}" 2>/dev/null # should flow.lua have ended while it was stopped
     lua_suite "$v" readme "readme" BROKER_PORT="$mb"
     lua_suite "$v" create "create (MQTT 5)" BROKER_PORT="$mq" MINIBROKER="$B/minibroker"
+    lua_suite "$v" transports "transports" BROKER_PORT="$WS_MQ_PORT"
     echo "$T_PASS $T_FAIL" >"$TMP/count.$v"
 }
 
