@@ -1153,7 +1153,11 @@ static long lm_backoff(lm_client *u) {
     long d = 5000;
     for (unsigned i = 0; i < u->attempt && d < 60000; i++) d *= 2;
     if (d > 60000) d = 60000;
-    return d / 2 + (long)((unsigned long)rand() % (unsigned long)(d / 2 + 1));
+    uint32_t x = (uint32_t)mqttc_now_ms() ^ (uint32_t)(uintptr_t)u ^ (u->attempt * 2654435761u); /* xorshift32 */
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return d / 2 + (long)(x % (uint32_t)(d / 2 + 1));
 }
 
 /* onstatus returned v (top of the stack, popped) for the status s: the plan. true: the

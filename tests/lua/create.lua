@@ -159,6 +159,23 @@ T.run("per-subscription onpub by subscription identifier (overlapping filters)",
     m:close()
 end)
 
+T.run("incoming topic aliases are resolved before onpub (prop.topicaliasmaximum)", function()
+    local port = free_port()
+    local pid = T.spawn(("exec %s -p %d --alias-out 5"):format(MINIBROKER, port))
+    socket.sleep(0.3)
+    local topics, n = {}, 0
+    local m = connected(port, {clientidentifier = "al-" .. TAG}, {topicaliasmaximum = 5}, function(topic, _, prop)
+        topics[#topics + 1] = topic .. (prop.topicalias and "+alias" or "")
+    end)
+    m:subscribe("al/#", function() n = n + 1 end)
+    T.pump(m, function() return n == 1 end, 5)
+    for i = 1, 3 do m:publish("al/x", tostring(i)) end
+    T.pump(m, function() return #topics == 3 end, 5)
+    T.eq("three messages, each with its whole topic", "al/x+alias al/x+alias al/x+alias", table.concat(topics, " "))
+    m:close()
+    os.execute("kill " .. pid)
+end)
+
 T.run("the queue: false while offline, nil,'queuefull' past maxqueue; sent after connecting", function()
     local port = free_port()
     local statuses = {}
