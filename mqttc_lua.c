@@ -53,6 +53,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -110,6 +111,14 @@ static int lm_isint(lua_State *L, int idx, double min, double max, long long *ou
 /* ---- the userdata ----------------------------------------------------------------------- */
 #define LM_CLIENT "mqttc.client"
 
+/* create(): an on_status event, kept until onstatus hears it (lm_deliver). */
+typedef struct lm_event {
+    int event, error, reason_code, session_present;
+    long retry_ms;
+    unsigned char *props; /* a copy of the CONNACK's or DISCONNECT's properties */
+    size_t props_len;
+} lm_event;
+
 typedef struct lm_client {
     mqttc_client c;    /* first: a callback's mqttc_client * is the lm_client * */
     lua_State *L;      /* the thread inside step(), for callbacks; NULL outside */
@@ -126,7 +135,25 @@ typedef struct lm_client {
     int is_async;      /* the script drives it (step/getfd/events/timeout): nothing waits */
     int pub_callbacks; /* onpublished callbacks waiting in ENV_PENDING_PUB */
     unsigned final_out, final_in; /* mqttc_inflight / _in when it ended, kept after deinit */
+    /* MQTT 5, create(): */
+    int is_v5;         /* made by create(): MQTT 5, onstatus, reconnects */
+    int addr_kind;     /* how create() dials: LM_ADDR_HOST, _URL, _FUNCTION */
+    int port;          /* LM_ADDR_HOST: the port */
+    int is_stopped;    /* disconnect() or close(): no onstatus for the end, no restart */
+    int will_due;      /* setwill() while open: applied when the connection is down */
+    unsigned attempt;  /* failed attempts in a row (our own backoff, see lm_decide) */
+    uint64_t restart_at_ms; /* the core stopped but onstatus said retry: dial again then */
+    int nstatus;       /* on_status events waiting for onstatus (lm_deliver) */
+    lm_event status[4];
+    char sock_err[96]; /* why the addr function gave no socket */
+    const char *will_topic; /* setwill(): the next connections' will (NULL: none) */
+    const void *will_payload;
+    size_t will_len;
+    int will_qos, will_retain;
+    mqttc_props will_props;
 } lm_client;
+
+enum { LM_ADDR_HOST = 1, LM_ADDR_URL, LM_ADDR_FUNCTION };
 
 /* The env table (the userdata's user value) keeps every Lua value the client refers to. */
 enum {
@@ -140,6 +167,9 @@ enum {
     ENV_CALL_SUBACK,
     ENV_CALL_UNSUBACK,
     ENV_CALL_PUBLISHED,
+    ENV_ONSTATUS,       /* create(): onstatus, or false */
+    ENV_ADDR,           /* create(): the address (host, URL or function), or false */
+    ENV_WILL,           /* create(): what setwill() keeps alive (strings, properties), or false */
     ENV_KEEP            /* from here on: option strings mqttc_options points into */
 };
 
@@ -238,6 +268,9 @@ static void lm_free(lm_client *u, int why) {
     u->final_out = mqttc_inflight(&u->c);
     u->final_in = mqttc_inflight_in(&u->c);
     mqttc_deinit(&u->c);
+    for (int i = 0; i < u->nstatus; i++) free(u->status[i].props);
+    u->nstatus = 0;
+    u->restart_at_ms = 0;
     if (u->hold_fd >= 0) {
         (void)shutdown(u->hold_fd, SHUT_RDWR);
         close(u->hold_fd);
@@ -249,7 +282,9 @@ static void lm_free(lm_client *u, int why) {
 /* After every call into the core: a client that has ended is released at once, unless a
    step is running below us (its dispatch loop still reads the buffers). */
 static void lm_settle(lm_client *u) {
-    if (!u->in_step && lm_state(u) == MQTTC_STATE_CLOSED) lm_free(u, lm_core_error(&u->c));
+    /* (create(): not while onstatus has yet to hear of the end, or said to dial again) */
+    if (!u->in_step && lm_state(u) == MQTTC_STATE_CLOSED && !u->nstatus && !u->restart_at_ms)
+        lm_free(u, lm_core_error(&u->c));
 }
 
 /* cqueues keeps a polled descriptor registered after the poll returns, and fails on one
@@ -283,6 +318,8 @@ static int lm_status(lua_State *L, lm_client *u, int rc) {
         return 1;
     }
     if (rc == MQTTC_ERR_STATE || rc == MQTTC_ERR_CLOSED) rc = lm_end_reason(u) ? lm_end_reason(u) : rc;
+    /* create(): offline between two connections, the last loss says why */
+    if (rc == MQTTC_ERR_STATE && lm_state(u) == MQTTC_STATE_WAITING && mqttc_error(&u->c)) rc = lm_core_error(&u->c);
     return lm_failure(L, rc);
 }
 
@@ -292,6 +329,7 @@ typedef struct lm_config {
     mqttc_options o;
     int port;
     int is_secure;
+    int nocheck; /* create(): opt.nocheck */
 } lm_config;
 
 /* "opt.will.topic: expected string, got nil" (the original's wording for option types). */
@@ -422,6 +460,21 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
     o->tls_verify = lm_optbool(L, t, "verify", "verify", 0);
 }
 
+/* A TLS option without TLS (opt.secure, or an mqtts:// or wss:// address) raises before any
+   I/O: never a silent plain-text connection. (The core refuses it too, but only at connect,
+   since a URL may make the connection TLS.) */
+static void lm_check_tls_fields(lua_State *L, const lm_config *cfg, int addr) {
+    static const char *const names[] = {"cafile", "capath", "cert", "key", "servername", "verify"};
+    const mqttc_options *o = &cfg->o;
+    const void *v[6];
+    const char *a = lua_type(L, addr) == LUA_TSTRING ? lua_tostring(L, addr) : "";
+    if (o->secure || strncmp(a, "mqtts://", 8) == 0 || strncmp(a, "wss://", 6) == 0) return;
+    v[0] = o->tls_ca_file, v[1] = o->tls_ca_path, v[2] = o->tls_cert_file, v[3] = o->tls_key_file;
+    v[4] = o->tls_server_name, v[5] = o->tls_verify ? "" : NULL;
+    for (int i = 0; i < 6; i++)
+        if (v[i]) lm_error(L, "opt.%s: needs opt.secure=true", names[i]);
+}
+
 /* The in-flight window: QoS 1/2 publishes sent and not yet acknowledged. mosquitto 2.0 keeps
    at most 20 unreleased QoS 2 messages per client (max_inflight_messages) and drops the rest,
    answering PUBREC with a reason code a 3.1.1 client cannot see: a larger window loses
@@ -432,7 +485,7 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
 static const char *const lm_option_keys[] = {
     "port",   "keepalive", "id",         "clean",       "uname",    "passwd",      "will",
     "secure", "cafile",    "capath",     "cert",        "key",      "servername",  "verify",
-    "timeout", "pingtimeout", "maxpacket", "maxinflight", "disconnecttimeout", "shark", "nocheck", NULL};
+    "timeout", "pingtimeout", "maxpacket", "maxinflight", "disconnecttimeout", "shark", "nocheck", "proxy", NULL};
 
 /* Fills cfg from the op table at index t; every string it keeps goes into env. */
 static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
@@ -462,6 +515,8 @@ static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
     o->max_inflight = (unsigned)lm_optint(L, t, "maxinflight", "maxinflight", 1, 65535, LM_DEFAULT_INFLIGHT);
     /* how long disconnect() waits for open QoS 1/2 flows before it gives up: "timeout" */
     o->disconnect_timeout_ms = lm_optseconds(L, t, "disconnecttimeout", 0);
+    /* "socks5h://[user:pass@]host[:port]", "socks5://...", "http://[user:pass@]host[:port]" */
+    o->proxy = lm_opttext(L, t, "proxy", "proxy", env);
 }
 
 /* The Lua name of what the core calls options.<field> (mqttc_bad_arg), so a rejected
@@ -538,12 +593,28 @@ static void lm_pcall(lm_client *u, int nargs) {
     u->has_error = 1;
 }
 
-/* Protected: (handler, message) -> handler(topic, payload, qos, retain, dup). */
+static void lm_push_props(lua_State *L, const mqttc_props *ps);
+
+/* Protected: (handler, message, is_v5) -> handler(topic, payload, qos, retain, dup), or
+   for create()'s clients handler(topic, payload, properties, {qos=, retain=, dup=}). */
 static int lm_call_message(lua_State *L) {
     const mqttc_message *m = (const mqttc_message *)lua_touserdata(L, 2);
+    int is_v5 = lua_toboolean(L, 3);
     lua_pushvalue(L, 1);
     lua_pushlstring(L, m->topic, m->topic_len);
     lua_pushlstring(L, (const char *)m->payload, m->payload_len);
+    if (is_v5) {
+        lm_push_props(L, &m->props);
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, m->qos);
+        lua_setfield(L, -2, "qos");
+        lua_pushboolean(L, m->retain);
+        lua_setfield(L, -2, "retain");
+        lua_pushboolean(L, m->dup);
+        lua_setfield(L, -2, "dup");
+        lua_call(L, 4, 0);
+        return 0;
+    }
     lua_pushinteger(L, m->qos);
     lua_pushboolean(L, m->retain);
     lua_pushboolean(L, m->dup);
@@ -566,7 +637,8 @@ static void lm_on_message(mqttc_client *c, const mqttc_message *m, void *user) {
         lua_rawgeti(L, u->env, ENV_ONPUB);
     }
     lua_pushlightuserdata(L, (void *)(uintptr_t)m);
-    lm_pcall(u, 2);
+    lua_pushboolean(L, u->is_v5);
+    lm_pcall(u, 3);
 }
 
 /* Takes the request's callback and filter out of the pending tables; when the filter lost
@@ -605,18 +677,27 @@ static void lm_finish_request(lua_State *L, int drops_handler) {
 /* Protected: (env, id, code) -> onsuback(code). A refused filter (0x80) loses its handler. */
 static int lm_call_suback(lua_State *L) {
     int code = (int)lua_tointeger(L, 3);
-    lm_finish_request(L, code == 0x80);
+    const mqttc_props *ps = (const mqttc_props *)lua_touserdata(L, 4); /* create(): properties */
+    lm_finish_request(L, code >= 0x80);
     if (!lua_isfunction(L, -1)) return 0;
     lua_pushinteger(L, code);
-    lua_call(L, 1, 0);
+    if (ps) lm_push_props(L, ps);
+    lua_call(L, ps ? 2 : 1, 0);
     return 0;
 }
 
-/* Protected: (env, id) -> onunsuback(). The filter's handler is gone. */
+/* Protected: (env, id [, code, props]) -> onunsuback(), or for create()'s clients
+   onunsubscribe(reasoncode, properties). The filter's handler is gone. */
 static int lm_call_unsuback(lua_State *L) {
+    int code = (int)lua_tointeger(L, 3);
+    const mqttc_props *ps = (const mqttc_props *)lua_touserdata(L, 4);
     lm_finish_request(L, 1);
     if (!lua_isfunction(L, -1)) return 0;
-    lua_call(L, 0, 0);
+    if (ps) {
+        lua_pushinteger(L, code);
+        lm_push_props(L, ps);
+    }
+    lua_call(L, ps ? 2 : 0, 0);
     return 0;
 }
 
@@ -628,7 +709,9 @@ static void lm_on_suback(mqttc_client *c, const mqttc_suback_info *sa, void *use
     lua_pushvalue(L, u->env);
     lua_pushinteger(L, sa->packet_id);
     lua_pushinteger(L, sa->codes[0]); /* one filter a SUBSCRIBE */
-    lm_pcall(u, 3);
+    if (u->is_v5) lua_pushlightuserdata(L, (void *)(uintptr_t)&sa->props);
+    else lua_pushnil(L);
+    lm_pcall(u, 4);
 }
 
 static void lm_on_unsuback(mqttc_client *c, const mqttc_ack_info *a, void *user) {
@@ -638,7 +721,10 @@ static void lm_on_unsuback(mqttc_client *c, const mqttc_ack_info *a, void *user)
     lua_rawgeti(L, u->env, ENV_CALL_UNSUBACK);
     lua_pushvalue(L, u->env);
     lua_pushinteger(L, a->packet_id);
-    lm_pcall(u, 2);
+    lua_pushinteger(L, a->count ? a->codes[0] : a->reason_code);
+    if (u->is_v5) lua_pushlightuserdata(L, (void *)(uintptr_t)&a->props);
+    else lua_pushnil(L);
+    lm_pcall(u, 4);
 }
 
 /* Protected: (env, id) -> onpublished(), taken out of the pending table first. */
@@ -692,6 +778,8 @@ static int lm_dup_object_fd(int fd, int *hold_fd) {
 /* Starts the connection; the core completes it in step(). object_fd: addr's getfd(). */
 static int lm_start(lua_State *L, lm_client *u, const lm_config *cfg, int object_fd) {
     uint64_t now = mqttc_now_ms();
+    if (lua_type(L, 1) == LUA_TSTRING && strstr(lua_tostring(L, 1), "://")) /* mqtt[s]://, ws[s]:// */
+        return mqttc_connect_url(&u->c, lua_tostring(L, 1), now);
     if (lua_type(L, 1) == LUA_TSTRING) {
         int port = cfg->port ? cfg->port : (cfg->is_secure ? 8883 : 1883);
         return mqttc_connect_start(&u->c, lua_tostring(L, 1), port, now);
@@ -730,10 +818,15 @@ static int lm_check_connect_args(lua_State *L, int *object_fd) {
     return lua_istable(L, 3) ? 3 : 0;
 }
 
-static void lm_new_env(lua_State *L) {
+/* The env table, onpub from index onpub. */
+static void lm_new_env(lua_State *L, int onpub) {
     lua_createtable(L, ENV_KEEP + 6, 0);
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, onpub);
     lua_rawseti(L, -2, ENV_ONPUB);
+    for (int i = ENV_ONSTATUS; i <= ENV_WILL; i++) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, i);
+    }
     for (int i = ENV_HANDLERS; i <= ENV_PENDING_PUB; i++) {
         lua_newtable(L);
         lua_rawseti(L, -2, i);
@@ -755,8 +848,9 @@ static int m_connect_start(lua_State *L) {
     int object_fd;
     lua_settop(L, 3);
     int t = lm_check_connect_args(L, &object_fd);
-    lm_new_env(L); /* index 4 */
+    lm_new_env(L, 2); /* index 4 */
     lm_parse_options(L, t, 4, &cfg);
+    lm_check_tls_fields(L, &cfg, 1);
     lm_client *u = (lm_client *)lua_newuserdata(L, sizeof *u); /* index 5 */
     memset(u, 0, sizeof *u);
     u->hold_fd = -1;
@@ -789,7 +883,662 @@ static int m_connect_start(lua_State *L) {
     return 1;
 }
 
+/* ---- MQTT 5 properties: Lua tables <-> mqttc_props ------------------------------------- */
+
+/* The property names of the Barracuda App Server's MQTT 5 client: the spec's names in lower
+   case, without spaces. Any other string key is a user property. */
+enum { LM_PB = 1, LM_P2, LM_P4, LM_PV, LM_PS, LM_PD };
+static const struct lm_propname {
+    const char *name;
+    int id, type;
+} lm_propnames[] = {
+    {"payloadformatindicator", MQTTC_PROP_PAYLOAD_FORMAT, LM_PB},
+    {"messageexpiryinterval", MQTTC_PROP_MESSAGE_EXPIRY, LM_P4},
+    {"contenttype", MQTTC_PROP_CONTENT_TYPE, LM_PS},
+    {"responsetopic", MQTTC_PROP_RESPONSE_TOPIC, LM_PS},
+    {"correlationdata", MQTTC_PROP_CORRELATION_DATA, LM_PD},
+    {"subscriptionidentifier", MQTTC_PROP_SUBSCRIPTION_ID, LM_PV},
+    {"sessionexpiryinterval", MQTTC_PROP_SESSION_EXPIRY, LM_P4},
+    {"assignedclientidentifier", MQTTC_PROP_ASSIGNED_CLIENT_ID, LM_PS},
+    {"serverkeepalive", MQTTC_PROP_SERVER_KEEP_ALIVE, LM_P2},
+    {"authenticationmethod", MQTTC_PROP_AUTH_METHOD, LM_PS},
+    {"authenticationdata", MQTTC_PROP_AUTH_DATA, LM_PD},
+    {"requestprobleminformation", MQTTC_PROP_REQUEST_PROBLEM_INFO, LM_PB},
+    {"willdelayinterval", MQTTC_PROP_WILL_DELAY, LM_P4},
+    {"requestresponseinformation", MQTTC_PROP_REQUEST_RESPONSE_INFO, LM_PB},
+    {"responseinformation", MQTTC_PROP_RESPONSE_INFO, LM_PS},
+    {"serverreference", MQTTC_PROP_SERVER_REFERENCE, LM_PS},
+    {"reasonstring", MQTTC_PROP_REASON_STRING, LM_PS},
+    {"receivemaximum", MQTTC_PROP_RECEIVE_MAX, LM_P2},
+    {"topicaliasmaximum", MQTTC_PROP_TOPIC_ALIAS_MAX, LM_P2},
+    {"topicalias", MQTTC_PROP_TOPIC_ALIAS, LM_P2},
+    {"maximumqos", MQTTC_PROP_MAX_QOS, LM_PB},
+    {"retainavailable", MQTTC_PROP_RETAIN_AVAILABLE, LM_PB},
+    {"maximumpacketsize", MQTTC_PROP_MAX_PACKET_SIZE, LM_P4},
+    {"wildcardsubscriptionavailable", MQTTC_PROP_WILDCARD_SUB_AVAILABLE, LM_PB},
+    {"subscriptionidentifieravailable", MQTTC_PROP_SUB_ID_AVAILABLE, LM_PB},
+    {"sharedsubscriptionavailable", MQTTC_PROP_SHARED_SUB_AVAILABLE, LM_PB},
+};
+#define LM_NPROPNAMES (sizeof lm_propnames / sizeof lm_propnames[0])
+
+static const struct lm_propname *lm_prop_by_name(const char *name) {
+    for (size_t i = 0; i < LM_NPROPNAMES; i++)
+        if (strcmp(lm_propnames[i].name, name) == 0) return &lm_propnames[i];
+    return NULL;
+}
+
+static const struct lm_propname *lm_prop_by_id(int id) {
+    for (size_t i = 0; i < LM_NPROPNAMES; i++)
+        if (lm_propnames[i].id == id) return &lm_propnames[i];
+    return NULL;
+}
+
+/* t[key] = the value on top; a key already there (a repeated user property, several
+   subscription identifiers) becomes a list of its values, in order. Pops the value. */
+static void lm_props_add(lua_State *L, int t, const char *key, size_t klen) {
+    lua_pushlstring(L, key, klen);
+    lua_rawget(L, t);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, key, klen);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+        return;
+    }
+    if (!lua_istable(L, -1)) { /* a second value: {first, second} */
+        lua_createtable(L, 2, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, key, klen);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, t);
+    }
+    lua_insert(L, -2); /* list, value */
+    lua_rawseti(L, -2, (int)lm_rawlen(L, -2) + 1);
+    lua_pop(L, 1);
+}
+
+/* Pushes a table of the properties in ps: numbers, strings (binary data too), user
+   properties by their names. May raise (memory): call it protected. */
+static void lm_push_props(lua_State *L, const mqttc_props *ps) {
+    mqttc_prop p;
+    size_t pos = 0;
+    lua_newtable(L);
+    int t = lua_gettop(L);
+    while (ps && mqttc_props_next(ps, &pos, &p) == 1) {
+        const struct lm_propname *pn = lm_prop_by_id(p.id);
+        if (p.id == MQTTC_PROP_USER) {
+            lua_pushlstring(L, p.val.ptr ? p.val.ptr : "", p.val.len);
+            lm_props_add(L, t, p.str.ptr ? p.str.ptr : "", p.str.len);
+            continue;
+        }
+        if (!pn) continue; /* (the decoder lets no unknown id through) */
+        if (pn->type == LM_PS || pn->type == LM_PD) lua_pushlstring(L, p.str.ptr ? p.str.ptr : "", p.str.len);
+        else lua_pushinteger(L, (lua_Integer)p.value);
+        lm_props_add(L, t, pn->name, strlen(pn->name));
+    }
+}
+
+/* One outgoing value of property pn from the value at idx; strings stay borrowed from Lua
+   (the caller keeps them alive). Raises "<where>.<name>: ..." for a wrong type. */
+static mqttc_prop lm_prop_value(lua_State *L, int idx, const struct lm_propname *pn, const char *where) {
+    long long v = 0;
+    size_t len = 0;
+    if (pn->type == LM_PS || pn->type == LM_PD) {
+        if (lua_type(L, idx) != LUA_TSTRING) lm_error(L, "%s.%s: expected string, got %s", where, pn->name, luaL_typename(L, idx));
+        const char *str = lua_tolstring(L, idx, &len);
+        return mqttc_prop_bin(pn->id, str, len);
+    }
+    if (pn->type == LM_PB && lua_type(L, idx) == LUA_TBOOLEAN) return mqttc_prop_int(pn->id, (uint32_t)lua_toboolean(L, idx));
+    if (!lm_isint(L, idx, 0, 4294967295.0, &v)) lm_error(L, "%s.%s: expected a non-negative integer, got %s", where, pn->name,
+                                                        lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : luaL_typename(L, idx));
+    return mqttc_prop_int(pn->id, (uint32_t)v);
+}
+
+/* The properties table at idx as a mqttc_prop list, for a packet of this type (MQTTC_PUBLISH,
+   ..., MQTTC_PROPS_WILL), checked by the spec's rules. Pushes one anchor table that holds
+   the list (a userdata) and every string it points to: the list lives as long as the
+   anchor (on the stack for a call, in env for what the client holds on to). Keys in skip
+   (NULL-terminated; may be NULL) are left out: CONNECT's have options of their own. */
+static mqttc_props lm_check_props(lua_State *L, int idx, int type, const char *where, const char *const *skip) {
+    mqttc_props ps;
+    size_t n = 0, count = 0;
+    int anchor, a = 1;
+    memset(&ps, 0, sizeof ps);
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* the room needed: a list of values takes one each */
+        n += lua_istable(L, -1) ? lm_rawlen(L, -1) : 1;
+        lua_pop(L, 1);
+    }
+    lua_newtable(L);
+    anchor = lua_gettop(L);
+    mqttc_prop *list = (mqttc_prop *)lua_newuserdata(L, (n ? n : 1) * sizeof *list);
+    lua_rawseti(L, anchor, a++);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int v = lua_gettop(L);
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *const *k = skip;
+        if (!key) lm_error(L, "%s: property names are strings (got a %s key)", where, luaL_typename(L, -2));
+        while (k && *k && strcmp(*k, key) != 0) k++;
+        if (k && *k) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, anchor, a++); /* the key */
+        const struct lm_propname *pn = lm_prop_by_name(key);
+        size_t m = lua_istable(L, v) ? lm_rawlen(L, v) : 1;
+        for (size_t i = 1; i <= m; i++) {
+            size_t vlen = 0;
+            if (lua_istable(L, v)) lua_rawgeti(L, v, (int)i);
+            else lua_pushvalue(L, v);
+            if (count >= n) lm_error(L, "%s: the table changed while it was read", where);
+            if (pn) {
+                list[count++] = lm_prop_value(L, -1, pn, where);
+            } else { /* any other name: a user property, name = value (a list: repeated) */
+                if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                    lm_error(L, "%s.%s: a user property's value is a string, got %s", where, key, luaL_typename(L, -1));
+                const char *val = lua_tolstring(L, -1, &vlen); /* (a number becomes its string here) */
+                list[count].id = MQTTC_PROP_USER;
+                list[count].value = 0;
+                list[count].str.ptr = key;
+                list[count].str.len = strlen(key);
+                list[count].val.ptr = val;
+                list[count].val.len = vlen;
+                count++;
+            }
+            lua_rawseti(L, anchor, a++); /* the value (strings: the list points into them) */
+        }
+        lua_settop(L, v - 1);
+    }
+    ps.list = list;
+    ps.count = count;
+    if (count && mqttc_props_check(&ps, type) != MQTTC_OK)
+        lm_error(L, "%s: not valid in this packet (a property MQTT 5 does not allow here, repeated, or out of range)", where);
+    return ps;
+}
+
+/* ---- create(): the MQTT 5 client that stays connected ----------------------------------- */
+
+/* The will of setwill(), into the client (only while no connection is open). Its strings
+   and properties are anchored in env (ENV_WILL). */
+static void lm_apply_will(lm_client *u) {
+    u->will_due = 0;
+    (void)mqttc_set_will(&u->c, u->will_topic, u->will_payload, u->will_len, u->will_qos, u->will_retain);
+    u->c.opt.will_props = u->will_props; /* (no setter in the core: see the report) */
+}
+
+/* options.on_status: kept for onstatus, which runs once the core has returned (lm_deliver):
+   the core may tell it from any call (a publish that found the link dead, the connect in
+   create()), where no Lua callback may run. The core's plan (retry_ms) stands until then;
+   onstatus then changes it (lm_decide). */
+static void lm_on_status(mqttc_client *c, const mqttc_status *st, void *user) {
+    lm_client *u = (lm_client *)(void *)c;
+    (void)user;
+    if (u->will_due && st->event != MQTTC_EVENT_CONNECTED && mqttc_state(c) == MQTTC_STATE_CLOSED) {
+        lm_apply_will(u); /* setwill() while it was open: for the next connection */
+    }
+    if (u->is_stopped && st->event != MQTTC_EVENT_CONNECTED) return; /* our own end */
+    if (u->nstatus == (int)(sizeof u->status / sizeof u->status[0])) { /* full: the oldest goes */
+        free(u->status[0].props);
+        memmove(&u->status[0], &u->status[1], sizeof u->status - sizeof u->status[0]);
+        u->nstatus--;
+    }
+    lm_event *s = &u->status[u->nstatus];
+    memset(s, 0, sizeof *s);
+    s->event = st->event;
+    s->error = st->error;
+    s->reason_code = st->reason_code;
+    s->session_present = st->session_present;
+    s->retry_ms = st->retry_ms;
+    if (st->props.len && st->props.ptr && (s->props = (unsigned char *)malloc(st->props.len)) != NULL) {
+        memcpy(s->props, st->props.ptr, st->props.len);
+        s->props_len = st->props.len;
+    }
+    u->nstatus++;
+}
+
+/* Protected: (onstatus, status) -> onstatus(type, code [, table]) and its first result. */
+static int lm_call_status(lua_State *L) {
+    lm_client *u = (lm_client *)lua_touserdata(L, 2);
+    lm_event *s = &u->status[0];
+    mqttc_props ps;
+    int nargs = 2;
+    memset(&ps, 0, sizeof ps);
+    ps.ptr = s->props;
+    ps.len = s->props_len;
+    lua_settop(L, 1);
+    if (s->event == MQTTC_EVENT_CONNECTED || s->error == MQTTC_ERR_REFUSED) { /* every CONNACK */
+        lua_pushliteral(L, "mqtt");
+        lua_pushliteral(L, "connect");
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, s->event == MQTTC_EVENT_CONNECTED ? 0 : s->reason_code);
+        lua_setfield(L, -2, "reasoncode");
+        lua_pushboolean(L, s->session_present);
+        lua_setfield(L, -2, "sessionpresent");
+        lm_push_props(L, &ps);
+        lua_setfield(L, -2, "properties");
+        nargs = 3;
+    } else if (s->error == MQTTC_ERR_SERVER_DISCONNECT) { /* the broker's DISCONNECT */
+        lua_pushliteral(L, "mqtt");
+        lua_pushliteral(L, "disconnect");
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, s->reason_code);
+        lua_setfield(L, -2, "reasoncode");
+        lm_push_props(L, &ps);
+        lua_setfield(L, -2, "properties");
+        nargs = 3;
+    } else if (s->error == MQTTC_ERR_PROTOCOL || s->error == MQTTC_ERR_MALFORMED || s->error == MQTTC_ERR_OVERFLOW ||
+               s->error == MQTTC_ERR_INVALIDRESP) {
+        lua_pushliteral(L, "mqtt");
+        lua_pushliteral(L, "protocolerror");
+    } else if (s->error == MQTTC_ERR_PINGRESP) {
+        lua_pushliteral(L, "mqtt");
+        lua_pushliteral(L, "pingtimeout");
+    } else { /* the socket, TLS, a proxy, WebSocket, or the addr function's own words */
+        lua_pushliteral(L, "sock");
+        if (s->error == MQTTC_ERR_CANNOTCONNECT && u->sock_err[0]) lua_pushstring(L, u->sock_err);
+        else lua_pushstring(L, mqttc_errname(s->error));
+    }
+    lua_call(L, nargs, 1);
+    return 1;
+}
+
+/* The delay for attempt n when onstatus says true but the core would stop (a refusal, an
+   untrusted certificate: onstatus decides): 5 s doubling to 60 s, as the core's own
+   schedule, halved by up to half at random. */
+static long lm_backoff(lm_client *u) {
+    long d = 5000;
+    for (unsigned i = 0; i < u->attempt && d < 60000; i++) d *= 2;
+    if (d > 60000) d = 60000;
+    uint32_t x = (uint32_t)mqttc_now_ms() ^ (uint32_t)(uintptr_t)u ^ (u->attempt * 2654435761u); /* xorshift32 */
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return d / 2 + (long)(x % (uint32_t)(d / 2 + 1));
+}
+
+/* onstatus returned v (top of the stack, popped) for the status s: the plan. true: the
+   core's schedule (or ours, lm_backoff, where the core would stop); a number: that many
+   seconds; false or nil: stop. For a CONNACK that accepted, nothing to decide. */
+static void lm_decide(lua_State *L, lm_client *u, const lm_event *s) {
+    long ms = -1;
+    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0) ms = (long)(lua_tonumber(L, -1) * 1000.0 + 0.5);
+    else if (lua_toboolean(L, -1)) ms = s->retry_ms >= 0 ? s->retry_ms : lm_backoff(u);
+    lua_pop(L, 1);
+    if (s->event == MQTTC_EVENT_CONNECTED || u->is_freed || u->is_stopped) return;
+    if (mqttc_state(&u->c) == MQTTC_STATE_WAITING) {
+        mqttc_set_retry(&u->c, ms); /* ms, or -1: CLOSED */
+    } else if (mqttc_state(&u->c) == MQTTC_STATE_CLOSED && ms >= 0) {
+        u->restart_at_ms = mqttc_now_ms() + (uint64_t)ms; /* lm_restart dials then */
+    }
+}
+
+/* Tells onstatus what the core told us, oldest first; inside the step's context (u->L,
+   u->env, u->err_slot set, in_step on), so a callback's error waits like the others. */
+static void lm_deliver(lm_client *u) {
+    lua_State *L = u->L;
+    while (u->nstatus > 0 && !u->is_freed) {
+        lm_event s = u->status[0];
+        if (s.event == MQTTC_EVENT_CONNECTED) u->attempt = 0;
+        else u->attempt++;
+        lua_pushcfunction(L, lm_call_status);
+        lua_rawgeti(L, u->env, ENV_ONSTATUS);
+        lua_pushlightuserdata(L, u);
+        if (lua_pcall(L, 2, 1, 0) != 0) {
+            if (!u->has_error) {
+                lua_replace(L, u->err_slot);
+                u->has_error = 1;
+            } else {
+                lua_pop(L, 1);
+            }
+            lua_pushnil(L); /* onstatus raised: the error ends run(), and the client stops */
+        }
+        free(s.props);
+        u->nstatus--;
+        memmove(&u->status[0], &u->status[1], (size_t)u->nstatus * sizeof u->status[0]);
+        lm_decide(L, u, &s);
+    }
+}
+
+/* A transport that fails at once: the first connect of an addr function that gave no
+   socket, so that it fails as any connect does (onstatus hears it, the plan follows). */
+static int lm_nosock_io(mqttc_transport *t, const unsigned char *b, size_t len, size_t *n) {
+    (void)t, (void)b, (void)len;
+    *n = 0;
+    return MQTTC_ERR_CLOSED;
+}
+static int lm_nosock_recv(mqttc_transport *t, unsigned char *b, size_t cap, size_t *n) {
+    (void)t, (void)b, (void)cap;
+    *n = 0;
+    return MQTTC_ERR_CLOSED;
+}
+static int lm_nosock_handshake(mqttc_transport *t) {
+    (void)t;
+    return MQTTC_ERR_CANNOTCONNECT;
+}
+static void lm_nosock_close(mqttc_transport *t) { (void)t; }
+
+/* Protected: (f) -> f() adjusted to 2 results. */
+static int lm_call_addr(lua_State *L) {
+    lua_settop(L, 1);
+    lua_call(L, 0, 2);
+    return 2;
+}
+
+/* Calls the addr function of create() for a socket: an fd (the client's from now on), an
+   object with getfd() (LuaSocket: a dup is the client's, the object stays the script's), or
+   nil, err. Returns the fd, or -1 with u->sock_err saying why. */
+static int lm_addr_socket(lua_State *L, lm_client *u, int env) {
+    long long fd = -1;
+    int top = lua_gettop(L);
+    u->sock_err[0] = '\0';
+    lua_pushcfunction(L, lm_call_addr);
+    lua_rawgeti(L, env, ENV_ADDR);
+    if (lua_pcall(L, 1, 2, 0) != 0) {
+        snprintf(u->sock_err, sizeof u->sock_err, "addr function: %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+    } else if (lua_type(L, -2) == LUA_TNUMBER && lm_isint(L, -2, 0, 1e9, &fd)) {
+        lua_settop(L, top);
+        return (int)fd;
+    } else if (lua_type(L, -2) == LUA_TTABLE || lua_type(L, -2) == LUA_TUSERDATA) {
+        lua_getfield(L, -2, "getfd");
+        if (lua_isfunction(L, -1)) {
+            lua_pushvalue(L, -3);
+            if (lua_pcall(L, 1, 1, 0) == 0 && lm_isint(L, -1, 0, 1e9, &fd)) {
+                if (u->hold_fd >= 0) close(u->hold_fd); /* the last connection's, closed by now */
+                u->hold_fd = -1;
+                int mine = lm_dup_object_fd((int)fd, &u->hold_fd);
+                lua_settop(L, top);
+                if (mine >= 0) return mine;
+                snprintf(u->sock_err, sizeof u->sock_err, "addr function: cannot dup the socket (%s)", strerror(errno));
+                return -1;
+            }
+        }
+        snprintf(u->sock_err, sizeof u->sock_err, "addr function: the object has no open socket (getfd)");
+    } else {
+        const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+        snprintf(u->sock_err, sizeof u->sock_err, "%s", why ? why : "addr function: no socket");
+    }
+    lua_settop(L, top);
+    return -1;
+}
+
+/* options.reconnect_transport for an addr function: dialling again is calling it again
+   (inside step: u->L is the stepping thread). */
+static int lm_reconnect_transport(mqttc_client *c, mqttc_transport *t, void *user) {
+    lm_client *u = (lm_client *)(void *)c;
+    (void)user;
+    if (!u->L) return MQTTC_ERR_CANNOTCONNECT;
+    int fd = lm_addr_socket(u->L, u, u->env);
+    if (fd < 0) return MQTTC_ERR_CANNOTCONNECT;
+    return mqttc__tcp_adopt(t, fd); /* (the core's own TCP stage over a connected socket) */
+}
+
+/* Starts a connection to create()'s address: the host and port, the URL, or the socket of
+   the addr function. A connect that fails is told to onstatus like any other. */
+static int lm_dial(lua_State *L, lm_client *u, int env) {
+    uint64_t now = mqttc_now_ms();
+    lua_rawgeti(L, env, ENV_ADDR);
+    const char *addr = lua_tostring(L, -1); /* (kept in env) */
+    lua_pop(L, 1);
+    if (u->addr_kind == LM_ADDR_HOST) return mqttc_connect_start(&u->c, addr, u->port, now);
+    if (u->addr_kind == LM_ADDR_URL) return mqttc_connect_url(&u->c, addr, now);
+    int fd = lm_addr_socket(L, u, env);
+    if (fd >= 0) return mqttc_adopt_fd(&u->c, fd, now);
+    mqttc_transport t;
+    memset(&t, 0, sizeof t);
+    t.send = lm_nosock_io;
+    t.recv = lm_nosock_recv;
+    t.handshake = lm_nosock_handshake;
+    t.close = lm_nosock_close;
+    t.fd = -1;
+    return mqttc_start_transport(&u->c, &t, now);
+}
+
+/* A no-op onpub, when create() got none (ENV_ONPUB must not be nil: see lm_new_env). */
+static int lm_noop(lua_State *L) {
+    (void)L;
+    return 0;
+}
+
+/* opt.will = {topic=, payload= (or message=), qos=, retain=, properties=} for create() and
+   setwill(): into u's will fields; strings and properties anchored in the table at keep. */
+static void lm_parse_will5(lua_State *L, int w, int keep, lm_client *u, const char *where) {
+    static const char *const keys[] = {"topic", "payload", "message", "qos", "retain", "properties", NULL};
+    size_t len = 0;
+    lm_check_keys(L, w, where, keys);
+    u->will_topic = lm_required(L, lm_opttext(L, w, "topic", "will.topic", keep), "will.topic");
+    u->will_payload = lm_optstring(L, w, "payload", "will.payload", keep, &len);
+    if (!u->will_payload) u->will_payload = lm_optstring(L, w, "message", "will.message", keep, &len);
+    if (!u->will_payload) u->will_payload = "";
+    u->will_len = len;
+    u->will_qos = (int)lm_optint(L, w, "qos", "will.qos", 0, 2, 0);
+    u->will_retain = lm_optbool(L, w, "retain", "will.retain", 0);
+    memset(&u->will_props, 0, sizeof u->will_props);
+    if (lm_field(L, w, "properties")) {
+        if (!lua_istable(L, -1)) lm_opterror(L, "will.properties", "table", -1);
+        u->will_props = lm_check_props(L, -1, MQTTC_PROPS_WILL, "opt.will.properties", NULL);
+        lua_rawseti(L, keep, (int)lm_rawlen(L, keep) + 1); /* the anchor */
+        lua_pop(L, 1);
+    }
+    if (mqttc_topic_check(u->will_topic, strlen(u->will_topic)) != MQTTC_OK)
+        lm_error(L, "opt.will.topic: not a valid topic name");
+}
+
+/* The keys of create()'s opt: the vendor's, and ours (TLS files, proxy, maxqueue). */
+static const char *const lm_option5_keys[] = {
+    "clientidentifier", "keepalive", "username", "password", "will", "secure", "port", "timeout", "nocheck",
+    "alpn", "cafile", "capath", "cert", "key", "servername", "proxy", "maxqueue", "shark", "verify",
+    "pingtimeout", "maxinflight", "disconnecttimeout", NULL};
+
+/* create()'s default queue bound: publishes accepted while offline, in bytes. */
+#define LM_DEFAULT_MAXQUEUE (1024 * 1024)
+
+/* CONNECT properties that are options of the core (so they are real properties, with the
+   client keeping to them): taken out of prop by lm_parse_create. */
+static const char *const lm_connect_fields[] = {"sessionexpiryinterval", "receivemaximum", "maximumpacketsize",
+                                                 "topicaliasmaximum", NULL};
+
+/* create()'s opt (at t, 0: none) and prop (at p, 0: none) into cfg and u. */
+static void lm_parse_create(lua_State *L, int t, int p, int env, lm_config *cfg, lm_client *u) {
+    mqttc_options *o = &cfg->o;
+    size_t len = 0;
+    long long v = 0;
+    memset(cfg, 0, sizeof *cfg);
+    o->keepalive_s = 60; /* not the vendor's 0: a dead link must be noticed to reconnect */
+    o->max_inflight = LM_DEFAULT_INFLIGHT;
+    o->queue_bytes = LM_DEFAULT_MAXQUEUE;
+    if (t) {
+        lm_check_keys(L, t, "opt", lm_option5_keys);
+        lm_parse_tls(L, t, env, cfg);
+        cfg->nocheck = lm_optbool(L, t, "nocheck", "nocheck", 0);
+        if (lm_field(L, t, "alpn"))
+            lm_error(L, "opt.alpn: not supported yet (mqttc.h sets no ALPN protocols)");
+        cfg->port = (int)lm_optint(L, t, "port", "port", 1, 65535, 0);
+        long long ka = lm_optint(L, t, "keepalive", "keepalive", 0, 65535, 60);
+        o->keepalive_s = (unsigned)ka;
+        o->no_keepalive = ka == 0;
+        o->client_id = lm_opttext(L, t, "clientidentifier", "clientidentifier", env);
+        o->username = lm_opttext(L, t, "username", "username", env);
+        o->password = lm_optstring(L, t, "password", "password", env, &len);
+        o->password_len = len;
+        o->proxy = lm_opttext(L, t, "proxy", "proxy", env);
+        o->queue_bytes = (size_t)lm_optint(L, t, "maxqueue", "maxqueue", 0, 1e15, LM_DEFAULT_MAXQUEUE);
+        o->connect_timeout_ms = lm_optseconds(L, t, "timeout", 0);
+        o->ping_timeout_ms = lm_optseconds(L, t, "pingtimeout", 0);
+        o->max_inflight = (unsigned)lm_optint(L, t, "maxinflight", "maxinflight", 1, 65535, LM_DEFAULT_INFLIGHT);
+        o->disconnect_timeout_ms = lm_optseconds(L, t, "disconnecttimeout", 0);
+        if (lm_field(L, t, "will")) {
+            if (!lua_istable(L, -1)) lm_opterror(L, "will", "table", -1);
+            lm_parse_will5(L, lua_gettop(L), env, u, "opt.will");
+            lua_pop(L, 1);
+            o->will_topic = u->will_topic;
+            o->will_payload = u->will_payload;
+            o->will_payload_len = u->will_len;
+            o->will_qos = u->will_qos;
+            o->will_retain = u->will_retain;
+            o->will_props = u->will_props;
+        }
+    }
+    if (!p) return;
+    /* the CONNECT properties the core keeps to itself are options */
+    if (lm_field(L, p, "sessionexpiryinterval")) {
+        if (!lm_isint(L, -1, 0, 4294967295.0, &v)) lm_error(L, "prop.sessionexpiryinterval: expected an integer in 0..4294967295");
+        o->session_expiry_s = (uint32_t)v;
+        lua_pop(L, 1);
+    }
+    if (lm_field(L, p, "receivemaximum")) {
+        if (!lm_isint(L, -1, 1, 65535, &v)) lm_error(L, "prop.receivemaximum: expected an integer in 1..65535");
+        o->max_inflight_in = (unsigned)v;
+        lua_pop(L, 1);
+    }
+    if (lm_field(L, p, "maximumpacketsize")) {
+        if (!lm_isint(L, -1, 16, 268435460.0, &v)) lm_error(L, "prop.maximumpacketsize: expected an integer in 16..268435460");
+        o->max_packet_size = (size_t)v;
+        lua_pop(L, 1);
+    }
+    if (lm_field(L, p, "topicaliasmaximum")) {
+        if (!lm_isint(L, -1, 0, 65535, &v)) lm_error(L, "prop.topicaliasmaximum: expected an integer in 0..65535");
+        o->topic_alias_in = (unsigned)v;
+        lua_pop(L, 1);
+    }
+    o->connect_props = lm_check_props(L, p, MQTTC_CONNECT, "prop", lm_connect_fields);
+    lua_rawseti(L, env, (int)lm_rawlen(L, env) + 1); /* the anchor: the client holds them */
+}
+
+/* C part of create(addr, onstatus [, onpub] [, opt [, prop]]): checks every argument,
+   makes the client and starts the first connect; nothing more happens until a step. */
+static int m_create(lua_State *L) {
+    lm_config cfg;
+    lua_settop(L, 5);
+    if (lua_istable(L, 3)) { /* create(addr, onstatus, opt [, prop]) */
+        lua_pushnil(L);
+        lua_insert(L, 3);
+        lua_settop(L, 5);
+    }
+    int at = lua_type(L, 1);
+    if (at != LUA_TSTRING && at != LUA_TFUNCTION) lm_typeerror(L, 1, 1, "create", "string or function");
+    if (at == LUA_TSTRING && lm_rawlen(L, 1) != strlen(lua_tostring(L, 1)))
+        lm_argerror(L, 1, "create", "address contains a zero byte");
+    if (!lua_isfunction(L, 2)) lm_typeerror(L, 2, 2, "create", "function");
+    if (!lua_isnil(L, 3) && !lua_isfunction(L, 3)) lm_typeerror(L, 3, 3, "create", "function");
+    if (!lua_isnil(L, 4) && !lua_istable(L, 4)) lm_typeerror(L, 4, 4, "create", "table");
+    if (!lua_isnil(L, 5) && !lua_istable(L, 5)) lm_typeerror(L, 5, 5, "create", "table");
+    if (lua_isnil(L, 3)) {
+        lua_pushcfunction(L, lm_noop);
+        lua_replace(L, 3);
+    }
+    lm_new_env(L, 3); /* 6 */
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, 6, ENV_ONSTATUS);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, 6, ENV_ADDR);
+    lm_client *u = (lm_client *)lua_newuserdata(L, sizeof *u); /* 7 */
+    memset(u, 0, sizeof *u);
+    u->hold_fd = -1;
+    u->is_freed = 1; /* nothing to release until mqttc_init succeeds */
+    u->final_error = MQTTC_ERR_CLOSED;
+    u->is_v5 = 1;
+    luaL_getmetatable(L, LM_CLIENT);
+    lua_setmetatable(L, 7);
+    lua_pushvalue(L, 6);
+    lm_setuv(L, 7);
+    lm_parse_create(L, lua_istable(L, 4) ? 4 : 0, lua_istable(L, 5) ? 5 : 0, 6, &cfg, u);
+    if (at == LUA_TFUNCTION) u->addr_kind = LM_ADDR_FUNCTION;
+    else u->addr_kind = strstr(lua_tostring(L, 1), "://") ? LM_ADDR_URL : LM_ADDR_HOST;
+    u->port = cfg.port;
+    /* TLS (opt.secure, mqtts://, wss://): the broker's certificate is checked on every
+       connection unless opt.nocheck (with credentials always: the seed's rule) */
+    lm_check_tls_fields(L, &cfg, 1);
+    if (cfg.o.secure || (u->addr_kind == LM_ADDR_URL && (strncmp(lua_tostring(L, 1), "mqtts:", 6) == 0 ||
+                                                        strncmp(lua_tostring(L, 1), "wss:", 4) == 0)))
+        cfg.o.tls_verify = !cfg.nocheck;
+    cfg.o.protocol_version = MQTTC_PROTOCOL_5;
+    cfg.o.on_message = lm_on_message;
+    cfg.o.on_published = lm_on_published;
+    cfg.o.on_status = lm_on_status;
+    cfg.o.reconnect_min_ms = 5000; /* onstatus returning true: from 5 s, doubling */
+    cfg.o.reconnect_max_ms = 60000;
+    cfg.o.reconnect_first = 1;     /* the first connect too: onstatus decides */
+    if (u->addr_kind == LM_ADDR_FUNCTION) cfg.o.reconnect_transport = lm_reconnect_transport;
+    if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) {
+        const char *bad = mqttc_bad_arg(&u->c);
+        return lm_init_error(L, lua_istable(L, 4) ? 4 : 0, bad ? bad : "");
+    }
+    u->is_freed = 0;
+    int rc = lm_dial(L, u, 6);
+    if (rc == MQTTC_ERR_ARG) {
+        char bad[64];
+        const char *b = mqttc_bad_arg(&u->c);
+        snprintf(bad, sizeof bad, "%s", b ? b : "");
+        lm_free(u, rc);
+        if (strcmp(bad, "url") == 0) return lm_argerror(L, 1, "create", "not a broker URL (mqtt://, mqtts://, ws://, wss://)");
+        return lm_argument_error(L, lua_istable(L, 4) ? 4 : 0, bad, 0);
+    }
+    /* any other failure is the first connect's: onstatus hears it at the first step */
+    lua_settop(L, 7);
+    return 1;
+}
+
+/* setwill(w): the will of the next connections (w = {topic=, payload=, qos=, retain=,
+   properties=}; nil or false: none). The broker holds the will it got in CONNECT: a new one
+   takes effect at the next connect (at once while no connection is open). */
+static int m_setwill(lua_State *L) {
+    lm_client *u = lm_check(L, "setwill");
+    lua_settop(L, 2);
+    if (!u->is_v5) return lm_error(L, "mqttc: setwill() is a method of create()'s clients");
+    if (lua_toboolean(L, 2) && !lua_istable(L, 2)) lm_typeerror(L, 2, 1, "setwill", "table");
+    lua_newtable(L); /* 3: the new anchor */
+    if (lua_istable(L, 2)) lm_parse_will5(L, 2, 3, u, "will");
+    else {
+        u->will_topic = NULL;
+        u->will_payload = NULL;
+        u->will_len = 0;
+        u->will_qos = u->will_retain = 0;
+        memset(&u->will_props, 0, sizeof u->will_props);
+    }
+    lm_getuv(L, 1);
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, -2, ENV_WILL);
+    u->will_due = 1;
+    int state = lm_state(u);
+    if (!u->is_freed && (state == MQTTC_STATE_WAITING || state == MQTTC_STATE_CLOSED || state == MQTTC_STATE_IDLE))
+        lm_apply_will(u);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* status() -> queued, connected, disconnected: publishes held (offline or past the window),
+   whether a connection is up now, and whether the client has stopped for good. */
+static int m_status(lua_State *L) {
+    lm_client *u = lm_check(L, "status");
+    int state = lm_state(u);
+    lua_pushinteger(L, u->is_freed ? 0 : (lua_Integer)mqttc_queued(&u->c));
+    lua_pushboolean(L, state == MQTTC_STATE_CONNECTED);
+    lua_pushboolean(L, u->is_freed || (state == MQTTC_STATE_CLOSED && !u->restart_at_ms && !u->nstatus));
+    return 3;
+}
+
 /* ---- methods, in table order ------------------------------------------------------------ */
+
+/* The table at idx has only keys of an options table (keys, NULL-terminated), or is
+   empty: then (topic, msg, t) is options, else properties. */
+static int lm_is_options(lua_State *L, int idx, const char *const *keys) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *const *k = keys;
+        lua_pop(L, 1);
+        while (key && *k && strcmp(*k, key) != 0) k++;
+        if (!key || !*k) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return 1;
+}
 
 /* publish(topic, msg [, {qos=, retain=, onpublished=}]) -> true | nil, err. onpublished()
    runs once the broker has acknowledged the QoS 1/2 message (never if the connection ends
@@ -801,7 +1550,13 @@ static int m_publish(lua_State *L) {
     const char *topic = lm_checkstring(L, 2, 1, "publish", &tlen);
     const char *msg = lm_checkstring(L, 3, 2, "publish", &len);
     int qos = 0, retain = 0, onpublished = 0;
-    lua_settop(L, 4);
+    mqttc_publish_info pi;
+    lua_settop(L, 5);
+    if (u->is_v5 && lua_istable(L, 4) && lua_isnil(L, 5) && !lm_is_options(L, 4, keys)) { /* (topic, msg, prop) */
+        lua_pushnil(L);
+        lua_insert(L, 4);
+        lua_settop(L, 5);
+    }
     if (!lua_isnil(L, 4)) {
         if (!lua_istable(L, 4)) lm_typeerror(L, 4, 3, "publish", "table");
         lm_check_keys(L, 4, "opt", keys);
@@ -813,19 +1568,37 @@ static int m_publish(lua_State *L) {
             onpublished = lua_gettop(L);
         }
     }
+    memset(&pi, 0, sizeof pi);
+    if (!lua_isnil(L, 5)) {
+        if (!u->is_v5) lm_argerror(L, 4, "publish", "properties need an MQTT 5 client (create)");
+        if (!lua_istable(L, 5)) lm_typeerror(L, 5, 4, "publish", "table");
+        pi.props = lm_check_props(L, 5, MQTTC_PUBLISH, "prop", NULL); /* (its anchor stays on the stack) */
+    }
     if (strlen(topic) != tlen || mqttc_topic_check(topic, tlen) != MQTTC_OK)
         lm_argerror(L, 1, "publish", "invalid topic name");
     if (len > 268435455u - 4u - tlen) lm_argerror(L, 2, "publish", "message too large");
     if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
     lm_uncqueue(L, u);
     unsigned short id = 0;
-    int rc = mqttc_publish(&u->c, topic, msg, len, qos, retain, &id);
+    pi.topic = topic;
+    pi.topic_len = tlen;
+    pi.payload = msg;
+    pi.payload_len = len;
+    pi.qos = qos;
+    pi.retain = retain;
+    int was_up = lm_state(u) == MQTTC_STATE_CONNECTED;
+    int rc = mqttc_publish_with(&u->c, &pi, &id);
     if (rc == MQTTC_OK && onpublished) { /* the ack cannot come before this: it comes in a step */
         lm_getuv(L, 1);
         lua_rawgeti(L, -1, ENV_PENDING_PUB);
         lua_pushvalue(L, onpublished);
         lua_rawseti(L, -2, id);
         u->pub_callbacks++;
+    }
+    if (rc == MQTTC_OK && u->is_v5 && !was_up) { /* create(): held until connected */
+        lm_settle(u);
+        lua_pushboolean(L, 0);
+        return 1;
     }
     return lm_status(L, u, rc);
 }
@@ -863,25 +1636,60 @@ static void lm_set_handler(lua_State *L, int env, int filter, int ref, int fn) {
     lua_pop(L, 2);
 }
 
+/* The filter at index filter has no per-filter onpub any more. */
+static void lm_drop_handler(lua_State *L, int env, int filter) {
+    lua_rawgeti(L, env, ENV_FILTERS);
+    lua_pushvalue(L, filter);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) {
+        lua_rawgeti(L, env, ENV_HANDLERS);
+        lua_pushvalue(L, -2);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+        lua_pushvalue(L, filter);
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 2);
+}
+
 /* subscribe(filter [, onsuback] [, {qos=, onpub=}]) -> true | nil, err. The original's
    subscribe(topic, {onpub=f}) works too. */
 static int m_subscribe(lua_State *L) {
     static const char *const keys[] = {"qos", "onpub", NULL};
+    static const char *const keys5[] = {"qos", "onpub", "nolocal", "retainaspublished", "retainhandling", NULL};
     lm_client *u = lm_check(L, "subscribe");
     size_t flen;
     const char *filter = lm_checkstring(L, 2, 1, "subscribe", &flen);
-    lua_settop(L, 4);
-    if (lua_istable(L, 3) && lua_isnil(L, 4)) lua_insert(L, 3); /* (filter, opts) */
+    mqttc_subscribe_info si;
+    unsigned char options = 0;
+    memset(&si, 0, sizeof si);
+    lua_settop(L, 5);
+    if (lua_istable(L, 3)) { /* (filter, opts [, prop]) */
+        lua_pushnil(L);
+        lua_insert(L, 3);
+        lua_settop(L, 5);
+    }
     if (!lua_isnil(L, 3) && !lua_isfunction(L, 3)) lm_typeerror(L, 3, 2, "subscribe", "function");
     if (!lua_isnil(L, 4) && !lua_istable(L, 4)) lm_typeerror(L, 4, 3, "subscribe", "table");
     int qos = 0, onpub = 0;
     if (lua_istable(L, 4)) {
-        lm_check_keys(L, 4, "opt", keys);
+        lm_check_keys(L, 4, "opt", u->is_v5 ? keys5 : keys);
         qos = (int)lm_optint(L, 4, "qos", "qos", 0, 2, 0);
         if (lm_field(L, 4, "onpub")) {
             if (!lua_isfunction(L, -1)) lm_opterror(L, "onpub", "function", -1);
             onpub = lua_gettop(L);
         }
+        /* MQTT 5 subscription options, each on its own [MQTT-3.8.3.1] */
+        if (lm_optbool(L, 4, "nolocal", "nolocal", 0)) options |= MQTTC_SUB_NO_LOCAL;
+        if (lm_optbool(L, 4, "retainaspublished", "retainaspublished", 0)) options |= MQTTC_SUB_RETAIN_AS_PUBLISHED;
+        options |= (unsigned char)MQTTC_SUB_RETAIN_HANDLING(lm_optint(L, 4, "retainhandling", "retainhandling", 0, 2, 0));
+    }
+    if (!lua_isnil(L, 5)) {
+        if (!u->is_v5) lm_argerror(L, 4, "subscribe", "properties need an MQTT 5 client (create)");
+        if (!lua_istable(L, 5)) lm_typeerror(L, 5, 4, "subscribe", "table");
+        si.props = lm_check_props(L, 5, MQTTC_SUBSCRIBE, "prop", NULL); /* (its anchor stays on the stack) */
     }
     if (strlen(filter) != flen || mqttc_filter_check(filter, flen) != MQTTC_OK)
         lm_argerror(L, 1, "subscribe", "invalid topic filter");
@@ -889,35 +1697,63 @@ static int m_subscribe(lua_State *L) {
     lm_uncqueue(L, u);
     lm_getuv(L, 1);
     int env = lua_gettop(L);
+    /* create(): every subscription has a handler in the core (ref 0: the global onpub), so it
+       gets a subscription identifier and is made again after a lost session */
+    int has_handler = onpub || u->is_v5;
     int ref = onpub ? lm_filter_ref(L, u, env, 2) : 0;
     unsigned short id = 0;
-    int rc = mqttc_subscribe(&u->c, filter, qos, lm_on_suback, onpub ? lm_on_message : NULL,
-                             (void *)(intptr_t)ref, &id);
+    options |= (unsigned char)qos;
+    si.filters = &filter;
+    si.options = &options;
+    si.count = 1;
+    int rc = mqttc_subscribe_with(&u->c, &si, lm_on_suback, has_handler ? lm_on_message : NULL, (void *)(intptr_t)ref, &id);
     if (rc == MQTTC_OK) {
         if (onpub) lm_set_handler(L, env, 2, ref, onpub);
+        else if (u->is_v5) lm_drop_handler(L, env, 2); /* subscribed again without onpub */
         lm_remember_request(L, env, id, lua_isnil(L, 3) ? 0 : 3, 2);
     }
     return lm_status(L, u, rc);
 }
 
-/* unsubscribe(filter [, onunsuback]) -> true | nil, err */
+/* unsubscribe(filter [, onunsuback] [, prop]) -> true | nil, err (prop: create() only) */
 static int m_unsubscribe(lua_State *L) {
     lm_client *u = lm_check(L, "unsubscribe");
     size_t flen;
     const char *filter = lm_checkstring(L, 2, 1, "unsubscribe", &flen);
-    lua_settop(L, 3);
+    mqttc_subscribe_info si;
+    memset(&si, 0, sizeof si);
+    lua_settop(L, 4);
+    if (lua_istable(L, 3) && lua_isnil(L, 4)) lua_insert(L, 3); /* (filter, prop) */
     if (!lua_isnil(L, 3) && !lua_isfunction(L, 3)) lm_typeerror(L, 3, 2, "unsubscribe", "function");
+    if (!lua_isnil(L, 4)) {
+        if (!u->is_v5) lm_argerror(L, 3, "unsubscribe", "properties need an MQTT 5 client (create)");
+        if (!lua_istable(L, 4)) lm_typeerror(L, 4, 3, "unsubscribe", "table");
+        si.props = lm_check_props(L, 4, MQTTC_UNSUBSCRIBE, "prop", NULL);
+    }
     if (strlen(filter) != flen || mqttc_filter_check(filter, flen) != MQTTC_OK)
         lm_argerror(L, 1, "unsubscribe", "invalid topic filter");
     if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
     lm_uncqueue(L, u);
     unsigned short id = 0;
-    int rc = mqttc_unsubscribe(&u->c, filter, lm_on_unsuback, NULL, &id);
+    si.filters = &filter;
+    si.count = 1;
+    int rc = mqttc_unsubscribe_with(&u->c, &si, lm_on_unsuback, NULL, &id);
     if (rc == MQTTC_OK) {
         lm_getuv(L, 1);
         lm_remember_request(L, lua_gettop(L), id, lua_isnil(L, 3) ? 0 : 3, 2);
     }
     return lm_status(L, u, rc);
+}
+
+/* create(): the script ends it (disconnect, close): no more onstatus, no restart; a
+   client already down is released. */
+static void lm_stop(lm_client *u) {
+    u->is_stopped = 1;
+    u->restart_at_ms = 0;
+    for (int i = 0; i < u->nstatus; i++) free(u->status[i].props);
+    u->nstatus = 0;
+    if (!u->is_freed && mqttc_state(&u->c) == MQTTC_STATE_WAITING) (void)mqttc_disconnect(&u->c); /* CLOSED */
+    lm_settle(u);
 }
 
 /* C part of disconnect() -> true | nil, err: starts the graceful end. The core first lets
@@ -926,12 +1762,26 @@ static int m_unsubscribe(lua_State *L) {
    steps to the end in blocking mode. Called again while ending: true, nothing more. */
 static int m_disconnect(lua_State *L) {
     lm_client *u = lm_check(L, "disconnect");
+    long long reason = 0;
+    if (u->is_v5 && !lua_isnoneornil(L, 2) && !lm_isint(L, 2, 0, 255, &reason))
+        lm_argerror(L, 1, "disconnect", "a reason code 0..255 expected");
     if (lm_is_ending(u)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (u->is_v5) lm_stop(u); /* create(): the end is ours, onstatus hears no more */
+    if (u->is_v5 && u->is_freed) {
         lua_pushboolean(L, 1);
         return 1;
     }
     if (lm_end_reason(u)) return lm_failure(L, lm_end_reason(u));
     lm_uncqueue(L, u);
+    if (u->is_v5) {
+        mqttc_disconnect_info di;
+        memset(&di, 0, sizeof di);
+        di.reason_code = (int)reason;
+        return lm_status(L, u, mqttc_disconnect_with(&u->c, &di));
+    }
     return lm_status(L, u, mqttc_disconnect(&u->c));
 }
 
@@ -950,6 +1800,7 @@ static void lm_cut_drain(lm_client *u) {
    drain still running is cut short (the Lua close() lets it finish first where it may
    wait). Idempotent. */
 static void lm_close(lm_client *u) {
+    if (u->is_v5) lm_stop(u);
     if (u->is_freed) return;
     if (mqttc_state(&u->c) == MQTTC_STATE_CONNECTED) (void)mqttc_disconnect(&u->c);
     if (u->in_step) {
@@ -975,7 +1826,7 @@ static int m_close(lua_State *L) {
 static int c_step(lua_State *L) {
     lm_client *u = lm_check(L, "step");
     if (u->in_step) return lm_error(L, "mqttc: step() or run() called from inside a callback");
-    if (lm_state(u) == MQTTC_STATE_CLOSED) return lm_failure(L, lm_end_reason(u));
+    if (lm_state(u) == MQTTC_STATE_CLOSED && !u->nstatus && !u->restart_at_ms) return lm_failure(L, lm_end_reason(u));
     lua_settop(L, 1);
     lm_uncqueue(L, u);
     lm_getuv(L, 1); /* 2: env */
@@ -986,7 +1837,15 @@ static int c_step(lua_State *L) {
     u->err_slot = 3;
     u->has_error = 0;
     u->in_step = 1;
-    int rc = mqttc_step(&u->c, mqttc_now_ms());
+    int rc = MQTTC_OK;
+    lm_deliver(u); /* what calls outside a step told (create's connect, a publish) */
+    if (!u->is_freed && u->restart_at_ms && mqttc_now_ms() >= u->restart_at_ms &&
+        mqttc_state(&u->c) == MQTTC_STATE_CLOSED) { /* onstatus said to dial again */
+        u->restart_at_ms = 0;
+        (void)lm_dial(L, u, 2); /* (a failure is told as any: below) */
+    }
+    if (!u->is_freed && !u->close_pending) rc = mqttc_step(&u->c, mqttc_now_ms());
+    if (!u->is_freed) lm_deliver(u);
     u->in_step = 0;
     u->L = NULL;
     if (u->close_pending && !lm_is_ending(u)) { /* a drain goes on: released when it ends */
@@ -999,7 +1858,7 @@ static int c_step(lua_State *L) {
         lua_settop(L, 3);
         return lua_error(L);
     }
-    if (rc == MQTTC_OK) {
+    if (rc == MQTTC_OK || (!u->is_freed && (u->restart_at_ms || u->nstatus))) {
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -1043,10 +1902,21 @@ static int m_events(lua_State *L) {
 /* timeout(): seconds until step() must run even without socket events; nil: none (or the
    client has ended). 0 when step() has work already: bytes buffered (after CONNACK, TLS),
    or the end of a disconnect to report. */
+/* Milliseconds until step() must run without socket events; -1: never (ended). create():
+   0 while onstatus has news to hear; the time of a restart onstatus asked for. */
+static long lm_timeout_ms(const lm_client *u) {
+    uint64_t now = mqttc_now_ms();
+    if (u->is_freed) return -1;
+    if (u->nstatus) return 0;
+    if (u->restart_at_ms && mqttc_state(&u->c) == MQTTC_STATE_CLOSED)
+        return u->restart_at_ms <= now ? 0 : (long)(u->restart_at_ms - now > 0x7fffffff ? 0x7fffffff : u->restart_at_ms - now);
+    return mqttc_timeout_ms(&u->c, now);
+}
+
 static int m_timeout(lua_State *L) {
     lm_client *u = lm_check(L, "timeout");
     u->is_async = 1;
-    long ms = u->is_freed ? -1 : mqttc_timeout_ms(&u->c, mqttc_now_ms());
+    long ms = lm_timeout_ms(u);
     if (ms < 0) lua_pushnil(L);
     else lua_pushnumber(L, (lua_Number)ms / 1000.0);
     return 1;
@@ -1116,7 +1986,12 @@ static int m_index(lua_State *L) {
    it will not read yet), or until the client's next deadline. */
 static int c_wait(lua_State *L) {
     lm_client *u = lm_check(L, "wait");
-    if (u->is_freed || mqttc_fd(&u->c) < 0) return 0;
+    if (u->is_freed || u->nstatus) return 0;
+    if (mqttc_fd(&u->c) < 0) { /* create(): no connection until the next attempt */
+        long ms = lm_timeout_ms(u);
+        if (ms > 0) (void)poll(NULL, 0, ms > 0x7fffffffL ? 0x7fffffff : (int)ms);
+        return 0;
+    }
     if (!(lua_isstring(L, 2) && strcmp(lua_tostring(L, 2), "w") == 0)) {
         (void)mqttc_wait(&u->c, -1, -1);
         return 0;
@@ -1171,6 +2046,20 @@ static int c_pending(lua_State *L) {
     return 1;
 }
 
+/* timeout(self): timeout() without putting the client in asynchronous mode (seconds, nil). */
+static int c_timeout(lua_State *L) {
+    long ms = lm_timeout_ms(lm_check(L, "timeout"));
+    if (ms < 0) lua_pushnil(L);
+    else lua_pushnumber(L, (lua_Number)ms / 1000.0);
+    return 1;
+}
+
+/* is_v5(self): made by create() */
+static int c_is_v5(lua_State *L) {
+    lua_pushboolean(L, lm_check(L, "is_v5")->is_v5);
+    return 1;
+}
+
 static int c_in_callback(lua_State *L) {
     lua_pushboolean(L, lm_check(L, "in_callback")->in_step);
     return 1;
@@ -1182,7 +2071,8 @@ static int c_in_callback(lua_State *L) {
    disconnect and close (they may wait) are Lua wrappers around lm_raw, from the chunk below. */
 static const luaL_Reg lm_methods[] = {
     {"step", m_step},     {"getfd", m_getfd},       {"pollfd", m_pollfd}, {"events", m_events},
-    {"timeout", m_timeout}, {"inflight", m_inflight}, {NULL, NULL}};
+    {"timeout", m_timeout}, {"inflight", m_inflight}, {"setwill", m_setwill}, {"status", m_status},
+    {NULL, NULL}};
 
 static const luaL_Reg lm_raw[] = {
     {"connect", m_connect_start}, {"publish", m_publish},     {"subscribe", m_subscribe},
@@ -1190,6 +2080,7 @@ static const luaL_Reg lm_raw[] = {
     {"step", c_step},             {"wait", c_wait},           {"flush", c_flush},
     {"connected", c_connected},   {"is_open", c_is_open},     {"is_async", c_is_async},
     {"in_callback", c_in_callback}, {"fd", c_fd},             {"pending", c_pending},
+    {"create", m_create},         {"is_v5", c_is_v5},         {"timeout", c_timeout},
     {NULL, NULL}};
 
 /* ---- the Lua part: connect and run loops, busy retry, drain, cqueues -------------------- */
@@ -1204,7 +2095,9 @@ static const char lm_chunk[] =
     "-- another coroutine's call on it wakes this one, see lm_uncqueue), else poll(2)\n"
     "local function wait(self)\n"
     "  local cq = cqueues_here()\n"
-    "  if cq and not C.in_callback(self) then cq.poll(self) else C.wait(self) end\n"
+    "  if not cq or C.in_callback(self) then return C.wait(self) end\n"
+    "  -- create(): between connections there is no socket, only the time of the next attempt\n"
+    "  if C.is_v5(self) and C.fd(self) < 0 then cq.sleep(C.timeout(self) or 0) else cq.poll(self) end\n"
     "end\n"
     "-- busy: the output buffer is full, or the in-flight window is (only acks free a slot).\n"
     "-- Asynchronous mode never waits: it writes what the socket takes now, tries once more\n"
@@ -1252,8 +2145,8 @@ static const char lm_chunk[] =
     "-- DISCONNECT went out, else nil and why ('timeout': op.disconnecttimeout passed first;\n"
     "-- inflight() counts what was left). Asynchronous mode and callbacks: true, the drain has\n"
     "-- started; step()/run() finish it and then return nil, 'disconnect' (or 'timeout').\n"
-    "function methods.disconnect(self)\n"
-    "  local ok, err = C.disconnect(self)\n"
+    "function methods.disconnect(self, ...)\n"
+    "  local ok, err = C.disconnect(self, ...)\n"
     "  if not ok then return nil, err end\n"
     "  if C.in_callback(self) or (C.is_async(self) and not cqueues_here()) then return true end\n"
     "  while true do\n"
@@ -1274,6 +2167,7 @@ static const char lm_chunk[] =
     "  return C.close(self)\n"
     "end\n"
     "mt.__close = function(self) methods.close(self) end\n"
+    "M.create = C.create -- only prepares: run(), step() or a cqueues run() drives it\n"
     "function M.connect(addr, onpub, op)\n"
     "  local self, err = C.connect(addr, onpub, op)\n"
     "  if not self then return nil, err end\n"

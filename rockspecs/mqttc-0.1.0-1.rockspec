@@ -6,12 +6,14 @@ source = {
    tag = "v0.1.0",
 }
 description = {
-   summary = "MQTT 3.1.1 client: the Barracuda App Server mqttc API on stock Lua",
-   detailed = [[
-require"mqttc".connect(addr, onpub [, op]) with publish, subscribe, unsubscribe,
-disconnect and run, over the single-header C client mqttc.h. Blocking, asynchronous
+   summary = "MQTT 3.1.1 and 5.0 client: the Barracuda App Server mqttc API on stock Lua",
+   detailed = [==[
+require"mqttc".connect(addr, onpub [, op]) (MQTT 3.1.1) with publish, subscribe,
+unsubscribe, disconnect and run, and require"mqttc".create(addr, onstatus [, onpub]
+[, opt [, prop]]) (MQTT 5: properties, subscription options, reconnects decided by onstatus,
+a bounded offline queue), over the single-header C client mqttc.h. Blocking, asynchronous
 (getfd/events/timeout/step for socket.select or luv) and cosocket (cqueues) modes; TLS
-through OpenSSL (op.secure).]],
+through OpenSSL (op.secure); broker URLs and proxies (op.proxy).]==],
    license = "MIT",
 }
 dependencies = {

@@ -3,7 +3,8 @@
 # Valgrind: no error, no leak), Lua 5.1 and LuaJIT, against private minibrokers and mosquittos
 # on loopback (plain, refusing with each CONNACK code, not answering pings, TLS with trusted,
 # self-signed and wrong-name certificates made now, default-configured and frozen mosquittos
-# with mosquitto_sub counting), and the rockspec through luarocks make.
+# with mosquitto_sub counting), create() (MQTT 5: tests/lua/create.lua, with minibrokers of its
+# own killed and restarted, mosquitto_sub/_pub -V 5 as peers), and the rockspec through luarocks make.
 #   LUA_VARIANTS="lua5.1"  bash tests/t_lua.sh     only some interpreters
 . "$(dirname "$0")/lib.sh"
 read -r -a VARIANTS <<<"${LUA_VARIANTS:-lua5.4 lua5.1 luajit}"
@@ -29,6 +30,18 @@ tls_mosquitto() { # cert-name: a TLS mosquitto with that server certificate; set
 }
 tls_mosquitto selfsigned; export TLS_SELF_PORT=$MQ_PORT
 tls_mosquitto wronghost; export TLS_WRONG_PORT=$MQ_PORT
+
+# Transports: a mosquitto with a plain and a websockets listener, microsocks with a login.
+start_mosquitto "listener $(free_port) 127.0.0.1" "protocol websockets"
+WS_MQ_PORT=$MQ_PORT
+WS_PORT=$(sed -n 's/^listener \([0-9]*\) 127.0.0.1$/\1/p' "$TMP/mosquitto.$MQ_PORT.conf" | tail -1)
+export WS_MQ_PORT WS_PORT
+wait_port "$WS_PORT" || not_ok "mosquitto's websockets listener on $WS_PORT"
+SOCKS_PORT=$(free_port)
+microsocks -i 127.0.0.1 -p "$SOCKS_PORT" -u u -P p >"$TMP/microsocks.log" 2>&1 &
+CLEANUP_PIDS+=($!)
+wait_port "$SOCKS_PORT" || not_ok "microsocks on $SOCKS_PORT"
+export SOCKS_PORT
 
 # ... and brokers of each variant's own: the suites use fixed client ids and topics, and the
 # variants run at the same time.
@@ -88,6 +101,8 @@ run_variant() {
     lua_suite "$v" flow "flow" BROKER_PORT="$mq" FROZEN_PORT="${FROZEN[$v]}" FROZEN_PID="${FROZEN_PID[$v]}"
     kill -CONT "${FROZEN_PID[$v]}" 2>/dev/null # should flow.lua have ended while it was stopped
     lua_suite "$v" readme "readme" BROKER_PORT="$mb"
+    lua_suite "$v" create "create (MQTT 5)" BROKER_PORT="$mq" MINIBROKER="$B/minibroker"
+    lua_suite "$v" transports "transports" BROKER_PORT="$WS_MQ_PORT"
     echo "$T_PASS $T_FAIL" >"$TMP/count.$v"
 }
 
