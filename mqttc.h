@@ -196,8 +196,8 @@ CONTENTS
    write: a batch of packets costs one system call, as over TCP): a packet may
    span frames and a frame hold several packets [MQTT-6.0.0-2]. Incoming frame headers are
    taken out in place; fragmented messages are joined, PING is answered with PONG, CLOSE is
-   answered and ends the connection ("websocket"), as do a text frame, a masked frame, a
-   reserved bit or opcode. Closing sends CLOSE (1000) when the link still works.
+   answered and ends the connection ("closed", after the data before it); a text frame, a
+   masked frame, a reserved bit or opcode end it with "websocket". Closing sends CLOSE (1000) when the link still works.
    The proxy and WebSocket stages allocate their state once per connection (about 0.5 KiB,
    plus WebSocket's output buffer: 4 KiB, grown to MQTTC_WS_FRAME by a bulk sender); options.mem
    does not cover that, nor OpenSSL.
@@ -2618,7 +2618,7 @@ static int mqttc__http_status(const char *line) {
     if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' || line[7] > '9' || line[8] != ' ') return -1;
     const char *d = line + 9;
     for (int i = 0; i < 3; i++)
-        if (d[i] < '0' || d[i] > '9') return -1;
+        if (d[i] < (i ? '0' : '1') || d[i] > '9') return -1; /* 100..999 */
     if (d[3] && d[3] != ' ') return -1;
     return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 }
@@ -2639,6 +2639,13 @@ static char *mqttc__http_header(char *line, const char *name) {
 
 /* ---- URLs: scheme://[user[:password]@]host[:port][/path] ---- */
 #ifndef MQTTC_NO_SOCKETS
+/* 1 when s has no space nor control character: a host or a path that goes into an HTTP
+   request line or header can end neither early (header injection). */
+static int mqttc__is_token_text(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) return 0;
+    return 1;
+}
 
 /* MQTTC_OK, or MQTTC_ERR_ARG for a scheme not in the NULL-terminated table, an empty or
    overlong host, a port outside 1..65535, or a character no URL has there. */
@@ -2655,7 +2662,7 @@ static int mqttc__url_parse(const char *s, const char *const *schemes, mqttc__ur
         if ((unsigned char)*p <= ' ' || *p == 0x7f) return MQTTC_ERR_ARG;
         if (*p == '@') at = p; /* the last '@': a password may hold one escaped or not */
     }
-    if (u->scheme < 0) return MQTTC_ERR_ARG;
+    if (u->scheme < 0 || !mqttc__is_token_text(end)) return MQTTC_ERR_ARG;
     u->path = *end ? end : NULL;
     if (at) {
         const char *colon = (const char *)memchr(a, ':', (size_t)(at - a));
@@ -3459,6 +3466,7 @@ static void mqttc__proxy_close(mqttc_transport *t) {
 static int mqttc__proxy_stage(const mqttc__url *px, const char *host, int port, mqttc_transport *t) {
     char user[256], pass[256];
     long ulen = 0, plen = 0;
+    if (!mqttc__is_token_text(host)) return MQTTC_ERR_ARG; /* it goes into the request */
     if (px->user && (px->user_len >= sizeof user || px->pass_len >= sizeof pass ||
                      (ulen = mqttc__unescape(px->user, px->user_len, user)) < 0 ||
                      (plen = mqttc__unescape(px->pass ? px->pass : "", px->pass_len, pass)) < 0))
@@ -3612,10 +3620,9 @@ static int mqttc__ws_prepare(mqttc__ws_conn *s, const char *host, int port, int 
     memcpy(both + 24, guid, sizeof guid - 1);
     mqttc__sha1(both, 24 + sizeof guid - 1, digest);
     mqttc__base64(digest, sizeof digest, s->accept);
-    for (const char *p = path; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f) return MQTTC_ERR_ARG; /* no header injection */
+    if (!mqttc__is_token_text(path) || !mqttc__is_token_text(host)) return MQTTC_ERR_ARG; /* no header injection */
     const char *l = strchr(host, ':') ? "[" : "", *r = *l ? "]" : "";
-    if (port == (secure ? 443 : 80)) snprintf(hostport, sizeof hostport, "%s%s%s", l, host, r);
+    if (port <= 0 || port == (secure ? 443 : 80)) snprintf(hostport, sizeof hostport, "%s%s%s", l, host, r);
     else snprintf(hostport, sizeof hostport, "%s%s%s:%d", l, host, r, port);
     static const char form[] = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n%s\r\n";
@@ -3709,7 +3716,10 @@ static int mqttc__ws_handshake(mqttc_transport *t) {
 /* Writes what waits: a control frame first, then the rest of a data frame. MQTTC_OK when
    nothing waits any more, MQTTC_MORE, or the error. */
 static int mqttc__ws_flush(mqttc_transport *t, mqttc__ws_conn *s) {
-    int rc = mqttc__stage_write(t, &s->inner, s->ctl_out, s->ctl_out_len, &s->ctl_out_pos);
+    int rc = MQTTC_OK;
+    if (s->out_pos > 0) /* a data frame begun is finished first: frames never interleave */
+        rc = mqttc__stage_write(t, &s->inner, s->out, s->out_len, &s->out_pos);
+    if (rc == MQTTC_OK) rc = mqttc__stage_write(t, &s->inner, s->ctl_out, s->ctl_out_len, &s->ctl_out_pos);
     if (rc == MQTTC_OK) {
         s->ctl_out_len = s->ctl_out_pos = 0;
         rc = mqttc__stage_write(t, &s->inner, s->out, s->out_len, &s->out_pos);
@@ -3765,7 +3775,9 @@ static void mqttc__ws_control(mqttc_transport *t, mqttc__ws_conn *s) {
         s->peer_closed = 1;
         s->ctl_len = s->ctl_len >= 2 ? 2 : 0;
     }
-    if (s->opcode == MQTTC__WS_PONG || s->ctl_out_len) return; /* (one answer waiting is enough) */
+    if (s->opcode == MQTTC__WS_PONG) return;
+    if (s->ctl_out_len && (s->ctl_out_pos || s->opcode == MQTTC__WS_PING)) return; /* one answer waits;
+                                                           a PONG not begun gives way to CLOSE */
     s->ctl_out_len = mqttc__ws_frame(s, s->ctl_out, s->opcode == MQTTC__WS_PING ? MQTTC__WS_PONG : MQTTC__WS_CLOSE,
                                      s->ctl, s->ctl_len);
     s->ctl_out_pos = 0;
