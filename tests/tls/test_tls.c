@@ -521,9 +521,16 @@ TEST(a_client_reconnects_over_tls_with_the_same_context) {
 TEST(bad_tls_options_are_argument_errors) {
     mqttc_client c;
     mqttc_options o = trusting_options("localhost");
-    o.secure = 0; /* a CA file without secure: never a silent plain-text connection */
-    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    mem_link plain;
+    memset(&plain, 0, sizeof plain);
+    mqttc_transport pt = mem_transport(&plain);
+    o.secure = 0; /* a CA file on a connection that is not TLS: never a silent plain-text one */
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK); /* (a URL's scheme may make it TLS) */
+    CHECK_EQ_INT(mqttc_start_transport(&c, &pt, 0), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "options.tls_ca_file") == 0);
+    CHECK_EQ_INT(plain.out_len, 0);
     mqttc_deinit(&c);
+    mem_free(&plain);
     o = trusting_options("localhost");
     o.tls_key_file = cert_path("client.key"); /* a key without its certificate */
     CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
