@@ -834,6 +834,8 @@ typedef struct mqttc_options {
     const char *tls_server_name;   /* SNI and the name checked; default: the host connected */
     int tls_verify;                /* 1: check chain and name even without credentials */
     int tls_insecure_skip_hostname_check; /* 1: trust any name in a trusted chain (tests!) */
+    const char *tls_alpn;          /* ALPN protocols offered, comma-separated ("mqtt",
+                                      "x-amzn-mqtt-ca"); default none */
     /* MQTT 5 (top comment, section 11). protocol_version 5 turns the rest on; each is an
        error with 0 or 4 unless empty. */
     int protocol_version;          /* 0 or 4: MQTT 3.1.1 (default); 5: MQTT 5.0 */
@@ -954,6 +956,10 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
    non-blocking and owns it from now on (it closes it). With options.secure the TLS
    handshake runs over it first (name the broker in options.tls_server_name). */
 MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms);
+/* The built-in TCP stage over a socket someone else connected (made non-blocking; the
+   transport's close closes it), for options.reconnect_transport. MQTTC_OK or
+   MQTTC_ERR_IO (nothing to close then but fd). Not with MQTTC_NO_SOCKETS. */
+MQTTC_DEF int mqttc_tcp_transport(mqttc_transport *t, int fd);
 /* Starts the MQTT connection over any transport (copied; the client calls its close). */
 MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, uint64_t now_ms);
 /* Non-blocking, as mqttc_connect_start, to the broker a URL names (section 8):
@@ -982,6 +988,10 @@ MQTTC_DEF int mqttc_set_will(mqttc_client *c, const char *topic, const void *pay
 MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds);
 MQTTC_DEF int mqttc_set_clean_session(mqttc_client *c, int is_clean);
 MQTTC_DEF int mqttc_set_login(mqttc_client *c, const char *username, const void *password, size_t password_len);
+#ifndef MQTTC_NO_MQTT5
+/* MQTT 5: the will's properties (borrowed; NULL removes them). */
+MQTTC_DEF int mqttc_set_will_props(mqttc_client *c, const mqttc_props *props);
+#endif
 
 /* Queues a PUBLISH (topic and payload are copied) and writes it through when the socket is
    idle. qos 0..2. *packet_id (may be NULL) gets the id of a QoS 1/2 message. Returns
@@ -2908,11 +2918,30 @@ static const char *mqttc__tls_field_set(const mqttc_options *o) {
     if (o->tls_server_name) return "options.tls_server_name";
     if (o->tls_verify) return "options.tls_verify";
     if (o->tls_insecure_skip_hostname_check) return "options.tls_insecure_skip_hostname_check";
+    if (o->tls_alpn) return "options.tls_alpn";
     return NULL;
 }
 
-/* At init: a key without its certificate authenticates nothing. The bad field, or NULL. */
+/* ALPN's wire form (RFC 7301 3.1) of a comma-separated list into out[cap]: its length, or 0
+   for an empty name, one over 255 bytes, or a list that does not fit. */
+static size_t mqttc__alpn_wire(const char *list, unsigned char *out, size_t cap) {
+    size_t n = 0;
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > 255 || n + 1 + len > cap) return 0;
+        out[n++] = (unsigned char)len;
+        memcpy(out + n, p, len);
+        n += len;
+        if (!p[len]) return n;
+        p += len + 1;
+    }
+}
+
+/* At init: a key without its certificate authenticates nothing; an ALPN list must be one.
+   The bad field, or NULL. */
 static const char *mqttc__tls_fields_bad(const mqttc_options *o) {
+    unsigned char wire[512];
+    if (o->tls_alpn && !mqttc__alpn_wire(o->tls_alpn, wire, sizeof wire)) return "options.tls_alpn";
     return o->tls_key_file && !o->tls_cert_file ? "options.tls_key_file" : NULL;
 }
 
@@ -3211,6 +3240,11 @@ static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const mqt
     SSL_set_bio(s->ssl, bio, bio);
     SSL_set_connect_state(s->ssl);
     mqttc__tls_set_sni(s->ssl, s->server_name);
+    if (o->tls_alpn) { /* (checked at init) */
+        unsigned char wire[512];
+        size_t n = mqttc__alpn_wire(o->tls_alpn, wire, sizeof wire);
+        (void)SSL_set_alpn_protos(s->ssl, wire, (unsigned)n);
+    }
     memset(t, 0, sizeof *t);
     t->send = mqttc__tls_send;
     t->recv = mqttc__tls_recv;
@@ -5785,6 +5819,11 @@ MQTTC_DEF int mqttc_connect_url(mqttc_client *c, const char *url, uint64_t now_m
     return rc == MQTTC_OK ? mqttc__connect_to(c, url, 0, &ep, now_ms) : rc;
 }
 
+MQTTC_DEF int mqttc_tcp_transport(mqttc_transport *t, int fd) {
+    if (!t || fd < 0) return MQTTC_ERR_ARG;
+    return mqttc__tcp_adopt(t, fd);
+}
+
 MQTTC_DEF int mqttc_adopt_fd(mqttc_client *c, int fd, uint64_t now_ms) {
     mqttc_transport t;
     if (fd < 0) return mqttc__bad(c, "fd");
@@ -6092,6 +6131,20 @@ MQTTC_DEF int mqttc_set_will(mqttc_client *c, const char *topic, const void *pay
     mqttc__unlock(c);
     return rc;
 }
+
+#ifndef MQTTC_NO_MQTT5
+MQTTC_DEF int mqttc_set_will_props(mqttc_client *c, const mqttc_props *props) {
+    static const mqttc_props none = {NULL, 0, NULL, 0};
+    if (!props) props = &none;
+    mqttc__lock(c);
+    int is_bad = mqttc_props_check(props, MQTTC_PROPS_WILL) != MQTTC_OK ||
+                 ((props->len || props->count) && !MQTTC__V5(c));
+    int rc = mqttc__setting(c, is_bad ? "props" : NULL);
+    if (rc == MQTTC_OK) c->opt.will_props = *props;
+    mqttc__unlock(c);
+    return rc;
+}
+#endif
 
 MQTTC_DEF int mqttc_set_keepalive(mqttc_client *c, unsigned seconds) {
     mqttc__lock(c);

@@ -464,14 +464,14 @@ static void lm_parse_tls(lua_State *L, int t, int env, lm_config *cfg) {
    I/O: never a silent plain-text connection. (The core refuses it too, but only at connect,
    since a URL may make the connection TLS.) */
 static void lm_check_tls_fields(lua_State *L, const lm_config *cfg, int addr) {
-    static const char *const names[] = {"cafile", "capath", "cert", "key", "servername", "verify"};
+    static const char *const names[] = {"cafile", "capath", "cert", "key", "servername", "verify", "alpn"};
     const mqttc_options *o = &cfg->o;
-    const void *v[6];
+    const void *v[7];
     const char *a = lua_type(L, addr) == LUA_TSTRING ? lua_tostring(L, addr) : "";
     if (o->secure || strncmp(a, "mqtts://", 8) == 0 || strncmp(a, "wss://", 6) == 0) return;
     v[0] = o->tls_ca_file, v[1] = o->tls_ca_path, v[2] = o->tls_cert_file, v[3] = o->tls_key_file;
-    v[4] = o->tls_server_name, v[5] = o->tls_verify ? "" : NULL;
-    for (int i = 0; i < 6; i++)
+    v[4] = o->tls_server_name, v[5] = o->tls_verify ? "" : NULL, v[6] = o->tls_alpn;
+    for (int i = 0; i < 7; i++)
         if (v[i]) lm_error(L, "opt.%s: needs opt.secure=true", names[i]);
 }
 
@@ -1067,7 +1067,7 @@ static mqttc_props lm_check_props(lua_State *L, int idx, int type, const char *w
 static void lm_apply_will(lm_client *u) {
     u->will_due = 0;
     (void)mqttc_set_will(&u->c, u->will_topic, u->will_payload, u->will_len, u->will_qos, u->will_retain);
-    u->c.opt.will_props = u->will_props; /* (no setter in the core: see the report) */
+    (void)mqttc_set_will_props(&u->c, &u->will_props); /* (checked when setwill took them) */
 }
 
 /* options.on_status: kept for onstatus, which runs once the core has returned (lm_deliver):
@@ -1273,7 +1273,7 @@ static int lm_reconnect_transport(mqttc_client *c, mqttc_transport *t, void *use
     if (!u->L) return MQTTC_ERR_CANNOTCONNECT;
     int fd = lm_addr_socket(u->L, u, u->env);
     if (fd < 0) return MQTTC_ERR_CANNOTCONNECT;
-    return mqttc__tcp_adopt(t, fd); /* (the core's own TCP stage over a connected socket) */
+    return mqttc_tcp_transport(t, fd); /* the core's own TCP stage over a connected socket */
 }
 
 /* Starts a connection to create()'s address: the host and port, the URL, or the socket of
@@ -1354,8 +1354,7 @@ static void lm_parse_create(lua_State *L, int t, int p, int env, lm_config *cfg,
         lm_check_keys(L, t, "opt", lm_option5_keys);
         lm_parse_tls(L, t, env, cfg);
         cfg->nocheck = lm_optbool(L, t, "nocheck", "nocheck", 0);
-        if (lm_field(L, t, "alpn"))
-            lm_error(L, "opt.alpn: not supported yet (mqttc.h sets no ALPN protocols)");
+        cfg->o.tls_alpn = lm_opttext(L, t, "alpn", "alpn", env); /* checked by mqttc_init */
         cfg->port = (int)lm_optint(L, t, "port", "port", 1, 65535, 0);
         long long ka = lm_optint(L, t, "keepalive", "keepalive", 0, 65535, 60);
         o->keepalive_s = (unsigned)ka;

@@ -269,6 +269,54 @@ TEST(mqtt_3_1_2_connect_properties) {
     done(&c, &l);
 }
 
+/* mqttc_set_will_props between connections: the next CONNECT carries them; bad ones, or
+   any on a 3.1.1 client, are the caller's argument. */
+TEST(will_props_set_between_connections) {
+    mqttc_client c;
+    mem_link l;
+    mqttc_options o;
+    mqttc_prop wp[1], bad[1];
+    mqttc_packet p;
+    size_t pos = 0;
+    memset(&l, 0, sizeof l);
+    options5(&o);
+    o.will_topic = "w/t";
+    o.will_payload = "gone";
+    o.will_payload_len = 4;
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+    wp[0] = mqttc_prop_int(MQTTC_PROP_WILL_DELAY, 9);
+    mqttc_props set = list_of(wp, 1);
+    CHECK_EQ_INT(mqttc_set_will_props(&c, &set), MQTTC_OK);
+    bad[0] = mqttc_prop_int(MQTTC_PROP_TOPIC_ALIAS, 1); /* not a will's */
+    mqttc_props wrong = list_of(bad, 1);
+    CHECK_EQ_INT(mqttc_set_will_props(&c, &wrong), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "props") == 0);
+    mqttc_deinit(&c);
+    connect5(&c, &l, &o, NULL, 0); /* (init again, from o: no will properties) */
+    CHECK(sent_type(&l, &pos, MQTTC_CONNECT, &p));
+    CHECK(!mqttc_props_get(&p.connect.will_props, MQTTC_PROP_WILL_DELAY, NULL));
+    CHECK_EQ_INT(mqttc_set_will_props(&c, &set), MQTTC_ERR_STATE); /* not while open */
+    done(&c, &l);
+    o.protocol_version = 0; /* 3.1.1: no properties */
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_set_will_props(&c, &set), MQTTC_ERR_ARG);
+    CHECK_EQ_INT(mqttc_set_will_props(&c, NULL), MQTTC_OK);
+    mqttc_deinit(&c);
+    /* set, then connected: CONNECT carries them */
+    memset(&l, 0, sizeof l);
+    pos = 0;
+    options5(&o);
+    o.will_topic = "w/t";
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_set_will_props(&c, &set), MQTTC_OK);
+    mqttc_transport t = mem_transport(&l);
+    CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_OK);
+    CHECK(sent_type(&l, &pos, MQTTC_CONNECT, &p));
+    CHECK_EQ_INT((int)prop_value(&p.connect.will_props, MQTTC_PROP_WILL_DELAY), 9);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
 /* The defaults advertise only Maximum Packet Size (ours, 16 MiB): Receive Maximum 65535 and
    no aliases are the spec's own defaults, so they are left out. */
 TEST(mqtt_3_1_2_connect_defaults) {
@@ -1333,6 +1381,7 @@ int main(void) {
     RUN(mqtt_4_12_0_3_auth_continue_then_connack);
     RUN(mqtt_4_12_auth_failures);
     RUN(interleavings_split_at_every_byte);
+    RUN(will_props_set_between_connections);
     RUN(no_allocation_per_message);
     RUN(caller_memory);
     return test_report();

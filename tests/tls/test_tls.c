@@ -181,6 +181,45 @@ static int connect_to(const char *cert, const char *key, const mqttc_options *o,
     return rc == MQTTC_OK ? drive(c, s, 1) : rc;
 }
 
+/* ---- ALPN: options.tls_alpn offers the protocols in the handshake (RFC 7301) ---- */
+
+static int alpn_pick_mqtt(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                          unsigned inlen, void *arg) {
+    (void)ssl;
+    *(int *)arg = (int)inlen; /* what the client offered, in wire form */
+    for (unsigned i = 0; i < inlen; i += 1u + in[i])
+        if (in[i] == 4 && memcmp(in + i + 1, "mqtt", 4) == 0) {
+            *out = in + i + 1;
+            *outlen = 4;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+TEST(alpn_protocols_are_offered) {
+    tls_server s;
+    mqttc_client c;
+    int offered = 0;
+    mqttc_options o = trusting_options("localhost");
+    o.tls_alpn = "x-amzn-mqtt-ca,mqtt";
+    server_init(&s, "server.crt", "server.key", 0);
+    SSL_CTX_set_alpn_select_cb(s.ctx, alpn_pick_mqtt, &offered);
+    CHECK_EQ_INT(start(&c, &o, &s), MQTTC_OK);
+    CHECK_EQ_INT(drive(&c, &s, 1), MQTTC_OK);
+    const unsigned char *chosen = NULL;
+    unsigned chosen_len = 0;
+    SSL_get0_alpn_selected(s.ssl, &chosen, &chosen_len);
+    CHECK_EQ_INT((int)chosen_len, 4);
+    CHECK(chosen && memcmp(chosen, "mqtt", 4) == 0);
+    CHECK_EQ_INT(offered, 1 + 14 + 1 + 4); /* both names, each after its length */
+    mqttc_deinit(&c);
+    server_free(&s);
+    o.tls_alpn = "mqtt,,x"; /* an empty name is no list */
+    CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "options.tls_alpn") == 0);
+    mqttc_deinit(&c);
+}
+
 /* ---- the trust rule ---- */
 
 TEST(credentials_go_to_a_trusted_server) {
@@ -615,6 +654,7 @@ int main(void) {
     RUN(a_refusal_met_by_the_first_write_is_sslhandshake);
     RUN(disconnect_sends_close_notify_and_the_server_can_close_too);
     RUN(a_client_reconnects_over_tls_with_the_same_context);
+    RUN(alpn_protocols_are_offered);
     RUN(bad_tls_options_are_argument_errors);
     RUN(the_default_port_is_8883);
     snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
