@@ -34,6 +34,7 @@ CONTENTS
     3. the connection states      7. time and keepalive
     4. the poll loop              8. transports             11. MQTT 5
                                                               12. staying connected
+                                                              13. a durable store
 
 1. COMPILE-TIME OPTIONS (define before the include)
     MQTTC_IMPLEMENTATION    -         implementation file only: emit the code
@@ -61,7 +62,10 @@ CONTENTS
     MQTTC_NO_PROXY          off       implementation file only: no SOCKS5 / HTTP CONNECT stage
                                       (options.proxy is MQTTC_ERR_ARG). The small build is
                                       MQTTC_NO_MQTT5 MQTTC_NO_RECONNECT MQTTC_NO_WEBSOCKET
-                                      MQTTC_NO_PROXY: under 12 KiB of .text for a publisher
+                                      MQTTC_NO_PROXY MQTTC_NO_STORE: under 12 KiB of .text
+                                      for a publisher
+    MQTTC_NO_STORE          off       global: no durable store (options.store is MQTTC_ERR_ARG,
+                                      the file store is not declared); part of the small build
     MQTTC_WS_FRAME          65536     implementation file only: the largest WebSocket frame we
                                       send (payload bytes); output is masked in a buffer that
                                       grows to it from 4 KiB as the writes need
@@ -85,6 +89,7 @@ CONTENTS
                  only the top stage's handshake, send, recv and close
     >>blocking   mqttc_wait (poll(2)), and mqttc_connect / _connect_wait / _run / _run_for
                  stepping around it; it wakes its loop through the client's wake hook
+    >>filestore  the bundled durable store (section 13): a checksummed log per client id
 
 3. THE CONNECTION STATES (mqttc_state(), in lifecycle order; mqttc__transitions is the
    table, and a move it does not allow trips MQTTC_ASSERT)
@@ -302,6 +307,30 @@ CONTENTS
       Full: the new one is refused (MQTTC_ERR_QUEUEFULL), or the oldest dropped
       (queue_drop_oldest, on_dropped).
 
+13. A DURABLE STORE (options.store). Without one, a process that dies loses the QoS 1/2
+   messages it had accepted but not seen acknowledged. With one, the client writes what it
+   must not lose through the store's four calls, at the moments that matter:
+      put PUBLISH    a QoS 1/2 publish is accepted (before mqttc_publish returns)
+      put PUBREL     PUBREC came for it: it is now PUBREL pending (replaces the PUBLISH)
+      remove out     PUBACK or PUBCOMP ended it, or it was given up (on_dropped)
+      put PUBREC     an incoming QoS 2 PUBLISH is taken (before PUBREC leaves and before
+                     its handler runs: it is delivered at most once, even across a crash)
+      remove in      PUBREL ended that flow (before PUBCOMP leaves)
+      flush          at the end of every step: what the store buffers, made durable
+   mqttc_init loads what the store holds (its load call) as the session: outgoing messages
+   are resent with their ids and DUP, PUBREL for those past PUBREC, incoming QoS 2 ids are
+   remembered (a resent PUBLISH is answered, not delivered again). Use a fixed client_id and
+   no_clean_session = 1, so the broker keeps its half; a broker without the session is
+   section 12's case. A store call that fails ends the connection with "store"; from
+   mqttc_publish it is returned and the message is not taken.
+   The bundled file store (mqttc_file_store_open; not with MQTTC_NO_SOCKETS): one directory
+   per client id, an append-only log of checksummed records, compacted when it is mostly
+   dead. flush_ms 0: every put and remove is on disk (fdatasync) before the call returns,
+   so a publish that returned MQTTC_OK is durable; N: the log is synced at the end of the
+   step once N ms have passed. A torn or corrupt record (a crash mid-write, a flipped bit)
+   is skipped, counted and named (mqttc_file_store.skipped, .problem), never replayed;
+   the log is rewritten clean when opened. One process at a time (a lock).
+
 LICENSE: MIT, at the end of the file.
 */
 #ifndef MQTTC_H
@@ -370,6 +399,7 @@ extern "C" {
     X(ERR_SERVER_DISCONNECT, -35, "serverdisconnect", "the broker sent DISCONNECT (reason code)") \
     X(ERR_QUEUEFULL, -15, "queuefull", "the offline queue (options.queue_bytes) is full")    \
     X(ERR_SESSION_LOST, -36, "sessionlost", "the broker lost the session: the message is lost") \
+    X(ERR_STORE, -37, "store", "the durable store (options.store) failed")                   \
     X(ERR_SSLHANDSHAKE, -40, "sslhandshake", "TLS handshake failed")                         \
     X(ERR_CERT, -41, "cert", "the broker's certificate chain is not trusted")                \
     X(ERR_CN, -42, "cn", "the broker's certificate does not name the host")                   \
@@ -787,6 +817,31 @@ typedef struct mqttc_limits {
     uint32_t session_expiry_s; /* in effect: the broker's or ours */
 } mqttc_limits;
 
+/* The durable store (top comment, section 13): a record the client asks it to keep. */
+enum {
+    MQTTC_STORED_PUBLISH = 1, /* outgoing QoS 1/2: data is the PUBLISH packet as first sent */
+    MQTTC_STORED_PUBREL,      /* outgoing QoS 2 past PUBREC: PUBREL pending (no data) */
+    MQTTC_STORED_PUBREC       /* incoming QoS 2 taken, PUBREC sent, PUBREL awaited (no data) */
+};
+typedef struct mqttc_stored {
+    int kind;                  /* MQTTC_STORED_*; PUBLISH and PUBREL are outgoing, PUBREC incoming */
+    unsigned short packet_id;
+    const unsigned char *data; /* PUBLISH only (valid during the call) */
+    size_t len;
+} mqttc_stored;
+/* Four calls and their context; each returns MQTTC_OK or an error. put keeps r, replacing
+   what the store held for the same direction (outgoing or incoming) and packet id; remove
+   drops that (is_incoming: the PUBREC kind); load calls each(arg, r) for every record
+   held, in the order they were put, and stops at the first non-zero; flush makes what was
+   put and removed durable (it may do nothing when put and remove already are). */
+typedef struct mqttc_store {
+    int (*put)(void *ctx, const mqttc_stored *r);
+    int (*remove)(void *ctx, int is_incoming, unsigned short packet_id);
+    int (*load)(void *ctx, int (*each)(void *arg, const mqttc_stored *r), void *arg);
+    int (*flush)(void *ctx);
+    void *ctx;
+} mqttc_store;
+
 /* Run-time options. All-zero means defaults. Pointers are borrowed: what they point to must
    stay valid until mqttc_deinit (a reconnect sends them again). */
 typedef struct mqttc_options {
@@ -878,6 +933,7 @@ typedef struct mqttc_options {
     const char *ws_path;           /* MQTT over WebSocket on this request path ("/mqtt");
                                       default none (a ws:// URL sets its own) */
     const char *ws_headers;        /* more upgrade request header lines, each ending "\r\n" */
+    const mqttc_store *store;      /* a durable store (section 13); borrowed; default none */
 } mqttc_options;
 
 /* Private to the implementation: a byte buffer and a compacting record pool. */
@@ -936,6 +992,7 @@ struct mqttc_client {
     const char *detail;         /* what a transport stage found, with the error (static) */
     void (*login)(const mqttc_client *c, mqttc_connect_info *ci); /* this connection's URL
                                    gave a login (MQTTC__LOGIN): puts it in CONNECT */
+    int store_failed;           /* a store call failed: the step ends the connection ("store") */
 };
 
 /* Sets up c from o (NULL: all defaults). Allocates nothing yet. MQTTC_ERR_ARG for
@@ -1122,6 +1179,33 @@ MQTTC_DEF int mqttc_connect_wait(mqttc_client *c);
 MQTTC_DEF int mqttc_run(mqttc_client *c);
 /* Runs for at most ms milliseconds: MQTTC_OK when the time is up, else why it ended. */
 MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms);
+
+/* ---- >>filestore declarations: the bundled durable store (section 13) ---- */
+#ifndef MQTTC_NO_STORE
+typedef struct mqttc__fs_entry mqttc__fs_entry;
+typedef struct mqttc_file_store {
+    mqttc_store store;       /* give &fs.store as options.store */
+    unsigned skipped;        /* records found torn or corrupt when opened, and skipped */
+    const char *problem;     /* the first such problem, or NULL (static text) */
+    /* private */
+    int fd, dir_fd;
+    unsigned flush_ms;
+    int is_dirty;
+    uint64_t synced_ms;
+    uint64_t log_bytes, live_bytes;
+    mqttc__fs_entry *entries; /* what the log holds now, in the order put */
+    size_t count, cap;
+    char path[4096];
+} mqttc_file_store;
+/* Opens (creating it) the store of client_id under dir: dir/<client_id>/log, the id's
+   characters other than [A-Za-z0-9._-] escaped. flush_ms: 0, every put and remove is
+   synced before it returns; N, at a flush at least N ms after the last sync. MQTTC_OK;
+   MQTTC_ERR_ARG (a bad argument), MQTTC_ERR_BUSY (another process holds it),
+   MQTTC_ERR_STORE (the file system said no: errno tells). */
+MQTTC_DEF int mqttc_file_store_open(mqttc_file_store *fs, const char *dir, const char *client_id, unsigned flush_ms);
+/* Syncs and closes; the records stay for the next open. */
+MQTTC_DEF void mqttc_file_store_close(mqttc_file_store *fs);
+#endif
 
 #ifdef __cplusplus
 }
@@ -4451,6 +4535,87 @@ static void mqttc__unqueue(mqttc_client *c, const mqttc__rec *r) {
     if (!(r->flags & MQTTC__WRITTEN)) c->held_bytes -= r->data_len;
 }
 
+/* ---- the durable store's calls (section 13); MQTTC_NO_STORE leaves them out ---- */
+#ifdef MQTTC_NO_STORE
+#define MQTTC__HAS_STORE 0
+#else
+#define MQTTC__HAS_STORE 1
+#endif
+
+/* put: MQTTC_OK, or MQTTC_ERR_STORE (and the step ends the connection). */
+static int mqttc__store_put(mqttc_client *c, int kind, unsigned short id, const unsigned char *data, size_t len) {
+    const mqttc_store *st = c->opt.store;
+    mqttc_stored r;
+    if (!MQTTC__HAS_STORE || !st) return MQTTC_OK;
+    r.kind = kind;
+    r.packet_id = id;
+    r.data = data;
+    r.len = len;
+    if (st->put(st->ctx, &r) == MQTTC_OK) return MQTTC_OK;
+    c->store_failed = 1;
+    return MQTTC_ERR_STORE;
+}
+
+static int mqttc__store_remove(mqttc_client *c, int is_incoming, unsigned short id) {
+    const mqttc_store *st = c->opt.store;
+    if (!MQTTC__HAS_STORE || !st || st->remove(st->ctx, is_incoming, id) == MQTTC_OK) return MQTTC_OK;
+    c->store_failed = 1;
+    return MQTTC_ERR_STORE;
+}
+
+/* The end of a step: what the store buffered is made durable; a store call that failed
+   during it ends the connection ("store"). rc: the step's result so far. */
+static int mqttc__store_flush(mqttc_client *c, int rc) {
+    const mqttc_store *st = c->opt.store;
+    if (st->flush && st->flush(st->ctx) != MQTTC_OK) c->store_failed = 1;
+    if (!c->store_failed) return rc;
+    c->store_failed = 0;
+    return mqttc__is_open(c) ? mqttc__fail(c, MQTTC_ERR_STORE) : rc;
+}
+
+/* One record the store held, back into the session (mqttc_init): an outgoing PUBLISH
+   (checked: a PUBLISH of QoS 1 or 2 with this id, else skipped) resent with DUP, a PUBREL
+   pending, or an incoming QoS 2 id. Ids go on after the highest. */
+static int mqttc__store_adopt(void *arg, const mqttc_stored *st) {
+    mqttc_client *c = (mqttc_client *)arg;
+    mqttc_packet p;
+    size_t used;
+    int kind = st->kind == MQTTC_STORED_PUBREL ? MQTTC__AWAIT_PUBCOMP : MQTTC__AWAIT_PUBREL;
+    if (!st->packet_id) return MQTTC_OK;
+    if (st->kind == MQTTC_STORED_PUBLISH) {
+        if (!st->data || mqttc__decode_broker_packet(st->data, st->len, 0, mqttc__version(c), &p, &used) != MQTTC_OK ||
+            used != st->len || p.type != MQTTC_PUBLISH || p.publish.qos == 0 || p.publish.packet_id != st->packet_id)
+            return MQTTC_OK; /* not what we stored: never replayed */
+        kind = p.publish.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC;
+    } else if (st->kind != MQTTC_STORED_PUBREL && st->kind != MQTTC_STORED_PUBREC) {
+        return MQTTC_OK;
+    }
+    if (kind == MQTTC__AWAIT_PUBREL ? mqttc__rec_find(&c->inflight, kind, st->packet_id) != NULL
+                                    : mqttc__rec_find(&c->inflight, 0, st->packet_id) != NULL)
+        return MQTTC_OK; /* (held twice: the first stands) */
+    size_t len = st->kind == MQTTC_STORED_PUBLISH ? st->len : 0;
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, kind, st->packet_id, len);
+    if (!r) return MQTTC_ERR_NOMEM;
+    if (len) {
+        memcpy(mqttc__rec_data(r), st->data, len);
+        mqttc__rec_data(r)[0] |= 8u; /* DUP: it may have been sent [MQTT-3.3.1-1] */
+    }
+    r->flags = MQTTC__WRITTEN;
+    if (kind == MQTTC__AWAIT_PUBREL) c->incoming_qos2++;
+    else c->outgoing_qos++;
+    if (kind != MQTTC__AWAIT_PUBREL && st->packet_id > c->last_id) c->last_id = st->packet_id;
+    return MQTTC_OK;
+}
+
+/* An outgoing flow's record is gone from the session: from the store too. */
+static void mqttc__store_forget(mqttc_client *c, const mqttc__rec *r) {
+    int kind = r->kind;
+    if (kind == MQTTC__AWAIT_PUBACK || kind == MQTTC__AWAIT_PUBREC || kind == MQTTC__AWAIT_PUBCOMP)
+        (void)mqttc__store_remove(c, 0, r->packet_id);
+    else if (kind == MQTTC__AWAIT_PUBREL)
+        (void)mqttc__store_remove(c, 1, r->packet_id);
+}
+
 /* Gives up the outgoing record at off (removed): on_dropped is told why, with the message
    read from the record (QoS 2 past PUBREC kept none: only its id). */
 static void mqttc__drop_publish(mqttc_client *c, size_t off, int why) {
@@ -4467,6 +4632,7 @@ static void mqttc__drop_publish(mqttc_client *c, size_t off, int why) {
     r = mqttc__rec_at(&c->inflight, off);
     mqttc__unqueue(c, r);
     c->outgoing_qos--;
+    mqttc__store_forget(c, r);
     mqttc__rec_remove(&c->inflight, r);
 }
 
@@ -4588,6 +4754,8 @@ static int mqttc__resubscribe(mqttc_client *c) {
 static int mqttc__session_lost(mqttc_client *c) {
     mqttc__rec *r;
     size_t off = 0, count = 0;
+    for (size_t o = 0; MQTTC__HAS_STORE && c->opt.store && (r = mqttc__rec_at(&c->inflight, o)) != NULL; o += r->size)
+        if (r->kind == MQTTC__AWAIT_PUBREL) mqttc__store_forget(c, r);
     mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
     c->incoming_qos2 = 0;
     for (size_t o = 0; (r = mqttc__rec_at(&c->inflight, o)) != NULL; o += r->size) count++;
@@ -4766,6 +4934,10 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_RECEIVE_MAX_EXCEEDED);
         if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id, 0))
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
+        if (!is_repeat && mqttc__store_put(c, MQTTC_STORED_PUBREC, m->packet_id, NULL, 0) != MQTTC_OK) {
+            mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id));
+            return mqttc__fail(c, MQTTC_ERR_STORE); /* no PUBREC, not delivered: the broker sends it again */
+        }
         c->incoming_qos2 += !is_repeat;
         rc = mqttc__send_control(c, MQTTC_PUBREC, m->packet_id);
         if (is_repeat) return rc;
@@ -4787,6 +4959,7 @@ static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind
     mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, a->packet_id);
     if (!r) return MQTTC_OK;
     mqttc__unqueue(c, r); /* (acknowledged before it went again: the broker had it) */
+    mqttc__store_forget(c, r);
     mqttc__rec_remove(&c->inflight, r);
     c->outgoing_qos--;
     int rc = mqttc__release_held(c);
@@ -4808,6 +4981,7 @@ static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
         if (!(r = mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)))
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
         r->flags = MQTTC__WRITTEN;
+        (void)mqttc__store_put(c, MQTTC_STORED_PUBREL, a->packet_id, NULL, 0); /* (replaces the PUBLISH) */
     }
     return mqttc__send_reason(c, MQTTC_PUBREL, a->packet_id, r || !MQTTC__V5(c) ? 0 : MQTTC_RC_PACKET_ID_NOT_FOUND);
 }
@@ -4816,6 +4990,7 @@ static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
 static int mqttc__on_pubrel(mqttc_client *c, const mqttc_ack_info *a) {
     mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, a->packet_id);
     if (r) {
+        mqttc__store_forget(c, r); /* before PUBCOMP leaves */
         mqttc__rec_remove(&c->inflight, r);
         c->incoming_qos2--;
     }
@@ -5333,6 +5508,7 @@ MQTTC_DEF int mqttc_step(mqttc_client *c, uint64_t now_ms) {
         if (rc == MQTTC_OK) rc = mqttc__flush(c);
         if (rc == MQTTC_OK) rc = mqttc__finish_disconnect(c);
     }
+    if (MQTTC__HAS_STORE && c->opt.store) rc = mqttc__store_flush(c, rc);
     mqttc__tell_status(c);
     if (c->state == MQTTC_STATE_WAITING) rc = MQTTC_OK; /* lost, but dialling again */
     mqttc__unlock(c);
@@ -5474,6 +5650,11 @@ static int mqttc__hold(mqttc_client *c, mqttc_publish_info *pi, size_t n, size_t
     mqttc__rec *r = mqttc__rec_add(&c->inflight, pi->qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi->packet_id, n);
     if (!r) return MQTTC_ERR_QUEUEFULL;
     mqttc__put_publish(mqttc__rec_data(r), n, pi, body, wire, &n);
+    if (mqttc__store_put(c, MQTTC_STORED_PUBLISH, pi->packet_id, mqttc__rec_data(r), n) != MQTTC_OK) {
+        c->store_failed = 0; /* (told to the caller: the message is not taken) */
+        mqttc__rec_remove(&c->inflight, r);
+        return MQTTC_ERR_STORE;
+    }
     r->flags = MQTTC__HELD;
     c->held++;
     c->held_bytes += n;
@@ -5518,6 +5699,11 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
         r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
         mqttc__put_publish(mqttc__rec_data(r), n, &pi, body, wire, &n);
+        if (mqttc__store_put(c, MQTTC_STORED_PUBLISH, pi.packet_id, mqttc__rec_data(r), n) != MQTTC_OK) {
+            c->store_failed = 0; /* (told to the caller: the message is not taken) */
+            mqttc__rec_remove(&c->inflight, r);
+            return MQTTC_ERR_STORE;
+        }
         r->flags = MQTTC__WRITTEN;
         c->outgoing_qos++;
     }
@@ -5998,6 +6184,8 @@ static const char *mqttc__options_bad(const mqttc_options *o) {
     if (o->client_id && !o->client_id[0] && o->no_clean_session && !mqttc__is_v5(o->protocol_version))
         return "options.no_clean_session"; /* [MQTT-3.1.3-7]; an MQTT 5 broker assigns an id instead */
     if (o->mem && o->mem_size < 4096) return "options.mem_size";
+    if (o->store && (!MQTTC__HAS_STORE || !o->store->put || !o->store->remove || !o->store->load))
+        return "options.store"; /* (built without it, or a call missing) */
     return mqttc__chain_options_bad(o);
 }
 
@@ -6088,11 +6276,13 @@ MQTTC_DEF int mqttc_init(mqttc_client *c, const mqttc_options *o) {
     if (MQTTC__HAS_V5) mqttc__limits_reset(c);
     if (c->opt.mem) {
         mqttc__carve(c);
-        return MQTTC_OK;
+    } else {
+        c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
+        c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
+        if (MQTTC__HAS_V5) c->peer.max = c->aliases_out.max = MQTTC__BUF_MAX;
     }
-    c->rx.max = (uint32_t)(c->opt.max_packet_size + 1024u); /* a whole packet and read-ahead */
-    c->tx.max = c->inflight.max = c->subs.max = MQTTC__BUF_MAX;
-    if (MQTTC__HAS_V5) c->peer.max = c->aliases_out.max = MQTTC__BUF_MAX;
+    if (MQTTC__HAS_STORE && c->opt.store && c->opt.store->load(c->opt.store->ctx, mqttc__store_adopt, c) != MQTTC_OK)
+        return MQTTC_ERR_STORE; /* (mqttc_deinit frees what was loaded) */
     return MQTTC_OK;
 }
 
@@ -6301,6 +6491,350 @@ MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
 }
 
 #endif /* MQTTC_NO_SOCKETS */
+
+/* >>filestore ----------------------------------------------------------------------------- */
+/* The bundled durable store (section 13): dir/<client id>/log, an append-only log of
+   records, each checksummed; an index in memory of what it holds now (a few entries: the
+   session's flows). Put and remove append; the log is rewritten with only the live records
+   when it is opened (which also drops a torn or corrupt record for good) and whenever it has
+   grown to four times what is live. A record:
+       'M' 'Q'  op (1 put, 2 remove)  kind  packet id (2)  length (4)  data  CRC-32 (4)
+   numbers big-endian, the CRC (IEEE 802.3) over op .. data. */
+#if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_STORE)
+#include <sys/file.h>
+#include <sys/stat.h>
+
+struct mqttc__fs_entry {
+    uint64_t offset;     /* of the data in the log (PUBLISH) */
+    uint32_t len;
+    unsigned short id;
+    unsigned char kind;  /* MQTTC_STORED_* */
+};
+
+enum { MQTTC__FS_PUT = 1, MQTTC__FS_REMOVE = 2, MQTTC__FS_HEAD = 10, MQTTC__FS_TAIL = 4 };
+#define MQTTC__FS_COMPACT_MIN 65536u /* a log this small is never worth rewriting */
+
+static uint32_t mqttc__crc32(uint32_t crc, const unsigned char *p, size_t n) {
+    static const uint32_t nibble[16] = {0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+                                        0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+                                        0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        crc = (crc >> 4) ^ nibble[crc & 15];
+        crc = (crc >> 4) ^ nibble[crc & 15];
+    }
+    return ~crc;
+}
+
+static int mqttc__fs_is_incoming(int kind) { return kind == MQTTC_STORED_PUBREC; }
+
+/* The entry for this direction and id, or -1. */
+static long mqttc__fs_find(const mqttc_file_store *fs, int is_incoming, unsigned short id) {
+    for (size_t i = 0; i < fs->count; i++)
+        if (fs->entries[i].id == id && mqttc__fs_is_incoming(fs->entries[i].kind) == is_incoming) return (long)i;
+    return -1;
+}
+
+static void mqttc__fs_drop(mqttc_file_store *fs, long i) {
+    fs->live_bytes -= MQTTC__FS_HEAD + fs->entries[i].len + MQTTC__FS_TAIL;
+    memmove(fs->entries + i, fs->entries + i + 1, (fs->count - (size_t)i - 1) * sizeof *fs->entries);
+    fs->count--;
+}
+
+/* The index after a put: the entry replaced, at the end (the order things were put). */
+static int mqttc__fs_index(mqttc_file_store *fs, int kind, unsigned short id, uint64_t offset, uint32_t len) {
+    long i = mqttc__fs_find(fs, mqttc__fs_is_incoming(kind), id);
+    if (i >= 0) mqttc__fs_drop(fs, i);
+    if (fs->count == fs->cap) {
+        size_t cap = fs->cap ? fs->cap * 2 : 16;
+        mqttc__fs_entry *e = (mqttc__fs_entry *)MQTTC_REALLOC(fs->entries, cap * sizeof *e);
+        if (!e) return MQTTC_ERR_NOMEM;
+        fs->entries = e;
+        fs->cap = cap;
+    }
+    mqttc__fs_entry *e = &fs->entries[fs->count++];
+    e->offset = offset;
+    e->len = len;
+    e->id = id;
+    e->kind = (unsigned char)kind;
+    fs->live_bytes += MQTTC__FS_HEAD + len + MQTTC__FS_TAIL;
+    return MQTTC_OK;
+}
+
+static int mqttc__fs_write_all(int fd, const void *buf, size_t n, uint64_t at) {
+    const unsigned char *p = (const unsigned char *)buf;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return MQTTC_ERR_STORE;
+        p += w;
+        at += (uint64_t)w;
+        n -= (size_t)w;
+    }
+    return MQTTC_OK;
+}
+
+/* One record written at `at` of fd: the header, the data, the checksum. */
+static int mqttc__fs_write_record(int fd, uint64_t at, int op, int kind, unsigned short id, const unsigned char *data,
+                                  uint32_t len) {
+    unsigned char head[MQTTC__FS_HEAD], tail[MQTTC__FS_TAIL];
+    head[0] = 'M';
+    head[1] = 'Q';
+    head[2] = (unsigned char)op;
+    head[3] = (unsigned char)kind;
+    mqttc__put16(head + 4, id);
+    mqttc__put16(head + 6, len >> 16);
+    mqttc__put16(head + 8, len & 0xffffu);
+    uint32_t crc = mqttc__crc32(mqttc__crc32(0, head + 2, MQTTC__FS_HEAD - 2), data, len);
+    mqttc__put16(tail, crc >> 16);
+    mqttc__put16(tail + 2, crc & 0xffffu);
+    int rc = mqttc__fs_write_all(fd, head, sizeof head, at);
+    if (rc == MQTTC_OK && len) rc = mqttc__fs_write_all(fd, data, len, at + MQTTC__FS_HEAD);
+    if (rc == MQTTC_OK) rc = mqttc__fs_write_all(fd, tail, sizeof tail, at + MQTTC__FS_HEAD + len);
+    return rc;
+}
+
+static uint64_t mqttc__fs_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int mqttc__fs_sync(mqttc_file_store *fs) {
+    if (fdatasync(fs->fd) != 0) return MQTTC_ERR_STORE;
+    fs->is_dirty = 0;
+    fs->synced_ms = mqttc__fs_now_ms();
+    return MQTTC_OK;
+}
+
+/* Rewrites the log with the live records only (their data read from `old`, or from the log
+   when old is NULL): log.new, synced, renamed over log, the directory synced. */
+static int mqttc__fs_compact(mqttc_file_store *fs, const unsigned char *old) {
+    char tmp[sizeof fs->path + 8];
+    unsigned char *data = NULL;
+    uint64_t at = 0;
+    int rc = MQTTC_OK;
+    snprintf(tmp, sizeof tmp, "%s.new", fs->path);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return MQTTC_ERR_STORE;
+    for (size_t i = 0; i < fs->count && rc == MQTTC_OK; i++) {
+        mqttc__fs_entry *e = &fs->entries[i];
+        const unsigned char *d = old ? old + e->offset : NULL;
+        if (!old && e->len) { /* read back from the log */
+            unsigned char *p = (unsigned char *)MQTTC_REALLOC(data, e->len);
+            if (!p) { rc = MQTTC_ERR_NOMEM; break; }
+            data = p;
+            if (pread(fs->fd, data, e->len, (off_t)e->offset) != (ssize_t)e->len) { rc = MQTTC_ERR_STORE; break; }
+            d = data;
+        }
+        rc = mqttc__fs_write_record(fd, at, MQTTC__FS_PUT, e->kind, e->id, d, e->len);
+        e->offset = at + MQTTC__FS_HEAD;
+        at += MQTTC__FS_HEAD + e->len + MQTTC__FS_TAIL;
+    }
+    if (data) MQTTC_FREE(data);
+    if (rc == MQTTC_OK && (fdatasync(fd) != 0 || rename(tmp, fs->path) != 0 || fsync(fs->dir_fd) != 0))
+        rc = MQTTC_ERR_STORE;
+    if (rc != MQTTC_OK) {
+        close(fd);
+        unlink(tmp);
+        return rc; /* (the offsets now point nowhere useful: the caller gives up) */
+    }
+    if (fs->fd >= 0) close(fs->fd);
+    fs->fd = fd;
+    fs->log_bytes = at;
+    fs->is_dirty = 0;
+    fs->synced_ms = mqttc__fs_now_ms();
+    return MQTTC_OK;
+}
+
+/* After a put or remove: synced now (flush_ms 0), or left for flush; rewritten when mostly
+   dead. */
+static int mqttc__fs_after_write(mqttc_file_store *fs) {
+    fs->is_dirty = 1;
+    if (fs->log_bytes > MQTTC__FS_COMPACT_MIN && fs->log_bytes > 4 * fs->live_bytes) return mqttc__fs_compact(fs, NULL);
+    return fs->flush_ms == 0 ? mqttc__fs_sync(fs) : MQTTC_OK;
+}
+
+static int mqttc__fs_put(void *ctx, const mqttc_stored *r) {
+    mqttc_file_store *fs = (mqttc_file_store *)ctx;
+    uint32_t len = r->kind == MQTTC_STORED_PUBLISH ? (uint32_t)r->len : 0;
+    if (r->kind < MQTTC_STORED_PUBLISH || r->kind > MQTTC_STORED_PUBREC || (len && !r->data)) return MQTTC_ERR_ARG;
+    int rc = mqttc__fs_write_record(fs->fd, fs->log_bytes, MQTTC__FS_PUT, r->kind, r->packet_id, r->data, len);
+    if (rc == MQTTC_OK) rc = mqttc__fs_index(fs, r->kind, r->packet_id, fs->log_bytes + MQTTC__FS_HEAD, len);
+    if (rc != MQTTC_OK) return rc; /* (a torn record left behind is overwritten by the next) */
+    fs->log_bytes += MQTTC__FS_HEAD + len + MQTTC__FS_TAIL;
+    return mqttc__fs_after_write(fs);
+}
+
+static int mqttc__fs_remove(void *ctx, int is_incoming, unsigned short id) {
+    mqttc_file_store *fs = (mqttc_file_store *)ctx;
+    long i = mqttc__fs_find(fs, is_incoming != 0, id);
+    if (i < 0) return MQTTC_OK; /* nothing held: nothing to write */
+    int rc = mqttc__fs_write_record(fs->fd, fs->log_bytes, MQTTC__FS_REMOVE, is_incoming != 0, id, NULL, 0);
+    if (rc != MQTTC_OK) return rc;
+    mqttc__fs_drop(fs, i);
+    fs->log_bytes += MQTTC__FS_HEAD + MQTTC__FS_TAIL;
+    return mqttc__fs_after_write(fs);
+}
+
+static int mqttc__fs_flush(void *ctx) {
+    mqttc_file_store *fs = (mqttc_file_store *)ctx;
+    if (!fs->is_dirty || mqttc__fs_now_ms() - fs->synced_ms < fs->flush_ms) return MQTTC_OK;
+    return mqttc__fs_sync(fs);
+}
+
+/* Every record held, in the order put: the PUBLISHes' data read back from the log. */
+static int mqttc__fs_load(void *ctx, int (*each)(void *arg, const mqttc_stored *r), void *arg) {
+    mqttc_file_store *fs = (mqttc_file_store *)ctx;
+    unsigned char *data = NULL;
+    int rc = MQTTC_OK;
+    for (size_t i = 0; i < fs->count && rc == MQTTC_OK; i++) {
+        mqttc__fs_entry e = fs->entries[i];
+        mqttc_stored r;
+        memset(&r, 0, sizeof r);
+        r.kind = e.kind;
+        r.packet_id = e.id;
+        if (e.len) {
+            unsigned char *p = (unsigned char *)MQTTC_REALLOC(data, e.len);
+            if (!p) { rc = MQTTC_ERR_NOMEM; break; }
+            data = p;
+            if (pread(fs->fd, data, e.len, (off_t)e.offset) != (ssize_t)e.len) { rc = MQTTC_ERR_STORE; break; }
+            r.data = data;
+            r.len = e.len;
+        }
+        rc = each(arg, &r);
+    }
+    if (data) MQTTC_FREE(data);
+    return rc;
+}
+
+/* Whether a whole, intact record starts at buf[pos] (of n): its length, else 0. */
+static size_t mqttc__fs_record_at(const unsigned char *buf, size_t n, size_t pos) {
+    if (n - pos < MQTTC__FS_HEAD + MQTTC__FS_TAIL || buf[pos] != 'M' || buf[pos + 1] != 'Q') return 0;
+    const unsigned char *h = buf + pos;
+    uint32_t len = (uint32_t)mqttc__get16(h + 6) << 16 | mqttc__get16(h + 8);
+    if ((h[2] != MQTTC__FS_PUT && h[2] != MQTTC__FS_REMOVE) || len > n - pos - MQTTC__FS_HEAD - MQTTC__FS_TAIL) return 0;
+    const unsigned char *t = h + MQTTC__FS_HEAD + len;
+    uint32_t crc = (uint32_t)mqttc__get16(t) << 16 | mqttc__get16(t + 2);
+    if (mqttc__crc32(0, h + 2, MQTTC__FS_HEAD - 2 + len) != crc) return 0;
+    if (h[2] == MQTTC__FS_PUT && (h[3] < MQTTC_STORED_PUBLISH || h[3] > MQTTC_STORED_PUBREC || (h[3] != MQTTC_STORED_PUBLISH && len)))
+        return 0;
+    return MQTTC__FS_HEAD + len + MQTTC__FS_TAIL;
+}
+
+/* The log as found, replayed into the index; what is not a whole, intact record is skipped
+   (counted once per stretch, the first kind of problem named) up to the next record that
+   is. */
+static int mqttc__fs_replay(mqttc_file_store *fs, const unsigned char *buf, size_t n) {
+    int in_bad = 0;
+    for (size_t pos = 0; pos < n;) {
+        size_t size = mqttc__fs_record_at(buf, n, pos);
+        if (!size) {
+            if (!in_bad) {
+                fs->skipped++;
+                if (!fs->problem)
+                    fs->problem = n - pos < MQTTC__FS_HEAD + MQTTC__FS_TAIL || (buf[pos] == 'M' && pos + 1 < n && buf[pos + 1] == 'Q')
+                                      ? "a torn or corrupt record (its checksum or length does not hold)"
+                                      : "bytes that are no record";
+            }
+            in_bad = 1;
+            pos++;
+            continue;
+        }
+        in_bad = 0;
+        const unsigned char *h = buf + pos;
+        unsigned short id = (unsigned short)mqttc__get16(h + 4);
+        if (h[2] == MQTTC__FS_PUT) {
+            int rc = mqttc__fs_index(fs, h[3], id, pos + MQTTC__FS_HEAD, (uint32_t)(size - MQTTC__FS_HEAD - MQTTC__FS_TAIL));
+            if (rc != MQTTC_OK) return rc;
+        } else {
+            long i = mqttc__fs_find(fs, h[3] != 0, id);
+            if (i >= 0) mqttc__fs_drop(fs, i);
+        }
+        pos += size;
+    }
+    return MQTTC_OK;
+}
+
+/* The whole log into memory (it is compacted: about what is live). */
+static int mqttc__fs_read_all(int fd, unsigned char **buf, size_t *n) {
+    struct stat st;
+    *buf = NULL;
+    *n = 0;
+    if (fstat(fd, &st) != 0) return MQTTC_ERR_STORE;
+    if (st.st_size == 0) return MQTTC_OK;
+    *buf = (unsigned char *)MQTTC_MALLOC((size_t)st.st_size);
+    if (!*buf) return MQTTC_ERR_NOMEM;
+    for (size_t got = 0; got < (size_t)st.st_size;) {
+        ssize_t r = pread(fd, *buf + got, (size_t)st.st_size - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return MQTTC_ERR_STORE;
+        got += (size_t)r;
+    }
+    *n = (size_t)st.st_size;
+    return MQTTC_OK;
+}
+
+/* dir/<id>, the id's characters other than [A-Za-z0-9_-] (and '.', but not first) as %XX. */
+static int mqttc__fs_dir(char *out, size_t cap, const char *dir, const char *id) {
+    size_t n = (size_t)snprintf(out, cap, "%s/", dir);
+    for (const char *p = id; *p && n + 4 < cap; p++) {
+        unsigned char ch = (unsigned char)*p;
+        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                    ch == '-' || (ch == '.' && p != id);
+        n += (size_t)(plain ? snprintf(out + n, cap - n, "%c", ch) : snprintf(out + n, cap - n, "%%%02X", ch));
+    }
+    return n + 8 < cap ? MQTTC_OK : MQTTC_ERR_ARG; /* room for "/log.new" */
+}
+
+MQTTC_DEF int mqttc_file_store_open(mqttc_file_store *fs, const char *dir, const char *client_id, unsigned flush_ms) {
+    char path[sizeof fs->path - 16];
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    memset(fs, 0, sizeof *fs);
+    fs->fd = fs->dir_fd = -1;
+    if (!dir || !*dir || !client_id || !*client_id || mqttc__fs_dir(path, sizeof path, dir, client_id) != MQTTC_OK)
+        return MQTTC_ERR_ARG;
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || (mkdir(path, 0700) != 0 && errno != EEXIST)) return MQTTC_ERR_STORE;
+    fs->dir_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fs->dir_fd < 0) return MQTTC_ERR_STORE;
+    if (flock(fs->dir_fd, LOCK_EX | LOCK_NB) != 0) { /* one process at a time */
+        int rc = errno == EWOULDBLOCK ? MQTTC_ERR_BUSY : MQTTC_ERR_STORE;
+        mqttc_file_store_close(fs);
+        return rc;
+    }
+    snprintf(fs->path, sizeof fs->path, "%s/log", path);
+    fs->fd = open(fs->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = fs->fd < 0 ? MQTTC_ERR_STORE : mqttc__fs_read_all(fs->fd, &buf, &n);
+    if (rc == MQTTC_OK) rc = mqttc__fs_replay(fs, buf, n);
+    if (rc == MQTTC_OK) rc = mqttc__fs_compact(fs, buf); /* clean from here on */
+    if (buf) MQTTC_FREE(buf);
+    if (rc != MQTTC_OK) {
+        mqttc_file_store_close(fs);
+        return rc;
+    }
+    fs->flush_ms = flush_ms;
+    fs->store.put = mqttc__fs_put;
+    fs->store.remove = mqttc__fs_remove;
+    fs->store.load = mqttc__fs_load;
+    fs->store.flush = mqttc__fs_flush;
+    fs->store.ctx = fs;
+    return MQTTC_OK;
+}
+
+MQTTC_DEF void mqttc_file_store_close(mqttc_file_store *fs) {
+    if (fs->fd >= 0) {
+        if (fs->is_dirty) (void)fdatasync(fs->fd);
+        close(fs->fd);
+    }
+    if (fs->dir_fd >= 0) close(fs->dir_fd); /* (and its lock) */
+    if (fs->entries) MQTTC_FREE(fs->entries);
+    fs->fd = fs->dir_fd = -1;
+    fs->entries = NULL;
+    fs->count = fs->cap = 0;
+}
+#endif /* MQTTC_NO_STORE */
 
 #endif /* MQTTC_IMPLEMENTATION_INCLUDED */
 #endif /* MQTTC_IMPLEMENTATION */

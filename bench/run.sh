@@ -8,7 +8,7 @@
 #  3. once: strace -f -c of each client (system calls per message), callgrind of mqttc and
 #     mqttc5 (instructions per message, by function: what MQTT 5 costs, when valgrind is
 #     here), perf of pub1 (where the time goes, when perf works here), the `size` figures
-#     (default, and -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY);
+#     (default, and -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE);
 #  4. prints the table of medians and ratios and writes bench/RESULTS.md and
 #     bench/README-table.md (the table for the README's performance section).
 # Environment: BENCH_QUICK=1 (small N, one round: to try the machinery), BENCH_ROUNDS.
@@ -234,7 +234,7 @@ if command -v perf >/dev/null && perf record -q -o "$WORK/perf.probe" true >/dev
     done
 fi
 
-# ---- size: the default build (MQTT 5 compiled in) and the small one (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY) ----
+# ---- size: the default build (MQTT 5 compiled in) and the small one (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE) ----
 MQTTC_TEXT=$(size -A "$B/min_pub" | awk '$1 == ".text" {print $2}')
 MQTTC_NO5_TEXT=$(size -A "$B/min_pub_no5" | awk '$1 == ".text" {print $2}')
 MOSQ_SO=$(readlink -f "$(cc -print-file-name=libmosquitto.so.1)")
@@ -322,7 +322,7 @@ phases. allocs preloads bench/alloc_count.so, which counts malloc, calloc, reall
 memalign family (every thread) between the start and the end of the measured phase. size:
 bench/min_pub.c (connect, publish, disconnect; mqttc_init with NULL options) built -Os,
 MQTTC_STATIC, --gc-sections, stripped, twice: the default build (MQTT 5 compiled in, what
-mqttc5 needs) and the small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY: 3.1.1 only, no staying connected, TCP only); against the .text of
+mqttc5 needs) and the small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE: 3.1.1 only, no staying connected, TCP only); against the .text of
 libmosquitto.so.1 and libpaho-mqtt3a.so.1 (libmosquitto's includes its TLS code and speaks
 MQTT 5; Debian builds it with TLS, and mqttc's figures are without).
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The compile matrix, the one place it is defined: the header compiles warning-free (-Wall
 # -Wextra -Werror) as C99 (pedantic) and as C++, with gcc and clang, with and without
-# MQTTC_STATIC, without sockets, with OpenSSL, without MQTT 5, reconnect, WebSocket or proxies, and with MQTTC_DEF set
+# MQTTC_STATIC, without sockets, with OpenSSL, without MQTT 5, reconnect, WebSocket, proxies or the store, and with MQTTC_DEF set
 # by the user.
 . "$(dirname "$0")/lib.sh"
 src=tests/compile_check.c
@@ -10,13 +10,14 @@ for cc in gcc clang; do
     for defs in "" "-DMQTTC_STATIC" "-DMQTTC_NO_SOCKETS" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_WITH_OPENSSL -DMQTTC_STATIC" \
                 "-DMQTTC_WITH_OPENSSL -DMQTTC_NO_SOCKETS" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_MQTT5 -DMQTTC_STATIC" \
                 "-DMQTTC_NO_RECONNECT" "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_SOCKETS" \
-                "-DMQTTC_NO_WEBSOCKET" "-DMQTTC_NO_PROXY" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_WITH_OPENSSL" \
-                "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY"; do
+                "-DMQTTC_NO_WEBSOCKET" "-DMQTTC_NO_PROXY" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_WITH_OPENSSL" \
+                "-DMQTTC_NO_STORE" "-DMQTTC_NO_STORE -DMQTTC_STATIC" \
+                "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE"; do
         check "$cc C99 $defs" $cc -std=c99 -pedantic $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done
 for cxx in g++ clang++; do
-    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY"; do
+    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE"; do
         check "$cxx C++11 $defs" $cxx -x c++ -std=c++11 $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done
