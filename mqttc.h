@@ -4511,30 +4511,6 @@ static unsigned mqttc__window(const mqttc_client *c) {
     return MQTTC__V5(c) && c->limits.receive_max < c->opt.max_inflight ? c->limits.receive_max : c->opt.max_inflight;
 }
 
-/* Writes the stored PUBLISH at off: DUP set when an earlier connection wrote it
-   [MQTT-3.3.1-1]. A held one leaves the queue. */
-static int mqttc__write_publish(mqttc_client *c, size_t off) {
-    int rc;
-    mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
-    unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
-    if (!p) return mqttc__fail(c, rc);
-    r = mqttc__rec_at(&c->inflight, off); /* (the pools are apart: r did not move) */
-    if (r->flags & MQTTC__WRITTEN) mqttc__rec_data(r)[0] |= 8u;
-    else c->held_bytes -= r->data_len; /* first written: it leaves the queue's bound */
-    if (r->flags & MQTTC__HELD) c->held--;
-    r->flags = MQTTC__WRITTEN;
-    memcpy(p, mqttc__rec_data(r), r->data_len);
-    c->tx.len += (uint32_t)r->data_len;
-    mqttc__trace_sent(c, r->data_len, NULL);
-    return MQTTC_OK;
-}
-
-/* A record leaves the held count and, never written, the queue's bytes. */
-static void mqttc__unqueue(mqttc_client *c, const mqttc__rec *r) {
-    if (r->flags & MQTTC__HELD) c->held--;
-    if (!(r->flags & MQTTC__WRITTEN)) c->held_bytes -= r->data_len;
-}
-
 /* ---- the durable store's calls (section 13); MQTTC_NO_STORE leaves them out ---- */
 #ifdef MQTTC_NO_STORE
 #define MQTTC__HAS_STORE 0
@@ -4561,6 +4537,43 @@ static int mqttc__store_remove(mqttc_client *c, int is_incoming, unsigned short 
     if (!MQTTC__HAS_STORE || !st || st->remove(st->ctx, is_incoming, id) == MQTTC_OK) return MQTTC_OK;
     c->store_failed = 1;
     return MQTTC_ERR_STORE;
+}
+
+/* A record's PUBLISH into the store, marked written (DUP set in the stored copy) when it
+   is about to be: after a crash, one never written goes as new even to a broker that lost
+   the session, one written follows section 12's rules. */
+static int mqttc__store_publish(mqttc_client *c, mqttc__rec *r, int is_written) {
+    unsigned char *d = mqttc__rec_data(r), first = d[0];
+    if (!MQTTC__HAS_STORE || !c->opt.store) return MQTTC_OK;
+    if (is_written) d[0] |= 8u;
+    int rc = mqttc__store_put(c, MQTTC_STORED_PUBLISH, r->packet_id, d, r->data_len);
+    d[0] = first;
+    return rc;
+}
+
+/* Writes the stored PUBLISH at off: DUP set when an earlier connection wrote it
+   [MQTT-3.3.1-1]. A held one leaves the queue. */
+static int mqttc__write_publish(mqttc_client *c, size_t off) {
+    int rc;
+    mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
+    unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
+    if (!p) return mqttc__fail(c, rc);
+    r = mqttc__rec_at(&c->inflight, off); /* (the pools are apart: r did not move) */
+    if (r->flags & MQTTC__WRITTEN) mqttc__rec_data(r)[0] |= 8u;
+    else c->held_bytes -= r->data_len; /* first written: it leaves the queue's bound */
+    if (!(r->flags & MQTTC__WRITTEN)) (void)mqttc__store_publish(c, r, 1); /* (a failure ends the step) */
+    if (r->flags & MQTTC__HELD) c->held--;
+    r->flags = MQTTC__WRITTEN;
+    memcpy(p, mqttc__rec_data(r), r->data_len);
+    c->tx.len += (uint32_t)r->data_len;
+    mqttc__trace_sent(c, r->data_len, NULL);
+    return MQTTC_OK;
+}
+
+/* A record leaves the held count and, never written, the queue's bytes. */
+static void mqttc__unqueue(mqttc_client *c, const mqttc__rec *r) {
+    if (r->flags & MQTTC__HELD) c->held--;
+    if (!(r->flags & MQTTC__WRITTEN)) c->held_bytes -= r->data_len;
 }
 
 /* The end of a step: what the store buffered is made durable; a store call that failed
@@ -4596,11 +4609,13 @@ static int mqttc__store_adopt(void *arg, const mqttc_stored *st) {
     size_t len = st->kind == MQTTC_STORED_PUBLISH ? st->len : 0;
     mqttc__rec *r = mqttc__rec_add(&c->inflight, kind, st->packet_id, len);
     if (!r) return MQTTC_ERR_NOMEM;
-    if (len) {
-        memcpy(mqttc__rec_data(r), st->data, len);
-        mqttc__rec_data(r)[0] |= 8u; /* DUP: it may have been sent [MQTT-3.3.1-1] */
-    }
+    if (len) memcpy(mqttc__rec_data(r), st->data, len);
     r->flags = MQTTC__WRITTEN;
+    if (len && !(st->data[0] & 8u)) { /* never written before the end: queued, goes as new */
+        r->flags = MQTTC__HELD;
+        c->held++;
+        c->held_bytes += len;
+    }
     if (kind == MQTTC__AWAIT_PUBREL) c->incoming_qos2++;
     else c->outgoing_qos++;
     if (kind != MQTTC__AWAIT_PUBREL && st->packet_id > c->last_id) c->last_id = st->packet_id;
@@ -5650,7 +5665,7 @@ static int mqttc__hold(mqttc_client *c, mqttc_publish_info *pi, size_t n, size_t
     mqttc__rec *r = mqttc__rec_add(&c->inflight, pi->qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi->packet_id, n);
     if (!r) return MQTTC_ERR_QUEUEFULL;
     mqttc__put_publish(mqttc__rec_data(r), n, pi, body, wire, &n);
-    if (mqttc__store_put(c, MQTTC_STORED_PUBLISH, pi->packet_id, mqttc__rec_data(r), n) != MQTTC_OK) {
+    if (mqttc__store_publish(c, r, 0) != MQTTC_OK) {
         c->store_failed = 0; /* (told to the caller: the message is not taken) */
         mqttc__rec_remove(&c->inflight, r);
         return MQTTC_ERR_STORE;
@@ -5699,7 +5714,7 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
         r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
         mqttc__put_publish(mqttc__rec_data(r), n, &pi, body, wire, &n);
-        if (mqttc__store_put(c, MQTTC_STORED_PUBLISH, pi.packet_id, mqttc__rec_data(r), n) != MQTTC_OK) {
+        if (mqttc__store_publish(c, r, 1) != MQTTC_OK) {
             c->store_failed = 0; /* (told to the caller: the message is not taken) */
             mqttc__rec_remove(&c->inflight, r);
             return MQTTC_ERR_STORE;

@@ -151,6 +151,7 @@ typedef struct lm_client {
     size_t will_len;
     int will_qos, will_retain;
     mqttc_props will_props;
+    mqttc_file_store *store; /* opt.store: the durable store, opened before mqttc_init */
 } lm_client;
 
 enum { LM_ADDR_HOST = 1, LM_ADDR_URL, LM_ADDR_FUNCTION };
@@ -259,6 +260,32 @@ static int lm_end_reason(const lm_client *u) {
     return MQTTC_OK;
 }
 
+/* opt.store's file store, closed (its records stay for the next run). */
+static void lm_close_store(lm_client *u) {
+    if (!u->store) return;
+    mqttc_file_store_close(u->store);
+    free(u->store);
+    u->store = NULL;
+}
+
+/* opt.store = directory: the file store of this client id, every put and remove on disk
+   before the call returns (mqttc.h section 13), opened before mqttc_init loads it. The id
+   must be fixed (the store is per id): opt.id / opt.clientidentifier. */
+static void lm_open_store(lua_State *L, lm_client *u, const char *dir, const char *id, const char *id_field) {
+    if (!dir) return;
+    if (!id || !*id) lm_error(L, "opt.store: needs opt.%s (the store is kept per client id)", id_field);
+    u->store = (mqttc_file_store *)malloc(sizeof *u->store);
+    if (!u->store) lm_error(L, "opt.store: out of memory");
+    int rc = mqttc_file_store_open(u->store, dir, id, 0);
+    if (rc != MQTTC_OK) {
+        int e = errno;
+        free(u->store);
+        u->store = NULL;
+        if (rc == MQTTC_ERR_BUSY) lm_error(L, "opt.store: %s is in use by another client", dir);
+        lm_error(L, "opt.store: cannot open %s: %s", dir, rc == MQTTC_ERR_STORE ? strerror(e) : mqttc_strerror(rc));
+    }
+}
+
 /* Releases everything of an ended client: buffers, socket, our dup of an adopted one (shut
    down first, so the connection really ends while the script still holds its object). The
    reason and the flows left unfinished stay for mqtt.error and inflight(). */
@@ -268,6 +295,7 @@ static void lm_free(lm_client *u, int why) {
     u->final_out = mqttc_inflight(&u->c);
     u->final_in = mqttc_inflight_in(&u->c);
     mqttc_deinit(&u->c);
+    lm_close_store(u);
     for (int i = 0; i < u->nstatus; i++) free(u->status[i].props);
     u->nstatus = 0;
     u->restart_at_ms = 0;
@@ -485,7 +513,7 @@ static void lm_check_tls_fields(lua_State *L, const lm_config *cfg, int addr) {
 static const char *const lm_option_keys[] = {
     "port",   "keepalive", "id",         "clean",       "uname",    "passwd",      "will",
     "secure", "cafile",    "capath",     "cert",        "key",      "servername",  "verify",
-    "timeout", "pingtimeout", "maxpacket", "maxinflight", "disconnecttimeout", "shark", "nocheck", "proxy", NULL};
+    "timeout", "pingtimeout", "maxpacket", "maxinflight", "disconnecttimeout", "shark", "nocheck", "proxy", "store", NULL};
 
 /* Fills cfg from the op table at index t; every string it keeps goes into env. */
 static void lm_parse_options(lua_State *L, int t, int env, lm_config *cfg) {
@@ -863,8 +891,11 @@ static int m_connect_start(lua_State *L) {
     /* no clientidentifier: the core's generated one ("mqttc" + 18 of [0-9a-zA-Z]) */
     cfg.o.on_message = lm_on_message;
     cfg.o.on_published = lm_on_published;
+    lm_open_store(L, u, t ? lm_opttext(L, t, "store", "store", 4) : NULL, cfg.o.client_id, "id");
+    if (u->store) cfg.o.store = &u->store->store;
     if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) {
         const char *bad = mqttc_bad_arg(&u->c);
+        lm_close_store(u);
         return lm_init_error(L, t, bad ? bad : "");
     }
     u->is_freed = 0;
@@ -1331,7 +1362,7 @@ static void lm_parse_will5(lua_State *L, int w, int keep, lm_client *u, const ch
 static const char *const lm_option5_keys[] = {
     "clientidentifier", "keepalive", "username", "password", "will", "secure", "port", "timeout", "nocheck",
     "alpn", "cafile", "capath", "cert", "key", "servername", "proxy", "maxqueue", "shark", "verify",
-    "pingtimeout", "maxinflight", "disconnecttimeout", NULL};
+    "pingtimeout", "maxinflight", "disconnecttimeout", "store", NULL};
 
 /* create()'s default queue bound: publishes accepted while offline, in bytes. */
 #define LM_DEFAULT_MAXQUEUE (1024 * 1024)
@@ -1462,8 +1493,12 @@ static int m_create(lua_State *L) {
     cfg.o.reconnect_max_ms = 60000;
     cfg.o.reconnect_first = 1;     /* the first connect too: onstatus decides */
     if (u->addr_kind == LM_ADDR_FUNCTION) cfg.o.reconnect_transport = lm_reconnect_transport;
+    lm_open_store(L, u, lua_istable(L, 4) ? lm_opttext(L, 4, "store", "store", 6) : NULL, cfg.o.client_id,
+                  "clientidentifier");
+    if (u->store) cfg.o.store = &u->store->store;
     if (mqttc_init(&u->c, &cfg.o) != MQTTC_OK) {
         const char *bad = mqttc_bad_arg(&u->c);
+        lm_close_store(u);
         return lm_init_error(L, lua_istable(L, 4) ? 4 : 0, bad ? bad : "");
     }
     u->is_freed = 0;
