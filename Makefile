@@ -76,6 +76,8 @@ $(BUILD)/live_%: tests/live_%.c mqttc.h | $(BUILD)
 TEST_EXTRA += $(BUILD)/live_client
 TEST_EXTRA += $(BUILD)/live_v5
 TEST_EXTRA += $(BUILD)/live_reconnect
+TEST_EXTRA += $(BUILD)/live_transport
+$(BUILD)/live_transport: LDLIBS += -lssl -lcrypto # wss (tests/t_transport.sh)
 ifeq ($(SANITIZE),1)
 # Helgrind cannot run an ASan program: the sanitizer pass checks threads with TSan instead.
 $(BUILD)/live_client_tsan: tests/live_client.c mqttc.h | $(BUILD)

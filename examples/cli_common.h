@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 enum { CLI_PUB, CLI_SUB };
+/* -L: which kind of URL was given (ws:// and wss:// go to mqttc_connect_url) */
+enum { CLI_URL_NONE, CLI_URL_MQTT, CLI_URL_WS };
 /* mqttc-pub: where the message comes from (-m, -f, -l, -n, -s) */
 enum { CLI_MSG_NONE, CLI_MSG_ARG, CLI_MSG_FILE, CLI_MSG_LINES, CLI_MSG_EMPTY, CLI_MSG_STDIN };
 
@@ -46,6 +48,11 @@ typedef struct cli_config {
     /* TLS, as mosquitto's: --cafile or --capath (or an mqtts:// URL) turn it on */
     const char *cafile, *capath, *cert, *key;
     int insecure, is_tls_url;
+    /* transports (section 8 of mqttc.h): -L ws:// and wss://, --ws-path, --proxy */
+    const char *proxy;       /* --proxy: options.proxy (socks5h://, socks5://, http://) */
+    const char *ws_path;     /* --ws-path: the WebSocket request path; NULL: "/mqtt" */
+    int url_scheme;          /* the last -L's: CLI_URL_NONE, _MQTT or _WS (ws:// and wss://) */
+    char *ws_url;            /* with -L ws(s)://: what mqttc_connect_url dials (cli_check) */
     /* mqttc-pub */
     const char *topic;     /* -t */
     int msg_mode;          /* CLI_MSG_* */
@@ -157,6 +164,32 @@ static void cli_refused_v5(const cli_config *cfg, int code) {
     else fprintf(stderr, "Connection error: %s\n", cli_reason_sentence(code));
 }
 
+/* A connect that a transport stage ended (mqttc.h section 8): the error's short name, the
+   proxy's reply code, and what the stage found (mqttc_error_detail), e.g.
+     Error: Unable to connect [proxy, reply 5]: socks5: connection refused.
+   Through a proxy, TCP and name errors are the proxy's (to reach the broker is the proxy's
+   job, which it reports as "proxy"). Returns 0 when it is none of these. */
+static int cli_transport_failed(const cli_config *cfg, const mqttc_client *c, int err) {
+    const char *detail = mqttc_error_detail(c);
+    int is_stage = err == MQTTC_ERR_PROXY || err == MQTTC_ERR_PROXYAUTH || err == MQTTC_ERR_WSHANDSHAKE ||
+                   err == MQTTC_ERR_WEBSOCKET;
+    if (!is_stage && !(cfg->proxy && (err == MQTTC_ERR_CANNOTCONNECT || err == MQTTC_ERR_CANNOTRESOLVE)))
+        return 0;
+    if (cfg->quiet) return 1;
+    if (!is_stage) { /* TCP to the proxy itself (the broker is the proxy's to reach) */
+        const char *why = err == MQTTC_ERR_CANNOTRESOLVE ? "cannot resolve its host name"
+                                                         : "connection refused or host unreachable";
+        fprintf(stderr, "Error: Unable to connect to the proxy [%s]: %s.\n", mqttc_errname(err),
+                detail && detail[0] ? detail : why);
+        return 1;
+    }
+    fprintf(stderr, "Error: Unable to connect [%s", mqttc_errname(err));
+    if ((err == MQTTC_ERR_PROXY || err == MQTTC_ERR_PROXYAUTH) && mqttc_reason_code(c) > 0)
+        fprintf(stderr, ", reply %d", mqttc_reason_code(c));
+    fprintf(stderr, "]: %s.\n", detail && detail[0] ? detail : mqttc_strerror(err));
+    return 1;
+}
+
 /* Says why a connect (when: CLI_REFUSED_*, the first or a later one) failed; returns the exit
    code. A CONNACK refusal (MQTTC_ERR_REFUSED) exits with its return code [MQTT-3.2.2-5] (in
    MQTT 5 its reason code, section 3.2.2.2), in mosquitto's words. */
@@ -175,6 +208,7 @@ static int cli_connect_failed_as(const cli_config *cfg, const mqttc_client *c, i
         cli_refused_pub_line(cfg, when);
         return code;
     }
+    if (cli_transport_failed(cfg, c, err)) return 1;
     if (err == MQTTC_ERR_CANNOTRESOLVE)
         cli_error(cfg, "Unable to connect: cannot resolve the host name '%s'.", cfg->host);
     else if (err == MQTTC_ERR_CANNOTCONNECT)
@@ -209,7 +243,7 @@ static int cli_set_mode(cli_config *cfg, int mode, const char *message) {
 static int cli_takes_value(const char *opt) {
     static const char with_value[] = " -h -p -i -k -u -P -q -L -t -m -f -U -C -W --will-topic --will-payload"
                                      " --will-qos --repeat --repeat-delay --cafile --capath --cert --key"
-                                     " -V --protocol-version -x -F ";
+                                     " -V --protocol-version -x -F --proxy --ws-path ";
     char key[32];
     if (strlen(opt) + 3 > sizeof key) return 0;
     snprintf(key, sizeof key, " %s ", opt);
@@ -217,6 +251,16 @@ static int cli_takes_value(const char *opt) {
 }
 
 static int cli_parse_url(cli_config *cfg, const char *url);
+static int cli_is_tls(const cli_config *cfg) { return cfg->cafile || cfg->capath || cfg->is_tls_url; }
+
+/* --proxy: mosquitto's socks5h:// (the proxy resolves the broker's name), and ours: socks5://
+   (the name is resolved here) and http:// (HTTP CONNECT). The rest is the library's to read. */
+static int cli_parse_proxy(cli_config *cfg, const char *val) {
+    if (strncmp(val, "socks5h://", 10) && strncmp(val, "socks5://", 9) && strncmp(val, "http://", 7))
+        return cli_usage_error(cfg, "Unsupported proxy protocol: %s", val);
+    cfg->proxy = val;
+    return 0;
+}
 
 /* ---- MQTT 5: -V, -x and -D ---- */
 
@@ -564,7 +608,11 @@ static int cli_parse_common(cli_config *cfg, const char *opt, const char *val) {
     else if (!strcmp(opt, "--quiet")) cfg->quiet = 1;
     else if (!strcmp(opt, "--will-retain")) cfg->will_retain = 1;
     else if (!strcmp(opt, "--insecure")) cfg->insecure = 1;
-    else return -1;
+    else if (!strcmp(opt, "--proxy")) return cli_parse_proxy(cfg, val);
+    else if (!strcmp(opt, "--ws-path")) {
+        if (val[0] != '/') return cli_usage_error(cfg, "Invalid --ws-path '%s': it must start with '/'.", val);
+        cfg->ws_path = val;
+    } else return -1;
     return 0;
 }
 
@@ -627,14 +675,50 @@ static int cli_parse_sub(cli_config *cfg, const char *opt, const char *val) {
     return 0;
 }
 
-/* -L mqtt://[user[:pass]@]host[:port]/topic; mqtts:// asks for TLS. */
-static int cli_parse_url(cli_config *cfg, const char *url) {
-    const char *rest = NULL;
-    if (!strncmp(url, "mqtt://", 7)) rest = url + 7;
-    else if (!strncmp(url, "mqtts://", 8)) {
-        rest = url + 8;
-        cfg->is_tls_url = 1;
+/* -L's scheme: mqtt://, mqtts:// (TLS), ws:// and wss:// (MQTT over WebSocket; TLS); the
+   rest of the URL after it, or NULL. */
+static const char *cli_url_scheme(cli_config *cfg, const char *url) {
+    static const struct {
+        const char *prefix;
+        int kind, is_tls;
+    } schemes[] = {{"mqtt://", CLI_URL_MQTT, 0}, {"mqtts://", CLI_URL_MQTT, 1},
+                   {"ws://", CLI_URL_WS, 0}, {"wss://", CLI_URL_WS, 1}};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t n = strlen(schemes[i].prefix);
+        if (strncmp(url, schemes[i].prefix, n)) continue;
+        cfg->url_scheme = schemes[i].kind;
+        cfg->is_tls_url = schemes[i].is_tls;
+        return url + n;
     }
+    return NULL;
+}
+
+/* host[:port] of -L, in place: an IPv6 literal in brackets ([::1]:1883) loses them. */
+static int cli_url_host(cli_config *cfg, char *host) {
+    char *colon = strrchr(host, ':');
+    long port;
+    if (host[0] == '[') {
+        char *close = strchr(host, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return cli_usage_error(cfg, "Invalid URL for -L argument specified - bad IPv6 address.", NULL);
+        *close = '\0';
+        colon = close[1] ? close + 1 : NULL;
+        host++;
+    }
+    if (colon) {
+        *colon = '\0';
+        if (!cli_number(colon + 1, 1, 65535, &port)) return cli_usage_error(cfg, "Invalid port given: %s", colon + 1);
+        cfg->port = (int)port;
+    }
+    cfg->host = host;
+    return 0;
+}
+
+/* -L {mqtt,mqtts,ws,wss}://[user[:pass]@]host[:port]/topic. For ws:// and wss:// the path is
+   the topic too, as for mqtt://: the WebSocket request path is --ws-path's ("/mqtt"). */
+static int cli_parse_url(cli_config *cfg, const char *url) {
+    const char *rest = cli_url_scheme(cfg, url);
+    int rc;
     if (!rest) return cli_usage_error(cfg, "unsupported URL scheme.", NULL);
     free(cfg->url);
     if ((cfg->url = strdup(rest)) == NULL) return 1;
@@ -651,18 +735,27 @@ static int cli_parse_url(cli_config *cfg, const char *url) {
         }
         host = at + 1;
     }
-    if ((colon = strchr(host, ':')) != NULL) {
-        long port;
-        *colon = '\0';
-        if (!cli_number(colon + 1, 1, 65535, &port))
-            return cli_usage_error(cfg, "Invalid port given: %s", colon + 1);
-        cfg->port = (int)port;
-    }
-    cfg->host = host;
+    if ((rc = cli_url_host(cfg, host)) != 0) return rc;
     return cfg->tool == CLI_PUB ? cli_parse_pub(cfg, "-t", slash + 1) : cli_parse_sub(cfg, "-t", slash + 1);
 }
 
-static int cli_is_tls(const cli_config *cfg) { return cfg->cafile || cfg->capath || cfg->is_tls_url; }
+/* With -L ws:// or wss://: the URL mqttc_connect_url dials, from the options as they stand
+   once all are read (-h and -p after -L win, as for mqtt://). The user and password are not
+   in it: they go in options (cli_options). Kept until cli_free: a reconnect dials it again. */
+static int cli_make_ws_url(cli_config *cfg) {
+    const char *path = cfg->ws_path ? cfg->ws_path : "/mqtt";
+    int is_v6 = strchr(cfg->host, ':') != NULL;
+    size_t cap = strlen(cfg->host) + strlen(path) + 32;
+    if (cfg->url_scheme != CLI_URL_WS) return 0;
+    free(cfg->ws_url);
+    if ((cfg->ws_url = (char *)malloc(cap)) == NULL) return 1;
+    int n = snprintf(cfg->ws_url, cap, "%s://%s%s%s", cli_is_tls(cfg) ? "wss" : "ws", is_v6 ? "[" : "",
+                     cfg->host, is_v6 ? "]" : "");
+    if (cfg->port) n += snprintf(cfg->ws_url + n, cap - (size_t)n, ":%d", cfg->port);
+    snprintf(cfg->ws_url + n, cap - (size_t)n, "%s", path);
+    return 0;
+}
+
 
 /* TLS options hang together as in mosquitto_pub: certificate and key come as a pair, and
    they (and --insecure) modify a TLS connection that --cafile or --capath asks for. */
@@ -695,6 +788,8 @@ static int cli_check_options(const cli_config *cfg) {
         return cli_usage_error(cfg, "Both topic and message must be supplied.", NULL);
     if (cfg->tool == CLI_SUB && cfg->filter_count == 0)
         return cli_usage_error(cfg, "You must specify a topic to subscribe to.", NULL);
+    if (cfg->ws_path && cfg->url_scheme == CLI_URL_MQTT)
+        return cli_usage_error(cfg, "--ws-path is for MQTT over WebSocket: give a ws:// or wss:// URL (or -h).", NULL);
     return cli_check_tls(cfg);
 }
 
@@ -705,7 +800,7 @@ static int cli_check(cli_config *cfg) {
     unsigned rap = cfg->retain_as_published ? MQTTC_SUB_RETAIN_AS_PUBLISHED : 0;
     for (int i = 0; rc == 0 && i < cfg->filter_count; i++)
         cfg->sub_options[i] = (unsigned char)(cfg->qos | (cfg->protocol_version == MQTTC_PROTOCOL_5 ? rap : 0));
-    return rc;
+    return rc ? rc : cli_make_ws_url(cfg);
 }
 
 /* mosquitto's words when an option's value is missing (the newer options have their own). */
@@ -757,6 +852,7 @@ static void cli_free(cli_config *cfg) {
     free(cfg->unsubscribes);
     free(cfg->sub_options);
     free(cfg->url);
+    free(cfg->ws_url);
 }
 
 static void cli_trace_line(mqttc_client *c, int is_sent, const mqttc_packet *p, void *user);
@@ -809,6 +905,8 @@ static void cli_options(const cli_config *cfg, mqttc_options *o) {
     o->tls_key_file = cfg->key;
     o->tls_insecure_skip_hostname_check = cfg->insecure;
     o->tls_verify = o->secure; /* as mosquitto's tools: always check the broker under TLS */
+    o->proxy = cfg->proxy;
+    if (cfg->url_scheme != CLI_URL_WS) o->ws_path = cfg->ws_path; /* -h with --ws-path: WebSocket */
     if (cfg->protocol_version == MQTTC_PROTOCOL_5) cli_options_v5(cfg, o);
 }
 
@@ -823,6 +921,14 @@ static const char cli_usage_common[] =
     " -d : enable debug messages: one line per packet sent and received.\n"
     " -L : specify user, password, hostname, port and topic as a URL in the form:\n"
     "      mqtt(s)://[username[:password]@]host[:port]/topic\n"
+    "      or (our extension) MQTT over WebSocket: ws(s)://[username[:password]@]host[:port]/topic\n"
+    "      (the topic is still the path; the WebSocket request goes to --ws-path).\n"
+    " --ws-path : WebSocket request path (our extension): with -L ws(s):// it defaults to /mqtt;\n"
+    "      with -h it asks for MQTT over WebSocket on that path.\n"
+    " --proxy : SOCKS5 proxy URL of the form: socks5h://[username[:password]@]hostname[:port]\n"
+    "      (as mosquitto's; \"none\" and \"username\" authentication). Our extensions:\n"
+    "      socks5://... (the broker's name is resolved here, not by the proxy) and\n"
+    "      http://[username[:password]@]hostname[:port] (HTTP CONNECT, Basic authentication).\n"
     " --quiet : don't print error messages.\n"
     " --will-topic, --will-payload, --will-qos, --will-retain : the client's will, published\n"
     "      by the broker if the connection ends without DISCONNECT.\n"
@@ -956,7 +1062,8 @@ enum { CLI_CONNECTING, CLI_STOP_DEADLINE, CLI_STOP_EXTRA };
    MQTTC_ERR_DISCONNECT returned. A read of the connection that brings CONNACK and more
    returns after CONNACK: the rest is dispatched by the caller's loop. */
 static int cli_connect(mqttc_client *c, const cli_config *cfg, int extra, uint64_t deadline_ms, int *stopped) {
-    int rc = mqttc_connect_start(c, cfg->host, cfg->port, mqttc_now_ms());
+    int rc = cfg->ws_url ? mqttc_connect_url(c, cfg->ws_url, mqttc_now_ms())
+                         : mqttc_connect_start(c, cfg->host, cfg->port, mqttc_now_ms());
     *stopped = CLI_CONNECTING;
     while (rc == MQTTC_OK && mqttc_state(c) != MQTTC_STATE_CONNECTED) {
         long max_ms = -1;
