@@ -128,6 +128,32 @@ sub_gets() {
 }
 
 # ---- ws: mosquitto's websockets listeners ----
+
+# mqttc-sub -L ws:// stays connected as mosquitto_sub does: its broker restarts (on the same
+# websockets port) and it dials the same URL again, subscribes again and gets the next message.
+ws_reconnect() {
+    local keep_port=$MQ_PORT keep_pid=$MQ_PID rp i
+    rp=$(free_port)
+    start_mosquitto "listener $rp 127.0.0.1" "protocol websockets" || { not_ok "reconnect: mosquitto started"; return; }
+    wait_port "$rp"
+    start_sub re ours -L "ws://127.0.0.1:$rp/cli/re" -q 1 -C 1 -W 90
+    if subscribed re; then
+        stop_pid "$MQ_PID"
+        start_mosquitto "listener $rp 127.0.0.1" "protocol websockets" && wait_port "$rp"
+        for i in $(seq 1 400); do
+            [ "$(grep -c "^Subscribed (mid:" "$W/re.out")" -ge 2 ] && break
+            sleep 0.05
+        done
+        expect_eq "mqttc-sub -L ws:// dials the URL again after its broker restarted, and subscribes" 2 \
+            "$(grep -c "^Subscribed (mid:" "$W/re.out")"
+        check "re: ours publisher exits 0" pub ours -L "ws://127.0.0.1:$rp/cli/re" -q 1 -m "after the restart"
+        reap re
+        expect_eq "re: mqttc-sub gets the message after the restart" "after the restart" "$(payload re)"
+        expect_eq "re: mqttc-sub exits 0" 0 "${RC[re]}"
+    fi
+    stop_pid "$MQ_PID"
+    MQ_PORT=$keep_port MQ_PID=$keep_pid
+}
 g_ws() {
     lt "ws:// round trip: QoS 0, 1, 2, 1 MiB at QoS 2" roundtrip "ws://127.0.0.1:$WS_PORT/mqtt"
     lt "wss:// round trip, trust checked (CA, user): QoS 0, 1, 2, 1 MiB" \
@@ -173,6 +199,7 @@ g_ws() {
         ours -h 127.0.0.1 -p "$WS_PORT" --ws-path /mqtt -t cli/wspath -m "-h, -p and --ws-path"
     sub_gets "ws6" "to [::1]" mosq -h ::1 -p "$V6_MQTT" -t cli/v6 -- \
         ours -L "ws://[::1]:$V6_WS/cli/v6" -m "to [::1]"
+    ws_reconnect
     fails "mqttc-pub -L wss:// to an untrusted chain" 1 "Unable to connect" pub \
         -L "wss://localhost:$WSS_PORT/cli/x" --cafile "$CERTS/selfsigned.crt" -m x
     fails "--ws-path not starting with /" 1 "it must start with '/'" pub -t a -m x --ws-path mqtt
@@ -303,6 +330,11 @@ g_faults_socks() {
         roundtrip "mqtt://localhost:$MQ_PORT" --proxy "socks5://127.0.0.1:$F_PORT" --big 0
     fault_saw "socks5:// sends an address" "request version 5 command 1 ipv(4 127.0.0.1|6 ::1) port $MQ_PORT$"
     stop_fault
+    start_fault socks5 --early
+    lt "SOCKS5 reply and CONNACK in one send: the reply is read to its end, no further" \
+        roundtrip "mqtt://broker.example:1883" --proxy "socks5h://127.0.0.1:$F_PORT" --big 0
+    fault_saw "socks5h resolves nothing here: the name goes to the proxy" "domain broker.example port 1883$"
+    stop_fault
     start_fault socks5
     lt "SOCKS5 to an IPv6 literal broker" roundtrip "mqtt://[::1]:$V6_MQTT" --proxy "socks5h://127.0.0.1:$F_PORT" --big 0
     fault_saw "an IPv6 literal goes as an IPv6 address" "request version 5 command 1 ipv6 ::1 port $V6_MQTT$"
@@ -325,6 +357,14 @@ g_faults_http() {
     fault_saw "Basic credentials" "authorization alice:s3cret$"
     fault_saw "a Host header" "host localhost:$MQ_PORT$"
     stop_fault
+    start_fault http --early
+    lt "HTTP 200 and CONNACK in one send: the answer is read to its end, no further" \
+        roundtrip "mqtt://broker.example:1883" --proxy "http://127.0.0.1:$F_PORT" --big 0
+    fault_saw "the broker's name goes to the proxy" "request CONNECT broker.example:1883 HTTP/1\.[01]$"
+    stop_fault
+    start_fault http --fault empty-reason
+    lt "a 200 with an empty reason phrase accepted" roundtrip "mqtt://localhost:$MQ_PORT" --proxy "http://127.0.0.1:$F_PORT" --big 0
+    stop_fault
     start_fault http --long-header
     lt "an 8000-byte header line accepted" roundtrip "mqtt://localhost:$MQ_PORT" --proxy "http://127.0.0.1:$F_PORT" --big 0
     stop_fault
@@ -346,12 +386,12 @@ g_faults_http() {
 
 g_faults_ws() {
     local f
-    for f in bad-accept no-protocol status:200 status:404; do
+    for f in bad-accept no-protocol other-protocol status:200 status:404; do
         start_fault ws --fault "$f"
         lt "WebSocket upgrade answered $f: wshandshake" expect "ws://127.0.0.1:$F_PORT/mqtt" wshandshake
         stop_fault
     done
-    for f in masked text; do
+    for f in masked text rsv opcode; do
         start_fault ws --fault "$f"
         lt "a $f frame from the server: websocket" expect "ws://127.0.0.1:$F_PORT/mqtt" websocket
         stop_fault
@@ -372,6 +412,21 @@ g_faults_ws() {
     lt "a PING from the server" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 1000
     fault_saw "the client's PONG carries the PING's payload" "PONG ok: same payload$"
     fault_saw "the client closes with CLOSE 1000 after DISCONNECT" "client CLOSE code 1000$"
+    fault_clean
+    stop_fault
+    start_fault ws --fault lowercase
+    lt "the 101's header names and values in other cases accepted" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 200
+    stop_fault
+    start_fault ws --early
+    lt "the 101 and a CONNACK frame in one send: the upgrade is read to its end, no further" \
+        hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 200
+    stop_fault
+    start_fault ws --fault ping-mid
+    lt "a PING while a 300 kB PUBLISH is half sent; its echo in one 64-bit-length frame" \
+        roundtrip "ws://127.0.0.1:$F_PORT/mqtt" --big 300000
+    fault_saw "the PING came mid-packet" "sent PING with [0-9]+ bytes of a packet in$"
+    fault_saw "the client's PONG carries the PING's payload, between its frames" "PONG ok: same payload$"
+    fault_saw "the whole PUBLISH arrived" "mqtt PUBLISH qos 2 topic transport/[0-9]+/big/qos2 payload 300000 bytes$"
     fault_clean
     stop_fault
     start_fault ws --slow

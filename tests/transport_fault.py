@@ -16,14 +16,20 @@ socks5 (RFC 1928, 1929): --fault rep:N answers the request with REP N (1..8);
 http (CONNECT): --fault status:N answers N (407 with Proxy-Authenticate) and closes; with
   --user/--password a wrong Proxy-Authorization is 407. Otherwise 200 and a relay to the
   target. --http10: "HTTP/1.0 200"; --long-header: an 8000-byte header line; --many-headers:
-  200 header lines.
+  200 header lines; --fault empty-reason: "HTTP/1.1 200 " (a status line with no words).
 ws (RFC 6455, then just enough MQTT 3.1.1 itself: CONNACK, SUBACK, acks, PUBLISH echoed
   back at QoS 0 once a subscription exists, PINGRESP). --fault: bad-accept, no-protocol,
   status:N (200, 404), masked (CONNACK in a masked frame), text (in a text frame),
   fragmented (CONNACK over three frames: FIN=0, continuation, continuation FIN=1),
   coalesced (CONNACK and a PUBLISH on "fault/coalesced" in one frame), ping (a PING with a
   payload after CONNACK: the client's PONG must carry it), close (a CLOSE instead of CONNACK:
-  the client must answer CLOSE). Every client frame must be masked (RFC 6455 5.1).
+  the client must answer CLOSE), ping-mid (a PING while the client's packet is half sent: its
+  PONG must come between its frames), rsv (CONNACK with RSV1 set), opcode (CONNACK in a
+  frame of reserved opcode 3), lowercase (the 101's header names and values in other cases),
+  other-protocol (selects "mqttv3.1"). Every client frame must be masked (RFC 6455 5.1).
+--early (socks5, http, ws): the script is the broker itself, and its CONNACK goes in the same
+  send as the handshake's answer, before CONNECT: the stage must read its answer exactly to
+  its end and leave the CONNACK to MQTT.
 --slow (all kinds): the handshake's answer goes one byte per send, 2 ms apart.
 """
 import argparse
@@ -159,6 +165,10 @@ def socks5(n, s, args):
     if args.fault and args.fault.startswith("rep:"):
         send(s, bytes([5, int(args.fault[4:]), 0]) + bnd, args.slow)
         return
+    if args.early:
+        s.sendall(b"\x05\x00\x00" + bnd + CONNACK)
+        RawMqtt(n, s, args).run()
+        return
     target = loopback_target(host, port)
     send(s, b"\x05\x00\x00" + bnd, args.slow)
     log(n, "relaying")
@@ -201,14 +211,18 @@ def http(n, s, args):
     if args.user is not None and auth != "%s:%s" % (args.user, args.password):
         send(s, http_answer(407, b'Proxy-Authenticate: Basic realm="fault"\r\n'), args.slow)
         return
-    host, port = target.rsplit(":", 1)
-    conn = loopback_target(host.strip("[]"), int(port))
     answer = b"HTTP/1.0" if args.http10 else b"HTTP/1.1"
-    answer += b" 200 Connection established\r\n"
+    answer += b" 200 \r\n" if args.fault == "empty-reason" else b" 200 Connection established\r\n"
     if args.long_header:
         answer += b"X-Long: " + b"a" * 8000 + b"\r\n"
     if args.many_headers:
         answer += b"".join(b"X-Header-%d: value %d\r\n" % (i, i) for i in range(200))
+    if args.early:
+        s.sendall(answer + b"\r\n" + CONNACK)
+        RawMqtt(n, s, args).run()
+        return
+    host, port = target.rsplit(":", 1)
+    conn = loopback_target(host.strip("[]"), int(port))
     send(s, answer + b"\r\n", args.slow)
     log(n, "relaying")
     relay(s, conn)
@@ -315,13 +329,20 @@ class WsMqtt:
         self.s.sendall(frame(2, data))
 
     def on_connect(self, body):
-        connack = mqtt_packet(2, 0, b"\x00\x00")
+        connack = CONNACK
         fault = self.args.fault
         log(self.n, "mqtt CONNECT %s" % connect_fields(body))
-        if fault == "masked":
+        if self.args.early:
+            pass  # it went with the handshake's answer
+        elif fault == "masked":
             self.s.sendall(frame(2, connack, mask=True))
         elif fault == "text":
             self.s.sendall(frame(1, connack))
+        elif fault == "rsv":
+            data = frame(2, connack)
+            self.s.sendall(bytes([data[0] | 0x40]) + data[1:])
+        elif fault == "opcode":
+            self.s.sendall(frame(3, connack))
         elif fault == "fragmented":
             self.s.sendall(frame(2, connack[:1], fin=False) + frame(0, connack[1:2], fin=False) +
                            frame(0, connack[2:], fin=True))
@@ -414,6 +435,32 @@ class WsMqtt:
             packets, buf = split_packets(buf)
             for p in packets:
                 self.on_packet(*p)
+            if buf and self.args.fault == "ping-mid" and not hasattr(self, "ping"):
+                self.ping = b"mid-message"
+                self.s.sendall(frame(9, self.ping))
+                log(self.n, "sent PING with %d bytes of a packet in" % len(buf))
+
+
+CONNACK = mqtt_packet(2, 0, b"\x00\x00")
+
+
+class RawMqtt(WsMqtt):
+    """The same broker over the bare stream (behind a proxy)."""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def run(self):
+        buf = b""
+        while True:
+            data = self.s.recv(65536)
+            if not data:
+                return
+            packets, buf = split_packets(buf + data)
+            for p in packets:
+                self.on_packet(*p)
+                if p[0] == 14:
+                    return
 
 
 def ws_answer(head, args):
@@ -431,9 +478,15 @@ def ws_answer(head, args):
                 headers, False)
     if fault == "bad-accept":
         accept = base64.b64encode(hashlib.sha1(b"not the key" + GUID).digest())
+    if fault == "lowercase":
+        answer = b"HTTP/1.1 101 switching protocols\r\nupgrade: WebSocket\r\nconnection: upgrade\r\n"
+        answer += b"sec-websocket-accept: " + accept + b"\r\nSEC-WEBSOCKET-PROTOCOL: mqtt\r\n"
+        return answer + b"\r\n", headers, True
     answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     answer += b"Sec-WebSocket-Accept: " + accept + b"\r\n"
-    if fault != "no-protocol":
+    if fault == "other-protocol":
+        answer += b"Sec-WebSocket-Protocol: mqttv3.1\r\n"
+    elif fault != "no-protocol":
         answer += b"Sec-WebSocket-Protocol: mqtt\r\n"
     return answer + b"\r\n", headers, True
 
@@ -449,7 +502,10 @@ def ws(n, s, args):
             log(n, "header %s: %s" % (name, value))
     if len(base64.b64decode(headers.get("sec-websocket-key", ""))) != 16:
         log(n, "ERROR Sec-WebSocket-Key is not 16 bytes in base64")
-    send(s, answer, args.slow)
+    if upgraded and args.early:
+        s.sendall(answer + frame(2, CONNACK))
+    else:
+        send(s, answer, args.slow)
     if not upgraded:
         return
     WsMqtt(n, s, args).run()
@@ -476,6 +532,7 @@ def main():
     ap.add_argument("--http10", action="store_true")
     ap.add_argument("--long-header", action="store_true")
     ap.add_argument("--many-headers", action="store_true")
+    ap.add_argument("--early", action="store_true")
     args = ap.parse_args()
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
