@@ -15,6 +15,8 @@
      --detail TEXT        expect: mqttc_error_detail contains TEXT
      --big N              roundtrip: the big payload's size (default 1 MiB; 0: none)
      --ms N               hold: how long to run (default 1000)
+     --timeout-ms N       options.connect_timeout_ms (default 15000)
+     --keepalive S        options.keepalive_s
      --messages N         hold: how many messages must have come
    Each scenario prints what it checks ("ok - ..."/"not ok - ...") and exits 0 only when
    every check held. */
@@ -32,7 +34,8 @@ typedef struct args {
     const char *scenario, *target, *error, *detail;
     const char *proxy, *ws_path, *ca, *user, *pass;
     char *ws_headers;
-    int secure, reason, has_reason, messages;
+    int secure, reason, has_reason, messages, keepalive_s;
+    unsigned timeout_ms;
     long big, ms;
 } args;
 
@@ -77,6 +80,7 @@ static int parse(args *a, int argc, char **argv) {
     memset(a, 0, sizeof *a);
     a->big = 1L << 20;
     a->ms = 1000;
+    a->timeout_ms = 15000;
     if (argc < 3) return 0;
     a->scenario = argv[1];
     a->target = argv[2];
@@ -100,6 +104,8 @@ static int parse(args *a, int argc, char **argv) {
         else if (!strcmp(o, "--big")) a->big = atol(v);
         else if (!strcmp(o, "--ms")) a->ms = atol(v);
         else if (!strcmp(o, "--messages")) a->messages = atoi(v);
+        else if (!strcmp(o, "--timeout-ms")) a->timeout_ms = (unsigned)atol(v);
+        else if (!strcmp(o, "--keepalive")) a->keepalive_s = atoi(v);
         else if (!strcmp(o, "--ws-headers")) {
             a->ws_headers = (char *)malloc(2 * strlen(v) + 1);
             char *w = a->ws_headers;
@@ -118,7 +124,8 @@ static void options(const args *a, mqttc_options *o, inbox *b) {
     o->on_message = on_message;
     o->on_published = on_published;
     o->user = b;
-    o->connect_timeout_ms = 15000;
+    o->connect_timeout_ms = a->timeout_ms;
+    o->keepalive_s = (unsigned)a->keepalive_s;
     o->proxy = a->proxy;
     o->ws_path = a->ws_path;
     o->ws_headers = a->ws_headers;

@@ -330,6 +330,11 @@ g_faults_socks() {
         roundtrip "mqtt://localhost:$MQ_PORT" --proxy "socks5://127.0.0.1:$F_PORT" --big 0
     fault_saw "socks5:// sends an address" "request version 5 command 1 ipv(4 127.0.0.1|6 ::1) port $MQ_PORT$"
     stop_fault
+    start_fault socks5 --fault silent
+    lt "a SOCKS5 proxy that never answers: timeout (connect_timeout_ms)" expect "mqtt://localhost:$MQ_PORT" timeout \
+        --proxy "socks5h://127.0.0.1:$F_PORT" --timeout-ms 1500
+    fault_saw "and the client closes" "the client closed$"
+    stop_fault
     start_fault socks5 --early
     lt "SOCKS5 reply and CONNACK in one send: the reply is read to its end, no further" \
         roundtrip "mqtt://broker.example:1883" --proxy "socks5h://127.0.0.1:$F_PORT" --big 0
@@ -357,10 +362,19 @@ g_faults_http() {
     fault_saw "Basic credentials" "authorization alice:s3cret$"
     fault_saw "a Host header" "host localhost:$MQ_PORT$"
     stop_fault
+    start_fault http --fault silent
+    lt "an HTTP proxy that never answers: timeout (connect_timeout_ms)" expect "mqtt://localhost:$MQ_PORT" timeout \
+        --proxy "http://127.0.0.1:$F_PORT" --timeout-ms 1500
+    fault_saw "and the client closes" "the client closed$"
+    stop_fault
     start_fault http --early
     lt "HTTP 200 and CONNACK in one send: the answer is read to its end, no further" \
         roundtrip "mqtt://broker.example:1883" --proxy "http://127.0.0.1:$F_PORT" --big 0
     fault_saw "the broker's name goes to the proxy" "request CONNECT broker.example:1883 HTTP/1\.[01]$"
+    stop_fault
+    start_fault http --fault content-length
+    lt "a 200 with Content-Length: the tunnel starts after the head (RFC 9110 9.3.6)" \
+        roundtrip "mqtt://localhost:$MQ_PORT" --proxy "http://127.0.0.1:$F_PORT" --big 0 --timeout-ms 5000
     stop_fault
     start_fault http --fault empty-reason
     lt "a 200 with an empty reason phrase accepted" roundtrip "mqtt://localhost:$MQ_PORT" --proxy "http://127.0.0.1:$F_PORT" --big 0
@@ -386,12 +400,12 @@ g_faults_http() {
 
 g_faults_ws() {
     local f
-    for f in bad-accept no-protocol other-protocol status:200 status:404; do
+    for f in bad-accept no-protocol other-protocol extension no-upgrade no-connection status:200 status:404; do
         start_fault ws --fault "$f"
         lt "WebSocket upgrade answered $f: wshandshake" expect "ws://127.0.0.1:$F_PORT/mqtt" wshandshake
         stop_fault
     done
-    for f in masked text rsv opcode; do
+    for f in masked text rsv opcode big-ping lone-continuation; do
         start_fault ws --fault "$f"
         lt "a $f frame from the server: websocket" expect "ws://127.0.0.1:$F_PORT/mqtt" websocket
         stop_fault
@@ -413,6 +427,24 @@ g_faults_ws() {
     fault_saw "the client's PONG carries the PING's payload" "PONG ok: same payload$"
     fault_saw "the client closes with CLOSE 1000 after DISCONNECT" "client CLOSE code 1000$"
     fault_clean
+    stop_fault
+    start_fault ws --fault silent
+    lt "a WebSocket upgrade never answered: timeout (connect_timeout_ms)" expect "ws://127.0.0.1:$F_PORT/mqtt" timeout \
+        --timeout-ms 1500
+    fault_saw "and the client closes" "the client closed$"
+    stop_fault
+    start_fault ws
+    lt "keepalive over WebSocket: PINGREQ and PINGRESP in frames" hold "ws://127.0.0.1:$F_PORT/mqtt" --keepalive 1 --ms 3500
+    fault_saw "PINGREQ came" "mqtt PINGREQ$"
+    fault_clean
+    stop_fault
+    start_fault ws --fault ping-in-fragments
+    lt "a PING between the frames of a fragmented CONNACK" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 300
+    fault_saw "answered with its payload" "PONG ok: same payload$"
+    fault_clean
+    stop_fault
+    start_fault ws --fault empty-frames
+    lt "empty binary frames around the CONNACK" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 300
     stop_fault
     start_fault ws --fault lowercase
     lt "the 101's header names and values in other cases accepted" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 200

@@ -16,7 +16,9 @@ socks5 (RFC 1928, 1929): --fault rep:N answers the request with REP N (1..8);
 http (CONNECT): --fault status:N answers N (407 with Proxy-Authenticate) and closes; with
   --user/--password a wrong Proxy-Authorization is 407. Otherwise 200 and a relay to the
   target. --http10: "HTTP/1.0 200"; --long-header: an 8000-byte header line; --many-headers:
-  200 header lines; --fault empty-reason: "HTTP/1.1 200 " (a status line with no words).
+  200 header lines; --fault empty-reason: "HTTP/1.1 200 " (a status line with no words);
+  --fault content-length: the 200 says "Content-Length: 10" (a client MUST ignore it, RFC
+  9110 9.3.6: the tunnel starts right after the head).
 ws (RFC 6455, then just enough MQTT 3.1.1 itself: CONNACK, SUBACK, acks, PUBLISH echoed
   back at QoS 0 once a subscription exists, PINGRESP). --fault: bad-accept, no-protocol,
   status:N (200, 404), masked (CONNACK in a masked frame), text (in a text frame),
@@ -26,7 +28,13 @@ ws (RFC 6455, then just enough MQTT 3.1.1 itself: CONNACK, SUBACK, acks, PUBLISH
   the client must answer CLOSE), ping-mid (a PING while the client's packet is half sent: its
   PONG must come between its frames), rsv (CONNACK with RSV1 set), opcode (CONNACK in a
   frame of reserved opcode 3), lowercase (the 101's header names and values in other cases),
-  other-protocol (selects "mqttv3.1"). Every client frame must be masked (RFC 6455 5.1).
+  other-protocol (selects "mqttv3.1"), extension (a Sec-WebSocket-Extensions not asked for),
+  no-upgrade / no-connection (the 101 without that header) [RFC 6455 4.1: the client fails
+  the connection]; ping-in-fragments (a PING between a fragmented CONNACK's frames),
+  empty-frames (empty binary frames around the CONNACK), big-ping (a PING of 126 bytes: a
+  control frame is at most 125 [RFC 6455 5.5]), lone-continuation (a continuation frame
+  with no message begun). Every client frame must be masked (RFC 6455 5.1).
+--fault silent (all kinds): the handshake's first message is read, and never answered.
 --early (socks5, http, ws): the script is the broker itself, and its CONNACK goes in the same
   send as the handshake's answer, before CONNECT: the stage must read its answer exactly to
   its end and leave the CONNACK to MQTT.
@@ -112,12 +120,21 @@ def relay(a, b):
     t.join(30)
 
 
+def wait_for_end(n, s):
+    """Says nothing more; logs when the client gives up (closes)."""
+    while s.recv(4096):
+        pass
+    log(n, "the client closed")
+
+
 # ---- SOCKS5 ----
 
 def socks5(n, s, args):
     ver, count = recv_exact(s, 2)
     methods = recv_exact(s, count)
     log(n, "greeting version %d methods %s" % (ver, ",".join(str(m) for m in methods)))
+    if args.fault == "silent":
+        return wait_for_end(n, s)
     if ver != 5:
         log(n, "ERROR greeting version %d" % ver)
     if args.fault == "method-refused":
@@ -201,6 +218,8 @@ def http(n, s, args):
         if line.lower().startswith("host:"):
             log(n, "host %s" % line.split(":", 1)[1].strip())
     method, target, _ = lines[0].split(" ", 2)
+    if args.fault == "silent":
+        return wait_for_end(n, s)
     if method != "CONNECT":
         log(n, "ERROR method %s" % method)
     if args.fault and args.fault.startswith("status:"):
@@ -213,6 +232,8 @@ def http(n, s, args):
         return
     answer = b"HTTP/1.0" if args.http10 else b"HTTP/1.1"
     answer += b" 200 \r\n" if args.fault == "empty-reason" else b" 200 Connection established\r\n"
+    if args.fault == "content-length":
+        answer += b"Content-Length: 10\r\n"
     if args.long_header:
         answer += b"X-Long: " + b"a" * 8000 + b"\r\n"
     if args.many_headers:
@@ -343,6 +364,15 @@ class WsMqtt:
             self.s.sendall(bytes([data[0] | 0x40]) + data[1:])
         elif fault == "opcode":
             self.s.sendall(frame(3, connack))
+        elif fault == "ping-in-fragments":
+            self.ping = b"between fragments"
+            self.s.sendall(frame(2, connack[:2], fin=False) + frame(9, self.ping) + frame(0, connack[2:]))
+        elif fault == "empty-frames":
+            self.s.sendall(frame(2, b"") + frame(2, connack) + frame(2, b""))
+        elif fault == "big-ping":
+            self.s.sendall(frame(9, b"p" * 126) + frame(2, connack))
+        elif fault == "lone-continuation":
+            self.s.sendall(frame(0, connack))
         elif fault == "fragmented":
             self.s.sendall(frame(2, connack[:1], fin=False) + frame(0, connack[1:2], fin=False) +
                            frame(0, connack[2:], fin=True))
@@ -397,6 +427,7 @@ class WsMqtt:
             self.subscribed = True
             self.send(mqtt_packet(9, 0, pid + granted))
         elif ptype == 12:
+            log(self.n, "mqtt PINGREQ")
             self.send(mqtt_packet(13, 0, b""))
         elif ptype == 14:
             log(self.n, "mqtt DISCONNECT")
@@ -484,6 +515,12 @@ def ws_answer(head, args):
         return answer + b"\r\n", headers, True
     answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     answer += b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+    if fault == "extension":
+        answer += b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    if fault == "no-upgrade":
+        answer = answer.replace(b"Upgrade: websocket\r\n", b"")
+    if fault == "no-connection":
+        answer = answer.replace(b"Connection: Upgrade\r\n", b"")
     if fault == "other-protocol":
         answer += b"Sec-WebSocket-Protocol: mqttv3.1\r\n"
     elif fault != "no-protocol":
@@ -502,6 +539,8 @@ def ws(n, s, args):
             log(n, "header %s: %s" % (name, value))
     if len(base64.b64decode(headers.get("sec-websocket-key", ""))) != 16:
         log(n, "ERROR Sec-WebSocket-Key is not 16 bytes in base64")
+    if args.fault == "silent":
+        return wait_for_end(n, s)
     if upgraded and args.early:
         s.sendall(answer + frame(2, CONNACK))
     else:
