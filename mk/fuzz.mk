@@ -11,7 +11,7 @@
 # tests/t_fuzz_corpus.sh under Valgrind or the sanitizers) and the fault programs
 # (build/fault_<name> from tests/faults/<name>.c, and build/fault_peer_asan, for
 # tests/t_faults.sh).
-FUZZ_TARGETS := decode client minibroker ws proxy
+FUZZ_TARGETS := decode client minibroker ws proxy store
 FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -Wno-unused-function -g -O1 -I. \

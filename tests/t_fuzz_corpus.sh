@@ -6,7 +6,7 @@
 # leaks. `make test` builds the replayers build/fuzz_replay_<target> (mk/fuzz.mk).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for t in decode client minibroker ws proxy; do
+for t in decode client minibroker ws proxy store; do
     bin=$B/fuzz_replay_$t
     dirs=(fuzz/corpus/$t)
     [ -d fuzz/regressions/$t ] && dirs+=(fuzz/regressions/$t)
