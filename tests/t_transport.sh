@@ -199,6 +199,9 @@ g_ws() {
         ours -h 127.0.0.1 -p "$WS_PORT" --ws-path /mqtt -t cli/wspath -m "-h, -p and --ws-path"
     sub_gets "ws6" "to [::1]" mosq -h ::1 -p "$V6_MQTT" -t cli/v6 -- \
         ours -L "ws://[::1]:$V6_WS/cli/v6" -m "to [::1]"
+    sub_gets "v5-ws" "MQTT 5 over ws" ours -V 5 -L "ws://127.0.0.1:$WS_PORT/cli/v5" -q 1 -- \
+        ours -V 5 -L "wss://localhost:$WSS_PORT/cli/v5" --cafile "$CA" -q 2 -D publish content-type text/plain \
+        -m "MQTT 5 over ws"
     ws_reconnect
     fails "mqttc-pub -L wss:// to an untrusted chain" 1 "Unable to connect" pub \
         -L "wss://localhost:$WSS_PORT/cli/x" --cafile "$CERTS/selfsigned.crt" -m x
@@ -217,7 +220,7 @@ g_ws() {
 
 # ---- socks: microsocks ----
 g_socks() {
-    local S SA S2 i
+    local S SA S2 S6 i
     S=$(free_port) SA=$(free_port) S2=$(free_port)
     microsocks -i 127.0.0.1 -p "$S" >"$W/microsocks.log" 2>&1 &
     CLEANUP_PIDS+=("$!")
@@ -225,12 +228,17 @@ g_socks() {
     CLEANUP_PIDS+=("$!")
     microsocks -i 127.0.0.2 -p "$S2" >"$W/microsocks2.log" 2>&1 &
     CLEANUP_PIDS+=("$!")
+    S6=$(free_port)
+    microsocks -i ::1 -p "$S6" -u alice -P s3cret >"$W/microsocks6.log" 2>&1 &
+    CLEANUP_PIDS+=("$!")
     for i in "$S" "$SA"; do wait_port "$i" || not_ok "microsocks listens on $i"; done
     lt "socks5h: mqtt:// through microsocks, QoS 0, 1, 2, 1 MiB" \
         roundtrip "mqtt://localhost:$MQ_PORT" --proxy "socks5h://127.0.0.1:$S"
     lt "socks5 (name resolved here): host and port" roundtrip "localhost:$MQ_PORT" --proxy "socks5://127.0.0.1:$S" --big 0
     lt "socks5h with user and password" roundtrip "mqtt://localhost:$MQ_PORT" \
         --proxy "socks5h://alice:s3cret@127.0.0.1:$SA" --big 0
+    lt "a proxy at an IPv6 literal, percent-escapes in its user name" roundtrip "mqtt://localhost:$MQ_PORT" \
+        --proxy "socks5h://al%69ce:s3cret@[::1]:$S6" --big 0
     lt "socks5h: mqtts:// through microsocks, trust checked" \
         roundtrip "mqtts://localhost:$TLS_PORT" --ca "$CA" "${CREDS[@]}" --proxy "socks5h://alice:s3cret@127.0.0.1:$SA"
     lt "socks5h: wss:// through microsocks, trust checked" \
@@ -258,6 +266,9 @@ g_socks() {
     sub_gets "socks-mqtts" "mqtts through socks5h" mosq -h 127.0.0.1 -p "$MQ_PORT" -t cli/socks3 -- \
         ours --proxy "socks5h://127.0.0.2:$S2" -L "mqtts://localhost:$TLS_PORT/cli/socks3" --cafile "$CA" \
         -m "mqtts through socks5h"
+    sub_gets "socks-v5" "MQTT 5 through socks5h, ws" ours -V 5 --proxy "socks5h://127.0.0.1:$S" \
+        -L "ws://127.0.0.1:$WS_PORT/cli/socks5" -q 2 -- \
+        ours -V 5 --proxy "socks5h://127.0.0.1:$S" -L "ws://127.0.0.1:$WS_PORT/cli/socks5" -q 2 -m "MQTT 5 through socks5h, ws"
     fails "mqttc-pub, wrong SOCKS5 password" 1 "Unable to connect [proxyauth" pub \
         --proxy "socks5h://alice:wrong@127.0.0.1:$SA" -h localhost -p "$MQ_PORT" -t a -m x
     fails "mqttc-pub, the proxy cannot reach the broker" 1 "Unable to connect [proxy, reply 5]" pub \
@@ -445,6 +456,17 @@ g_faults_ws() {
     stop_fault
     start_fault ws --fault empty-frames
     lt "empty binary frames around the CONNACK" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 300
+    stop_fault
+    # A fragment is no part of a WebSocket URI [RFC 6455 3: '#' MUST be escaped as %23] and
+    # never part of a request-target [RFC 9112 3.2]: refused (argument) or left out, never sent.
+    start_fault ws
+    LT_N=$((LT_N + 1))
+    timeout 60 $VALGRIND "$LT" hold "ws://127.0.0.1:$F_PORT/p#frag" --ms 100 >"$W/lt.$LT_N.log" 2>&1
+    local frag_rc=$?
+    sed 's/^/    /' "$W/lt.$LT_N.log"
+    if grep -q "connect: argument" "$W/lt.$LT_N.log" || { [ "$frag_rc" -eq 0 ] && grep -q "upgrade GET /p HTTP/1.1$" "$F_LOG"; }
+    then ok "a ws:// URL with a #fragment: refused, or the fragment not sent"
+    else not_ok "a ws:// URL with a #fragment: refused, or the fragment not sent"; grep "upgrade" "$F_LOG" | sed 's/^/      /'; fi
     stop_fault
     start_fault ws --fault lowercase
     lt "the 101's header names and values in other cases accepted" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 200
