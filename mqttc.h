@@ -310,7 +310,8 @@ CONTENTS
 13. A DURABLE STORE (options.store). Without one, a process that dies loses the QoS 1/2
    messages it had accepted but not seen acknowledged. With one, the client writes what it
    must not lose through the store's four calls, at the moments that matter:
-      put PUBLISH    a QoS 1/2 publish is accepted (before mqttc_publish returns)
+      put PUBLISH    a QoS 1/2 publish is accepted (before mqttc_publish returns); again,
+                     DUP set in the stored copy, when a queued one is first written
       put PUBREL     PUBREC came for it: it is now PUBREL pending (replaces the PUBLISH)
       remove out     PUBACK or PUBCOMP ended it, or it was given up (on_dropped)
       put PUBREC     an incoming QoS 2 PUBLISH is taken (before PUBREC leaves and before
@@ -318,8 +319,9 @@ CONTENTS
       remove in      PUBREL ended that flow (before PUBCOMP leaves)
       flush          at the end of every step: what the store buffers, made durable
    mqttc_init loads what the store holds (its load call) as the session: outgoing messages
-   are resent with their ids and DUP, PUBREL for those past PUBREC, incoming QoS 2 ids are
-   remembered (a resent PUBLISH is answered, not delivered again). Use a fixed client_id and
+   written before are resent with their ids and DUP, those never written are queued as new,
+   PUBREL goes for those past PUBREC, incoming QoS 2 ids are remembered (a resent PUBLISH
+   is answered, not delivered again). Use a fixed client_id and
    no_clean_session = 1, so the broker keeps its half; a broker without the session is
    section 12's case. A store call that fails ends the connection with "store"; from
    mqttc_publish it is returned and the message is not taken.
@@ -819,7 +821,8 @@ typedef struct mqttc_limits {
 
 /* The durable store (top comment, section 13): a record the client asks it to keep. */
 enum {
-    MQTTC_STORED_PUBLISH = 1, /* outgoing QoS 1/2: data is the PUBLISH packet as first sent */
+    MQTTC_STORED_PUBLISH = 1, /* outgoing QoS 1/2: data is the PUBLISH packet, DUP set once it
+                                 was written (never written: after a restart it goes as new) */
     MQTTC_STORED_PUBREL,      /* outgoing QoS 2 past PUBREC: PUBREL pending (no data) */
     MQTTC_STORED_PUBREC       /* incoming QoS 2 taken, PUBREC sent, PUBREL awaited (no data) */
 };
@@ -1189,6 +1192,7 @@ typedef struct mqttc_file_store {
     const char *problem;     /* the first such problem, or NULL (static text) */
     /* private */
     int fd, dir_fd;
+    uint32_t magic;          /* this log's, random: its records start with it */
     unsigned flush_ms;
     int is_dirty;
     uint64_t synced_ms;
@@ -4842,6 +4846,9 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
     /* clean session on: a new session every time [MQTT-3.1.2-6], so the broker never has ours */
     if (ca->session_present) return mqttc__resend(c);
     if (MQTTC__HAS_RECONNECT) return mqttc__session_lost(c);
+    mqttc__rec *r;
+    for (size_t off = 0; MQTTC__HAS_STORE && c->opt.store && (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size)
+        mqttc__store_forget(c, r); /* the store keeps no session the client has dropped */
     mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
                                       (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
     c->outgoing_qos = c->incoming_qos2 = 0; /* MQTTC_NO_RECONNECT: the session's messages go with it */
@@ -5665,8 +5672,9 @@ static int mqttc__hold(mqttc_client *c, mqttc_publish_info *pi, size_t n, size_t
     mqttc__rec *r = mqttc__rec_add(&c->inflight, pi->qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi->packet_id, n);
     if (!r) return MQTTC_ERR_QUEUEFULL;
     mqttc__put_publish(mqttc__rec_data(r), n, pi, body, wire, &n);
+    int earlier = c->store_failed; /* (a failure before this put still ends the step) */
     if (mqttc__store_publish(c, r, 0) != MQTTC_OK) {
-        c->store_failed = 0; /* (told to the caller: the message is not taken) */
+        c->store_failed = earlier; /* this one is told to the caller: the message is not taken */
         mqttc__rec_remove(&c->inflight, r);
         return MQTTC_ERR_STORE;
     }
@@ -5714,8 +5722,9 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
         r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
         mqttc__put_publish(mqttc__rec_data(r), n, &pi, body, wire, &n);
+        int earlier = c->store_failed; /* (a failure before this put still ends the step) */
         if (mqttc__store_publish(c, r, 1) != MQTTC_OK) {
-            c->store_failed = 0; /* (told to the caller: the message is not taken) */
+            c->store_failed = earlier; /* this one is told to the caller: the message is not taken */
             mqttc__rec_remove(&c->inflight, r);
             return MQTTC_ERR_STORE;
         }
@@ -6512,9 +6521,15 @@ MQTTC_DEF int mqttc_run_for(mqttc_client *c, long ms) {
    records, each checksummed; an index in memory of what it holds now (a few entries: the
    session's flows). Put and remove append; the log is rewritten with only the live records
    when it is opened (which also drops a torn or corrupt record for good) and whenever it has
-   grown to four times what is live. A record:
-       'M' 'Q'  op (1 put, 2 remove)  kind  packet id (2)  length (4)  data  CRC-32 (4)
-   numbers big-endian, the CRC (IEEE 802.3) over op .. data. */
+   grown to four times what is live. The log starts with "MQTTCLOG", a magic (4 random bytes,
+   new at each rewrite) and the CRC of those 12; then records:
+       magic (4)  op (1 put, 2 remove)  kind  packet id (2)  length (4)  CRC of these 12 (4)
+       data (length bytes)  CRC of the data (4)
+   numbers big-endian, CRC-32 (IEEE 802.3). A sound header (its CRC holds) is believed: its
+   length skips its data, bad data or not, and a length past the end is the torn tail of a
+   crash (the rest is dropped). Only after an unsound header is the log searched for the next
+   record (its magic and header CRC): a record-like run of bytes inside someone's payload
+   would need this log's random magic to be taken for one. */
 #if !defined(MQTTC_NO_SOCKETS) && !defined(MQTTC_NO_STORE)
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -6526,7 +6541,7 @@ struct mqttc__fs_entry {
     unsigned char kind;  /* MQTTC_STORED_* */
 };
 
-enum { MQTTC__FS_PUT = 1, MQTTC__FS_REMOVE = 2, MQTTC__FS_HEAD = 10, MQTTC__FS_TAIL = 4 };
+enum { MQTTC__FS_PUT = 1, MQTTC__FS_REMOVE = 2, MQTTC__FS_HEAD = 16, MQTTC__FS_TAIL = 4, MQTTC__FS_FILE_HEAD = 16 };
 #define MQTTC__FS_COMPACT_MIN 65536u /* a log this small is never worth rewriting */
 
 static uint32_t mqttc__crc32(uint32_t crc, const unsigned char *p, size_t n) {
@@ -6590,24 +6605,41 @@ static int mqttc__fs_write_all(int fd, const void *buf, size_t n, uint64_t at) {
     return MQTTC_OK;
 }
 
-/* One record written at `at` of fd: the header, the data, the checksum. */
-static int mqttc__fs_write_record(int fd, uint64_t at, int op, int kind, unsigned short id, const unsigned char *data,
-                                  uint32_t len) {
+static uint32_t mqttc__get32be(const unsigned char *p) { return (uint32_t)mqttc__get16(p) << 16 | mqttc__get16(p + 2); }
+
+static void mqttc__put32be(unsigned char *p, uint32_t v) {
+    mqttc__put16(p, v >> 16);
+    mqttc__put16(p + 2, v & 0xffffu);
+}
+
+/* One record written at `at` of fd: the header and its CRC, the data, the data's CRC. */
+static int mqttc__fs_write_record(int fd, uint64_t at, uint32_t magic, int op, int kind, unsigned short id,
+                                  const unsigned char *data, uint32_t len) {
     unsigned char head[MQTTC__FS_HEAD], tail[MQTTC__FS_TAIL];
-    head[0] = 'M';
-    head[1] = 'Q';
-    head[2] = (unsigned char)op;
-    head[3] = (unsigned char)kind;
-    mqttc__put16(head + 4, id);
-    mqttc__put16(head + 6, len >> 16);
-    mqttc__put16(head + 8, len & 0xffffu);
-    uint32_t crc = mqttc__crc32(mqttc__crc32(0, head + 2, MQTTC__FS_HEAD - 2), data, len);
-    mqttc__put16(tail, crc >> 16);
-    mqttc__put16(tail + 2, crc & 0xffffu);
+    mqttc__put32be(head, magic);
+    head[4] = (unsigned char)op;
+    head[5] = (unsigned char)kind;
+    mqttc__put16(head + 6, id);
+    mqttc__put32be(head + 8, len);
+    mqttc__put32be(head + 12, mqttc__crc32(0, head, 12));
+    mqttc__put32be(tail, mqttc__crc32(0, data, len));
     int rc = mqttc__fs_write_all(fd, head, sizeof head, at);
     if (rc == MQTTC_OK && len) rc = mqttc__fs_write_all(fd, data, len, at + MQTTC__FS_HEAD);
     if (rc == MQTTC_OK) rc = mqttc__fs_write_all(fd, tail, sizeof tail, at + MQTTC__FS_HEAD + len);
     return rc;
+}
+
+/* A new log's magic: random (the system's), so no payload holds it by chance. */
+static uint32_t mqttc__fs_new_magic(void) {
+    uint32_t m = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, &m, sizeof m) != (ssize_t)sizeof m) { /* (no urandom: time and pid) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        m = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec * 2654435761u ^ (uint32_t)getpid() << 16;
+    }
+    if (fd >= 0) close(fd);
+    return m;
 }
 
 static uint64_t mqttc__fs_now_ms(void) {
@@ -6624,15 +6656,22 @@ static int mqttc__fs_sync(mqttc_file_store *fs) {
 }
 
 /* Rewrites the log with the live records only (their data read from `old`, or from the log
-   when old is NULL): log.new, synced, renamed over log, the directory synced. */
+   when old is NULL), under a new magic: log.new, synced, renamed over log, the directory
+   synced. The index moves to the new offsets only once all that held. */
 static int mqttc__fs_compact(mqttc_file_store *fs, const unsigned char *old) {
     char tmp[sizeof fs->path + 8];
-    unsigned char *data = NULL;
-    uint64_t at = 0;
+    unsigned char *data = NULL, head[MQTTC__FS_FILE_HEAD];
+    uint64_t at = MQTTC__FS_FILE_HEAD, *offsets = NULL;
+    uint32_t magic = mqttc__fs_new_magic();
     int rc = MQTTC_OK;
     snprintf(tmp, sizeof tmp, "%s.new", fs->path);
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return MQTTC_ERR_STORE;
+    memcpy(head, "MQTTCLOG", 8);
+    mqttc__put32be(head + 8, magic);
+    mqttc__put32be(head + 12, mqttc__crc32(0, head, 12));
+    if (fs->count && !(offsets = (uint64_t *)MQTTC_MALLOC(fs->count * sizeof *offsets))) rc = MQTTC_ERR_NOMEM;
+    if (rc == MQTTC_OK) rc = mqttc__fs_write_all(fd, head, sizeof head, 0);
     for (size_t i = 0; i < fs->count && rc == MQTTC_OK; i++) {
         mqttc__fs_entry *e = &fs->entries[i];
         const unsigned char *d = old ? old + e->offset : NULL;
@@ -6643,20 +6682,24 @@ static int mqttc__fs_compact(mqttc_file_store *fs, const unsigned char *old) {
             if (pread(fs->fd, data, e->len, (off_t)e->offset) != (ssize_t)e->len) { rc = MQTTC_ERR_STORE; break; }
             d = data;
         }
-        rc = mqttc__fs_write_record(fd, at, MQTTC__FS_PUT, e->kind, e->id, d, e->len);
-        e->offset = at + MQTTC__FS_HEAD;
+        rc = mqttc__fs_write_record(fd, at, magic, MQTTC__FS_PUT, e->kind, e->id, d, e->len);
+        offsets[i] = at + MQTTC__FS_HEAD;
         at += MQTTC__FS_HEAD + e->len + MQTTC__FS_TAIL;
     }
     if (data) MQTTC_FREE(data);
     if (rc == MQTTC_OK && (fdatasync(fd) != 0 || rename(tmp, fs->path) != 0 || fsync(fs->dir_fd) != 0))
         rc = MQTTC_ERR_STORE;
-    if (rc != MQTTC_OK) {
+    if (rc != MQTTC_OK) { /* the old log and its index stand */
+        if (offsets) MQTTC_FREE(offsets);
         close(fd);
         unlink(tmp);
-        return rc; /* (the offsets now point nowhere useful: the caller gives up) */
+        return rc;
     }
+    for (size_t i = 0; i < fs->count; i++) fs->entries[i].offset = offsets[i];
+    if (offsets) MQTTC_FREE(offsets);
     if (fs->fd >= 0) close(fs->fd);
     fs->fd = fd;
+    fs->magic = magic;
     fs->log_bytes = at;
     fs->is_dirty = 0;
     fs->synced_ms = mqttc__fs_now_ms();
@@ -6675,7 +6718,7 @@ static int mqttc__fs_put(void *ctx, const mqttc_stored *r) {
     mqttc_file_store *fs = (mqttc_file_store *)ctx;
     uint32_t len = r->kind == MQTTC_STORED_PUBLISH ? (uint32_t)r->len : 0;
     if (r->kind < MQTTC_STORED_PUBLISH || r->kind > MQTTC_STORED_PUBREC || (len && !r->data)) return MQTTC_ERR_ARG;
-    int rc = mqttc__fs_write_record(fs->fd, fs->log_bytes, MQTTC__FS_PUT, r->kind, r->packet_id, r->data, len);
+    int rc = mqttc__fs_write_record(fs->fd, fs->log_bytes, fs->magic, MQTTC__FS_PUT, r->kind, r->packet_id, r->data, len);
     if (rc == MQTTC_OK) rc = mqttc__fs_index(fs, r->kind, r->packet_id, fs->log_bytes + MQTTC__FS_HEAD, len);
     if (rc != MQTTC_OK) return rc; /* (a torn record left behind is overwritten by the next) */
     fs->log_bytes += MQTTC__FS_HEAD + len + MQTTC__FS_TAIL;
@@ -6686,7 +6729,7 @@ static int mqttc__fs_remove(void *ctx, int is_incoming, unsigned short id) {
     mqttc_file_store *fs = (mqttc_file_store *)ctx;
     long i = mqttc__fs_find(fs, is_incoming != 0, id);
     if (i < 0) return MQTTC_OK; /* nothing held: nothing to write */
-    int rc = mqttc__fs_write_record(fs->fd, fs->log_bytes, MQTTC__FS_REMOVE, is_incoming != 0, id, NULL, 0);
+    int rc = mqttc__fs_write_record(fs->fd, fs->log_bytes, fs->magic, MQTTC__FS_REMOVE, is_incoming != 0, id, NULL, 0);
     if (rc != MQTTC_OK) return rc;
     mqttc__fs_drop(fs, i);
     fs->log_bytes += MQTTC__FS_HEAD + MQTTC__FS_TAIL;
@@ -6724,47 +6767,64 @@ static int mqttc__fs_load(void *ctx, int (*each)(void *arg, const mqttc_stored *
     return rc;
 }
 
-/* Whether a whole, intact record starts at buf[pos] (of n): its length, else 0. */
-static size_t mqttc__fs_record_at(const unsigned char *buf, size_t n, size_t pos) {
-    if (n - pos < MQTTC__FS_HEAD + MQTTC__FS_TAIL || buf[pos] != 'M' || buf[pos + 1] != 'Q') return 0;
+/* What starts at buf[pos] (of n): MQTTC_OK, a whole intact record of *size bytes;
+   MQTTC_ERR_MALFORMED, a sound header whose data is not (skip *size); MQTTC_MORE, a sound
+   header whose record runs past the end (a torn tail); MQTTC_ERR_ARG, no sound header. */
+static int mqttc__fs_record_at(const unsigned char *buf, size_t n, size_t pos, uint32_t magic, size_t *size) {
     const unsigned char *h = buf + pos;
-    uint32_t len = (uint32_t)mqttc__get16(h + 6) << 16 | mqttc__get16(h + 8);
-    if ((h[2] != MQTTC__FS_PUT && h[2] != MQTTC__FS_REMOVE) || len > n - pos - MQTTC__FS_HEAD - MQTTC__FS_TAIL) return 0;
-    const unsigned char *t = h + MQTTC__FS_HEAD + len;
-    uint32_t crc = (uint32_t)mqttc__get16(t) << 16 | mqttc__get16(t + 2);
-    if (mqttc__crc32(0, h + 2, MQTTC__FS_HEAD - 2 + len) != crc) return 0;
-    if (h[2] == MQTTC__FS_PUT && (h[3] < MQTTC_STORED_PUBLISH || h[3] > MQTTC_STORED_PUBREC || (h[3] != MQTTC_STORED_PUBLISH && len)))
-        return 0;
-    return MQTTC__FS_HEAD + len + MQTTC__FS_TAIL;
+    if (n - pos < MQTTC__FS_HEAD || mqttc__get32be(h) != magic || mqttc__crc32(0, h, 12) != mqttc__get32be(h + 12))
+        return MQTTC_ERR_ARG;
+    uint32_t len = mqttc__get32be(h + 8);
+    if ((uint64_t)len + MQTTC__FS_HEAD + MQTTC__FS_TAIL > n - pos) return MQTTC_MORE;
+    *size = MQTTC__FS_HEAD + len + MQTTC__FS_TAIL;
+    int is_put = h[4] == MQTTC__FS_PUT;
+    if ((!is_put && h[4] != MQTTC__FS_REMOVE) || (is_put && (h[5] < MQTTC_STORED_PUBLISH || h[5] > MQTTC_STORED_PUBREC)) ||
+        (!is_put && h[5] > 1) || (len && (!is_put || h[5] != MQTTC_STORED_PUBLISH)) ||
+        mqttc__crc32(0, h + MQTTC__FS_HEAD, len) != mqttc__get32be(h + MQTTC__FS_HEAD + len))
+        return MQTTC_ERR_MALFORMED;
+    return MQTTC_OK;
+}
+
+static void mqttc__fs_problem(mqttc_file_store *fs, const char *what) {
+    fs->skipped++;
+    if (!fs->problem) fs->problem = what;
 }
 
 /* The log as found, replayed into the index; what is not a whole, intact record is skipped
-   (counted once per stretch, the first kind of problem named) up to the next record that
-   is. */
+   and counted (an unsound stretch once), the first kind of problem named. */
 static int mqttc__fs_replay(mqttc_file_store *fs, const unsigned char *buf, size_t n) {
     int in_bad = 0;
-    for (size_t pos = 0; pos < n;) {
-        size_t size = mqttc__fs_record_at(buf, n, pos);
-        if (!size) {
-            if (!in_bad) {
-                fs->skipped++;
-                if (!fs->problem)
-                    fs->problem = n - pos < MQTTC__FS_HEAD + MQTTC__FS_TAIL || (buf[pos] == 'M' && pos + 1 < n && buf[pos + 1] == 'Q')
-                                      ? "a torn or corrupt record (its checksum or length does not hold)"
-                                      : "bytes that are no record";
-            }
+    if (n == 0) return MQTTC_OK;
+    if (n < MQTTC__FS_FILE_HEAD || memcmp(buf, "MQTTCLOG", 8) != 0 || mqttc__crc32(0, buf, 12) != mqttc__get32be(buf + 12)) {
+        mqttc__fs_problem(fs, "the log's header is corrupt: nothing in it is trusted");
+        return MQTTC_OK;
+    }
+    uint32_t magic = mqttc__get32be(buf + 8);
+    for (size_t pos = MQTTC__FS_FILE_HEAD, size = 0; pos < n;) {
+        int rc = mqttc__fs_record_at(buf, n, pos, magic, &size);
+        if (rc == MQTTC_MORE || (rc == MQTTC_ERR_ARG && n - pos < MQTTC__FS_HEAD && !in_bad)) {
+            mqttc__fs_problem(fs, "a torn record at the end (a crash while it was written)");
+            return MQTTC_OK;
+        }
+        if (rc == MQTTC_ERR_ARG) { /* no sound header here: search on */
+            if (!in_bad) mqttc__fs_problem(fs, "a corrupt record header");
             in_bad = 1;
             pos++;
             continue;
         }
         in_bad = 0;
+        if (rc == MQTTC_ERR_MALFORMED) {
+            mqttc__fs_problem(fs, "a corrupt record (its data's checksum does not hold)");
+            pos += size;
+            continue;
+        }
         const unsigned char *h = buf + pos;
-        unsigned short id = (unsigned short)mqttc__get16(h + 4);
-        if (h[2] == MQTTC__FS_PUT) {
-            int rc = mqttc__fs_index(fs, h[3], id, pos + MQTTC__FS_HEAD, (uint32_t)(size - MQTTC__FS_HEAD - MQTTC__FS_TAIL));
-            if (rc != MQTTC_OK) return rc;
+        unsigned short id = (unsigned short)mqttc__get16(h + 6);
+        if (h[4] == MQTTC__FS_PUT) {
+            int irc = mqttc__fs_index(fs, h[5], id, pos + MQTTC__FS_HEAD, (uint32_t)(size - MQTTC__FS_HEAD - MQTTC__FS_TAIL));
+            if (irc != MQTTC_OK) return irc;
         } else {
-            long i = mqttc__fs_find(fs, h[3] != 0, id);
+            long i = mqttc__fs_find(fs, h[5] != 0, id);
             if (i >= 0) mqttc__fs_drop(fs, i);
         }
         pos += size;

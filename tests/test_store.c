@@ -875,26 +875,34 @@ static void write_file(const char *path, const void *b, size_t n) {
     fclose(f);
 }
 
-/* A record's bytes as the format says, computed here:
-   'M' 'Q' op kind id(2) len(4) data CRC-32(4) over op..data, big-endian. */
-static size_t record_bytes(unsigned char *out, int op, int kind, unsigned short id, const void *data, size_t len) {
-    out[0] = 'M';
-    out[1] = 'Q';
-    out[2] = (unsigned char)op;
-    out[3] = (unsigned char)kind;
-    out[4] = (unsigned char)(id >> 8);
-    out[5] = (unsigned char)id;
-    out[6] = (unsigned char)(len >> 24);
-    out[7] = (unsigned char)(len >> 16);
-    out[8] = (unsigned char)(len >> 8);
-    out[9] = (unsigned char)len;
-    if (len) memcpy(out + 10, data, len);
-    uint32_t crc = mqttc__crc32(0, out + 2, 8 + len);
-    out[10 + len] = (unsigned char)(crc >> 24);
-    out[11 + len] = (unsigned char)(crc >> 16);
-    out[12 + len] = (unsigned char)(crc >> 8);
-    out[13 + len] = (unsigned char)crc;
-    return 14 + len;
+/* A record's bytes as the format says, computed here (>>filestore): magic(4) op kind
+   id(2) len(4) CRC-32 of those 12 (4), data, CRC-32 of the data (4), big-endian. A log
+   starts with "MQTTCLOG", its magic and the CRC of those 12 bytes. */
+enum { FILE_HEAD = 16, REC = 20 }; /* the log's header; a record without its data */
+
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t magic_of(const unsigned char *log) {
+    return (uint32_t)log[8] << 24 | (uint32_t)log[9] << 16 | (uint32_t)log[10] << 8 | log[11];
+}
+
+static size_t record_bytes(unsigned char *out, uint32_t magic, int op, int kind, unsigned short id, const void *data,
+                           size_t len) {
+    put32(out, magic);
+    out[4] = (unsigned char)op;
+    out[5] = (unsigned char)kind;
+    out[6] = (unsigned char)(id >> 8);
+    out[7] = (unsigned char)id;
+    put32(out + 8, (uint32_t)len);
+    put32(out + 12, mqttc__crc32(0, out, 12));
+    if (len) memcpy(out + 16, data, len);
+    put32(out + 16 + len, mqttc__crc32(0, out + 16, len));
+    return REC + len;
 }
 
 static int contains(const unsigned char *hay, size_t n, const unsigned char *needle, size_t k) {
@@ -962,17 +970,18 @@ TEST(file_store_each_call_reaches_the_file) {
         CHECK_RC(mqttc_file_store_open(&fs, dir, flush_ms ? "f1000" : "f0", (unsigned)flush_ms), MQTTC_OK);
         CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, 0x1234, "payload", 7), MQTTC_OK);
         got = read_file(fs.path, &n);
-        k = record_bytes(want, 1, MQTTC_STORED_PUBLISH, 0x1234, "payload", 7);
+        uint32_t magic = got && n >= FILE_HEAD ? magic_of(got) : 0;
+        k = record_bytes(want, magic, 1, MQTTC_STORED_PUBLISH, 0x1234, "payload", 7);
         CHECK(got && contains(got, n, want, k));
         free(got);
         CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBREC, 7, NULL, 0), MQTTC_OK);
         got = read_file(fs.path, &n);
-        k = record_bytes(want, 1, MQTTC_STORED_PUBREC, 7, NULL, 0);
+        k = record_bytes(want, magic, 1, MQTTC_STORED_PUBREC, 7, NULL, 0);
         CHECK(got && contains(got, n, want, k));
         free(got);
         CHECK_RC(fs.store.remove(fs.store.ctx, 1, 7), MQTTC_OK);
         got = read_file(fs.path, &n);
-        k = record_bytes(want, 2, 1, 7, NULL, 0);
+        k = record_bytes(want, magic, 2, 1, 7, NULL, 0);
         CHECK(got && n >= k && !memcmp(got + n - k, want, k)); /* appended last */
         free(got);
         CHECK_RC(fs.store.flush(fs.store.ctx), MQTTC_OK);
@@ -1063,10 +1072,10 @@ TEST(file_store_compaction) {
                 }
             live_id[live_n++] = id;
         }
-        uint64_t live = (uint64_t)live_n * (14 + sizeof data);
+        uint64_t live = (uint64_t)live_n * (REC + sizeof data);
         struct stat st;
         if (i % 97 == 0 && stat(fs.path, &st) == 0) {
-            CHECK_MSG((uint64_t)st.st_size < 4 * live + 65536 + 14 + sizeof data, "at %d: %lld bytes, %llu live", i,
+            CHECK_MSG((uint64_t)st.st_size < 4 * live + 65536 + REC + sizeof data, "at %d: %lld bytes, %llu live", i,
                       (long long)st.st_size, (unsigned long long)live);
             if ((uint64_t)st.st_size > worst) worst = (uint64_t)st.st_size;
         }
@@ -1098,16 +1107,16 @@ static unsigned char *write_log(const char *dir, const char *id, int n, size_t *
     mqttc_file_store fs;
     char data[64];
     CHECK_RC(mqttc_file_store_open(&fs, dir, id, 0), MQTTC_OK);
-    size_t at = 0;
+    size_t at = FILE_HEAD;
     for (int i = 1; i <= n; i++) {
         off[i - 1] = at;
         snprintf(data, sizeof data, "record %d, some payload bytes", i);
         if (i % 2) {
             CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, (unsigned short)i, data, strlen(data)), MQTTC_OK);
-            at += 14 + strlen(data);
+            at += REC + strlen(data);
         } else {
             CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBREL, (unsigned short)i, NULL, 0), MQTTC_OK);
-            at += 14;
+            at += REC;
         }
     }
     off[n] = at;
@@ -1199,8 +1208,8 @@ TEST(file_store_flipped_bit_middle_record) {
     free(log);
 }
 
-/* Random bytes: opened, nothing but well-formed records loaded, the problem named; random
-   bytes before a valid log: the valid records are found after them. */
+/* Random bytes: opened, nothing loaded (no log header: nothing is trusted), the problem
+   named; random bytes after a valid log: its records load, the rest is skipped. */
 TEST(file_store_random_bytes) {
     const char *dir = fresh_dir();
     size_t off[8], len;
@@ -1218,11 +1227,15 @@ TEST(file_store_random_bytes) {
             junk[i] = round & 1 ? (unsigned char)"MQ\x01\x02"[x % 4] : (unsigned char)x; /* some with many 'M' 'Q' */
         }
         size_t n = 4096;
-        if (round >= 4 && log) {
-            memcpy(junk + n, log, len);
+        unsigned char *file = junk;
+        if (round >= 4 && log) { /* a valid log, then the random bytes (a garbage tail) */
+            file = (unsigned char *)malloc(len + n);
+            memcpy(file, log, len);
+            memcpy(file + len, junk, n);
             n += len;
         }
-        write_file(path, junk, n);
+        write_file(path, file, n);
+        if (file != junk) free(file);
         CHECK_RC(mqttc_file_store_open(&fs, dir, "rnd", 0), MQTTC_OK);
         CHECK(fs.skipped >= 1 && fs.problem != NULL);
         load_all(&fs, &L);
@@ -1240,44 +1253,51 @@ TEST(file_store_random_bytes) {
 
 /* A PUBLISH whose payload holds the bytes of a whole log record (any application can
    publish such a payload): when its own record is torn (a crash while it was written) or
-   corrupt, the record inside its data must not come back as a record of the store (here
-   a PUBLISH id 77 nobody published, which the client would send after the restart). */
+   corrupt, the record inside its data must not come back as a record of the store (here a
+   PUBLISH id 77 nobody published, which the client would send after the restart). Torn: the
+   outer record's header is sound, so its length is believed and the tail dropped, even when
+   the inner record carries this very log's magic. Corrupt header: the log is searched for
+   the next record, which must carry this log's random magic: a payload's record of another
+   log (or written before this log's last rewrite) is not taken for one. (A payload made
+   with this log's current magic, read from the file, would be: the format's known limit.) */
 TEST(file_store_record_inside_a_payload_never_replayed) {
     const char *dir = fresh_dir();
     mqttc_file_store fs;
     loaded L;
-    unsigned char inner_pub[64], payload[128], outer[256];
-    size_t pn = publish_bytes(inner_pub, sizeof inner_pub, "evil", "injected", 1, 77);
+    unsigned char inner_pub[64], payload[128], outer[256], *log = NULL;
+    size_t pn = publish_bytes(inner_pub, sizeof inner_pub, "evil", "injected", 1, 77), len = 0;
     inner_pub[0] |= 8u;
-    size_t k = record_bytes(payload, 1, MQTTC_STORED_PUBLISH, 77, inner_pub, pn);
-    size_t on = test_publish_bytes(outer, sizeof outer, "t", payload, k, 1, 0, 0, 1);
-    CHECK_RC(mqttc_file_store_open(&fs, dir, "inner", 0), MQTTC_OK);
-    CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBREL, 2, NULL, 0), MQTTC_OK);
-    CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, 1, outer, on), MQTTC_OK);
     char path[4096];
-    snprintf(path, sizeof path, "%s", fs.path);
-    mqttc_file_store_close(&fs);
-    size_t len;
-    unsigned char *log = read_file(path, &len);
-    CHECK(log && len == 14 + 14 + on);
-    if (!log) return;
-    /* torn: its tail (the CRC) never reached the disk */
-    write_file(path, log, len - 4);
-    CHECK_RC(mqttc_file_store_open(&fs, dir, "inner", 0), MQTTC_OK);
-    load_all(&fs, &L);
-    CHECK_EQ_INT(fs.skipped, 1);
-    CHECK_MSG(L.n == 1 && L.r[0].kind == MQTTC_STORED_PUBREL, "torn: %d records loaded, the last id %u", L.n,
-              L.n ? L.r[L.n - 1].id : 0);
-    mqttc_file_store_close(&fs);
-    /* corrupt: a bit of its length flipped */
-    log[14 + 9] ^= 1u;
-    write_file(path, log, len);
-    CHECK_RC(mqttc_file_store_open(&fs, dir, "inner", 0), MQTTC_OK);
-    load_all(&fs, &L);
-    CHECK_MSG(L.n == 1 && L.r[0].kind == MQTTC_STORED_PUBREL, "corrupt: %d records loaded, the last id %u", L.n,
-              L.n ? L.r[L.n - 1].id : 0);
-    mqttc_file_store_close(&fs);
-    free(log);
+    for (int variant = 0; variant < 2; variant++) { /* 0: this log's magic, torn; 1: another's, corrupt */
+        char id[16];
+        snprintf(id, sizeof id, "inner%d", variant);
+        CHECK_RC(mqttc_file_store_open(&fs, dir, id, 0), MQTTC_OK);
+        snprintf(path, sizeof path, "%s", fs.path);
+        log = read_file(path, &len);
+        uint32_t magic = log && len >= FILE_HEAD ? magic_of(log) : 0;
+        free(log);
+        size_t k = record_bytes(payload, variant ? magic ^ 0x01020304u : magic, 1, MQTTC_STORED_PUBLISH, 77, inner_pub, pn);
+        size_t on = test_publish_bytes(outer, sizeof outer, "t", payload, k, 1, 0, 0, 1);
+        CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBREL, 2, NULL, 0), MQTTC_OK);
+        CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, 1, outer, on), MQTTC_OK);
+        mqttc_file_store_close(&fs);
+        log = read_file(path, &len);
+        CHECK(log && len == FILE_HEAD + REC + REC + on);
+        if (!log) return;
+        if (variant == 0) {
+            write_file(path, log, len - 4); /* torn: its data's CRC never reached the disk */
+        } else {
+            log[FILE_HEAD + REC + 11] ^= 1u; /* corrupt: a bit of its length flipped */
+            write_file(path, log, len);
+        }
+        CHECK_RC(mqttc_file_store_open(&fs, dir, id, 0), MQTTC_OK);
+        load_all(&fs, &L);
+        CHECK_EQ_INT(fs.skipped, 1);
+        CHECK_MSG(L.n == 1 && L.r[0].kind == MQTTC_STORED_PUBREL, "variant %d: %d records loaded, the last id %u", variant,
+                  L.n, L.n ? L.r[L.n - 1].id : 0);
+        mqttc_file_store_close(&fs);
+        free(log);
+    }
 }
 
 /* End to end: three QoS 2 publishes through the file store, a "crash" (the client dropped
