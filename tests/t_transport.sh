@@ -346,6 +346,12 @@ g_faults_socks() {
         --proxy "socks5h://127.0.0.1:$F_PORT" --timeout-ms 1500
     fault_saw "and the client closes" "the client closed$"
     stop_fault
+    start_fault socks5 --user alice --password s3cret
+    lt "a SOCKS5 user name of 256 bytes (RFC 1929: at most 255): argument" expect "mqtt://localhost:$MQ_PORT" argument \
+        --proxy "socks5h://$(printf 'u%.0s' $(seq 256)):pw@127.0.0.1:$F_PORT"
+    lt "a broker name of 256 bytes through socks5h (at most 255): argument" \
+        expect "mqtt://$(printf 'h%.0s' $(seq 256)):1883" argument --proxy "socks5h://alice:s3cret@127.0.0.1:$F_PORT"
+    stop_fault
     start_fault socks5 --early
     lt "SOCKS5 reply and CONNACK in one send: the reply is read to its end, no further" \
         roundtrip "mqtt://broker.example:1883" --proxy "socks5h://127.0.0.1:$F_PORT" --big 0
@@ -457,6 +463,28 @@ g_faults_ws() {
     start_fault ws --fault empty-frames
     lt "empty binary frames around the CONNACK" hold "ws://127.0.0.1:$F_PORT/mqtt" --ms 300
     stop_fault
+    # options.ws_path and _headers go into the upgrade request: a line break in either is
+    # refused, and so is a path that is no request-target (origin-form starts with '/', RFC
+    # 9112 3.2.1): refused (argument), or never sent as it is.
+    start_fault ws
+    lt "options.ws_path with CR LF (header injection): argument" expect "127.0.0.1:$F_PORT" argument \
+        --ws-path $'/a\nX-Injected: 1'
+    lt "options.ws_headers not ending in CR LF: argument" expect "127.0.0.1:$F_PORT" argument \
+        --ws-path /mqtt --ws-headers "X-No-End: 1"
+    stop_fault
+    local path
+    for path in "" mqtt; do
+        start_fault ws
+        LT_N=$((LT_N + 1))
+        timeout 60 $VALGRIND "$LT" hold "127.0.0.1:$F_PORT" --ws-path "$path" --ms 100 >"$W/lt.$LT_N.log" 2>&1
+        sed 's/^/    /' "$W/lt.$LT_N.log"
+        if grep -qE "connect: argument|mqttc_init: argument" "$W/lt.$LT_N.log"; then ok "options.ws_path '$path': refused"
+        elif grep -qE "upgrade GET [^/]" "$F_LOG"; then
+            not_ok "options.ws_path '$path': refused, or sent as a request-target that starts with /"
+            grep "upgrade" "$F_LOG" | sed 's/^/      /'
+        else ok "options.ws_path '$path': sent as a request-target that starts with /"; fi
+        stop_fault
+    done
     # A fragment is no part of a WebSocket URI [RFC 6455 3: '#' MUST be escaped as %23] and
     # never part of a request-target [RFC 9112 3.2]: refused (argument) or left out, never sent.
     start_fault ws
