@@ -4,6 +4,8 @@
      live_transport roundtrip TARGET [OPTION...]   QoS 0, 1, 2 and 1 MiB (QoS 2) to ourselves
      live_transport expect TARGET ERROR [OPTION...] the connect fails with ERROR (errname)
      live_transport hold TARGET [OPTION...]          connect, run --ms, count messages, end
+     live_transport abort TARGET [OPTION...]         start the connect, run --ms, then deinit
+                                                     (or, with --disconnect, disconnect first)
    TARGET is a URL (mqttc_connect_url) or host:port (mqttc_connect_start). Options:
      --proxy URL          options.proxy
      --ws-path PATH       options.ws_path (host:port targets)
@@ -34,7 +36,7 @@ typedef struct args {
     const char *scenario, *target, *error, *detail;
     const char *proxy, *ws_path, *ca, *user, *pass;
     char *ws_headers;
-    int secure, reason, has_reason, messages, keepalive_s;
+    int secure, reason, has_reason, messages, keepalive_s, is_disconnect;
     unsigned timeout_ms;
     long big, ms;
 } args;
@@ -92,6 +94,7 @@ static int parse(args *a, int argc, char **argv) {
     for (; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--secure")) { a->secure = 1; continue; }
+        if (!strcmp(o, "--disconnect")) { a->is_disconnect = 1; continue; }
         if (!v) return 0;
         i++;
         if (!strcmp(o, "--proxy")) a->proxy = v;
@@ -136,8 +139,8 @@ static void options(const args *a, mqttc_options *o, inbox *b) {
     o->password_len = a->pass ? strlen(a->pass) : 0;
 }
 
-/* Starts the connect to TARGET and waits for CONNACK: the result of mqttc_connect_wait. */
-static int dial(mqttc_client *c, const args *a) {
+/* Starts the connect to TARGET: mqttc_connect_url or mqttc_connect_start. */
+static int dial_start(mqttc_client *c, const args *a) {
     int rc;
     if (strstr(a->target, "://")) rc = mqttc_connect_url(c, a->target, mqttc_now_ms());
     else {
@@ -148,6 +151,12 @@ static int dial(mqttc_client *c, const args *a) {
         host[colon - a->target] = '\0';
         rc = mqttc_connect_start(c, host, atoi(colon + 1), mqttc_now_ms());
     }
+    return rc;
+}
+
+/* Starts the connect and waits for CONNACK: the result of mqttc_connect_wait. */
+static int dial(mqttc_client *c, const args *a) {
+    int rc = dial_start(c, a);
     return rc == MQTTC_OK ? mqttc_connect_wait(c) : rc;
 }
 
@@ -271,15 +280,38 @@ static void scenario_hold(const args *a) {
     free(b.data);
 }
 
+/* A connect given up while a stage's handshake waits (a proxy or a server that says
+   nothing): deinit, or disconnect and the loop's end, frees all of it (Valgrind checks). */
+static void scenario_abort(const args *a) {
+    mqttc_client c;
+    mqttc_options o;
+    inbox b = {0};
+    options(a, &o, &b);
+    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
+    int rc = dial_start(&c, a);
+    verdict("the connect started", rc == MQTTC_OK, "%s", mqttc_errname(rc));
+    RUN_UNTIL(&c, 0, a->ms);
+    verdict("still in the handshake", mqttc_state(&c) != MQTTC_STATE_CONNECTED && mqttc_error(&c) == MQTTC_OK,
+            "state %d, error %s", mqttc_state(&c), mqttc_errname(mqttc_error(&c)));
+    if (a->is_disconnect) {
+        CHECK_RC(mqttc_disconnect(&c), MQTTC_OK);
+        rc = mqttc_run(&c);
+        verdict("disconnect ends the half-made connection", rc == MQTTC_ERR_DISCONNECT, "%s", mqttc_errname(rc));
+    }
+    mqttc_deinit(&c);
+    free(b.data);
+}
+
 int main(int argc, char **argv) {
     args a;
     if (!parse(&a, argc, argv)) {
-        fprintf(stderr, "usage: live_transport roundtrip|expect|hold TARGET [ERROR] [OPTION...]\n");
+        fprintf(stderr, "usage: live_transport roundtrip|expect|hold|abort TARGET [ERROR] [OPTION...]\n");
         return 2;
     }
     if (!strcmp(a.scenario, "roundtrip")) scenario_roundtrip(&a);
     else if (!strcmp(a.scenario, "expect")) scenario_expect(&a);
     else if (!strcmp(a.scenario, "hold")) scenario_hold(&a);
+    else if (!strcmp(a.scenario, "abort")) scenario_abort(&a);
     else {
         fprintf(stderr, "unknown scenario %s\n", a.scenario);
         return 2;

@@ -352,6 +352,16 @@ g_faults_socks() {
     lt "a broker name of 256 bytes through socks5h (at most 255): argument" \
         expect "mqtt://$(printf 'h%.0s' $(seq 256)):1883" argument --proxy "socks5h://alice:s3cret@127.0.0.1:$F_PORT"
     stop_fault
+    start_fault socks5 --fault silent
+    lt "given up while SOCKS5 waits, mqtts above it: deinit frees all" abort "mqtts://localhost:$TLS_PORT" \
+        --proxy "socks5h://127.0.0.1:$F_PORT" --ca "$CA" --ms 300
+    lt "given up while SOCKS5 waits, wss above it: disconnect, then deinit" abort "wss://localhost:$WSS_PORT/mqtt" \
+        --proxy "socks5h://127.0.0.1:$F_PORT" --ca "$CA" --ms 300 --disconnect
+    start_sub silent ours --proxy "socks5h://127.0.0.1:$F_PORT" -L "wss://localhost:$WSS_PORT/t" --cafile "$CA" -W 1
+    reap silent
+    expect_eq "mqttc-sub -W 1 while the proxy says nothing: 255, as mosquitto_sub's -W before a connection" \
+        255 "${RC[silent]}"
+    stop_fault
     start_fault socks5 --early
     lt "SOCKS5 reply and CONNACK in one send: the reply is read to its end, no further" \
         roundtrip "mqtt://broker.example:1883" --proxy "socks5h://127.0.0.1:$F_PORT" --big 0
@@ -383,6 +393,10 @@ g_faults_http() {
     lt "an HTTP proxy that never answers: timeout (connect_timeout_ms)" expect "mqtt://localhost:$MQ_PORT" timeout \
         --proxy "http://127.0.0.1:$F_PORT" --timeout-ms 1500
     fault_saw "and the client closes" "the client closed$"
+    stop_fault
+    start_fault http --fault silent
+    lt "given up while HTTP CONNECT waits: deinit frees all" abort "ws://localhost:$WS_PORT/mqtt" \
+        --proxy "http://u:p@127.0.0.1:$F_PORT" --ms 300
     stop_fault
     start_fault http --early
     lt "HTTP 200 and CONNACK in one send: the answer is read to its end, no further" \
@@ -449,6 +463,14 @@ g_faults_ws() {
     lt "a WebSocket upgrade never answered: timeout (connect_timeout_ms)" expect "ws://127.0.0.1:$F_PORT/mqtt" timeout \
         --timeout-ms 1500
     fault_saw "and the client closes" "the client closed$"
+    lt "given up while the upgrade waits: deinit frees all" abort "ws://127.0.0.1:$F_PORT/mqtt" --ms 300
+    lt "given up while the upgrade waits: disconnect, then deinit" abort "ws://127.0.0.1:$F_PORT/mqtt" --ms 300 --disconnect
+    start_sub silent ours -L "ws://127.0.0.1:$F_PORT/t" -W 1
+    reap silent
+    start_sub silentm mosq -h 127.0.0.1 -p "$F_PORT" -t t -W 1
+    reap silentm
+    expect_eq "mqttc-sub -W 1 while the upgrade waits exits as mosquitto_sub -W 1 with no CONNACK" \
+        "${RC[silentm]}" "${RC[silent]}"
     stop_fault
     start_fault ws
     lt "keepalive over WebSocket: PINGREQ and PINGRESP in frames" hold "ws://127.0.0.1:$F_PORT/mqtt" --keepalive 1 --ms 3500
