@@ -130,13 +130,17 @@ sub_gets() {
 # ---- ws: mosquitto's websockets listeners ----
 
 # mqttc-sub -L ws:// stays connected as mosquitto_sub does: its broker restarts (on the same
-# websockets port) and it dials the same URL again, subscribes again and gets the next message.
+# websockets port) and it dials the same URL again, through the same SOCKS5 proxy, subscribes
+# again and gets the next message.
 ws_reconnect() {
-    local keep_port=$MQ_PORT keep_pid=$MQ_PID rp i
-    rp=$(free_port)
+    local keep_port=$MQ_PORT keep_pid=$MQ_PID rp i sp
+    rp=$(free_port) sp=$(free_port)
+    microsocks -i 127.0.0.1 -p "$sp" >"$W/microsocks-re.log" 2>&1 &
+    CLEANUP_PIDS+=("$!")
+    wait_port "$sp" || not_ok "reconnect: microsocks listens"
     start_mosquitto "listener $rp 127.0.0.1" "protocol websockets" || { not_ok "reconnect: mosquitto started"; return; }
     wait_port "$rp"
-    start_sub re ours -L "ws://127.0.0.1:$rp/cli/re" -q 1 -C 1 -W 90
+    start_sub re ours --proxy "socks5h://127.0.0.1:$sp" -L "ws://localhost:$rp/cli/re" -q 1 -C 1 -W 90
     if subscribed re; then
         stop_pid "$MQ_PID"
         start_mosquitto "listener $rp 127.0.0.1" "protocol websockets" && wait_port "$rp"
@@ -144,7 +148,7 @@ ws_reconnect() {
             [ "$(grep -c "^Subscribed (mid:" "$W/re.out")" -ge 2 ] && break
             sleep 0.05
         done
-        expect_eq "mqttc-sub -L ws:// dials the URL again after its broker restarted, and subscribes" 2 \
+        expect_eq "mqttc-sub -L ws:// --proxy dials again after its broker restarted, and subscribes" 2 \
             "$(grep -c "^Subscribed (mid:" "$W/re.out")"
         check "re: ours publisher exits 0" pub ours -L "ws://127.0.0.1:$rp/cli/re" -q 1 -m "after the restart"
         reap re
