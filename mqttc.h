@@ -408,7 +408,7 @@ extern "C" {
     X(ERR_PROXY, -43, "proxy", "the proxy could not open the way to the broker (mqttc_reason_code)") \
     X(ERR_PROXYAUTH, -44, "proxyauth", "the proxy refused our credentials or asked for some")  \
     X(ERR_WSHANDSHAKE, -45, "wshandshake", "the WebSocket upgrade failed")                     \
-    X(ERR_WEBSOCKET, -46, "websocket", "WebSocket protocol error, or the server closed the WebSocket")
+    X(ERR_WEBSOCKET, -46, "websocket", "WebSocket protocol error (a text, masked or malformed frame)")
 
 enum {
 #define MQTTC__ENUM(name, value, shortname, text) MQTTC_##name = value,
@@ -835,8 +835,10 @@ typedef struct mqttc_stored {
 /* Four calls and their context; each returns MQTTC_OK or an error. put keeps r, replacing
    what the store held for the same direction (outgoing or incoming) and packet id; remove
    drops that (is_incoming: the PUBREC kind); load calls each(arg, r) for every record
-   held, in the order they were put, and stops at the first non-zero; flush makes what was
-   put and removed durable (it may do nothing when put and remove already are). */
+   held and stops at the first non-zero; flush makes what was
+   put and removed durable (it may do nothing when put and remove already are). load gives
+   the records in the order their direction and id were first put (a record put again keeps
+   its place): the order the client sends them again in. */
 typedef struct mqttc_store {
     int (*put)(void *ctx, const mqttc_stored *r);
     int (*remove)(void *ctx, int is_incoming, unsigned short packet_id);
@@ -2760,7 +2762,8 @@ static int mqttc__url_parse(const char *s, const char *const *schemes, mqttc__ur
         if ((unsigned char)*p <= ' ' || *p == 0x7f) return MQTTC_ERR_ARG;
         if (*p == '@') at = p; /* the last '@': a password may hold one escaped or not */
     }
-    if (u->scheme < 0 || !mqttc__is_token_text(end)) return MQTTC_ERR_ARG;
+    if (u->scheme < 0 || !mqttc__is_token_text(end) || strchr(end, '#')) return MQTTC_ERR_ARG; /* (no fragment:
+                                                                  RFC 6455 3) */
     u->path = *end ? end : NULL;
     if (at) {
         const char *colon = (const char *)memchr(a, ':', (size_t)(at - a));
@@ -4089,6 +4092,8 @@ static const char *mqttc__chain_options_bad(const mqttc_options *o) {
 #else
     if (!bad && o->ws_headers && (strlen(o->ws_headers) < 2 || strcmp(o->ws_headers + strlen(o->ws_headers) - 2, "\r\n")))
         bad = "options.ws_headers"; /* each line ends in CR LF */
+    if (!bad && o->ws_path && (o->ws_path[0] != '/' || strchr(o->ws_path, '#')))
+        bad = "options.ws_path"; /* a request path: "/...", no fragment (RFC 6455 3) */
 #endif
     return bad;
 }
@@ -4666,14 +4671,24 @@ static int mqttc__still_fits(const mqttc_client *c, const mqttc__rec *r) {
     return MQTTC_OK;
 }
 
-/* After CONNACK, in the original order [MQTT-4.6.0-1]: what was written before goes again
-   (PUBLISH with DUP, PUBREL for those past PUBREC [MQTT-4.4.0-1]), then the queue, as far as
-   the window goes (MQTT 5: a new Receive Maximum may be smaller [MQTT-3.3.4-7]); the rest
-   stays held until acks make room. */
+/* After CONNACK [MQTT-4.4.0-1]: first PUBREL for every flow past PUBREC, in PUBREC order
+   [MQTT-4.6.0-4]: the broker counts those as in flight until it has PUBREL (mosquitto drops a
+   QoS 2 PUBLISH past its 20, answering with a reason code a 3.1.1 client cannot see), so
+   they must reach it before anything new. Then, in the original order [MQTT-4.6.0-1], what
+   was written before (PUBLISH with DUP) and the queue, as far as the window goes (MQTT 5: a
+   new Receive Maximum may be smaller [MQTT-3.3.4-7]); the rest stays held until acks make
+   room. */
 static int mqttc__resend(mqttc_client *c) {
     mqttc__rec *r;
     unsigned budget = mqttc__window(c);
     size_t off = 0;
+    for (; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
+        if (r->kind != MQTTC__AWAIT_PUBCOMP) continue;
+        int rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+        if (rc != MQTTC_OK) return rc;
+        if (budget) budget--; /* each flow takes one */
+    }
+    off = 0;
     while ((r = mqttc__rec_at(&c->inflight, off)) != NULL) {
         int rc = MQTTC_OK, is_publish = r->kind == MQTTC__AWAIT_PUBACK || r->kind == MQTTC__AWAIT_PUBREC;
         if (is_publish && (rc = mqttc__still_fits(c, r)) != MQTTC_OK) {
@@ -4685,12 +4700,10 @@ static int mqttc__resend(mqttc_client *c) {
             c->held++;
         } else if (is_publish && budget) {
             rc = mqttc__write_publish(c, off);
-        } else if (r->kind == MQTTC__AWAIT_PUBCOMP) {
-            rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
+            budget--;
         }
-        r = mqttc__rec_at(&c->inflight, off);
-        if ((is_publish || r->kind == MQTTC__AWAIT_PUBCOMP) && budget) budget--; /* each flow takes one */
         if (rc != MQTTC_OK) return rc;
+        r = mqttc__rec_at(&c->inflight, off);
         off += r->size;
     }
     return MQTTC_OK;
@@ -6572,10 +6585,19 @@ static void mqttc__fs_drop(mqttc_file_store *fs, long i) {
     fs->count--;
 }
 
-/* The index after a put: the entry replaced, at the end (the order things were put). */
+/* The index after a put: a new entry at the end, a replaced one where it was: the load
+   gives the flows in the order they began, which is the order to send them again in
+   [MQTT-4.6.0-1] (a PUBLISH put again once written, or its PUBREL, keeps its place). */
 static int mqttc__fs_index(mqttc_file_store *fs, int kind, unsigned short id, uint64_t offset, uint32_t len) {
     long i = mqttc__fs_find(fs, mqttc__fs_is_incoming(kind), id);
-    if (i >= 0) mqttc__fs_drop(fs, i);
+    if (i >= 0) {
+        mqttc__fs_entry *e = &fs->entries[i];
+        fs->live_bytes += (uint64_t)len - e->len;
+        e->offset = offset;
+        e->len = len;
+        e->kind = (unsigned char)kind;
+        return MQTTC_OK;
+    }
     if (fs->count == fs->cap) {
         size_t cap = fs->cap ? fs->cap * 2 : 16;
         mqttc__fs_entry *e = (mqttc__fs_entry *)MQTTC_REALLOC(fs->entries, cap * sizeof *e);

@@ -613,10 +613,10 @@ TEST(resume_session_present) {
     step(&c, 1);
     size_t pos = 0;
     CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_CONNECT);
+    CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBREL && p.packet_id == 11); /* PUBREL first */
     CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBLISH && p.packet_id == 7 && p.dup && p.qos == 1);
     CHECK(p.raw.publish.payload_len == 5 && memcmp(p.raw.publish.payload, "seven", 5) == 0);
     CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBLISH && p.packet_id == 9 && p.dup && p.qos == 2);
-    CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBREL && p.packet_id == 11);
     CHECK(!test_next_sent(&l, &pos, &p));
     /* the broker sends incoming 5 again (DUP): PUBREC, not delivered */
     unsigned char b[128];
@@ -916,7 +916,7 @@ TEST(crc32_is_ieee) {
     CHECK_EQ_INT(mqttc__crc32(0, NULL, 0), 0);
 }
 
-/* put / remove / load in order; replacing moves a record to the end; outgoing and incoming
+/* put / remove / load in order; a record put again keeps its place; outgoing and incoming
    ids are apart; closed and opened again: the same. */
 TEST(file_store_round_trip_and_reopen) {
     mqttc_file_store fs;
@@ -934,7 +934,7 @@ TEST(file_store_round_trip_and_reopen) {
     CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBREC, 4, NULL, 0), MQTTC_OK); /* incoming 4: apart */
     CHECK_RC(fs.store.remove(fs.store.ctx, 0, 1), MQTTC_OK);
     CHECK_RC(fs.store.remove(fs.store.ctx, 0, 99), MQTTC_OK); /* nothing held: fine */
-    CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, 3, "three", 5), MQTTC_OK); /* replaces PUBREL 3 */
+    CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, 3, "three", 5), MQTTC_OK); /* replaces PUBREL 3, in its place */
     CHECK_RC(fs_put(&fs, 0, 5, NULL, 0), MQTTC_ERR_ARG);
     CHECK_RC(fs_put(&fs, 4, 5, NULL, 0), MQTTC_ERR_ARG);
     CHECK_RC(fs.store.flush(fs.store.ctx), MQTTC_OK);
@@ -942,9 +942,9 @@ TEST(file_store_round_trip_and_reopen) {
         load_all(&fs, &L);
         CHECK_EQ_INT(L.n, 4);
         CHECK(rec_eq(&L.r[0], MQTTC_STORED_PUBREC, 2, NULL, 0));
-        CHECK(rec_eq(&L.r[1], MQTTC_STORED_PUBLISH, 4, "four", 4));
-        CHECK(rec_eq(&L.r[2], MQTTC_STORED_PUBREC, 4, NULL, 0));
-        CHECK(rec_eq(&L.r[3], MQTTC_STORED_PUBLISH, 3, "three", 5));
+        CHECK(rec_eq(&L.r[1], MQTTC_STORED_PUBLISH, 3, "three", 5));
+        CHECK(rec_eq(&L.r[2], MQTTC_STORED_PUBLISH, 4, "four", 4));
+        CHECK(rec_eq(&L.r[3], MQTTC_STORED_PUBREC, 4, NULL, 0));
         mqttc_file_store_close(&fs);
         CHECK_RC(mqttc_file_store_open(&fs, dir, "rt", 0), MQTTC_OK);
         CHECK_EQ_INT(fs.skipped, 0);
@@ -955,7 +955,7 @@ TEST(file_store_round_trip_and_reopen) {
     CHECK_RC(mqttc_file_store_open(&fs, dir, "rt", 0), MQTTC_OK);
     load_all(&fs, &L);
     CHECK_EQ_INT(L.n, 2);
-    CHECK(rec_eq(&L.r[0], MQTTC_STORED_PUBLISH, 4, "four", 4) && rec_eq(&L.r[1], MQTTC_STORED_PUBLISH, 3, "three", 5));
+    CHECK(rec_eq(&L.r[0], MQTTC_STORED_PUBLISH, 3, "three", 5) && rec_eq(&L.r[1], MQTTC_STORED_PUBLISH, 4, "four", 4));
     mqttc_file_store_close(&fs);
 }
 
@@ -1049,7 +1049,7 @@ TEST(file_store_compaction) {
     loaded L;
     const char *dir = fresh_dir();
     static unsigned char data[1024];
-    int live_id[16], live_n = 0; /* the model: ids live, in the order put */
+    int live_id[16], live_n = 0; /* the model: ids live, in the order first put (a put again keeps its place) */
     CHECK_RC(mqttc_file_store_open(&fs, dir, "compact", 60000), MQTTC_OK);
     uint64_t worst = 0;
     for (int i = 0; i < 10000; i++) {
@@ -1065,12 +1065,9 @@ TEST(file_store_compaction) {
                 }
         } else {
             CHECK_RC(fs_put(&fs, MQTTC_STORED_PUBLISH, id, data, sizeof data), MQTTC_OK);
-            for (int j = 0; j < live_n; j++)
-                if (live_id[j] == id) {
-                    memmove(live_id + j, live_id + j + 1, (size_t)(live_n - j - 1) * sizeof *live_id);
-                    live_n--;
-                }
-            live_id[live_n++] = id;
+            int held = 0;
+            for (int j = 0; j < live_n; j++) held |= live_id[j] == id;
+            if (!held) live_id[live_n++] = id;
         }
         uint64_t live = (uint64_t)live_n * (REC + sizeof data);
         struct stat st;
@@ -1333,9 +1330,9 @@ TEST(file_store_with_the_client_across_a_crash) {
     step(&c, 1);
     size_t pos = 0;
     CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_CONNECT);
+    CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBREL && p.packet_id == ids[1]); /* PUBREL first */
     CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBLISH && p.packet_id == ids[0] && p.dup && p.qos == 2);
     CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBLISH && p.packet_id == ids[2] && p.dup && p.qos == 2);
-    CHECK(test_next_sent(&l, &pos, &p) && p.type == MQTTC_PUBREL && p.packet_id == ids[1]);
     CHECK(!test_next_sent(&l, &pos, &p));
     test_feed_ack(&l, MQTTC_PUBCOMP, ids[1]);
     for (int i = 0; i < 3; i += 2) {

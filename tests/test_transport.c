@@ -273,6 +273,18 @@ TEST(bad_transport_options_at_init) {
         CHECK_RC(mqttc_init(&c, &o), MQTTC_ERR_ARG);
         CHECK_MSG(strcmp(mqttc_bad_arg(&c), "options.ws_headers") == 0, "\"%s\"", mqttc_bad_arg(&c));
     }
+    static const char *const bad_paths[] = {"", "mqtt", "/a#b", NULL}; /* a request path, no fragment */
+    for (int i = 0; bad_paths[i]; i++) {
+        memset(&o, 0, sizeof o);
+        o.ws_path = bad_paths[i];
+        CHECK_RC(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+        CHECK_MSG(strcmp(mqttc_bad_arg(&c), "options.ws_path") == 0, "\"%s\": \"%s\"", bad_paths[i], mqttc_bad_arg(&c));
+    }
+    memset(&o, 0, sizeof o);
+    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK); /* a URL with a fragment: the URL's fault (RFC 6455 3) */
+    CHECK_RC(mqttc_connect_url(&c, "ws://127.0.0.1:1/mqtt#frag", 0), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "url") == 0);
+    mqttc_deinit(&c);
     memset(&o, 0, sizeof o);
     o.ws_path = "/mqtt";
     o.ws_headers = "X-A: 1\r\nX-B: 2\r\n";
