@@ -51,6 +51,7 @@ typedef struct cli_config {
     /* transports (section 8 of mqttc.h): -L ws:// and wss://, --ws-path, --proxy */
     const char *proxy;       /* --proxy: options.proxy (socks5h://, socks5://, http://) */
     const char *ws_path;     /* --ws-path: the WebSocket request path; NULL: "/mqtt" */
+    const char *store_dir;   /* mqttc-pub --store: the file store's directory (section 13) */
     int url_scheme;          /* the last -L's: CLI_URL_NONE, _MQTT or _WS (ws:// and wss://) */
     char *ws_url;            /* with -L ws(s)://: what mqttc_connect_url dials (cli_check) */
     /* mqttc-pub */
@@ -243,7 +244,7 @@ static int cli_set_mode(cli_config *cfg, int mode, const char *message) {
 static int cli_takes_value(const char *opt) {
     static const char with_value[] = " -h -p -i -k -u -P -q -L -t -m -f -U -C -W --will-topic --will-payload"
                                      " --will-qos --repeat --repeat-delay --cafile --capath --cert --key"
-                                     " -V --protocol-version -x -F --proxy --ws-path ";
+                                     " -V --protocol-version -x -F --proxy --ws-path --store ";
     char key[32];
     if (strlen(opt) + 3 > sizeof key) return 0;
     snprintf(key, sizeof key, " %s ", opt);
@@ -635,6 +636,10 @@ static int cli_parse_pub(cli_config *cfg, const char *opt, const char *val) {
         cfg->repeat_delay_s = strtod(val, &end);
         if (end == val || *end || !(cfg->repeat_delay_s >= 0))
             return cli_usage_error(cfg, "--repeat-delay argument must be >=0.0.", NULL);
+        return 0;
+    }
+    if (!strcmp(opt, "--store")) { /* ours: QoS 1/2 messages kept across a crash */
+        cfg->store_dir = val;
         return 0;
     }
     if (!strcmp(opt, "-l")) return cli_set_mode(cfg, CLI_MSG_LINES, NULL);

@@ -20,7 +20,7 @@ static const char usage[] =
     "                 [-d] [--quiet] [--will-topic topic [--will-payload payload]\n"
     "                 [--will-qos qos] [--will-retain]]\n"
     "                 [-V protocol-version] [-x session-expiry] [-D command identifier value]\n"
-    "                 [--proxy URL] [--ws-path path]\n\n"
+    "                 [--proxy URL] [--ws-path path] [--store dir]\n\n"
     " -t : mqtt topic to publish to.\n"
     " -m : message payload to send.\n"
     " -f : send the contents of a file as the message.\n"
@@ -30,7 +30,11 @@ static const char usage[] =
     " -q : quality of service level to use for all messages. Defaults to 0.\n"
     " -r : message should be retained.\n"
     " --repeat : with -m, -f, -n or -s, publish the message N times.\n"
-    " --repeat-delay : wait this many seconds between repeats. Defaults to 0.\n\n"
+    " --repeat-delay : wait this many seconds between repeats. Defaults to 0.\n"
+    " --store : (mqttc's own, not mosquitto_pub's) keep every QoS 1 and 2 message in this\n"
+    "           directory until the broker acknowledges it, on disk before it is sent: after\n"
+    "           a crash the next mqttc-pub with the same -i sends what was left. Needs -i;\n"
+    "           implies -c (the broker keeps its half of the session).\n\n"
     "Exits 0 once every message is complete: written (QoS 0) or acknowledged by the broker\n"
     "(QoS 1 and 2); 1 if acknowledgements are still missing 10 s after the last message.\n"
     "With -l a lost connection is made again every second (QoS 1 and 2 lines wait for it);\n"
@@ -321,6 +325,28 @@ int main(int argc, char **argv) {
         return 1; /* as mosquitto_pub, --help too exits 1 */
     }
     cli_options(&cfg, &o);
+    mqttc_file_store store;
+    int has_store = 0;
+    if (cfg.store_dir) { /* opened before mqttc_init, which loads what it holds */
+        if (!cfg.id) {
+            cli_error(&cfg, "--store needs -i: the store is kept per client id.", NULL);
+            free(message);
+            cli_free(&cfg);
+            return 1;
+        }
+        int src = mqttc_file_store_open(&store, cfg.store_dir, cfg.id, 0);
+        if (src != MQTTC_OK) {
+            cli_error(&cfg, src == MQTTC_ERR_BUSY ? "The store in %s is in use by another mqttc-pub -i of that id."
+                                                  : "Cannot open the store in %s.", cfg.store_dir);
+            free(message);
+            cli_free(&cfg);
+            return 1;
+        }
+        if (store.skipped) fprintf(stderr, "Warning: the store skipped %u damaged record(s): %s.\n", store.skipped, store.problem);
+        has_store = 1;
+        o.store = &store.store;
+        o.no_clean_session = 1;
+    }
     memset(&p, 0, sizeof p);
     p.cfg = &cfg;
     o.on_published = on_published;
@@ -340,6 +366,7 @@ int main(int argc, char **argv) {
         exit_code = publish_all(&c, &p, message, message_len);
     }
     mqttc_deinit(&c);
+    if (has_store) mqttc_file_store_close(&store);
     free(message);
     cli_free(&cfg);
     return exit_code;

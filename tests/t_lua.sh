@@ -103,6 +103,7 @@ run_variant() {
     lua_suite "$v" readme "readme" BROKER_PORT="$mb"
     lua_suite "$v" create "create (MQTT 5)" BROKER_PORT="$mq" MINIBROKER="$B/minibroker"
     lua_suite "$v" transports "transports" BROKER_PORT="$WS_MQ_PORT"
+    lua_suite "$v" store "store" BROKER_PORT="$mq"
     echo "$T_PASS $T_FAIL" >"$TMP/count.$v"
 }
 

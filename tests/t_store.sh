@@ -132,6 +132,37 @@ check "QoS 2, broker stopped and started too: nothing twice but mosquitto's own 
     test "$COUNT_DUP" -le "$RESENT"
 expect_eq "QoS 2, broker stopped and started too: nothing arrives that was never sent" 0 "$COUNT_BAD"
 
+# mqttc-pub --store (our extension): QoS 1 lines sent to a broker that answers CONNECT and
+# then nothing (so none is acknowledged) stay in the store; mqttc-pub is SIGKILLed; the next
+# mqttc-pub with the same -i and --store sends them to mosquitto (a new session there: QoS 1
+# goes again as new, section 12).
+SILENT_PORT=$(free_port)
+python3 -c 'import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+def serve(c):
+    c.recv(4096); c.sendall(bytes([0x20, 2, 0, 0]))  # CONNACK, then only reads
+    while c.recv(4096): pass
+while True: threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()' "$SILENT_PORT" &
+CLEANUP_PIDS+=("$!")
+wait_port "$SILENT_PORT"
+( for i in 1 2 3 4 5; do echo "line $i"; done; sleep 30 ) |
+    "$B/mqttc-pub" -h 127.0.0.1 -p "$SILENT_PORT" -l -q 1 -i clipub --store "$DIR" -t store/cli >"$TMP/cli1.out" 2>&1 &
+CLI_PID=$!
+sleep 1.5
+kill -9 "$CLI_PID" 2>/dev/null
+wait "$CLI_PID" 2>/dev/null
+check "mqttc-pub --store: the killed run left its 5 lines in the store" grep -c 'line 5' "$DIR/clipub/log"
+$VALGRIND "$B/mqttc-pub" -h 127.0.0.1 -p "$MQ_PORT" -n -q 1 -i clipub --store "$DIR" -t store/cli >"$TMP/cli2.out" 2>&1
+expect_eq "mqttc-pub --store: the next run exits 0 (Valgrind-clean)" 0 "$?"
+for _ in $(seq 1 50); do [ "$(grep -c '^store/cli line' "$SUB_OUT")" -ge 5 ] && break; sleep 0.1; done
+expect_eq "mqttc-pub --store: the next run sent the 5 lines the killed one had sent and not seen acknowledged" \
+    "line 1|line 2|line 3|line 4|line 5" "$(sed -n 's|^store/cli \(line .*\)|\1|p' "$SUB_OUT" | sort | paste -sd'|')"
+"$B/mqttc-pub" -h 127.0.0.1 -p "$MQ_PORT" -n -q 1 -i clipub --store "$DIR" -t store/cli >"$TMP/cli3.out" 2>&1
+sleep 0.5
+expect_eq "mqttc-pub --store: a third run has nothing left to send again" 5 "$(grep -c '^store/cli line' "$SUB_OUT")"
+check "mqttc-pub --store without -i is refused" sh -c "! '$B/mqttc-pub' -p $MQ_PORT -n -t x --store '$DIR' 2>/dev/null"
+
 stream k2 2 9
 check "QoS 2, broker SIGKILLed too: the last run drains under Valgrind" grep -q '^drained' "$TMP/k2.final"
 expect_eq "QoS 2, broker SIGKILLed too: the last run exits 0" 0 "$(cat "$TMP/k2.final.rc")"
