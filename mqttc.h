@@ -6645,6 +6645,13 @@ static int mqttc__fs_write_record(int fd, uint64_t at, uint32_t magic, int op, i
     mqttc__put32be(head + 8, len);
     mqttc__put32be(head + 12, mqttc__crc32(0, head, 12));
     mqttc__put32be(tail, mqttc__crc32(0, data, len));
+    unsigned char one[512]; /* a small record goes in one write */
+    if (MQTTC__FS_HEAD + len + MQTTC__FS_TAIL <= sizeof one) {
+        memcpy(one, head, sizeof head);
+        if (len) memcpy(one + MQTTC__FS_HEAD, data, len);
+        memcpy(one + MQTTC__FS_HEAD + len, tail, sizeof tail);
+        return mqttc__fs_write_all(fd, one, MQTTC__FS_HEAD + len + MQTTC__FS_TAIL, at);
+    }
     int rc = mqttc__fs_write_all(fd, head, sizeof head, at);
     if (rc == MQTTC_OK && len) rc = mqttc__fs_write_all(fd, data, len, at + MQTTC__FS_HEAD);
     if (rc == MQTTC_OK) rc = mqttc__fs_write_all(fd, tail, sizeof tail, at + MQTTC__FS_HEAD + len);

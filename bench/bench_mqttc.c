@@ -7,6 +7,8 @@
    path (the broker's CONNACK properties, its Receive Maximum as the window, no aliases).
    bench_mqttcws (-DBENCH_WS, "mqttcws") connects to ws://127.0.0.1:PORT/mqtt instead: MQTT
    3.1.1 over the WebSocket stage, PORT a websockets listener (pub0, pub1, rtt).
+   bench_mqttcstore (-DBENCH_STORE, "mqttcstore") adds the file store (section 13) in a fresh
+   directory under /tmp, synced every BENCH_STORE_FLUSH_MS (default 100) ms (pub1).
      pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
                  many leave in one write; the documented way to send a batch
      sub0, rtt   not corked: a lone publish is written through at once */
@@ -21,6 +23,17 @@
 static const char *CLIENT = "mqttc5";
 #elif defined(BENCH_WS)
 static const char *CLIENT = "mqttcws";
+#elif defined(BENCH_STORE)
+static const char *CLIENT = "mqttcstore";
+static mqttc_file_store store; /* (one client per run: pub1) */
+static char bench_store_dir[64];
+
+static void bench_store_cleanup(void) {
+    char cmd[128];
+    mqttc_file_store_close(&store);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", bench_store_dir);
+    if (system(cmd) != 0) fprintf(stderr, "bench_mqttcstore: could not remove %s\n", bench_store_dir);
+}
 #else
 static const char *CLIENT = "mqttc";
 #endif
@@ -76,7 +89,20 @@ static void client_open(mqttc_client *c, counts *k, int port) {
     o.on_message = on_message;
     o.on_published = on_published;
     o.user = k;
+#ifdef BENCH_STORE
+    char dir[] = "/tmp/mqttc-bench-store.XXXXXX", id[32];
+    const char *ms = getenv("BENCH_STORE_FLUSH_MS");
+    if (!mkdtemp(dir)) bench_die(CLIENT, "mkdtemp");
+    snprintf(id, sizeof id, "bench%ld", (long)getpid());
+    check(mqttc_file_store_open(&store, dir, id, ms ? (unsigned)atoi(ms) : 100u), "store");
+    o.client_id = id;
+    o.store = &store.store;
     check(mqttc_init(c, &o), "init");
+    snprintf(bench_store_dir, sizeof bench_store_dir, "%s", dir);
+    atexit(bench_store_cleanup); /* (the store and its directory go when the run ends) */
+#else
+    check(mqttc_init(c, &o), "init");
+#endif
 #ifdef BENCH_WS
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/mqtt", port);

@@ -10,7 +10,17 @@
 #include <MQTTAsync.h>
 #include <pthread.h>
 
+#ifdef BENCH_PAHO_STORE
+static const char *CLIENT = "pahostore"; /* MQTTCLIENT_PERSISTENCE_DEFAULT: Paho's files */
+static char paho_dir[] = "/tmp/mqttc-bench-paho.XXXXXX";
+static void paho_dir_remove(void) {
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", paho_dir);
+    if (system(cmd) != 0) fprintf(stderr, "bench_pahostore: could not remove %s\n", paho_dir);
+}
+#else
 static const char *CLIENT = "paho";
+#endif
 static unsigned char payload[BENCH_PAYLOAD_LEN];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
@@ -83,7 +93,15 @@ static MQTTAsync client_new(int port, const char *id) {
     MQTTAsync h;
     char uri[64];
     snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", port);
+#ifdef BENCH_PAHO_STORE
+    static int made;
+    if (!made && !mkdtemp(paho_dir)) bench_die(CLIENT, "mkdtemp");
+    if (!made) atexit(paho_dir_remove);
+    made = 1;
+    check(MQTTAsync_create(&h, uri, id, MQTTCLIENT_PERSISTENCE_DEFAULT, paho_dir), "create");
+#else
     check(MQTTAsync_create(&h, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL), "create");
+#endif
     check(MQTTAsync_setCallbacks(h, NULL, on_lost, on_message, NULL), "setCallbacks");
     return h;
 }

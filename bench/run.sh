@@ -28,7 +28,7 @@ else
 fi
 RUN_TIMEOUT=200 # seconds for one program; each also stops itself after BENCH_TIMEOUT_S
 
-for f in bench_raw bench_mqttc bench_mqttc5 bench_mqttcws bench_mosquitto bench_paho alloc_count.so min_pub min_pub_no5; do
+for f in bench_raw bench_mqttc bench_mqttc5 bench_mqttcws bench_mqttcstore bench_pahostore bench_mosquitto bench_paho alloc_count.so min_pub min_pub_no5; do
     [ -e "$B/$f" ] || { echo "bench/run.sh: $B/$f is missing: run 'make bench'" >&2; exit 1; }
 done
 
@@ -163,6 +163,35 @@ WS_REPORT=$(awk '
 echo "$WS_REPORT"
 echo "bench: WebSocket compared ($((SECONDS - START_S)) s)"
 
+# ---- durable stores, pub1: mqttc with its file store synced every 100 ms (bench_mqttcstore)
+# and Paho C with its file persistence (bench_pahostore), each beside itself without, in a
+# directory under /tmp, interleaved, ROUNDS times ----
+ST_RAW=$WORK/store.txt
+: >"$ST_RAW"
+N_STORE=$((N_PUB1 / 4))
+for round in $(seq 1 "$ROUNDS"); do
+    for c in mqttc mqttcstore paho pahostore; do
+        out=$(BENCH_STORE_FLUSH_MS=100 timeout "$RUN_TIMEOUT" "$B/bench_$c" pub1 "$PORT" "$N_STORE") || { echo "bench/run.sh: $c pub1 failed: $out" >&2; exit 1; }
+        grep '^RESULT ' <<<"$out" | sed 's/^RESULT //' >>"$ST_RAW"
+    done
+done
+ST_REPORT=$(awk '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      k = v["client"]; m[k]++; cpu[k, m[k]] = v["cpu_ns_per_msg"]; rate[k, m[k]] = v["msgs_per_s"] }
+    function median(a, k, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = a[k, i] + 0
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+        return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }
+    END {
+        print "| client | without a store | with its file store | store / without | messages/s with it |"
+        print "|---|---|---|---|---|"
+        a = median(cpu, "mqttc", m["mqttc"]); b = median(cpu, "mqttcstore", m["mqttcstore"])
+        printf "| mqttc (file store, synced every 100 ms) | %.0f ns CPU/msg | %.0f ns CPU/msg | %.2fx | %.0f |\n", a, b, a > 0 ? b / a : 0, median(rate, "mqttcstore", m["mqttcstore"])
+        a = median(cpu, "paho", m["paho"]); b = median(cpu, "pahostore", m["pahostore"])
+        printf "| Paho C (MQTTCLIENT_PERSISTENCE_DEFAULT) | %.0f ns CPU/msg | %.0f ns CPU/msg | %.2fx | %.0f |\n", a, b, a > 0 ? b / a : 0, median(rate, "pahostore", m["pahostore"])
+    }' "$ST_RAW")
+echo "$ST_REPORT"
+echo "bench: durable stores compared ($((SECONDS - START_S)) s)"
+
 # ---- one run of a client under a tool (strace, valgrind), whose words come first ----
 # sub0's messages come from the blaster once the client says READY. Prints the messages
 # the run handled, warm-up included (what a whole-run count is divided by).
@@ -282,6 +311,15 @@ awk -f bench/report.awk "$RAW" "$TRACE" "$PROFILE" "$INFO" "$INSTR" >"$REPORT"
     echo "4 KiB per 100 ms, so a stream from the broker runs at the broker's pace."
     echo
     echo "$WS_REPORT"
+    echo
+    echo "## Durable stores (pub1)"
+    echo
+    echo "pub1 (QoS 1, window 20, $N_STORE messages) with each library's file store, beside the same"
+    echo "program without one, medians of $ROUNDS interleaved runs: mqttc's file store (mqttc.h"
+    echo "section 13) synced every 100 ms (BENCH_STORE_FLUSH_MS), Paho C's default file persistence"
+    echo "(it writes a file per message and removes it at the acknowledgement). Client CPU per message."
+    echo
+    echo "$ST_REPORT"
     echo
     cat <<'EOF'
 ## What each program does

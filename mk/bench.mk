@@ -6,6 +6,7 @@
 BENCH_DIR    := $(BUILD)/bench
 BENCH_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O2 -g -I. -Ibench
 BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mqttc5 $(BENCH_DIR)/bench_mqttcws \
+                $(BENCH_DIR)/bench_mqttcstore $(BENCH_DIR)/bench_pahostore \
                 $(BENCH_DIR)/bench_mosquitto $(BENCH_DIR)/bench_paho $(BENCH_DIR)/alloc_count.so \
                 $(BENCH_DIR)/min_pub $(BENCH_DIR)/min_pub_no5
 
@@ -41,6 +42,12 @@ $(BENCH_DIR)/bench_mosquitto: bench/bench_mosquitto.c bench/bench.h | $(BENCH_DI
 
 $(BENCH_DIR)/bench_paho: bench/bench_paho.c bench/bench.h | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpaho-mqtt3a -lpthread
+
+# durable stores, pub1: mqttc's file store (every 100 ms) and Paho's file persistence
+$(BENCH_DIR)/bench_mqttcstore: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -DBENCH_STORE -o $@ $<
+$(BENCH_DIR)/bench_pahostore: bench/bench_paho.c bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -DBENCH_PAHO_STORE -o $@ $< -lpaho-mqtt3a -lpthread
 
 $(BENCH_DIR)/alloc_count.so: bench/alloc_count.c | $(BENCH_DIR)
 	$(CC) -std=c99 $(WARN) -O2 -shared -fPIC -o $@ $<

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's claims: its complete program compiles as C99 and C++ and works against the
 # broker; its event-loop snippet compiles and runs; the transports snippet through a SOCKS5
-# proxy; the MQTT 5 program works against mosquitto;
+# proxy; the MQTT 5 program works against mosquitto; the store snippet opens a store;
 # `make install` honours PREFIX/DESTDIR.
 . "$(dirname "$0")/lib.sh"
 CC=${CC:-cc}
@@ -136,6 +136,21 @@ expect_eq "README MQTT 5 program exits 0, Valgrind-clean" 0 "$?"
 expect_eq "README MQTT 5 program gets its message with content type and user property" \
     "sensors/temp 21.5|  content type text/plain|  unit = celsius|ended: disconnect" "$(paste -sd'|' "$TMP/v5.out")"
 stop_pid "$MQ_PID"
+
+# The durable store snippet: compiles, opens a store (in place of /var/lib/myapp/mqtt) and
+# loads it into a client, Valgrind-clean; the store's directory is made for the client id.
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on && n==7' README.md >"$TMP/store_body.c"
+{
+    echo '#define MQTTC_IMPLEMENTATION'
+    echo '#include "mqttc.h"'
+    echo 'int main(void) { mqttc_client c;'
+    sed "s|/var/lib/myapp/mqtt|$TMP/store|" "$TMP/store_body.c"
+    echo 'return rc == MQTTC_OK ? 0 : 1; }'
+} >"$TMP/store.c"
+check "README store snippet compiles as C99" \
+    $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. -o "$TMP/store_snippet" "$TMP/store.c"
+check "README store snippet opens its store and inits, Valgrind-clean" $VALGRIND "$TMP/store_snippet"
+check "README store snippet: the store is dir/<client id>/log" test -f "$TMP/store/sensor-17/log"
 
 # make install with PREFIX and DESTDIR
 make --no-print-directory -s install DESTDIR="$TMP/dest" PREFIX=/opt/mq >/dev/null 2>&1
