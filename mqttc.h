@@ -2630,6 +2630,15 @@ static int mqttc__stage_says(mqttc_transport *t, int rc, const char *detail, int
 }
 #endif
 
+/* *t becomes a stage: its calls (a template's), its state ctx, polling what is below it
+   (inner, which holds what *t was). */
+static void mqttc__stage_over(mqttc_transport *t, const mqttc_transport *inner, const mqttc_transport *calls, void *ctx) {
+    *t = *calls;
+    t->fd = inner->fd;
+    t->want = inner->want;
+    t->ctx = ctx;
+}
+
 /* Drives the inner stage's handshake until it is done (*ready set): MQTTC_OK, MQTTC_MORE
    (t->want: what it waits for) or its error. The stage polls the inner one's fd, which
    changes while TCP tries one address after another. */
@@ -3336,14 +3345,9 @@ static int mqttc__tls_stage(mqttc__stages *st, const mqttc_options *o, const mqt
         size_t n = mqttc__alpn_wire(o->tls_alpn, wire, sizeof wire);
         (void)SSL_set_alpn_protos(s->ssl, wire, (unsigned)n);
     }
-    memset(t, 0, sizeof *t);
-    t->send = mqttc__tls_send;
-    t->recv = mqttc__tls_recv;
-    t->handshake = mqttc__tls_handshake;
-    t->close = mqttc__tls_close;
-    t->fd = s->inner.fd;
-    t->want = s->inner.want;
-    t->ctx = s;
+    static const mqttc_transport calls = {mqttc__tls_send, mqttc__tls_recv, mqttc__tls_handshake, mqttc__tls_close,
+                                          -1, 0, NULL, {NULL, NULL}, 0, NULL, 0};
+    mqttc__stage_over(t, &s->inner, &calls, s);
     return MQTTC_OK;
 }
 
@@ -3612,14 +3616,9 @@ static int mqttc__proxy_stage(const mqttc__url *px, const char *host, int port, 
     }
     s->inner = *t;
     s->inner_ready = !t->handshake;
-    memset(t, 0, sizeof *t);
-    t->send = mqttc__proxy_send;
-    t->recv = mqttc__proxy_recv;
-    t->handshake = mqttc__proxy_handshake;
-    t->close = mqttc__proxy_close;
-    t->fd = s->inner.fd;
-    t->want = s->inner.want;
-    t->ctx = s;
+    static const mqttc_transport calls = {mqttc__proxy_send, mqttc__proxy_recv, mqttc__proxy_handshake, mqttc__proxy_close,
+                                          -1, 0, NULL, {NULL, NULL}, 0, NULL, 0};
+    mqttc__stage_over(t, &s->inner, &calls, s);
     return MQTTC_OK;
 }
 
@@ -4033,14 +4032,9 @@ static int mqttc__ws_stage(const char *host, int port, int secure, const char *p
     }
     s->inner = *t;
     s->inner_ready = !t->handshake;
-    memset(t, 0, sizeof *t);
-    t->send = mqttc__ws_send;
-    t->recv = mqttc__ws_recv;
-    t->handshake = mqttc__ws_handshake;
-    t->close = mqttc__ws_close;
-    t->fd = s->inner.fd;
-    t->want = s->inner.want;
-    t->ctx = s;
+    static const mqttc_transport calls = {mqttc__ws_send, mqttc__ws_recv, mqttc__ws_handshake, mqttc__ws_close,
+                                          -1, 0, NULL, {NULL, NULL}, 0, NULL, 0};
+    mqttc__stage_over(t, &s->inner, &calls, s);
     return MQTTC_OK;
 }
 #endif /* MQTTC_NO_WEBSOCKET */

@@ -126,6 +126,11 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round done ($((SECONDS - START_S)) s)"
 done
 
+# the median of a[k, 1..n], for the sections' awk programs below
+AWK_MEDIAN='function median(a, k, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = a[k, i] + 0
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+    return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }'
+
 # ---- MQTT over WebSocket: mqttc to the plain listener and mqttcws to the websockets one,
 # interleaved, ROUNDS times. Not sub0: mosquitto 2.0.11's websockets listener writes about
 # 4 KiB per 100 ms to a client (measured here), so a stream from the broker is the broker's
@@ -145,9 +150,7 @@ done
 WS_REPORT=$(awk '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       k = v["client"] " " v["workload"]; m[k]++; cpu[k, m[k]] = v["cpu_ns_per_msg"]; p50[k, m[k]] = v["p50_us"] }
-    function median(a, k, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = a[k, i] + 0
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
-        return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }
+    '"$AWK_MEDIAN"'
     END {
         print "| workload | mqttc over TCP | mqttc over WebSocket | ws / tcp | target |"
         print "|---|---|---|---|---|"
@@ -178,9 +181,7 @@ done
 ST_REPORT=$(awk '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       k = v["client"]; m[k]++; cpu[k, m[k]] = v["cpu_ns_per_msg"]; rate[k, m[k]] = v["msgs_per_s"] }
-    function median(a, k, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = a[k, i] + 0
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
-        return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }
+    '"$AWK_MEDIAN"'
     END {
         print "| client | without a store | with its file store | store / without | messages/s with it |"
         print "|---|---|---|---|---|"
