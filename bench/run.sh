@@ -186,9 +186,9 @@ ST_REPORT=$(awk '
         print "| client | without a store | with its file store | store / without | messages/s with it |"
         print "|---|---|---|---|---|"
         a = median(cpu, "mqttc", m["mqttc"]); b = median(cpu, "mqttcstore", m["mqttcstore"])
-        printf "| mqttc (file store, synced every 100 ms) | %.0f ns CPU/msg | %.0f ns CPU/msg | %.2fx | %.0f |\n", a, b, a > 0 ? b / a : 0, median(rate, "mqttcstore", m["mqttcstore"])
+        printf "| mqttc (file store, synced every 100 ms) | %.0f ns CPU/msg | %.0f ns CPU/msg | %.2fx | %.0f |\n", a, b, (a > 0 ? b / a : 0), median(rate, "mqttcstore", m["mqttcstore"])
         a = median(cpu, "paho", m["paho"]); b = median(cpu, "pahostore", m["pahostore"])
-        printf "| Paho C (MQTTCLIENT_PERSISTENCE_DEFAULT) | %.0f ns CPU/msg | %.0f ns CPU/msg | %.2fx | %.0f |\n", a, b, a > 0 ? b / a : 0, median(rate, "pahostore", m["pahostore"])
+        printf "| Paho C (MQTTCLIENT_PERSISTENCE_DEFAULT) | %.0f ns CPU/msg | %.0f ns CPU/msg | %.2fx | %.0f |\n", a, b, (a > 0 ? b / a : 0), median(rate, "pahostore", m["pahostore"])
     }' "$ST_RAW")
 echo "$ST_REPORT"
 echo "bench: durable stores compared ($((SECONDS - START_S)) s)"
