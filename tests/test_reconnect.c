@@ -7,6 +7,7 @@
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "test.h"
+#include "tests/dropped.h"
 
 /* ---- links: one per attempt, the broker's bytes scripted per link ---- */
 enum { MAX_LINKS = 64 };
@@ -44,18 +45,6 @@ static void on_status(mqttc_client *c, const mqttc_status *s, void *u) {
     last_retry = s->retry_ms;
     if (override_ms != -2 && s->event != MQTTC_EVENT_CONNECTED) mqttc_set_retry(c, override_ms);
 }
-static int dropped, dropped_why[16];
-static unsigned short dropped_ids[16];
-static void on_dropped(mqttc_client *c, const mqttc_publish_info *m, int why, void *u) {
-    (void)c;
-    (void)u;
-    if (dropped < 16) {
-        dropped_why[dropped] = why;
-        dropped_ids[dropped] = m->packet_id;
-    }
-    dropped++;
-}
-
 static const unsigned char CONNACK_OK[] = {0x20, 0x02, 0x00, 0x00};
 static const unsigned char CONNACK_SP[] = {0x20, 0x02, 0x01, 0x00};
 

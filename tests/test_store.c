@@ -13,6 +13,7 @@
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "test.h"
+#include "tests/dropped.h"
 
 /* ---- the test store ---- */
 
@@ -46,8 +47,7 @@ typedef struct tstore {
     mem_link *link;
 } tstore;
 
-static int delivered, dropped, dropped_why[16];
-static unsigned short dropped_ids[16];
+static int delivered;
 
 static int ts_should_fail(tstore *s, int op, int kind) {
     int *n = op == OP_PUT ? &s->fail_put : op == OP_REMOVE ? &s->fail_remove : &s->fail_flush;
@@ -162,16 +162,6 @@ static void on_message(mqttc_client *c, const mqttc_message *m, void *u) {
     (void)m;
     (void)u;
     delivered++;
-}
-
-static void on_dropped(mqttc_client *c, const mqttc_publish_info *m, int why, void *u) {
-    (void)c;
-    (void)u;
-    if (dropped < 16) {
-        dropped_why[dropped] = why;
-        dropped_ids[dropped] = m->packet_id;
-    }
-    dropped++;
 }
 
 static const unsigned char CONNACK_SP[] = {0x20, 0x02, 0x01, 0x00};
