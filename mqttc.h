@@ -62,10 +62,14 @@ CONTENTS
     MQTTC_NO_PROXY          off       implementation file only: no SOCKS5 / HTTP CONNECT stage
                                       (options.proxy is MQTTC_ERR_ARG). The small build is
                                       MQTTC_NO_MQTT5 MQTTC_NO_RECONNECT MQTTC_NO_WEBSOCKET
-                                      MQTTC_NO_PROXY MQTTC_NO_STORE: under 12 KiB of .text
-                                      for a publisher
+                                      MQTTC_NO_PROXY MQTTC_NO_STORE MQTTC_NO_INDEX: under
+                                      12 KiB of .text for a publisher
     MQTTC_NO_STORE          off       global: no durable store (options.store is MQTTC_ERR_ARG,
                                       the file store is not declared); part of the small build
+    MQTTC_NO_INDEX          off       implementation file only: in-flight records are found by
+                                      a scan and removal moves the rest down: O(window) per
+                                      message, the code of a window of 20; part of the small
+                                      build (default: O(1) at any window, >>session)
     MQTTC_WS_FRAME          65536     implementation file only: the largest WebSocket frame we
                                       send (payload bytes); output is masked in a buffer that
                                       grows to it from 4 KiB as the writes need
@@ -130,6 +134,11 @@ CONTENTS
    MQTTC_OK while the connection lives and the sticky error once it has ended. Output is
    written through at once when the socket is idle (a single publish leaves immediately) and
    coalesced when it is busy or corked (mqttc_cork); mqttc_flush writes what can go now.
+   Without asking, what callbacks send during a step (acks, a bridge's republishes) leaves
+   in one write at the step's end, and publishes made while earlier bytes wait for the
+   socket join them. A loop of publishes outside a step is not delayed to batch it: nothing
+   would send the last of them until the program calls the client again, so each goes
+   through; cork around such a loop to send it in large writes (make bench shows both).
    The timeout is 0 whenever step has work no fd announces, an ended client included, so a
    loop that polls and then steps always sees the end. Flow control: mqttc_pause stops
    reading (TCP back-pressure reaches the broker) while step keeps acks and pings going; a
@@ -140,6 +149,8 @@ CONTENTS
    allocates its buffers at connect time and grows them to the largest packet seen; after
    that no allocation happens per message. Give options.mem / mem_size and it carves every
    buffer out of that block and never allocates (limits then are fixed and explicit).
+   In-flight bookkeeping is O(1) per message at any window up to 65,535 (>>session): an
+   index by packet id, built once 16 records are held, and removal without shifting.
 
 6. ERRORS. Functions return MQTTC_OK (0) or a negative MQTTC_ERR_*; mqttc_errname() gives
    the short stable name ("closed", "pingresp", ...), and mqttc_strerror() a sentence. The
@@ -949,6 +960,20 @@ typedef struct mqttc__buf {
     int is_fixed;                  /* caller memory: never reallocated */
 } mqttc__buf;
 
+/* The in-flight pool's bookkeeping (>>session): removal marks a record dead and the pool is
+   compacted once dead bytes pass half of it; an index finds a record by packet id. Both make
+   every per-message operation O(1), amortised, at any window up to 65,535. */
+typedef struct mqttc__index {
+    uint32_t *slot;     /* open addressing, 1 << bits slots: 0 empty, else offset/16 + 1;
+                           NULL until the pool holds MQTTC__INDEX_FROM records (a scan is
+                           as fast below that, and an idle client allocates nothing) */
+    uint32_t bits;
+    uint32_t live;      /* live records in the pool */
+    uint32_t dead;      /* bytes of dead records not yet compacted away */
+    uint32_t held_from; /* no held PUBLISH lies before this offset */
+    uint32_t walking;   /* walks over the pool under way (they keep offsets): no compaction */
+} mqttc__index;
+
 struct mqttc_client {
     mqttc_options opt;          /* copy, defaults patched in */
     int state;                  /* mqttc_state_id */
@@ -957,6 +982,7 @@ struct mqttc_client {
     mqttc_transport tr;
     mqttc__buf rx, tx;          /* received bytes; bytes waiting to be written */
     mqttc__buf inflight;        /* records of packets awaiting an answer, both directions */
+    mqttc__index fl;            /* the in-flight pool's index and dead bytes */
     mqttc__buf subs;            /* records of per-filter handlers */
     unsigned outgoing_qos;      /* outgoing QoS 1/2 publishes in flight */
     unsigned incoming_qos2;     /* incoming QoS 2 ids awaiting PUBREL */
@@ -2397,8 +2423,9 @@ MQTTC_DEF int mqttc_next_filter(const mqttc_subscribe_info *si, size_t *pos, mqt
 
 /* >>session ------------------------------------------------------------------------------- */
 /* Packets awaiting an answer and per-filter handlers live as records in two pools (byte
-   buffers of variable-length records, compacted on removal): no per-message allocation once
-   a pool has grown to its working size. Records are named by what they wait for. */
+   buffers of variable-length records, compacted on removal; the in-flight pool lazily, with
+   an index: below): no per-message allocation once a pool has grown to its working size.
+   Records are named by what they wait for. */
 enum {
     MQTTC__AWAIT_PUBACK = 1, /* we sent PUBLISH QoS 1; the record holds the packet for resend */
     MQTTC__AWAIT_PUBREC,     /* we sent PUBLISH QoS 2; likewise */
@@ -2512,13 +2539,11 @@ static mqttc__rec *mqttc__rec_first(mqttc__buf *pool, int kind) {
 }
 #endif
 
-/* The record of `kind` with this id, or for kind 0 any outgoing one holding the id. */
+/* The record of `kind` with this id, or NULL (the in-flight pool has mqttc__fl_find). */
 static mqttc__rec *mqttc__rec_find(mqttc__buf *pool, int kind, unsigned short id) {
     mqttc__rec *r;
-    for (size_t off = 0; (r = mqttc__rec_at(pool, off)) != NULL; off += r->size) {
-        if (r->packet_id != id) continue;
-        if (kind ? r->kind == kind : r->kind != MQTTC__AWAIT_PUBREL) return r;
-    }
+    for (size_t off = 0; (r = mqttc__rec_at(pool, off)) != NULL; off += r->size)
+        if (r->packet_id == id && r->kind == kind) return r;
     return NULL;
 }
 
@@ -2558,18 +2583,6 @@ static mqttc__rec *mqttc__handler_find(mqttc__buf *subs, const char *filter, siz
     return mqttc__rec_find_data(subs, MQTTC__HANDLER, filter, len);
 }
 
-/* A currently unused id [MQTT-2.3.1-2]: after the last one, wrapping 65535 -> 1. */
-static int mqttc__next_id(mqttc__buf *inflight, unsigned short *last, unsigned short *id) {
-    for (unsigned tries = 0; tries < 65535u; tries++) {
-        *last = (unsigned short)(*last == 65535u ? 1u : *last + 1u);
-        if (!mqttc__rec_find(inflight, 0, *last)) {
-            *id = *last;
-            return MQTTC_OK;
-        }
-    }
-    return MQTTC_ERR_BUSY;
-}
-
 /* Drops records of the given kinds (a bit mask of 1 << kind). */
 static void mqttc__rec_drop(mqttc__buf *pool, unsigned kinds) {
     mqttc__rec *r;
@@ -2578,6 +2591,213 @@ static void mqttc__rec_drop(mqttc__buf *pool, unsigned kinds) {
         if (kinds & (1u << r->kind)) mqttc__rec_remove(pool, r);
         else off += r->size;
     }
+}
+
+/* ---- the in-flight pool: O(1) by packet id, O(1) amortised removal ----
+   A window may hold 65,535 outgoing flows and as many incoming ones, so nothing per message
+   may scan or shift the pool. Removing a record marks it dead (kind 0) where it lies: walks
+   skip it, and the pool is compacted in one pass once dead bytes pass half of it, which
+   costs each live byte O(1) moves per removal on average. Records keep their order, the
+   order flows began, which resends follow [MQTT-4.6.0-1]. An open-addressing index maps
+   (packet id, direction) to a record's offset; it is rebuilt by compaction. Outgoing ids are
+   unique among outgoing records and incoming ids among PUBREL ones [MQTT-2.3.1-2], so the
+   key names one record. Walks that call out (on_dropped may publish) hold fl.walking, and
+   no compaction moves records under them. Caller memory (options.mem) gets no index: its
+   pools are small and a scan serves. */
+#define MQTTC__INDEX_FROM 16u  /* records before the index is built */
+#define MQTTC__DEAD 0          /* a removed record's kind */
+
+#ifdef MQTTC_NO_INDEX /* the small build: a scan per lookup, O(window); fine for a window of 20 */
+#define MQTTC__HAS_INDEX 0
+static void mqttc__fl_index_put(mqttc_client *c, size_t off) { (void)c; (void)off; }
+static int mqttc__fl_index_build(mqttc_client *c, uint32_t bits) { (void)c; (void)bits; return 0; }
+static void mqttc__fl_index_erase(mqttc_client *c, const mqttc__rec *r) { (void)c; (void)r; }
+#else
+#define MQTTC__HAS_INDEX 1
+static uint32_t mqttc__fl_key(int kind, unsigned short id) {
+    return ((uint32_t)id << 1) | (kind == MQTTC__AWAIT_PUBREL);
+}
+
+static uint32_t mqttc__fl_home(const mqttc__index *ix, uint32_t key) {
+    return (uint32_t)(key * 2654435761u) >> (32u - ix->bits); /* Fibonacci hashing */
+}
+
+static mqttc__rec *mqttc__fl_rec(mqttc_client *c, uint32_t slot) {
+    return (mqttc__rec *)(void *)(c->inflight.p + (size_t)(slot - 1u) * MQTTC__ALIGN);
+}
+
+static void mqttc__fl_index_put(mqttc_client *c, size_t off) {
+    mqttc__index *ix = &c->fl;
+    mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
+    uint32_t mask = (1u << ix->bits) - 1u, i = mqttc__fl_home(ix, mqttc__fl_key(r->kind, r->packet_id));
+    while (ix->slot[i]) i = (i + 1u) & mask;
+    ix->slot[i] = (uint32_t)(off / MQTTC__ALIGN) + 1u;
+}
+
+/* (Re)builds the index with 1 << bits slots from the live records; 0 when memory fails,
+   and the pool is then scanned as before. */
+static int mqttc__fl_index_build(mqttc_client *c, uint32_t bits) {
+    mqttc__index *ix = &c->fl;
+    mqttc__rec *r;
+    if (bits != ix->bits || !ix->slot) {
+        uint32_t *slot = (uint32_t *)MQTTC_REALLOC(ix->slot, ((size_t)1 << bits) * sizeof *slot);
+        if (!slot) return 0;
+        ix->slot = slot;
+        ix->bits = bits;
+    }
+    memset(ix->slot, 0, ((size_t)1 << bits) * sizeof *ix->slot);
+    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size)
+        if (r->kind != MQTTC__DEAD && r->packet_id) mqttc__fl_index_put(c, off);
+    return 1;
+}
+
+/* Backward-shift deletion: the slots after it that probed past it move up. */
+static void mqttc__fl_index_erase(mqttc_client *c, const mqttc__rec *r) {
+    mqttc__index *ix = &c->fl;
+    uint32_t mask = (1u << ix->bits) - 1u, key = mqttc__fl_key(r->kind, r->packet_id);
+    uint32_t i = mqttc__fl_home(ix, key), me = (uint32_t)(((const unsigned char *)r - c->inflight.p) / MQTTC__ALIGN) + 1u;
+    while (ix->slot[i] != me) i = (i + 1u) & mask; /* (it is there) */
+    for (uint32_t j = (i + 1u) & mask; ix->slot[j]; j = (j + 1u) & mask) {
+        const mqttc__rec *o = mqttc__fl_rec(c, ix->slot[j]);
+        uint32_t home = mqttc__fl_home(ix, mqttc__fl_key(o->kind, o->packet_id));
+        if (((j - home) & mask) >= ((j - i) & mask)) { /* home at or before the hole */
+            ix->slot[i] = ix->slot[j];
+            i = j;
+        }
+    }
+    ix->slot[i] = 0;
+}
+#endif
+
+/* Moves the live records down over the dead ones, in order; the index follows. Not while a
+   walk holds offsets. */
+static void mqttc__fl_compact(mqttc_client *c) {
+    mqttc__buf *pool = &c->inflight;
+    mqttc__rec *r;
+    size_t to = 0;
+    if (!MQTTC__HAS_INDEX || c->fl.walking || !c->fl.dead) return;
+    for (size_t off = 0; (r = mqttc__rec_at(pool, off)) != NULL;) {
+        size_t size = r->size;
+        if (r->kind != MQTTC__DEAD) {
+            if (to != off) memmove(pool->p + to, pool->p + off, size);
+            to += size;
+        }
+        off += size;
+    }
+    pool->len = (uint32_t)to;
+    c->fl.dead = c->fl.held_from = 0;
+    if (c->fl.slot) (void)mqttc__fl_index_build(c, c->fl.bits);
+}
+
+/* A walk over the pool begins, and ends: a compaction it held back may then run. */
+static void mqttc__fl_walk(mqttc_client *c) {
+    if (MQTTC__HAS_INDEX) c->fl.walking++;
+}
+
+static void mqttc__fl_walked(mqttc_client *c) {
+    if (MQTTC__HAS_INDEX && --c->fl.walking == 0 && c->fl.dead > c->inflight.len / 2) mqttc__fl_compact(c);
+}
+
+/* The live record of `kind` with this id, or for kind 0 the outgoing one holding the id. */
+static mqttc__rec *mqttc__fl_find(mqttc_client *c, int kind, unsigned short id) {
+    const mqttc__index *ix = &c->fl;
+    mqttc__rec *r;
+#if MQTTC__HAS_INDEX
+    if (ix->slot && id) {
+        uint32_t mask = (1u << ix->bits) - 1u, key = mqttc__fl_key(kind, id);
+        for (uint32_t i = mqttc__fl_home(ix, key); ix->slot[i]; i = (i + 1u) & mask) {
+            r = mqttc__fl_rec(c, ix->slot[i]);
+            if (mqttc__fl_key(r->kind, r->packet_id) == key) return !kind || r->kind == kind ? r : NULL;
+        }
+        return NULL;
+    }
+#endif
+    (void)ix;
+    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
+        if (r->packet_id != id || r->kind == MQTTC__DEAD) continue;
+        if (kind ? r->kind == kind : r->kind != MQTTC__AWAIT_PUBREL) return r;
+    }
+    return NULL;
+}
+
+/* Appends a record (mqttc__rec_add), indexed; NULL when the pool is full. */
+static mqttc__rec *mqttc__fl_add(mqttc_client *c, int kind, unsigned short id, size_t data_len) {
+    mqttc__index *ix = &c->fl;
+    mqttc__rec *r = mqttc__rec_add(&c->inflight, kind, id, data_len);
+    if (!MQTTC__HAS_INDEX) return r;
+    if (!r && ix->dead && !ix->walking) { /* (caller memory, or the pool's limit) */
+        mqttc__fl_compact(c);
+        r = mqttc__rec_add(&c->inflight, kind, id, data_len);
+    }
+    if (!r) return NULL;
+    size_t off = (size_t)((unsigned char *)r - c->inflight.p);
+    if (off < ix->held_from) ix->held_from = (uint32_t)off; /* (after a trailing record went) */
+    ix->live++;
+    if (!ix->slot && (ix->live < MQTTC__INDEX_FROM || c->inflight.is_fixed)) return r;
+    if (!ix->slot || ix->live * 2u > (1u << ix->bits)) { /* at most half full */
+        if (mqttc__fl_index_build(c, ix->slot ? ix->bits + 1u : 6u)) return r; /* (r is in it) */
+        MQTTC_FREE(ix->slot); /* no memory for a larger one: scan, as caller memory does */
+        ix->slot = NULL;
+        ix->bits = 0;
+        return r;
+    }
+    if (id) mqttc__fl_index_put(c, off);
+    return r;
+}
+
+/* Removes a record: dead where it lies, or cut off when it is the last. The small build
+   (MQTTC_NO_INDEX) moves the records after it down at once instead. Returns how far records
+   after it moved: a walk holding offsets adjusts by it. */
+static size_t mqttc__fl_remove(mqttc_client *c, mqttc__rec *r) {
+    mqttc__buf *pool = &c->inflight;
+    mqttc__index *ix = &c->fl;
+    size_t off = (size_t)((unsigned char *)r - pool->p), size = r->size;
+    if (!MQTTC__HAS_INDEX) { /* (and the walks for held records start at the beginning) */
+        ix->held_from = 0;
+        mqttc__rec_remove(pool, r);
+        return size;
+    }
+    ix->live--;
+    if (ix->slot && r->packet_id) mqttc__fl_index_erase(c, r);
+    r->kind = MQTTC__DEAD;
+    r->flags = 0;
+    if (off + size == pool->len) {
+        pool->len = (uint32_t)off;
+    } else {
+        ix->dead += (uint32_t)size;
+        if (ix->dead > pool->len / 2) mqttc__fl_compact(c);
+    }
+    return 0;
+}
+
+/* Removes the records of the given kinds (a bit mask of 1 << kind). */
+static void mqttc__fl_drop(mqttc_client *c, unsigned kinds) {
+    mqttc__rec *r;
+    if (!MQTTC__HAS_INDEX) {
+        c->fl.held_from = 0;
+        mqttc__rec_drop(&c->inflight, kinds);
+        return;
+    }
+    mqttc__fl_walk(c);
+    for (size_t off = 0; (r = mqttc__rec_at(&c->inflight, off)) != NULL;) {
+        size_t size = r->size; /* (a removed last record leaves the pool shorter) */
+        if (r->kind != MQTTC__DEAD && (kinds & (1u << r->kind)) && mqttc__fl_remove(c, r)) continue;
+        off += size;
+    }
+    mqttc__fl_walked(c);
+}
+
+/* A currently unused id [MQTT-2.3.1-2]: after the last one, wrapping 65535 -> 1. With acks
+   in order the next is free at once; the index makes each try O(1). */
+static int mqttc__next_id(mqttc_client *c, unsigned short *id) {
+    for (unsigned tries = 0; tries < 65535u; tries++) {
+        c->last_id = (unsigned short)(c->last_id == 65535u ? 1u : c->last_id + 1u);
+        if (!mqttc__fl_find(c, 0, c->last_id)) {
+            *id = c->last_id;
+            return MQTTC_OK;
+        }
+    }
+    return MQTTC_ERR_BUSY;
 }
 
 /* >>transport ----------------------------------------------------------------------------- */
@@ -4497,7 +4717,7 @@ static int mqttc__begin_connection(mqttc_client *c, uint64_t now_ms) {
     c->ping_outstanding = 0;
     c->tx.start = c->tx.len = c->rx.start = c->rx.len = 0;
     /* answers to requests of an earlier connection will never come */
-    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK) |
+    mqttc__fl_drop(c, (1u << MQTTC__AWAIT_SUBACK) | (1u << MQTTC__AWAIT_UNSUBACK) |
                                       (1u << MQTTC__DISCONNECT_OUT));
     if (MQTTC__V5(c)) mqttc__limits_reset(c); /* in 3.1.1 they never change from init's */
     return MQTTC_OK;
@@ -4606,11 +4826,11 @@ static int mqttc__store_adopt(void *arg, const mqttc_stored *st) {
     } else if (st->kind != MQTTC_STORED_PUBREL && st->kind != MQTTC_STORED_PUBREC) {
         return MQTTC_OK;
     }
-    if (kind == MQTTC__AWAIT_PUBREL ? mqttc__rec_find(&c->inflight, kind, st->packet_id) != NULL
-                                    : mqttc__rec_find(&c->inflight, 0, st->packet_id) != NULL)
+    if (kind == MQTTC__AWAIT_PUBREL ? mqttc__fl_find(c, kind, st->packet_id) != NULL
+                                    : mqttc__fl_find(c, 0, st->packet_id) != NULL)
         return MQTTC_OK; /* (held twice: the first stands) */
     size_t len = st->kind == MQTTC_STORED_PUBLISH ? st->len : 0;
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, kind, st->packet_id, len);
+    mqttc__rec *r = mqttc__fl_add(c, kind, st->packet_id, len);
     if (!r) return MQTTC_ERR_NOMEM;
     if (len) memcpy(mqttc__rec_data(r), st->data, len);
     r->flags = MQTTC__WRITTEN;
@@ -4635,8 +4855,9 @@ static void mqttc__store_forget(mqttc_client *c, const mqttc__rec *r) {
 }
 
 /* Gives up the outgoing record at off (removed): on_dropped is told why, with the message
-   read from the record (QoS 2 past PUBREC kept none: only its id). */
-static void mqttc__drop_publish(mqttc_client *c, size_t off, int why) {
+   read from the record (QoS 2 past PUBREC kept none: only its id). Returns how far the
+   records after it moved (mqttc__fl_remove). */
+static size_t mqttc__drop_publish(mqttc_client *c, size_t off, int why) {
     mqttc__rec *r = mqttc__rec_at(&c->inflight, off);
     mqttc_packet p;
     size_t used;
@@ -4651,7 +4872,7 @@ static void mqttc__drop_publish(mqttc_client *c, size_t off, int why) {
     mqttc__unqueue(c, r);
     c->outgoing_qos--;
     mqttc__store_forget(c, r);
-    mqttc__rec_remove(&c->inflight, r);
+    return mqttc__fl_remove(c, r);
 }
 
 /* Whether a held message still fits this connection (MQTT 5 limits may have changed while it
@@ -4672,10 +4893,11 @@ static int mqttc__still_fits(const mqttc_client *c, const mqttc__rec *r) {
    was written before (PUBLISH with DUP) and the queue, as far as the window goes (MQTT 5: a
    new Receive Maximum may be smaller [MQTT-3.3.4-7]); the rest stays held until acks make
    room. */
-static int mqttc__resend(mqttc_client *c) {
+static int mqttc__resend_walk(mqttc_client *c) {
     mqttc__rec *r;
     unsigned budget = mqttc__window(c);
     size_t off = 0;
+    c->fl.held_from = 0; /* (it marks records held anywhere) */
     for (; (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size) {
         if (r->kind != MQTTC__AWAIT_PUBCOMP) continue;
         int rc = mqttc__send_control(c, MQTTC_PUBREL, r->packet_id);
@@ -4703,23 +4925,40 @@ static int mqttc__resend(mqttc_client *c) {
     return MQTTC_OK;
 }
 
-/* A flow ended, so the window has room: the first held PUBLISH goes, in order. */
+static int mqttc__resend(mqttc_client *c) {
+    mqttc__fl_walk(c);
+    int rc = mqttc__resend_walk(c);
+    mqttc__fl_walked(c);
+    return rc;
+}
+
+/* A flow ended, so the window has room: the first held PUBLISH goes, in order. The walk
+   starts where the last one stopped (fl.held_from), so a long queue is not walked again per
+   ack. */
 static int mqttc__release_held(mqttc_client *c) {
     mqttc__rec *r;
-    size_t off = 0;
+    size_t off = c->fl.held_from;
+    int rc = MQTTC_OK;
     if (!MQTTC__HAS_RECONNECT && !MQTTC__V5(c)) return MQTTC_OK; /* (nothing is ever held) */
+    mqttc__fl_walk(c);
     while (c->held && (c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING) && /* (a drain */
            c->outgoing_qos - c->held < mqttc__window(c) &&                                    /* sends them) */
            (r = mqttc__rec_at(&c->inflight, off)) != NULL) {
-        int rc = MQTTC_OK;
         if (!(r->flags & MQTTC__HELD)) {
             off += r->size;
             continue;
         }
-        if ((rc = mqttc__still_fits(c, r)) != MQTTC_OK) mqttc__drop_publish(c, off, rc);
-        else return mqttc__write_publish(c, off);
+        if ((rc = mqttc__still_fits(c, r)) != MQTTC_OK) {
+            mqttc__drop_publish(c, off, rc);
+            rc = MQTTC_OK;
+        } else {
+            rc = mqttc__write_publish(c, off);
+            break;
+        }
     }
-    return MQTTC_OK;
+    c->fl.held_from = (uint32_t)off; /* none held before it */
+    mqttc__fl_walked(c);
+    return rc;
 }
 
 /* The SUBSCRIBE of one kept subscription, made again after a lost session: its filter, its
@@ -4729,7 +4968,7 @@ static int mqttc__resubscribe_one(mqttc_client *c, mqttc__rec *h) {
     unsigned char raw[5], opts = (unsigned char)h->packet_id;
     unsigned short id;
     size_t n, flen = h->data_len, pos = 0;
-    int rc = mqttc__next_id(&c->inflight, &c->last_id, &id);
+    int rc = mqttc__next_id(c, &id);
     if (rc != MQTTC_OK) return rc;
     size_t props = MQTTC__V5(c) ? 1 : 0, props_body = 0;
     if (MQTTC__V5(c) && h->sub_id && c->limits.sub_id_available) {
@@ -4740,7 +4979,7 @@ static int mqttc__resubscribe_one(mqttc_client *c, mqttc__rec *h) {
     size_t rem = 2 + props + 2 + flen + 1;
     unsigned char *p = mqttc__tx_space(c, rem + 5, 1, &rc);
     if (!p) return mqttc__fail(c, rc);
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, MQTTC__AWAIT_SUBACK, id, 2 + flen);
+    mqttc__rec *r = mqttc__fl_add(c, MQTTC__AWAIT_SUBACK, id, 2 + flen);
     if (!r) return mqttc__fail(c, MQTTC_ERR_NOMEM);
     h = mqttc__handler_find(&c->subs, (const char *)mqttc__rec_data(h), flen); /* (subs did not move) */
     mqttc_str f = {(const char *)mqttc__rec_data(h), flen};
@@ -4779,13 +5018,13 @@ static int mqttc__resubscribe(mqttc_client *c) {
    are new and left alone. */
 static int mqttc__session_lost(mqttc_client *c) {
     mqttc__rec *r;
-    size_t off = 0, count = 0;
+    size_t off = 0, end;
     for (size_t o = 0; MQTTC__HAS_STORE && c->opt.store && (r = mqttc__rec_at(&c->inflight, o)) != NULL; o += r->size)
         if (r->kind == MQTTC__AWAIT_PUBREL) mqttc__store_forget(c, r);
-    mqttc__rec_drop(&c->inflight, 1u << MQTTC__AWAIT_PUBREL);
+    mqttc__fl_drop(c, 1u << MQTTC__AWAIT_PUBREL);
     c->incoming_qos2 = 0;
-    for (size_t o = 0; (r = mqttc__rec_at(&c->inflight, o)) != NULL; o += r->size) count++;
-    for (; count && (r = mqttc__rec_at(&c->inflight, off)) != NULL; count--) {
+    mqttc__fl_walk(c); /* (records stay where they are: on_dropped's are added after end) */
+    for (end = c->inflight.len; off < end && (r = mqttc__rec_at(&c->inflight, off)) != NULL;) {
         int is_new = r->kind == MQTTC__AWAIT_PUBACK || (r->kind == MQTTC__AWAIT_PUBREC && c->opt.republish_qos2);
         if (is_new && (r->flags & MQTTC__WRITTEN)) {
             mqttc__rec_data(r)[0] &= (unsigned char)~8u; /* no DUP: new to this session */
@@ -4793,11 +5032,13 @@ static int mqttc__session_lost(mqttc_client *c) {
             c->held_bytes += r->data_len;
         }
         if (!is_new && (r->flags & MQTTC__WRITTEN) && (r->kind == MQTTC__AWAIT_PUBREC || r->kind == MQTTC__AWAIT_PUBCOMP))
-            mqttc__drop_publish(c, off, MQTTC_ERR_SESSION_LOST); /* (one never written is simply new) */
+            end -= mqttc__drop_publish(c, off, MQTTC_ERR_SESSION_LOST); /* (one never written is new) */
         else
             off += r->size;
-        if (c->state == MQTTC_STATE_CLOSED) return c->error;
+        if (c->state == MQTTC_STATE_CLOSED) break;
     }
+    mqttc__fl_walked(c);
+    if (c->state == MQTTC_STATE_CLOSED) return c->error;
     int rc = mqttc__resubscribe(c);
     return rc == MQTTC_OK ? mqttc__resend(c) : rc;
 }
@@ -4856,7 +5097,7 @@ static int mqttc__on_connack(mqttc_client *c, const mqttc_connack_info *ca) {
     mqttc__rec *r;
     for (size_t off = 0; MQTTC__HAS_STORE && c->opt.store && (r = mqttc__rec_at(&c->inflight, off)) != NULL; off += r->size)
         mqttc__store_forget(c, r); /* the store keeps no session the client has dropped */
-    mqttc__rec_drop(&c->inflight, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
+    mqttc__fl_drop(c, (1u << MQTTC__AWAIT_PUBACK) | (1u << MQTTC__AWAIT_PUBREC) |
                                       (1u << MQTTC__AWAIT_PUBCOMP) | (1u << MQTTC__AWAIT_PUBREL));
     c->outgoing_qos = c->incoming_qos2 = 0; /* MQTTC_NO_RECONNECT: the session's messages go with it */
     return MQTTC_OK;
@@ -4953,7 +5194,7 @@ static int mqttc__resolve_alias(mqttc_client *c, mqttc_publish_info *m) {
 static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
     int rc = MQTTC_OK, has_topic = m->topic_len > 0;
     if (MQTTC__V5(c) && m->props.len && (rc = mqttc__resolve_alias(c, m)) != MQTTC_OK) return rc;
-    int is_repeat = m->qos == 2 && mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id) != NULL;
+    int is_repeat = m->qos == 2 && mqttc__fl_find(c, MQTTC__AWAIT_PUBREL, m->packet_id) != NULL;
     /* draining (mqttc_disconnect): a new flow is not taken; unacknowledged, the broker still
        owns the message and sends it again in a kept session [MQTT-4.4.0-1] */
     if (c->state == MQTTC_STATE_DRAINING && !is_repeat) return MQTTC_OK;
@@ -4961,10 +5202,10 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
     if (m->qos == 2) {
         if (!is_repeat && c->incoming_qos2 >= c->opt.max_inflight_in) /* our Receive Maximum (MQTT 5) */
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_RECEIVE_MAX_EXCEEDED);
-        if (!is_repeat && !mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id, 0))
+        if (!is_repeat && !mqttc__fl_add(c, MQTTC__AWAIT_PUBREL, m->packet_id, 0))
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
         if (!is_repeat && mqttc__store_put(c, MQTTC_STORED_PUBREC, m->packet_id, NULL, 0) != MQTTC_OK) {
-            mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, m->packet_id));
+            mqttc__fl_remove(c, mqttc__fl_find(c, MQTTC__AWAIT_PUBREL, m->packet_id));
             return mqttc__fail(c, MQTTC_ERR_STORE); /* no PUBREC, not delivered: the broker sends it again */
         }
         c->incoming_qos2 += !is_repeat;
@@ -4985,11 +5226,11 @@ static int mqttc__on_publish(mqttc_client *c, mqttc_publish_info *m) {
 /* PUBACK and PUBCOMP end an outgoing QoS 1 / QoS 2 flow. Strays are ignored (mosquitto's
    practice): the broker may be finishing a flow of an earlier session. */
 static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, kind, a->packet_id);
+    mqttc__rec *r = mqttc__fl_find(c, kind, a->packet_id);
     if (!r) return MQTTC_OK;
     mqttc__unqueue(c, r); /* (acknowledged before it went again: the broker had it) */
     mqttc__store_forget(c, r);
-    mqttc__rec_remove(&c->inflight, r);
+    mqttc__fl_remove(c, r);
     c->outgoing_qos--;
     int rc = mqttc__release_held(c);
     if (rc != MQTTC_OK) return rc;
@@ -5003,11 +5244,11 @@ static int mqttc__on_complete(mqttc_client *c, const mqttc_ack_info *a, int kind
 static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
     if (MQTTC__V5(c) && a->reason_code >= 0x80) /* refused, the flow ends here [MQTT-4.4.0-2] */
         return mqttc__on_complete(c, a, MQTTC__AWAIT_PUBREC);
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREC, a->packet_id);
+    mqttc__rec *r = mqttc__fl_find(c, MQTTC__AWAIT_PUBREC, a->packet_id);
     if (r) { /* re-added at the end, small: PUBRELs are resent in PUBREC order */
         mqttc__unqueue(c, r);
-        mqttc__rec_remove(&c->inflight, r);
-        if (!(r = mqttc__rec_add(&c->inflight, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)))
+        mqttc__fl_remove(c, r);
+        if (!(r = mqttc__fl_add(c, MQTTC__AWAIT_PUBCOMP, a->packet_id, 0)))
             return mqttc__violation(c, MQTTC_ERR_OVERFLOW, MQTTC_RC_IMPLEMENTATION_SPECIFIC);
         r->flags = MQTTC__WRITTEN;
         (void)mqttc__store_put(c, MQTTC_STORED_PUBREL, a->packet_id, NULL, 0); /* (replaces the PUBLISH) */
@@ -5017,10 +5258,10 @@ static int mqttc__on_pubrec(mqttc_client *c, const mqttc_ack_info *a) {
 
 /* PUBREL: the incoming QoS 2 flow ends with PUBCOMP [MQTT-4.3.3-2]; for an unknown id too. */
 static int mqttc__on_pubrel(mqttc_client *c, const mqttc_ack_info *a) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_PUBREL, a->packet_id);
+    mqttc__rec *r = mqttc__fl_find(c, MQTTC__AWAIT_PUBREL, a->packet_id);
     if (r) {
         mqttc__store_forget(c, r); /* before PUBCOMP leaves */
-        mqttc__rec_remove(&c->inflight, r);
+        mqttc__fl_remove(c, r);
         c->incoming_qos2--;
     }
     return mqttc__send_reason(c, MQTTC_PUBCOMP, a->packet_id, r || !MQTTC__V5(c) ? 0 : MQTTC_RC_PACKET_ID_NOT_FOUND);
@@ -5048,26 +5289,26 @@ static size_t mqttc__rec_filter_count(mqttc__rec *r) {
 /* SUBACK: one code per filter we sent, in order [MQTT-3.9.3-1]; an unknown id or a wrong
    count is a protocol violation. A refused filter (0x80) loses its handler. */
 static int mqttc__on_suback(mqttc_client *c, const mqttc_suback_info *sa) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_SUBACK, sa->packet_id);
+    mqttc__rec *r = mqttc__fl_find(c, MQTTC__AWAIT_SUBACK, sa->packet_id);
     if (!r || sa->count != mqttc__rec_filter_count(r))
         return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     mqttc_suback_fn fn = r->cb.suback;
     void *user = r->user;
     mqttc__drop_handlers(c, r, sa->codes);
-    mqttc__rec_remove(&c->inflight, r);
+    mqttc__fl_remove(c, r);
     if (fn) fn(c, sa, user);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
 
 /* An MQTT 5 UNSUBACK has a code per filter, in order [MQTT-3.11.3-1]. */
 static int mqttc__on_unsuback(mqttc_client *c, const mqttc_ack_info *a) {
-    mqttc__rec *r = mqttc__rec_find(&c->inflight, MQTTC__AWAIT_UNSUBACK, a->packet_id);
+    mqttc__rec *r = mqttc__fl_find(c, MQTTC__AWAIT_UNSUBACK, a->packet_id);
     if (!r || (MQTTC__V5(c) && a->count != mqttc__rec_filter_count(r)))
         return mqttc__violation(c, MQTTC_ERR_PROTOCOL, MQTTC_RC_PROTOCOL_ERROR);
     mqttc_unsuback_fn fn = r->cb.unsuback;
     void *user = r->user;
     mqttc__drop_handlers(c, r, NULL);
-    mqttc__rec_remove(&c->inflight, r);
+    mqttc__fl_remove(c, r);
     if (fn) fn(c, a, user);
     return c->state == MQTTC_STATE_CLOSED ? c->error : MQTTC_OK;
 }
@@ -5281,15 +5522,15 @@ static int mqttc__is_up(const mqttc_client *c) {
 /* DISCONNECT goes out [MQTT-3.14.4-1]; the connection closes once it is written, within
    the disconnect timeout. */
 static int mqttc__send_disconnect(mqttc_client *c) {
-    mqttc__rec *r = MQTTC__V5(c) ? mqttc__rec_find(&c->inflight, MQTTC__DISCONNECT_OUT, 0) : NULL; /* _with's */
+    mqttc__rec *r = MQTTC__V5(c) ? mqttc__fl_find(c, MQTTC__DISCONNECT_OUT, 0) : NULL; /* _with's */
     int rc = MQTTC_OK;
     if (r) {
         unsigned char *p = mqttc__tx_space(c, r->data_len, 1, &rc);
         if (!p) return mqttc__fail(c, rc);
-        r = mqttc__rec_find(&c->inflight, MQTTC__DISCONNECT_OUT, 0);
+        r = mqttc__fl_find(c, MQTTC__DISCONNECT_OUT, 0);
         size_t n = r->data_len;
         memcpy(p, mqttc__rec_data(r), n);
-        mqttc__rec_remove(&c->inflight, r);
+        mqttc__fl_remove(c, r);
         rc = mqttc__queued(c, n);
     } else {
         rc = mqttc__send_control(c, MQTTC_DISCONNECT, 0);
@@ -5660,13 +5901,15 @@ static int mqttc__publish_checks(mqttc_client *c, const mqttc_publish_info *pi, 
    queue_drop_oldest the oldest never written dropped until it fits. */
 static int mqttc__queue_room(mqttc_client *c, size_t n) {
     mqttc__rec *r;
-    size_t off = 0;
+    size_t off = c->fl.held_from; /* (none held before it) */
     if (n > c->opt.queue_bytes || (c->held_bytes + n > c->opt.queue_bytes && !c->opt.queue_drop_oldest))
         return MQTTC_ERR_QUEUEFULL;
+    mqttc__fl_walk(c);
     while (c->held_bytes + n > c->opt.queue_bytes && (r = mqttc__rec_at(&c->inflight, off)) != NULL) {
         if ((r->flags & MQTTC__HELD) && !(r->flags & MQTTC__WRITTEN)) mqttc__drop_publish(c, off, MQTTC_ERR_QUEUEFULL);
         else off += r->size;
     }
+    mqttc__fl_walked(c);
     return c->held_bytes + n > c->opt.queue_bytes ? MQTTC_ERR_QUEUEFULL : MQTTC_OK;
 }
 
@@ -5674,15 +5917,15 @@ static int mqttc__queue_room(mqttc_client *c, size_t n) {
    release_held). Its record holds the whole topic, no alias. */
 static int mqttc__hold(mqttc_client *c, mqttc_publish_info *pi, size_t n, size_t body, size_t wire) {
     int rc = mqttc__queue_room(c, n);
-    if (rc == MQTTC_OK) rc = mqttc__next_id(&c->inflight, &c->last_id, &pi->packet_id);
+    if (rc == MQTTC_OK) rc = mqttc__next_id(c, &pi->packet_id);
     if (rc != MQTTC_OK) return rc;
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, pi->qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi->packet_id, n);
+    mqttc__rec *r = mqttc__fl_add(c, pi->qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi->packet_id, n);
     if (!r) return MQTTC_ERR_QUEUEFULL;
     mqttc__put_publish(mqttc__rec_data(r), n, pi, body, wire, &n);
     int earlier = c->store_failed; /* (a failure before this put still ends the step) */
     if (mqttc__store_publish(c, r, 0) != MQTTC_OK) {
         c->store_failed = earlier; /* this one is told to the caller: the message is not taken */
-        mqttc__rec_remove(&c->inflight, r);
+        mqttc__fl_remove(c, r);
         return MQTTC_ERR_STORE;
     }
     r->flags = MQTTC__HELD;
@@ -5719,20 +5962,20 @@ static int mqttc__publish(mqttc_client *c, const mqttc_publish_info *in, unsigne
         n_out = mqttc__publish_size(&out, out_wire);
     }
     if (!mqttc__fits(c, n) || !mqttc__fits(c, n_out)) return MQTTC_ERR_TOOLARGE;
-    rc = pi.qos ? mqttc__next_id(&c->inflight, &c->last_id, &pi.packet_id) : MQTTC_OK;
+    rc = pi.qos ? mqttc__next_id(c, &pi.packet_id) : MQTTC_OK;
     if (rc != MQTTC_OK) return rc;
     out.packet_id = pi.packet_id;
     unsigned char *p = mqttc__tx_space(c, n > n_out ? n : n_out, 0, &rc);
     if (!p) return rc;
     mqttc__rec *r = NULL;
     if (pi.qos) {
-        r = mqttc__rec_add(&c->inflight, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
+        r = mqttc__fl_add(c, pi.qos == 1 ? MQTTC__AWAIT_PUBACK : MQTTC__AWAIT_PUBREC, pi.packet_id, n);
         if (!r) return MQTTC_ERR_BUSY;
         mqttc__put_publish(mqttc__rec_data(r), n, &pi, body, wire, &n);
         int earlier = c->store_failed; /* (a failure before this put still ends the step) */
         if (mqttc__store_publish(c, r, 1) != MQTTC_OK) {
             c->store_failed = earlier; /* this one is told to the caller: the message is not taken */
-            mqttc__rec_remove(&c->inflight, r);
+            mqttc__fl_remove(c, r);
             return MQTTC_ERR_STORE;
         }
         r->flags = MQTTC__WRITTEN;
@@ -5857,13 +6100,13 @@ static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet
     if (c->state != MQTTC_STATE_CONNECTED) return MQTTC_ERR_STATE;
     if ((rc = mqttc__req_supported(c, q)) != MQTTC_OK) return rc;
     uint32_t sub_id = mqttc__sub_id(c, q, raw);
-    rc = mqttc__next_id(&c->inflight, &c->last_id, &q->info.packet_id);
+    rc = mqttc__next_id(c, &q->info.packet_id);
     if (rc == MQTTC_OK) rc = mqttc__encode_request(c, q, NULL, 0, &n);
     if (rc != MQTTC_ERR_NOSPACE) return rc == MQTTC_OK ? MQTTC_ERR_ARG : rc == MQTTC_ERR_ARG ? mqttc__bad(c, "filters") : rc;
     if (!mqttc__fits(c, n)) return MQTTC_ERR_TOOLARGE;
     unsigned char *p = mqttc__tx_space(c, n, 0, &rc);
     if (!p) return rc;
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, q->kind, q->info.packet_id, flen);
+    mqttc__rec *r = mqttc__fl_add(c, q->kind, q->info.packet_id, flen);
     if (!r) return MQTTC_ERR_BUSY;
     unsigned char *d = mqttc__rec_data(r);
     for (size_t i = 0; i < q->info.count; i++) {
@@ -5875,7 +6118,7 @@ static int mqttc__request(mqttc_client *c, mqttc__req *q, unsigned short *packet
     for (size_t i = 0; q->kind == MQTTC__AWAIT_SUBACK && i < q->info.count; i++) {
         mqttc_str f = {q->info.filters[i], strlen(q->info.filters[i])};
         if (mqttc__set_handler(c, f, q->on_message, q->user, sub_id, q->info.options[i]) != MQTTC_OK) {
-            mqttc__rec_remove(&c->inflight, mqttc__rec_find(&c->inflight, q->kind, q->info.packet_id));
+            mqttc__fl_remove(c, mqttc__fl_find(c, q->kind, q->info.packet_id));
             return MQTTC_ERR_BUSY;
         }
     }
@@ -6082,7 +6325,7 @@ static int mqttc__keep_disconnect(mqttc_client *c, const mqttc_disconnect_info *
         return mqttc__bad(c, "props"); /* no session to keep when CONNECT said 0 [MQTT-3.14.2-2] */
     if (mqttc_encode_disconnect(NULL, 0, mqttc__version(c), di, &n) != MQTTC_ERR_NOSPACE) return mqttc__bad(c, "info");
     if (!mqttc__fits(c, n)) return MQTTC_ERR_TOOLARGE;
-    mqttc__rec *r = mqttc__rec_add(&c->inflight, MQTTC__DISCONNECT_OUT, 0, n);
+    mqttc__rec *r = mqttc__fl_add(c, MQTTC__DISCONNECT_OUT, 0, n);
     if (!r) return MQTTC_ERR_NOMEM;
     mqttc_encode_disconnect(mqttc__rec_data(r), n, mqttc__version(c), di, &n);
     return MQTTC_OK;
@@ -6095,7 +6338,7 @@ MQTTC_DEF int mqttc_disconnect_with(mqttc_client *c, const mqttc_disconnect_info
     mqttc__lock(c);
     int rc = c->state == MQTTC_STATE_CONNECTED || c->state == MQTTC_STATE_DRAINING ? MQTTC_OK : MQTTC_ERR_STATE;
     if (rc == MQTTC_OK) {
-        mqttc__rec_drop(&c->inflight, 1u << MQTTC__DISCONNECT_OUT);
+        mqttc__fl_drop(c, 1u << MQTTC__DISCONNECT_OUT);
         rc = mqttc__keep_disconnect(c, di);
     }
     mqttc__unlock(c);
@@ -6325,6 +6568,7 @@ MQTTC_DEF void mqttc_deinit(mqttc_client *c) {
     mqttc__buf *bufs[6] = {&c->rx, &c->tx, &c->inflight, &c->subs, &c->peer, &c->aliases_out};
     for (int i = 0; i < (MQTTC__HAS_V5 ? 6 : 4); i++)
         if (!bufs[i]->is_fixed) MQTTC_FREE(bufs[i]->p);
+    MQTTC_FREE(c->fl.slot);
     memset(c, 0, sizeof *c);
     c->tr.fd = -1;
     c->wake_fd[0] = c->wake_fd[1] = -1;

@@ -19,6 +19,7 @@ typedef struct mem_link {
     int is_eof;          /* recv reports the peer closed once `in` is empty */
     int fail_with;       /* non-zero: every call returns this error */
     int closed;          /* times close was called */
+    long sends;          /* send calls that wrote bytes: the number of writes */
 } mem_link;
 
 static inline void mem__grow(unsigned char **p, size_t *cap, size_t need) {
@@ -46,6 +47,7 @@ static inline int mem_send(mqttc_transport *t, const unsigned char *buf, size_t 
     memcpy(l->out + l->out_len, buf, len);
     l->out_len += len;
     *n = len;
+    l->sends += len > 0;
     return MQTTC_OK;
 }
 

@@ -12,12 +12,13 @@ for cc in gcc clang; do
                 "-DMQTTC_NO_RECONNECT" "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_SOCKETS" \
                 "-DMQTTC_NO_WEBSOCKET" "-DMQTTC_NO_PROXY" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_WITH_OPENSSL" \
                 "-DMQTTC_NO_STORE" "-DMQTTC_NO_STORE -DMQTTC_STATIC" \
-                "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE"; do
+                "-DMQTTC_NO_INDEX" "-DMQTTC_NO_INDEX -DMQTTC_STATIC" \
+                "-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_NO_INDEX"; do
         check "$cc C99 $defs" $cc -std=c99 -pedantic $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done
 for cxx in g++ clang++; do
-    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE"; do
+    for defs in "" "-DMQTTC_STATIC" "-DMQTTC_WITH_OPENSSL" "-DMQTTC_NO_MQTT5" "-DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE" "-DMQTTC_NO_INDEX"; do
         check "$cxx C++11 $defs" $cxx -x c++ -std=c++11 $W $defs -I. -c $src -o "$TMP/o.o"
     done
 done

@@ -200,16 +200,20 @@ static inline void test_feed_publish(mem_link *l, const char *topic, const char 
     mem_feed(l, b, test_publish_bytes(b, sizeof b, topic, payload, strlen(payload), qos, 0, 0, id));
 }
 
-/* PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK as the broker sends them. */
-static inline void test_feed_ack(mem_link *l, int type, unsigned short id) {
-    unsigned char b[4];
+/* PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK as the broker sends them, in this version. */
+static inline void test_feed_ack_v(mem_link *l, int version, int type, unsigned short id) {
+    unsigned char b[8];
     mqttc_ack_info a;
     size_t n = 0;
     memset(&a, 0, sizeof a);
     a.type = type;
     a.packet_id = id;
-    CHECK_RC(mqttc_encode_ack(b, sizeof b, MQTTC_PROTOCOL_311, &a, &n), MQTTC_OK);
+    CHECK_RC(mqttc_encode_ack(b, sizeof b, version, &a, &n), MQTTC_OK);
     mem_feed(l, b, n);
+}
+
+static inline void test_feed_ack(mem_link *l, int type, unsigned short id) {
+    test_feed_ack_v(l, MQTTC_PROTOCOL_311, type, id);
 }
 
 /* What the client sent, one packet at a time, with the fields tests look at side by side. */

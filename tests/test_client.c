@@ -854,6 +854,50 @@ TEST(cork_coalesces_until_flush) {
     mem_free(&l);
 }
 
+/* Batching without asking (no cork): what callbacks send during a step (the bridge case:
+   each message republished, each acknowledged) leaves in one write at its end, and
+   publishes made while earlier bytes wait for the socket join them in one write. */
+static void republish(mqttc_client *c, const mqttc_message *m, void *u) {
+    (void)u;
+    S.messages++;
+    CHECK_EQ_INT(mqttc_publish(c, "bridged", m->payload, m->payload_len, m->qos, 0, NULL), MQTTC_OK);
+}
+
+TEST(output_of_a_step_and_output_behind_waiting_bytes_leave_in_one_write) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    base_options(&o);
+    o.on_message = republish;
+    o.max_inflight = 100; /* (the default window of 20 would make the 21st BUSY) */
+    connect_over(&c, &l, &o);
+    for (int i = 0; i < 50; i++) test_feed_publish(&l, "in", "m", 1, (unsigned short)(i + 1));
+    long sends = l.sends;
+    size_t pos = l.out_len;
+    CHECK_EQ_INT(mqttc_step(&c, 0), MQTTC_OK);
+    CHECK_EQ_INT(S.messages, 50);
+    CHECK_EQ_INT(l.sends, sends + 1); /* 50 PUBACKs and 50 PUBLISHes: one write */
+    int pubacks = 0, publishes = 0;
+    test_packet t;
+    while (test_next_sent(&l, &pos, &t)) {
+        pubacks += t.type == MQTTC_PUBACK;
+        publishes += t.type == MQTTC_PUBLISH;
+    }
+    CHECK_EQ_INT(pubacks, 50);
+    CHECK_EQ_INT(publishes, 50);
+    /* the socket is busy: the first publish stays queued, the next 20 join it */
+    l.write_stalled = 1;
+    sends = l.sends;
+    for (int i = 0; i < 21; i++) CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 0, 0, NULL), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_pending_output(&c), 21 * 6);
+    l.write_stalled = 0;
+    CHECK_EQ_INT(mqttc_step(&c, 0), MQTTC_OK);
+    CHECK_EQ_INT(l.sends, sends + 1);
+    CHECK_EQ_INT(mqttc_pending_output(&c), 0);
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
 /* No allocation per message once buffers have grown to the working size. */
 TEST(no_allocation_per_message) {
     mqttc_client c;
@@ -1643,6 +1687,7 @@ int main(void) {
     RUN(output_is_bounded_when_the_broker_stops_reading);
     RUN(disconnect_drains_then_closes);
     RUN(cork_coalesces_until_flush);
+    RUN(output_of_a_step_and_output_behind_waiting_bytes_leave_in_one_write);
     RUN(no_allocation_per_message);
     RUN(caller_memory_never_allocates);
     RUN(transport_errors);
