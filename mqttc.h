@@ -5455,9 +5455,11 @@ static int mqttc__rx_room(mqttc_client *c, int was_full) {
     size_t total = 0, want = 1;
     if (c->rx.len) (void)mqttc__decode_broker_packet(c->rx.p + c->rx.start, c->rx.len, 0, mqttc__version(c), &p, &total);
     if (total > c->rx.len) want = total - c->rx.len;
-    if (was_full && !c->rx.is_fixed && want < c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
-        c->rx.len + c->rx.cap <= c->rx.max)
-        want = c->rx.cap;
+    /* more room than the whole buffer has: it doubles even when the read that filled it
+       ended on a packet's end (a stream of 4-byte acks), not only inside one */
+    if (was_full && !c->rx.is_fixed && want <= c->rx.cap && c->rx.cap < MQTTC__READ_AHEAD &&
+        c->rx.len + c->rx.cap < c->rx.max)
+        want = c->rx.cap + 1u;
     if (c->rx.cap - c->rx.start - c->rx.len >= want) return MQTTC_OK;
     int rc = mqttc__buf_reserve(&c->rx, want);
     return rc == MQTTC_OK ? MQTTC_OK : mqttc__fail(c, rc == MQTTC_ERR_NOMEM ? rc : MQTTC_ERR_OVERFLOW);

@@ -117,6 +117,31 @@ TEST(a_stream_is_read_in_large_chunks_without_allocation) {
     mem_free(&l);
 }
 
+/* A stream of acknowledgements (a publisher's window of PUBACKs, 4 bytes each) is read in
+   large chunks too: small packets that fill each read exactly must also make the buffer
+   grow, or each step reads 16 bytes at a time (one system call per four acks). */
+TEST(a_stream_of_acks_is_read_in_large_chunks) {
+    mqttc_client c;
+    mem_link l = {0};
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.max_inflight = 4000;
+    o.max_output = 1u << 20;
+    connect_over(&c, &l, &o);
+    for (unsigned id = 1; id <= 4000; id++) {
+        unsigned short got = 0;
+        CHECK_EQ_INT(mqttc_publish(&c, "t", "x", 1, 1, 0, &got), MQTTC_OK);
+        CHECK_EQ_INT(got, id);
+    }
+    for (unsigned id = 1; id <= 4000; id++) test_feed_ack(&l, MQTTC_PUBACK, (unsigned short)id); /* 16,000 bytes */
+    recv_calls = 0;
+    CHECK_EQ_INT(mqttc_step(&c, 1), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_inflight(&c), 0); /* all of it in one step */
+    CHECK(recv_calls <= 12);            /* reads of 16, 32, ... 8192 bytes: 11 */
+    mqttc_deinit(&c);
+    mem_free(&l);
+}
+
 /* The smallest caller memory (4 KiB: 1 KiB of receive buffer) takes packets that arrive one
    byte at a time, when the first byte alone does not tell the packet's size yet. */
 TEST(the_smallest_caller_memory_takes_one_byte_reads) {
@@ -144,6 +169,7 @@ TEST(the_smallest_caller_memory_takes_one_byte_reads) {
 int main(void) {
     RUN(an_idle_connection_holds_little);
     RUN(a_stream_is_read_in_large_chunks_without_allocation);
+    RUN(a_stream_of_acks_is_read_in_large_chunks);
     RUN(the_smallest_caller_memory_takes_one_byte_reads);
     return test_report();
 }
