@@ -1,17 +1,28 @@
 /* bench/bench_mqttc.c - mqttc through its poll-loop API (mqttc_wait, or mqttc_fd /
-   mqttc_events for many clients, and mqttc_step), one thread, default options (window 20,
-   64 KiB output limit).
-   Built twice (mk/bench.mk): bench_mqttc speaks MQTT 3.1.1 (the default), bench_mqttc5 is
-   the same program compiled with -DBENCH_MQTT5, client name "mqttc5", which sets
-   options.protocol_version = MQTTC_PROTOCOL_5 and nothing else: a user's default MQTT 5
-   path (the broker's CONNACK properties, its Receive Maximum as the window, no aliases).
-   bench_mqttcws (-DBENCH_WS, "mqttcws") connects to ws://127.0.0.1:PORT/mqtt instead: MQTT
-   3.1.1 over the WebSocket stage, PORT a websockets listener (pub0, pub1, rtt).
-   bench_mqttcstore (-DBENCH_STORE, "mqttcstore") adds the file store (section 13) in a fresh
-   directory under /tmp, synced every BENCH_STORE_FLUSH_MS (default 100) ms (pub1).
-     pub0, pub1  corked (mqttc_cork): publishes are queued until mqttc_flush or a step, so
-                 many leave in one write; the documented way to send a batch
-     sub0, rtt   not corked: a lone publish is written through at once */
+   mqttc_poll_events for many clients, and mqttc_step), one thread, default options (window
+   20, 64 KiB output limit; BENCH_WINDOW sets options.max_inflight).
+   Built several ways (mk/bench.mk):
+     bench_mqttc       MQTT 3.1.1 (the default), client name "mqttc"
+     bench_mqttc5      -DBENCH_MQTT5, "mqttc5": options.protocol_version = MQTTC_PROTOCOL_5 and
+                       nothing else, a user's default MQTT 5 path (the broker's CONNACK
+                       properties, its Receive Maximum in the window, no aliases)
+     bench_mqttcws     -DBENCH_WS, "mqttcws": ws://127.0.0.1:PORT/mqtt, MQTT 3.1.1 over the
+                       WebSocket stage, PORT a websockets listener (pub0, pub1, rtt)
+     bench_mqttcstore  -DBENCH_STORE, "mqttcstore": the file store (section 13) in a fresh
+                       directory under /tmp, synced every BENCH_STORE_FLUSH_MS (default 100) ms
+     bench_mqttctls    -DBENCH_TLS -DMQTTC_WITH_OPENSSL, "mqttctls": options.secure = 1,
+                       tls_ca_file = BENCH_TLS_CA, tls_verify = 1 (chain and name checked), PORT
+                       a TLS listener whose certificate names 127.0.0.1
+   Workloads:
+     pub0, pub1   the default path, what a new user writes: mqttc_publish in a loop, and on
+                  MQTTC_ERR_BUSY (output or window full) one pump (mqttc_wait + mqttc_step),
+                  then the same publish again; no cork, no flush
+     pub0corked,  tuned (mqttc_cork): publishes are queued until the output (pub0) or the
+     pub1corked   window (pub1) is full, then one mqttc_flush writes them all
+     sub0, rtt    not corked: a lone publish is written through at once
+     conns        N clients in one poll(2) loop over every descriptor
+     handshake    one client connecting again and again (mqttc_connect: TCP, TLS when built
+                  so, CONNECT, CONNACK), each followed by mqttc_disconnect + mqttc_run */
 #define _GNU_SOURCE
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
@@ -23,6 +34,8 @@
 static const char *CLIENT = "mqttc5";
 #elif defined(BENCH_WS)
 static const char *CLIENT = "mqttcws";
+#elif defined(BENCH_TLS)
+static const char *CLIENT = "mqttctls";
 #elif defined(BENCH_STORE)
 static const char *CLIENT = "mqttcstore";
 static mqttc_file_store store; /* (one client per run: pub1) */
@@ -38,6 +51,7 @@ static void bench_store_cleanup(void) {
 static const char *CLIENT = "mqttc";
 #endif
 static unsigned char payload[BENCH_PAYLOAD_LEN];
+static long window; /* BENCH_WINDOW: options.max_inflight; 0: the default (20) */
 
 typedef struct counts {
     long messages, published, subacks;
@@ -75,15 +89,23 @@ static void pump(mqttc_client *c) {
     check(mqttc_step(c, mqttc_now_ms()), "step");
 }
 
-/* The defaults, but for the protocol version of bench_mqttc5. */
+/* The defaults, but for the protocol version of bench_mqttc5, the window BENCH_WINDOW asks
+   for and the TLS settings of bench_mqttctls. */
 static void options_default(mqttc_options *o) {
     memset(o, 0, sizeof *o);
 #ifdef BENCH_MQTT5
     o->protocol_version = MQTTC_PROTOCOL_5;
 #endif
+#ifdef BENCH_TLS
+    o->secure = 1;
+    o->tls_ca_file = getenv("BENCH_TLS_CA");
+    o->tls_verify = 1;
+    if (!o->tls_ca_file) bench_die(CLIENT, "BENCH_TLS_CA names no CA file");
+#endif
+    o->max_inflight = (unsigned)window;
 }
 
-static void client_open(mqttc_client *c, counts *k, int port) {
+static void client_init(mqttc_client *c, counts *k) {
     mqttc_options o;
     options_default(&o);
     o.on_message = on_message;
@@ -103,6 +125,10 @@ static void client_open(mqttc_client *c, counts *k, int port) {
 #else
     check(mqttc_init(c, &o), "init");
 #endif
+}
+
+/* Blocks until CONNACK. */
+static void client_connect(mqttc_client *c, int port) {
 #ifdef BENCH_WS
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/mqtt", port);
@@ -113,15 +139,48 @@ static void client_open(mqttc_client *c, counts *k, int port) {
 #endif
 }
 
+static void client_open(mqttc_client *c, counts *k, int port) {
+    client_init(c, k);
+    client_connect(c, port);
+}
+
 static void subscribe_wait(mqttc_client *c, counts *k, const char *filter) {
     long before = k->subacks;
     check(mqttc_subscribe(c, filter, 0, on_suback, NULL, k, NULL), "subscribe");
     while (k->subacks == before) pump(c);
 }
 
-/* Publishes until accepted: BUSY means the output (or the window) is full, so write and
-   read what the socket allows, then try again. */
+/* The default path: publishes until accepted; BUSY means the output (or the window) is
+   full, so one pump (wait, step: write and read what the socket allows), then again. */
 static void publish(mqttc_client *c, const char *topic, int qos) {
+    int rc;
+    while ((rc = mqttc_publish(c, topic, payload, sizeof payload, qos, 0, NULL)) == MQTTC_ERR_BUSY) pump(c);
+    check(rc, "publish");
+}
+
+/* One QoS 1 publish and its PUBACK: everything queued before has reached the broker. */
+static void round_trip(mqttc_client *c, counts *k, const char *topic) {
+    long before = k->published;
+    publish(c, topic, 1);
+    while (k->published == before) pump(c);
+}
+
+static void send_qos0(mqttc_client *c, counts *k, long n) {
+    for (long i = 0; i < n; i++) publish(c, "bench/pub0", 0);
+    round_trip(c, k, "bench/pub0");
+}
+
+static void send_qos1(mqttc_client *c, counts *k, long n) {
+    long target = k->published + n;
+    for (long i = 0; i < n; i++) publish(c, "bench/pub1", 1);
+    while (k->published < target) pump(c);
+}
+
+/* ---- the tuned path: corked ---- */
+
+/* Publishes until accepted, corked: BUSY means the output (or the window) is full, so
+   write it now, and wait only when the socket took not all of it (or for acks). */
+static void publish_corked(mqttc_client *c, const char *topic, int qos) {
     int rc;
     while ((rc = mqttc_publish(c, topic, payload, sizeof payload, qos, 0, NULL)) == MQTTC_ERR_BUSY) {
         check(mqttc_flush(c), "flush");
@@ -130,23 +189,19 @@ static void publish(mqttc_client *c, const char *topic, int qos) {
     check(rc, "publish");
 }
 
-/* One QoS 1 publish and its PUBACK: everything queued before has reached the broker. */
-static void round_trip(mqttc_client *c, counts *k, const char *topic) {
-    long before = k->published;
-    publish(c, topic, 1);
+static void send_qos0_corked(mqttc_client *c, counts *k, long n) {
+    long before;
+    mqttc_cork(c, 1);
+    for (long i = 0; i < n; i++) publish_corked(c, "bench/pub0", 0);
+    mqttc_cork(c, 0);
+    before = k->published;
+    publish_corked(c, "bench/pub0", 1); /* the round trip */
     check(mqttc_flush(c), "flush");
     while (k->published == before) pump(c);
 }
 
-static void send_qos0(mqttc_client *c, counts *k, long n) {
-    mqttc_cork(c, 1);
-    for (long i = 0; i < n; i++) publish(c, "bench/pub0", 0);
-    mqttc_cork(c, 0);
-    round_trip(c, k, "bench/pub0");
-}
-
 /* QoS 1: fill the window (BUSY when full), write it in one go, read PUBACKs, repeat. */
-static void send_qos1(mqttc_client *c, counts *k, long n) {
+static void send_qos1_corked(mqttc_client *c, counts *k, long n) {
     long sent = 0, target = k->published + n;
     mqttc_cork(c, 1);
     while (k->published < target) {
@@ -158,8 +213,7 @@ static void send_qos1(mqttc_client *c, counts *k, long n) {
 }
 
 /* pub0 and pub1: a warm-up batch, then the measured one. */
-static void run_publish(const bench_args *a, bench_result *r, int qos) {
-    void (*send)(mqttc_client *, counts *, long) = qos ? send_qos1 : send_qos0;
+static void run_send(const bench_args *a, bench_result *r, void (*send)(mqttc_client *, counts *, long)) {
     mqttc_client c;
     counts k = {0, 0, 0, 0, NULL};
     bench_phase ph;
@@ -169,6 +223,14 @@ static void run_publish(const bench_args *a, bench_result *r, int qos) {
     send(&c, &k, a->n);
     bench_end(&ph, r);
     mqttc_deinit(&c);
+}
+
+static void run_publish(const bench_args *a, bench_result *r, int qos) {
+    run_send(a, r, qos ? send_qos1 : send_qos0);
+}
+
+static void run_publish_corked(const bench_args *a, bench_result *r, int qos) {
+    run_send(a, r, qos ? send_qos1_corked : send_qos0_corked);
 }
 
 static void run_sub0(const bench_args *a, bench_result *r) {
@@ -206,66 +268,98 @@ static void run_rtt(const bench_args *a, bench_result *r) {
     mqttc_deinit(&c);
 }
 
-/* conns: N clients on one poll loop, connected BENCH_CONN_CHUNK at a time. */
-static void pump_all(mqttc_client *cs, long first, long end, struct pollfd *p) {
-    long m = 0;
-    for (long i = first; i < end; i++, m++) {
-        p[m].fd = mqttc_fd(&cs[i]);
-        p[m].events = mqttc_poll_events(&cs[i]);
-        p[m].revents = 0;
-    }
-    poll(p, (nfds_t)m, 1000);
+/* ---- conns: N clients in one poll loop ---- */
+
+/* One round of the loop over clients [0, end): one poll(2) over every descriptor, for at
+   most the nearest deadline; then a step for each client with events or a deadline due. */
+static void pump_all(mqttc_client *cs, long end, struct pollfd *p) {
     uint64_t now = mqttc_now_ms();
-    m = 0;
-    for (long i = first; i < end; i++, m++)
-        if (p[m].revents) check(mqttc_step(&cs[i], now), "step");
+    long wait_ms = 1000;
+    for (long i = 0; i < end; i++) {
+        long t = mqttc_timeout_ms(&cs[i], now);
+        if (t >= 0 && t < wait_ms) wait_ms = t;
+        p[i].fd = mqttc_fd(&cs[i]);
+        p[i].events = mqttc_poll_events(&cs[i]);
+        p[i].revents = 0;
+    }
+    poll(p, (nfds_t)end, (int)wait_ms);
+    now = mqttc_now_ms();
+    for (long i = 0; i < end; i++)
+        if (p[i].revents || mqttc_timeout_ms(&cs[i], now) == 0) check(mqttc_step(&cs[i], now), "step");
 }
 
-/* Connects and subscribes clients [first, end), BENCH_CONN_CHUNK at a time. */
-static void connect_clients(mqttc_client *cs, long first, long end, int port, counts *k) {
-    struct pollfd p[BENCH_CONN_CHUNK];
+/* Connects and subscribes N clients, BENCH_CONN_CHUNK connecting at a time (the broker's
+   listen backlog), every client connected so far in the loop. */
+static void connect_clients(mqttc_client *cs, long n, int port, counts *k, struct pollfd *p) {
     mqttc_options o;
     options_default(&o);
-    for (; first < end; first += BENCH_CONN_CHUNK) {
-        long last = first + BENCH_CONN_CHUNK < end ? first + BENCH_CONN_CHUNK : end, connected;
+    for (long first = 0; first < n; first += BENCH_CONN_CHUNK) {
+        long last = first + BENCH_CONN_CHUNK < n ? first + BENCH_CONN_CHUNK : n, connected;
         for (long i = first; i < last; i++) {
             check(mqttc_init(&cs[i], &o), "init");
             check(mqttc_connect_start(&cs[i], "127.0.0.1", port, mqttc_now_ms()), "connect");
         }
         do {
-            pump_all(cs, first, last, p);
+            pump_all(cs, last, p);
             connected = 0;
             for (long i = first; i < last; i++) connected += mqttc_state(&cs[i]) == MQTTC_STATE_CONNECTED;
         } while (connected < last - first);
         for (long i = first; i < last; i++) check(mqttc_subscribe(&cs[i], "bench/conns", 0, on_suback, NULL, k, NULL), "subscribe");
-        while (k->subacks < last) pump_all(cs, first, last, p);
+        while (k->subacks < last) pump_all(cs, last, p);
     }
 }
 
-/* One client runs every code path before the baseline is taken; then N clients are
-   counted, their array included (it is part of what N connections cost). */
+/* The baseline is taken before the first connection; the clients' array (mqttc_client is
+   the caller's memory) and the poll array count as part of what N connections cost. */
 static void run_conns(const bench_args *a, bench_result *r) {
     counts k = {0, 0, 0, 0, NULL};
     bench_phase ph;
-    mqttc_client first;
-    connect_clients(&first, 0, 1, a->port, &k);
-    k.subacks = 0;
     bench_conns_base base = bench_conns_begin();
     bench_begin(&ph);
     mqttc_client *cs = malloc((size_t)a->n * sizeof *cs);
-    if (!cs) bench_die(CLIENT, "out of memory");
-    connect_clients(cs, 0, a->n, a->port, &k);
+    struct pollfd *p = malloc((size_t)a->n * sizeof *p);
+    if (!cs || !p) bench_die(CLIENT, "out of memory");
+    connect_clients(cs, a->n, a->port, &k, p);
     bench_end(&ph, r);
     bench_conns_end(&base, a->n, r);
     printf("INFO client_struct_bytes=%zu\n", sizeof(mqttc_client));
     for (long i = 0; i < a->n; i++) mqttc_deinit(&cs[i]);
-    mqttc_deinit(&first);
     free(cs);
+    free(p);
+}
+
+/* ---- handshake: one client, connected and disconnected N times ---- */
+typedef struct handshake_ctx {
+    mqttc_client c;
+    int port;
+} handshake_ctx;
+
+static void handshake_connect(void *ctx) {
+    handshake_ctx *h = (handshake_ctx *)ctx;
+    client_connect(&h->c, h->port);
+}
+
+static void handshake_disconnect(void *ctx) {
+    handshake_ctx *h = (handshake_ctx *)ctx;
+    check(mqttc_disconnect(&h->c), "disconnect");
+    int rc = mqttc_run(&h->c);
+    if (rc != MQTTC_ERR_DISCONNECT) check(rc, "disconnect");
+}
+
+static void run_handshake(const bench_args *a, bench_result *r) {
+    handshake_ctx h;
+    counts k = {0, 0, 0, 0, NULL};
+    h.port = a->port;
+    client_init(&h.c, &k);
+    bench_handshakes(a, r, handshake_connect, handshake_disconnect, &h);
+    mqttc_deinit(&h.c);
 }
 
 int main(int argc, char **argv) {
-    static const bench_workloads workloads = {run_publish, run_sub0, run_rtt, run_conns};
+    static const bench_workloads workloads = {run_publish, run_publish_corked, run_sub0, run_rtt, run_conns,
+                                              run_handshake};
     bench_args a = bench_parse(argc, argv, CLIENT);
+    window = a.window;
     bench_fill_payload(payload);
     bench_run(CLIENT, &a, &workloads);
     return 0;

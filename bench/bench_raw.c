@@ -18,6 +18,7 @@
 #define RAW_WINDOW 20 /* pub1: QoS 1 messages in flight, as mqttc's default window */
 
 static const char *CLIENT = "raw";
+static long window = RAW_WINDOW; /* BENCH_WINDOW, else RAW_WINDOW */
 
 /* ---- encoding: fixed headers by hand (every packet here is under 128 bytes) ---- */
 
@@ -184,16 +185,18 @@ static void run_blast(const bench_args *a) {
     free(c);
 }
 
-/* ---- pub1: a window of RAW_WINDOW, refilled in one write per read of PUBACKs ---- */
+/* ---- pub1: a window of `window`, refilled in one write per read of PUBACKs ---- */
 
 static void send_qos1(raw_conn *c, long n) {
-    static unsigned char batch[RAW_WINDOW * 128];
-    size_t size = enc_publish(batch, "bench/pub1", 1, 1);
+    static unsigned char *batch;
+    unsigned char one[128];
+    size_t size = enc_publish(one, "bench/pub1", 1, 1);
     long sent = 0, acked = 0;
     unsigned short next_id = 1;
-    for (int i = 1; i < RAW_WINDOW; i++) memcpy(batch + (size_t)i * size, batch, size);
+    if (!batch && !(batch = malloc((size_t)window * size))) bench_die(CLIENT, "out of memory");
+    for (long i = 0; i < window; i++) memcpy(batch + (size_t)i * size, one, size);
     while (acked < n) {
-        long k = RAW_WINDOW - (sent - acked);
+        long k = window - (sent - acked);
         if (k > n - sent) k = n - sent;
         for (long i = 0; i < k; i++) { /* ids 1..65535: one sent 65535 ago was long acked */
             unsigned char *id = batch + (size_t)i * size + 2 + 2 + strlen("bench/pub1");
@@ -279,6 +282,30 @@ static void run_rtt(const bench_args *a, bench_result *r) {
     free(c);
 }
 
+/* ---- handshake: a socket, CONNECT, CONNACK; then DISCONNECT and close ---- */
+typedef struct handshake_ctx {
+    raw_conn *c;
+    int port;
+} handshake_ctx;
+
+static void handshake_connect(void *ctx) {
+    handshake_ctx *h = (handshake_ctx *)ctx;
+    h->c = raw_connect(h->port, "bench-raw");
+}
+
+static void handshake_disconnect(void *ctx) {
+    handshake_ctx *h = (handshake_ctx *)ctx;
+    unsigned char bye[2] = {0xE0, 0};
+    write_all(h->c->fd, bye, 2);
+    close(h->c->fd);
+    free(h->c);
+}
+
+static void run_handshake(const bench_args *a, bench_result *r) {
+    handshake_ctx h = {NULL, a->port};
+    bench_handshakes(a, r, handshake_connect, handshake_disconnect, &h);
+}
+
 /* ---- conns: N sockets, CONNECT and SUBSCRIBE pipelined in one write each ---- */
 
 static void connect_clients(int *fds, long first, long end, int port, const char *tag) {
@@ -306,12 +333,9 @@ static void connect_clients(int *fds, long first, long end, int port, const char
     }
 }
 
-/* One client runs every code path before the baseline is taken; then N clients are
-   counted, their array included (it is part of what N connections cost). */
+/* The baseline is taken before the first connection; the array of descriptors counts. */
 static void run_conns(const bench_args *a, bench_result *r) {
     bench_phase ph;
-    int first;
-    connect_clients(&first, 0, 1, a->port, "first");
     bench_conns_base base = bench_conns_begin();
     bench_begin(&ph);
     int *fds = malloc((size_t)a->n * sizeof *fds);
@@ -320,7 +344,6 @@ static void run_conns(const bench_args *a, bench_result *r) {
     bench_end(&ph, r);
     bench_conns_end(&base, a->n, r);
     for (long i = 0; i < a->n; i++) close(fds[i]);
-    close(first);
     free(fds);
 }
 
@@ -338,12 +361,13 @@ static void print_free_port(void) {
 }
 
 int main(int argc, char **argv) {
-    static const bench_workloads workloads = {run_publish, run_sub0, run_rtt, run_conns};
+    static const bench_workloads workloads = {run_publish, NULL, run_sub0, run_rtt, run_conns, run_handshake};
     if (argc == 2 && strcmp(argv[1], "freeport") == 0) {
         print_free_port();
         return 0;
     }
     bench_args a = bench_parse(argc, argv, CLIENT);
+    if (a.window) window = a.window;
     if (bench_is(&a, "blast")) { run_blast(&a); return 0; }
     bench_run(CLIENT, &a, &workloads);
     return 0;

@@ -7,6 +7,7 @@ BENCH_DIR    := $(BUILD)/bench
 BENCH_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O2 -g -I. -Ibench
 BENCH_BINS   := $(BENCH_DIR)/bench_raw $(BENCH_DIR)/bench_mqttc $(BENCH_DIR)/bench_mqttc5 $(BENCH_DIR)/bench_mqttcws \
                 $(BENCH_DIR)/bench_mqttcstore $(BENCH_DIR)/bench_pahostore \
+                $(BENCH_DIR)/bench_mqttctls $(BENCH_DIR)/bench_mosquittotls \
                 $(BENCH_DIR)/bench_mosquitto $(BENCH_DIR)/bench_paho $(BENCH_DIR)/alloc_count.so \
                 $(BENCH_DIR)/min_pub $(BENCH_DIR)/min_pub_no5
 
@@ -48,6 +49,13 @@ $(BENCH_DIR)/bench_mqttcstore: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BEN
 	$(CC) $(BENCH_CFLAGS) -DBENCH_STORE -o $@ $<
 $(BENCH_DIR)/bench_pahostore: bench/bench_paho.c bench/bench.h | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -DBENCH_PAHO_STORE -o $@ $< -lpaho-mqtt3a -lpthread
+
+# TLS: mqttc with its OpenSSL stage (options.secure) and libmosquitto with mosquitto_tls_set,
+# both to a TLS listener of the same broker (pub0, pub1, sub0, handshake)
+$(BENCH_DIR)/bench_mqttctls: bench/bench_mqttc.c bench/bench.h mqttc.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -DBENCH_TLS -DMQTTC_WITH_OPENSSL -o $@ $< -lssl -lcrypto
+$(BENCH_DIR)/bench_mosquittotls: bench/bench_mosquitto.c bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -DBENCH_TLS -o $@ $< -lmosquitto
 
 $(BENCH_DIR)/alloc_count.so: bench/alloc_count.c | $(BENCH_DIR)
 	$(CC) -std=c99 $(WARN) -O2 -shared -fPIC -o $@ $<
