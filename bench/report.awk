@@ -323,7 +323,7 @@ END {
     # size: mqttc's minimal publisher, built two ways; the others' shared library
     printf "| size | .text, bytes, default build (MQTT 5 compiled in: mqttc and mqttc5 alike; mqttc: minimal publisher; others: the shared library) | - | %d | %d | %d | %d | %s | - | - |\n",
         ENVIRON["MQTTC_TEXT"], ENVIRON["MQTTC_TEXT"], ENVIRON["MOSQ_TEXT"], ENVIRON["PAHO_TEXT"], fmt_ratio(ENVIRON["MQTTC_TEXT"] / ENVIRON["MOSQ_TEXT"])
-    printf "| size | .text, bytes, small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE: 3.1.1 only, no staying connected, TCP only, no store; mqttc: minimal publisher; others: the shared library) | - | %d | - | %d | %d | %s | - | - |\n",
+    printf "| size | .text, bytes, small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_NO_INDEX: 3.1.1 only, no staying connected, TCP only, no store, in-flight records scanned; mqttc: minimal publisher; others: the shared library) | - | %d | - | %d | %d | %s | - | - |\n",
         ENVIRON["MQTTC_NO5_TEXT"], ENVIRON["MOSQ_TEXT"], ENVIRON["PAHO_TEXT"], fmt_ratio(ENVIRON["MQTTC_NO5_TEXT"] / ENVIRON["MOSQ_TEXT"])
     if (has_sys) for (w = 1; w <= 6; w++) {
         wl = w == 1 ? "pub0" : w == 2 ? "pub0corked" : w == 3 ? "pub1" : w == 4 ? "pub1corked" : w == 5 ? "sub0" : "rtt"
@@ -364,7 +364,7 @@ END {
         fmt_ratio(ratio(med("mqttc", "conns", "scale", "rss_kb_per_conn"), med("mosquitto", "conns", "scale", "rss_kb_per_conn"))))
     al = allocs_sum("mqttc")
     target("allocations per message (pub0 + pub1 + sub0), mqttc", fmt(al, 3), "0", al != "" && al == 0)
-    target(".text of a minimal publisher, small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE)", ENVIRON["MQTTC_NO5_TEXT"] " bytes", "at most 12 KiB (12288)", ENVIRON["MQTTC_NO5_TEXT"] + 0 <= 12288)
+    target(".text of a minimal publisher, small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_NO_INDEX)", ENVIRON["MQTTC_NO5_TEXT"] " bytes", "at most 12 KiB (12288)", ENVIRON["MQTTC_NO5_TEXT"] + 0 <= 12288)
     ratio_target("MQTT 5: pub0 client CPU per message, mqttc5 / mqttc", over("mqttc5", "mqttc", "pub0", "cpu_ns_per_msg"), 1.1)
     ratio_target("MQTT 5: pub1 client CPU per message, mqttc5 / mqttc", over("mqttc5", "mqttc", "pub1", "cpu_ns_per_msg"), 1.1)
     ratio_target("MQTT 5: sub0 client CPU per message, mqttc5 / mqttc", over("mqttc5", "mqttc", "sub0", "cpu_ns_per_msg"), 1.1)

@@ -17,7 +17,7 @@
 #     client (system calls per message), callgrind of mqttc and mqttc5 (instructions per
 #     message, by function, when valgrind is here), perf of pub1 (when perf works here), the
 #     `size` figures (default, and -DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET
-#     -DMQTTC_NO_PROXY -DMQTTC_NO_STORE);
+#     -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_NO_INDEX);
 #  7. prints the table of medians and ratios and writes bench/RESULTS.md and
 #     bench/README-table.md (the table for the README's performance section).
 # Environment: BENCH_QUICK=1 (small N, one round: to try the machinery), BENCH_ROUNDS,
@@ -428,7 +428,7 @@ if command -v perf >/dev/null && perf record -q -o "$WORK/perf.probe" true >/dev
     done
 fi
 
-# ---- size: the default build (MQTT 5 compiled in) and the small one (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE) ----
+# ---- size: the default build (MQTT 5 compiled in) and the small one (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_NO_INDEX) ----
 MQTTC_TEXT=$(size -A "$B/min_pub" | awk '$1 == ".text" {print $2}')
 MQTTC_NO5_TEXT=$(size -A "$B/min_pub_no5" | awk '$1 == ".text" {print $2}')
 MOSQ_SO=$(readlink -f "$(cc -print-file-name=libmosquitto.so.1)")
@@ -588,7 +588,7 @@ thread) between the start and the end of the measured phase.
 - **size**: bench/min_pub.c (connect, publish, disconnect; mqttc_init with NULL options) built
   -Os, MQTTC_STATIC, --gc-sections, stripped, twice: the default build (MQTT 5 compiled in,
   what mqttc5 needs) and the small build (-DMQTTC_NO_MQTT5 -DMQTTC_NO_RECONNECT
-  -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE: 3.1.1 only, no staying connected, TCP
+  -DMQTTC_NO_WEBSOCKET -DMQTTC_NO_PROXY -DMQTTC_NO_STORE -DMQTTC_NO_INDEX: 3.1.1 only, no staying connected, TCP
   only); against the .text of libmosquitto.so.1 and libpaho-mqtt3a.so.1 (libmosquitto's
   includes its TLS code and speaks MQTT 5; Debian builds it with TLS, and mqttc's figures are
   without).
