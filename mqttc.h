@@ -2609,9 +2609,9 @@ static void mqttc__rec_drop(mqttc__buf *pool, unsigned kinds) {
 
 #ifdef MQTTC_NO_INDEX /* the small build: a scan per lookup, O(window); fine for a window of 20 */
 #define MQTTC__HAS_INDEX 0
-static void mqttc__fl_index_put(mqttc_client *c, size_t off) { (void)c; (void)off; }
-static int mqttc__fl_index_build(mqttc_client *c, uint32_t bits) { (void)c; (void)bits; return 0; }
-static void mqttc__fl_index_erase(mqttc_client *c, const mqttc__rec *r) { (void)c; (void)r; }
+#define mqttc__fl_index_put(c, off) ((void)0)     /* (never reached: no index is built) */
+#define mqttc__fl_index_build(c, bits) 0
+#define mqttc__fl_index_erase(c, r) ((void)0)
 #else
 #define MQTTC__HAS_INDEX 1
 static uint32_t mqttc__fl_key(int kind, unsigned short id) {

@@ -11,6 +11,13 @@
    Also: a full window of 65,535, and caller memory (options.mem), where no index is built
    and dead records must be compacted in place. No timing: speed is `make bench`'s. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+/* An allocator that can refuse: the index's memory may fail, and nothing else may break. */
+static size_t refuse_size; /* an allocation of exactly this many bytes fails */
+static void *maybe_realloc(void *p, size_t n) { return n == refuse_size ? NULL : realloc(p, n); }
+#define MQTTC_MALLOC(n) maybe_realloc(NULL, n)
+#define MQTTC_REALLOC(p, n) maybe_realloc(p, n)
+#define MQTTC_FREE(p) free(p)
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "test.h"
@@ -417,6 +424,50 @@ TEST(a_window_of_65535_uses_every_id_once) {
     free(l);
 }
 
+/* The index's memory may be refused, when it is first built (16 records: 64 slots, 256
+   bytes) and when it grows (past 32 records: 512 bytes): the client goes on scanning, every
+   flow still ends once, and a later build works. The pool is grown first with large
+   messages, so only the index asks for memory. */
+static void refused_index(size_t refuse, int records) {
+    static char big[1000];
+    mqttc_options o;
+    mqttc_client c;
+    mem_link *l = (mem_link *)calloc(1, sizeof *l);
+    size_t pos = 0;
+    test_packet t;
+    base_options(&o, 1000);
+    o.max_output = 1u << 20;
+    model_reset();
+    test_connect(&c, l, &o);
+    expect_sent(l, &pos, MQTTC_CONNECT, 0, &t);
+    for (int i = 0; i < 15; i++) { /* (15 records: no index yet) */
+        unsigned short id = 0;
+        CHECK_RC(mqttc_publish(&c, "t", big, sizeof big, 1, 0, &id), MQTTC_OK);
+        test_feed_ack(l, MQTTC_PUBACK, id);
+    }
+    mqttc_step(&c, 0);
+    pos = l->out_len;
+    published = 0;
+    refuse_size = refuse;
+    for (int i = 0; i < records; i++) do_publish(&c, l, &pos, 1 + (i & 1));
+    while (pick_live() && !test__current_failed) do_ack(&c, l, &pos, pick_live());
+    CHECK_EQ_INT((long)mqttc_inflight(&c), 0);
+    refuse_size = 0;
+    for (int i = 0; i < 100; i++) do_publish(&c, l, &pos, 1);
+    while (pick_live() && !test__current_failed) do_ack(&c, l, &pos, pick_live());
+    CHECK_EQ_INT((long)mqttc_inflight(&c), 0);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    mqttc_deinit(&c);
+    free(l->in);
+    free(l->out);
+    free(l);
+}
+
+TEST(an_index_that_cannot_be_allocated_leaves_a_scan) {
+    refused_index(64 * sizeof(uint32_t), 30);  /* the first build */
+    refused_index(128 * sizeof(uint32_t), 60); /* its growth */
+}
+
 int main(void) {
     RUN(random_flows_at_a_window_of_5000_match_the_model);
     RUN(random_flows_at_a_window_of_20_match_the_model);
@@ -424,5 +475,6 @@ int main(void) {
     RUN(mqtt5_receive_maximum_changing_on_reconnect_holds_and_releases_in_order);
     RUN(caller_memory_compacts_dead_records_in_place);
     RUN(a_window_of_65535_uses_every_id_once);
+    RUN(an_index_that_cannot_be_allocated_leaves_a_scan);
     return test_report();
 }
