@@ -151,6 +151,11 @@ CONTENTS
    buffer out of that block and never allocates (limits then are fixed and explicit).
    In-flight bookkeeping is O(1) per message at any window up to 65,535 (>>session): an
    index by packet id, built once 16 records are held, and removal without shifting.
+   OpenSSL's memory is its own: its context, session and record buffers come from OpenSSL's
+   allocator, not from options.mem nor MQTTC_MALLOC. That allocator is process-global
+   (CRYPTO_set_mem_functions, which must run before OpenSSL's first allocation), so one
+   client cannot route it; a program that must bound or count it installs its functions
+   there at start-up. mqttc never calls it.
 
 6. ERRORS. Functions return MQTTC_OK (0) or a negative MQTTC_ERR_*; mqttc_errname() gives
    the short stable name ("closed", "pingresp", ...), and mqttc_strerror() a sentence. The
