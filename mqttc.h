@@ -1062,7 +1062,7 @@ MQTTC_DEF int mqttc_start_transport(mqttc_client *c, const mqttc_transport *t, u
    80, 443; the path is the WebSocket request's (default "/mqtt"; ignored by mqtt://). The
    user and password are sent in CONNECT unless options.username is set. A reconnect dials
    the same URL. MQTTC_ERR_ARG ("url") for anything else, a scheme this build leaves out
-   included. Then mqttc_connect_wait blocks until CONNACK. */
+   included, and a URL of 2048 bytes or more. Then mqttc_connect_wait blocks until CONNACK. */
 MQTTC_DEF int mqttc_connect_url(mqttc_client *c, const char *url, uint64_t now_ms);
 
 /* Changes the plan after a loss (retry_ms in the status): dial again after ms milliseconds
@@ -2480,6 +2480,7 @@ enum { MQTTC__HELD = 1, MQTTC__WRITTEN = 2 };
 
 #define MQTTC__ALIGN 16u
 #define MQTTC__BUF_MAX 0x7fffffffu /* no buffer grows past 2 GiB (a packet is at most 256 MiB) */
+#define MQTTC__URL_MAX 2048u       /* a broker URL's bytes, its NUL included */
 static size_t mqttc__round(size_t n) { return (n + MQTTC__ALIGN - 1) & ~(size_t)(MQTTC__ALIGN - 1); }
 
 /* Makes room for `extra` more bytes after the data: compacts, then grows (doubling, up to
@@ -5709,13 +5710,19 @@ static int mqttc__open_hop(mqttc_client *c, mqttc__endpoint *ep, mqttc_transport
 
 /* The broker of target i: 0 the one connected first (its host and port, or its URL, kept
    in the subs pool), i: options.brokers[i - 1], a URL, or "host", "host:port" or
-   "[v6]:port" (the first's port when none is given), into ep (host copied into buf[256]). */
-static int mqttc__target(mqttc_client *c, unsigned i, char *buf, mqttc__endpoint *ep) {
+   "[v6]:port" (the first's port when none is given), into ep (host copied into buf[256]).
+   The kept URL is parsed from a copy in url[MQTTC__URL_MAX]: keeping its login changes the
+   subs pool, which would move the record under the parsed login and path. */
+static int mqttc__target(mqttc_client *c, unsigned i, char *buf, mqttc__endpoint *ep, char *url) {
     mqttc__rec *t = mqttc__rec_first(&c->subs, MQTTC__TARGET);
     const char *h, *colon;
     size_t len;
     if (!t) return MQTTC_ERR_STATE;
     h = i ? c->opt.brokers[i - 1] : (const char *)mqttc__rec_data(t);
+    if (!i && t->data_len <= MQTTC__URL_MAX && strstr(h, "://")) { /* (no longer: refused when kept) */
+        memcpy(url, h, t->data_len);
+        h = url;
+    }
     if (strstr(h, "://")) return mqttc__url_endpoint(c, h, ep, buf);
     *ep = mqttc__given_endpoint(c);
     ep->port = t->packet_id ? t->packet_id : mqttc__default_port(ep->secure, ep->ws_path != NULL);
@@ -5744,7 +5751,7 @@ static int mqttc__target(mqttc_client *c, unsigned i, char *buf, mqttc__endpoint
    once (resolving, no address) is a failed attempt like any other. */
 static int mqttc__redial(mqttc_client *c) {
     mqttc_transport t;
-    char host[256];
+    char host[256], url[MQTTC__URL_MAX];
     int rc = MQTTC_ERR_STATE;
     unsigned n = 1;
     while (c->opt.brokers && c->opt.brokers[n - 1]) n++;
@@ -5758,11 +5765,12 @@ static int mqttc__redial(mqttc_client *c) {
     }
 #ifndef MQTTC_NO_SOCKETS
     mqttc__endpoint ep;
-    if (c->dial == 1 && (rc = mqttc__target(c, c->target, host, &ep)) == MQTTC_OK &&
+    if (c->dial == 1 && (rc = mqttc__target(c, c->target, host, &ep, url)) == MQTTC_OK &&
         (rc = mqttc__open_hop(c, &ep, &t)) == MQTTC_OK)
         return mqttc__start(c, &t, &ep, 0, c->now_ms);
 #else
     (void)host;
+    (void)url;
 #endif
     if (mqttc__begin_connection(c, c->now_ms) == MQTTC_OK) rc = mqttc__fail(c, rc);
     return rc;
@@ -6277,7 +6285,7 @@ MQTTC_DEF int mqttc_connect_start(mqttc_client *c, const char *host, int port, u
 MQTTC_DEF int mqttc_connect_url(mqttc_client *c, const char *url, uint64_t now_ms) {
     mqttc__endpoint ep;
     char host[256];
-    if (!url) return mqttc__bad(c, "url");
+    if (!url || strlen(url) >= MQTTC__URL_MAX) return mqttc__bad(c, "url");
     if (mqttc__is_open(c)) return MQTTC_ERR_STATE;
     mqttc__lock(c);
     int rc = mqttc__url_endpoint(c, url, &ep, host);

@@ -236,6 +236,14 @@ TEST(url_through_the_api) {
     /* a broken escape in the user information is the URL's fault too */
     CHECK_RC(mqttc_connect_url(&c, "mqtt://u%4@127.0.0.1:1", 0), MQTTC_ERR_ARG);
     CHECK(strcmp(mqttc_bad_arg(&c), "url") == 0);
+    /* a URL of 2048 bytes or more (reconnects parse a copy of it on the stack) */
+    static char longest[2049];
+    memset(longest, 'a', sizeof longest - 1);
+    memcpy(longest, "ws://127.0.0.1:1/", 17);
+    CHECK_RC(mqttc_connect_url(&c, longest, 0), MQTTC_ERR_ARG);
+    CHECK(strcmp(mqttc_bad_arg(&c), "url") == 0);
+    longest[2047] = '\0'; /* 2047 bytes: taken (nothing listens: the dial fails later) */
+    CHECK(mqttc_connect_url(&c, longest, 0) != MQTTC_ERR_ARG);
     mqttc_deinit(&c);
 }
 
