@@ -87,7 +87,10 @@ $(COV_DIR)/fuzz_replay_%: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/replay.c mqttc.h tests/
 
 coverage: $(BUILD)/minibroker $(COV_TESTS) $(COV_REPLAY)
 	@find $(COV_DIR) -name '*.gcda' -delete
-	@set -e; for t in $(COV_TESTS); do echo "coverage: $$t"; MQTTC_ROOT=$$PWD $$t >$$t.log 2>&1 || { tail -n 20 $$t.log; exit 1; }; done
+	@# a suite that fails still counts (make test is what fails on it; a test marked BUG
+	@# fails until mqttc.h is fixed): its failures are shown, the gate goes on
+	@for t in $(COV_TESTS); do echo "coverage: $$t"; MQTTC_ROOT=$$PWD $$t >$$t.log 2>&1 || \
+	    { echo "coverage: $$t failed (make test reports it; its coverage counts):"; grep -E '^not ok|failed' $$t.log | tail -n 5; }; done
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    dirs="fuzz/corpus/$$t $$(ls -d fuzz/regressions/$$t $(FUZZ_DIR)/corpus/$$t 2>/dev/null | tr '\n' ' ')"; \
 	    echo "coverage: replay $$dirs"; $(COV_DIR)/fuzz_replay_$$t $$dirs >/dev/null; done
