@@ -4,12 +4,14 @@
    come from tests/tls/make-certs.sh at start. The server side is a scripted broker: it
    answers CONNECT with CONNACK and records every application byte it receives, so "no
    byte of CONNECT left the client" is checked where it matters, on the server. */
+#define _GNU_SOURCE /* RTLD_NEXT: SSL_read needing to write, on demand (see below) */
 #define _POSIX_C_SOURCE 200809L
 #define MQTTC_WITH_OPENSSL
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "tests/test.h"
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
@@ -452,6 +454,136 @@ TEST(a_key_update_from_the_server_is_followed) {
     server_free(&s);
 }
 
+/* ---- a read that must write ---- */
+
+/* The server's KeyUpdate asks for ours (update_requested) while the client's socket takes
+   no bytes (its send buffer full): OpenSSL 3 takes the update in SSL_read and leaves our
+   KeyUpdate for the next write (it does not write inside SSL_read), so the PUBLISH behind
+   the update is delivered at once, once, and the next write carries our update: both
+   directions go on under the new keys. */
+static int last_len;
+static char last_payload[64];
+static void on_message_kept(mqttc_client *c, const mqttc_message *m, void *user) {
+    (void)c; (void)user;
+    messages_received++;
+    last_len = (int)m->payload_len;
+    snprintf(last_payload, sizeof last_payload, "%.*s", (int)m->payload_len, (const char *)m->payload);
+}
+
+TEST(a_key_update_asked_for_while_the_send_buffer_is_full) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    o.no_keepalive = 1;
+    o.on_message = on_message_kept;
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+    CHECK_EQ_INT(SSL_version(s.ssl), TLS1_3_VERSION);
+    s.link.read_chunk = s.link.write_chunk = 0;
+    s.link.write_stalled = 1; /* the socket's send buffer is full */
+    CHECK(SSL_key_update(s.ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+    unsigned char pub[64];
+    size_t n = test_publish_bytes(pub, sizeof pub, "t/kx", "behind the update", 17, 0, 0, 0, 0);
+    messages_received = 0;
+    server_send(&s, pub, n);
+    size_t sent_before = s.link.out_len;
+    CHECK_RC(mqttc_step(&c, 10), MQTTC_OK);
+    CHECK_RC(mqttc_step(&c, 11), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    CHECK_EQ_INT(messages_received, 1);
+    CHECK(strcmp(last_payload, "behind the update") == 0);
+    CHECK_EQ_INT(last_len, 17);
+    CHECK_EQ_INT(s.link.out_len, sent_before);
+    s.link.write_stalled = 0;
+    CHECK_EQ_INT(mqttc_publish(&c, "after/update", "x", 1, 0, 0, NULL), MQTTC_OK);
+    CHECK(s.link.out_len > sent_before);
+    server_pump(&s);
+    CHECK_EQ_INT(s.publishes, 1);
+    n = test_publish_bytes(pub, sizeof pub, "t/kx", "again", 5, 0, 0, 0, 0);
+    server_send(&s, pub, n);
+    CHECK_RC(mqttc_step(&c, 12), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 2);
+    CHECK(strcmp(last_payload, "again") == 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
+/* So SSL_read's SSL_ERROR_WANT_WRITE (which OpenSSL may give for a read that must write:
+   a renegotiation in other libraries' settings, older OpenSSL's KeyUpdate) is made on
+   demand here: while armed, the client's SSL_read (never the server's) on a link whose
+   writes stall reports it (-1, then SSL_get_error says WANT_WRITE), as OpenSSL would while
+   its write cannot leave; once the link takes bytes, the real SSL_read runs. These two
+   definitions take the place of libssl's for this program (mqttc.h is compiled in it). */
+static SSL *want_write_spared;    /* the server's SSL */
+static mem_link *want_write_link; /* armed: the client's link */
+static int want_write_faked, faked_last;
+
+int SSL_read(SSL *ssl, void *buf, int num) {
+    static int (*real)(SSL *, void *, int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "SSL_read");
+    faked_last = want_write_link && ssl != want_write_spared && want_write_link->write_stalled;
+    if (faked_last) {
+        want_write_faked++;
+        return -1;
+    }
+    return real(ssl, buf, num);
+}
+
+int SSL_get_error(const SSL *ssl, int ret) {
+    static int (*real)(const SSL *, int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "SSL_get_error");
+    if (faked_last && ssl != want_write_spared && ret <= 0) return SSL_ERROR_WANT_WRITE;
+    return real(ssl, ret);
+}
+
+/* The client waits for POLLOUT (mqttc_poll_events) and neither delivers nor fails
+   meanwhile; once writable it reads on: the PUBLISH waiting is delivered once, whole, and
+   what comes after it too. */
+TEST(a_read_that_must_write_waits_for_pollout) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    o.no_keepalive = 1;
+    o.on_message = on_message_kept;
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+    s.link.read_chunk = s.link.write_chunk = 0;
+    CHECK_EQ_INT(mqttc_poll_events(&c), POLLIN); /* idle: only reading */
+    want_write_spared = s.ssl;
+    want_write_link = &s.link;
+    want_write_faked = 0;
+    s.link.write_stalled = 1;
+    unsigned char pub[64];
+    size_t n = test_publish_bytes(pub, sizeof pub, "t/ww", "waited for", 10, 0, 0, 0, 0);
+    messages_received = 0;
+    server_send(&s, pub, n);
+    for (int i = 0; i < 3; i++) {
+        CHECK_RC(mqttc_step(&c, 10 + (uint64_t)i), MQTTC_OK);
+        CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+        CHECK_MSG(mqttc_poll_events(&c) & POLLOUT, "events %#x: not waiting to write", (unsigned)mqttc_poll_events(&c));
+        CHECK_EQ_INT(mqttc_timeout_ms(&c, 10 + (uint64_t)i), -1); /* no busy loop: poll decides */
+        CHECK_EQ_INT(messages_received, 0);
+    }
+    CHECK(want_write_faked >= 3);
+    s.link.write_stalled = 0; /* POLLOUT: writable */
+    n = test_publish_bytes(pub, sizeof pub, "t/ww", "and after", 9, 0, 0, 0, 0);
+    server_send(&s, pub, n);
+    CHECK_RC(mqttc_step(&c, 20), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 1); /* the one that waited: a TLS record a read */
+    CHECK(strcmp(last_payload, "waited for") == 0);
+    CHECK_EQ_INT(mqttc_poll_events(&c), POLLIN); /* no longer waiting to write */
+    CHECK_RC(mqttc_step(&c, 21), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 2);
+    CHECK(strcmp(last_payload, "and after") == 0);
+    CHECK_RC(mqttc_step(&c, 22), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 2); /* nothing twice */
+    CHECK_EQ_INT(mqttc_publish(&c, "t/out", "x", 1, 0, 0, NULL), MQTTC_OK);
+    server_pump(&s);
+    CHECK_EQ_INT(s.publishes, 1);
+    want_write_link = NULL;
+    want_write_spared = NULL;
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
 /* ---- client certificates, closing, reconnecting ---- */
 
 TEST(a_client_certificate_is_presented_when_asked) {
@@ -649,6 +781,8 @@ int main(void) {
     RUN(decrypted_bytes_left_in_openssl_are_read_without_new_input);
     RUN(the_handshake_asks_for_the_events_it_waits_for);
     RUN(a_key_update_from_the_server_is_followed);
+    RUN(a_key_update_asked_for_while_the_send_buffer_is_full);
+    RUN(a_read_that_must_write_waits_for_pollout);
     RUN(a_client_certificate_is_presented_when_asked);
     RUN(a_server_wanting_a_certificate_refuses_none_with_sslhandshake);
     RUN(a_refusal_met_by_the_first_write_is_sslhandshake);
