@@ -34,7 +34,7 @@ def read_thresholds(path):
 
 
 def read_tracefile(path, header):
-    fns, lines, brs = [], {}, {}  # fns: (start, name); lines: n -> hits; brs: n -> [taken]
+    lines, brs = {}, {}  # n -> hits; n -> [taken, per branch]
     on = False
     for raw in open(path):
         raw = raw.rstrip("\n")
@@ -42,26 +42,31 @@ def read_tracefile(path, header):
             on = os.path.realpath(raw[3:]) == os.path.realpath(header)
         elif not on:
             continue
-        elif raw.startswith("FN:"):
-            parts = raw[3:].split(",")
-            fns.append((int(parts[0]), parts[-1]))
         elif raw.startswith("DA:"):
             n, h = raw[3:].split(",")[:2]
             lines[int(n)] = lines.get(int(n), 0) + int(h)
         elif raw.startswith("BRDA:"):
             n, _block, _br, taken = raw[5:].split(",")
             brs.setdefault(int(n), []).append(0 if taken == "-" else int(taken))
-    fns.sort()
-    return fns, lines, brs
+    return lines, brs
 
 
-def function_of(fns, n):
-    name = "?"
-    for start, f in fns:
-        if start > n:
-            break
-        name = f
-    return name
+FUNC_START = re.compile(r"^(?:static|MQTTC_DEF)\b[^=;]*?\b(\w+)\s*\(")
+
+
+def functions_of(src):
+    """The function each line is in, from the source (lcov merges same-named functions of
+    different #if branches under one line): a definition starts at column 0 with `static`
+    or `MQTTC_DEF` and ends at a `}` in column 0. Lines outside any: "-"."""
+    names, cur = [], None
+    for line in src:
+        m = FUNC_START.match(line)
+        if m and not line.rstrip().endswith(";"):
+            cur = m.group(1)
+        names.append(cur or "-")
+        if line.startswith("}"):
+            cur = None
+    return names
 
 
 def sections_of(src):
@@ -114,14 +119,16 @@ def main():
     thresholds = read_thresholds(os.path.join(HERE, "thresholds"))
     entries = read_exemptions(os.path.join(HERE, "exemptions"))
     src = open(header).read().split("\n")
-    fns, lines, brs = read_tracefile(info, header)
+    lines, brs = read_tracefile(info, header)
+    funcs = functions_of(src)
+    function_of = lambda n: funcs[n - 1]
     marks = sections_of(src)
     text = lambda n: src[n - 1].strip()
 
     # where each (function, text) occurs among the lines the tracefile knows
     occurs = {}
     for n in sorted(set(lines) | set(brs)):
-        occurs.setdefault((function_of(fns, n), text(n)), []).append(n)
+        occurs.setdefault((function_of(n), text(n)), []).append(n)
 
     stale, ex_lines, ex_brs = [], set(), set()  # ex_brs: (line, index)
     for e in entries:
@@ -161,7 +168,7 @@ def main():
             t[1] += 1
             t[0] += lines[n] > 0
             if not lines[n]:
-                uncovered.append("%s:%d\t%s\tline\t%s" % (os.path.basename(header), n, function_of(fns, n), text(n)))
+                uncovered.append("%s:%d\t%s\tline\t%s" % (os.path.basename(header), n, function_of(n), text(n)))
         for i, k in enumerate(brs.get(n, [])):
             if (n, i) in ex_brs:
                 t[4] += 1
@@ -170,7 +177,7 @@ def main():
             t[2] += k > 0
             if not k:
                 uncovered.append("%s:%d\t%s\tbranch %d/%d\t%s" % (
-                    os.path.basename(header), n, function_of(fns, n), i, len(brs[n]), text(n)))
+                    os.path.basename(header), n, function_of(n), i, len(brs[n]), text(n)))
 
     pct = lambda a, b: "%5.1f%%" % (100.0 * a / b) if b else "    -"
     def row(label, t):
