@@ -737,6 +737,134 @@ TEST(bad_tls_options_are_argument_errors) {
     mem_free(&link);
 }
 
+/* Each TLS option on a connection that is not TLS is named (never a silent plain-text
+   connection), one at a time; ALPN lists that do not fit the wire form are refused at init. */
+TEST(each_tls_option_without_tls_is_named) {
+    static const char *const names[] = {"options.tls_ca_path", "options.tls_cert_file", "options.tls_server_name",
+                                        "options.tls_insecure_skip_hostname_check", "options.tls_alpn"};
+    for (int i = 0; i < 5; i++) {
+        mqttc_client c;
+        mqttc_options o;
+        mem_link plain;
+        memset(&o, 0, sizeof o);
+        memset(&plain, 0, sizeof plain);
+        o.client_id = "tls-test";
+        if (i == 0) o.tls_ca_path = cert_path("capath");
+        if (i == 1) o.tls_cert_file = cert_path("client.crt");
+        if (i == 2) o.tls_server_name = "localhost";
+        if (i == 3) o.tls_insecure_skip_hostname_check = 1;
+        if (i == 4) o.tls_alpn = "mqtt";
+        mqttc_transport pt = mem_transport(&plain);
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+        CHECK_EQ_INT(mqttc_start_transport(&c, &pt, 0), MQTTC_ERR_ARG);
+        CHECK_MSG(strcmp(mqttc_bad_arg(&c), names[i]) == 0, "%s, want %s", mqttc_bad_arg(&c), names[i]);
+        CHECK_EQ_INT(plain.out_len, 0);
+        mqttc_deinit(&c);
+        mem_free(&plain);
+    }
+    static char long_name[300], many[700];
+    memset(long_name, 'p', 256); /* one protocol name of 256 bytes: the wire form has one length byte */
+    for (int i = 0; i < 7; i++) memcpy(many + 100 * i, i ? ",ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+                                                           : "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp",
+                                       100); /* seven of 99: more than the 512 bytes kept */
+    const char *lists[] = {long_name, many};
+    for (int i = 0; i < 2; i++) {
+        mqttc_client c;
+        mqttc_options o = trusting_options("localhost");
+        o.tls_alpn = lists[i];
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+        CHECK(strcmp(mqttc_bad_arg(&c), "options.tls_alpn") == 0);
+    }
+}
+
+/* Files that do not load are named before anything is sent: a client certificate that is
+   not there, a key that is encrypted (no prompt on the terminal: it fails). No CA option:
+   the system store is used, and a server it does not trust still gets no credentials. */
+TEST(client_files_that_do_not_load_are_named) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "openssl ec -in %s -aes128 -passout pass:x -out %s 2>/dev/null", cert_path("client.key"),
+             cert_path("encrypted.key"));
+    CHECK(system(cmd) == 0);
+    mem_link link;
+    memset(&link, 0, sizeof link);
+    mqttc_transport t = mem_transport(&link);
+    const char *cert[] = {"/nonexistent/client.crt", cert_path("client.crt")};
+    const char *key[] = {NULL, cert_path("encrypted.key")};
+    const char *bad[] = {"options.tls_cert_file", "options.tls_key_file"};
+    for (int i = 0; i < 2; i++) {
+        mqttc_client c;
+        mqttc_options o = trusting_options("localhost");
+        o.tls_cert_file = cert[i];
+        o.tls_key_file = key[i];
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+        CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_ERR_ARG);
+        CHECK_MSG(strcmp(mqttc_bad_arg(&c), bad[i]) == 0, "%s, want %s", mqttc_bad_arg(&c), bad[i]);
+        CHECK_EQ_INT(link.out_len, 0);
+        mqttc_deinit(&c);
+    }
+    mem_free(&link);
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    o.tls_ca_file = NULL; /* the system's CAs: ours is not among them */
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+    mqttc_deinit(&c);
+    server_free(&s);
+    with_credentials(&o);
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_ERR_CERT);
+    CHECK_EQ_INT(s.app_len, 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
+/* An empty server name names nothing: no SNI, and with credentials the name check fails
+   (cn). A password alone (MQTT 5) is a credential too: an untrusted chain is cert. */
+TEST(an_empty_name_and_a_password_alone) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("");
+    with_credentials(&o);
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_ERR_CN);
+    CHECK(SSL_get_servername(s.ssl, TLSEXT_NAMETYPE_host_name) == NULL);
+    CHECK_EQ_INT(s.app_len, 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+    o = trusting_options("localhost");
+    o.protocol_version = MQTTC_PROTOCOL_5;
+    o.password = "secret";
+    o.password_len = 6;
+    CHECK_EQ_INT(connect_to("selfsigned.crt", "selfsigned.key", &o, &s, &c), MQTTC_ERR_CERT);
+    CHECK_EQ_INT(s.app_len, 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
+/* The inner transport's own error comes through OpenSSL unchanged: in the handshake it is
+   a failed handshake; once the session is up, the error itself (io), or closed for EOF. */
+TEST(the_inner_transports_errors_come_through) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    server_init(&s, "server.crt", "server.key", 0);
+    CHECK_EQ_INT(start(&c, &o, &s), MQTTC_OK);
+    server_pump(&s);
+    s.link.fail_with = MQTTC_ERR_IO;
+    CHECK_EQ_INT(drive(&c, &s, 1), MQTTC_ERR_SSLHANDSHAKE);
+    mqttc_deinit(&c);
+    server_free(&s);
+    int errors[] = {MQTTC_ERR_IO, MQTTC_ERR_CLOSED};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+        if (i == 0) s.link.fail_with = MQTTC_ERR_IO;
+        else s.link.is_eof = 1;
+        for (int k = 0; k < 5 && mqttc_state(&c) != MQTTC_STATE_CLOSED; k++) (void)mqttc_step(&c, 2);
+        CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+        CHECK_MSG(mqttc_error(&c) == errors[i], "%s, want %s", mqttc_errname(mqttc_error(&c)), mqttc_errname(errors[i]));
+        mqttc_deinit(&c);
+        server_free(&s);
+    }
+}
+
 /* Port 0 means 8883 with TLS (1883 without): seen in the address the TCP stage, below the
    TLS stage, connects to. */
 TEST(the_default_port_is_8883) {
@@ -791,6 +919,10 @@ int main(void) {
     RUN(alpn_protocols_are_offered);
     RUN(bad_tls_options_are_argument_errors);
     RUN(the_default_port_is_8883);
+    RUN(each_tls_option_without_tls_is_named);
+    RUN(client_files_that_do_not_load_are_named);
+    RUN(an_empty_name_and_a_password_alone);
+    RUN(the_inner_transports_errors_come_through);
     snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", certs);
     return test_report();
