@@ -203,6 +203,70 @@ TEST(tcp_transport_arguments) {
     CHECK_RC(mqttc_tcp_transport(&t, bad), MQTTC_ERR_IO); /* not an open descriptor */
 }
 
+/* The TCP stage's calls on a connected stream (a socketpair): nothing to read and a full
+   send buffer are "would block" (OK, 0 bytes); the peer's EOF, its reset (it closed with
+   our bytes unread) and a write to a closed peer are closed; a descriptor that is not a
+   socket is an I/O error. */
+TEST(tcp_stage_reads_and_writes) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    mqttc_transport t;
+    unsigned char buf[4096];
+    size_t n = 99;
+    CHECK_RC(mqttc_tcp_transport(&t, sv[0]), MQTTC_OK);
+    CHECK_RC(t.recv(&t, buf, sizeof buf, &n), MQTTC_OK);
+    CHECK_EQ_INT(n, 0);
+    memset(buf, 'x', sizeof buf);
+    size_t total = 0;
+    for (int i = 0; i < 100000; i++) {
+        CHECK_RC(t.send(&t, buf, sizeof buf, &n), MQTTC_OK);
+        if (n == 0) break;
+        total += n;
+    }
+    CHECK(total > 0);
+    CHECK_EQ_INT(n, 0); /* the buffer filled: would block */
+    CHECK(write(sv[1], "hi", 2) == 2);
+    CHECK_RC(t.recv(&t, buf, sizeof buf, &n), MQTTC_OK);
+    CHECK_EQ_INT(n, 2);
+    close(sv[1]); /* with our bytes unread: a reset */
+    int rc = t.recv(&t, buf, sizeof buf, &n);
+    CHECK_MSG(rc == MQTTC_ERR_CLOSED, "%s", mqttc_errname(rc));
+    CHECK_RC(t.send(&t, buf, 10, &n), MQTTC_ERR_CLOSED);
+    t.close(&t);
+
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_RC(mqttc_tcp_transport(&t, sv[0]), MQTTC_OK);
+    close(sv[1]); /* nothing unread: EOF */
+    CHECK_RC(t.recv(&t, buf, sizeof buf, &n), MQTTC_ERR_CLOSED);
+    t.close(&t);
+
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_RC(mqttc_tcp_transport(&t, p[0]), MQTTC_OK);
+    CHECK_RC(t.recv(&t, buf, sizeof buf, &n), MQTTC_ERR_IO); /* not a socket */
+    CHECK_RC(t.send(&t, buf, 1, &n), MQTTC_ERR_IO);
+    t.close(&t);
+    close(p[1]);
+}
+
+/* An address no socket may connect to (the broadcast address): the dial fails at once, a
+   failed connect like any other. */
+TEST(an_address_that_cannot_be_dialled) {
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.client_id = "cover-broadcast";
+    mqttc_client c;
+    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
+    int rc = mqttc_connect_start(&c, "255.255.255.255", 1883, 0);
+    for (int i = 0; i < 100 && rc == MQTTC_OK && mqttc_state(&c) != MQTTC_STATE_CLOSED; i++) {
+        (void)mqttc_step(&c, (uint64_t)i);
+        poll(NULL, 0, 1);
+    }
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+    CHECK_RC(mqttc_error(&c), MQTTC_ERR_CANNOTCONNECT);
+    mqttc_deinit(&c);
+}
+
 /* ---- the blocking section ---- */
 
 TEST(blocking_connect_to_a_closed_port) {
@@ -314,6 +378,8 @@ int main(void) {
     RUN(brokers_in_every_form);
     RUN(unreachable_broker_is_a_failed_attempt);
     RUN(tcp_transport_arguments);
+    RUN(tcp_stage_reads_and_writes);
+    RUN(an_address_that_cannot_be_dialled);
     RUN(blocking_connect_to_a_closed_port);
     RUN(wait_reports_the_extra_descriptor);
     RUN(run_is_woken_by_other_threads);
