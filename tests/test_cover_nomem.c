@@ -235,6 +235,152 @@ static void sweep_client(int version) {
 TEST(every_allocation_of_a_mqtt311_client_may_fail) { sweep_client(MQTTC_PROTOCOL_311); }
 TEST(every_allocation_of_a_mqtt5_client_may_fail) { sweep_client(MQTTC_PROTOCOL_5); }
 
+/* ---- an MQTT 5 client that authenticates, is told to go, and comes back ---- */
+
+/* A store in memory holding one outgoing QoS 1 PUBLISH (id 7) from a previous run. */
+static int mstore_put(void *ctx, const mqttc_stored *r) { (void)ctx; (void)r; return MQTTC_OK; }
+static int mstore_remove(void *ctx, int in, unsigned short id) { (void)ctx; (void)in; (void)id; return MQTTC_OK; }
+static int mstore_load(void *ctx, int (*each)(void *, const mqttc_stored *), void *arg) {
+    static const unsigned char pub[] = {0x32, 0x09, 0, 3, 'o', '/', 's', 0, 7, 0, 'x'}; /* MQTT 5: property length 0 */
+    mqttc_stored r = {MQTTC_STORED_PUBLISH, 7, pub, sizeof pub};
+    (void)ctx;
+    return each(arg, &r);
+}
+
+static mem_link relink;
+static int relinked;
+static int redial(mqttc_client *c, mqttc_transport *t, void *user) {
+    (void)c; (void)user;
+    mem_free(&relink);
+    memset(&relink, 0, sizeof relink);
+    relinked++;
+    *t = mem_transport(&relink);
+    return MQTTC_OK;
+}
+
+/* A client that dials again reports the end of a connection here. */
+static void on_status(mqttc_client *c, const mqttc_status *s, void *user) {
+    (void)c;
+    if (s->error == MQTTC_ERR_NOMEM || s->error == MQTTC_ERR_OVERFLOW) ((run *)user)->nomem_seen = 1;
+}
+
+static int on_auth(mqttc_client *c, const mqttc_auth_info *in, mqttc_str *out, void *user) {
+    (void)c; (void)in; (void)user;
+    out->ptr = "proof";
+    out->len = 5;
+    return 0;
+}
+
+static void feed_connack5(mem_link *l) {
+    static const unsigned char props[] = {MQTTC_PROP_AUTH_METHOD, 0, 1, 'M', MQTTC_PROP_REASON_STRING, 0, 2, 'h', 'i'};
+    unsigned char b[32];
+    size_t n = 0;
+    mqttc_connack_info ca;
+    memset(&ca, 0, sizeof ca);
+    ca.props.ptr = props;
+    ca.props.len = sizeof props;
+    if (mqttc_encode_connack(b, sizeof b, MQTTC_PROTOCOL_5, &ca, &n) == MQTTC_OK) mem_feed(l, b, n);
+}
+
+static void client_comeback_life(run *r) {
+    mqttc_client c;
+    mem_link l;
+    size_t pos = 0;
+    memset(&l, 0, sizeof l);
+    memset(&relink, 0, sizeof relink);
+    relinked = 0;
+    static const unsigned char method[] = {MQTTC_PROP_AUTH_METHOD, 0, 1, 'M'};
+    mqttc_store st = {mstore_put, mstore_remove, mstore_load, NULL, NULL};
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.protocol_version = MQTTC_PROTOCOL_5;
+    o.client_id = "comeback";
+    o.connect_props.ptr = method;
+    o.connect_props.len = sizeof method;
+    o.on_auth = on_auth;
+    o.store = &st;
+    o.reconnect_min_ms = 1;
+    o.reconnect_max_ms = 2;
+    o.reconnect_transport = redial;
+    o.on_message = on_message;
+    o.on_published = on_published;
+    o.on_status = on_status;
+    o.user = r;
+    int rc = mqttc_init(&c, &o);
+    if (rc == MQTTC_ERR_STORE) rc = MQTTC_ERR_NOMEM; /* (loading the store ran out: init says the store failed) */
+    note(r, rc);
+    if (rc != MQTTC_OK) return;
+    mqttc_transport t = mem_transport(&l);
+    note(r, mqttc_start_transport(&c, &t, 0));
+    /* AUTH continue (method M), then CONNACK */
+    static const unsigned char auth[] = {0xF0, 0x06, 0x18, 0x04, MQTTC_PROP_AUTH_METHOD, 0, 1, 'M'};
+    mem_feed(&l, auth, sizeof auth);
+    steps(&c, r, &l, &pos, 1);
+    feed_connack5(&l);
+    steps(&c, r, &l, &pos, 2);
+    note(r, mqttc_subscribe(&c, "a/#", 1, on_suback, on_message, r, NULL));
+    note(r, mqttc_subscribe(&c, "b/+", 2, on_suback, on_message, r, NULL));
+    steps(&c, r, &l, &pos, 3);
+    note(r, mqttc_publish(&c, "o/q", "q", 1, 1, 0, NULL));
+    /* the broker goes: DISCONNECT 0x8B, server shutting down, with a reason string */
+    static const unsigned char bye[] = {0xE0, 0x07, 0x8B, 0x05, MQTTC_PROP_REASON_STRING, 0, 2, 'b', 'y'};
+    l.write_stalled = 1; /* (the PUBLISH waits: it goes again on the next connection) */
+    mem_feed(&l, bye, sizeof bye);
+    steps(&c, r, &l, &pos, 4);
+    /* dialled again: the session is gone (CONNACK without session present) */
+    size_t pos2 = 0;
+    for (int i = 0; i < 20 && relinked == 0; i++) note(r, mqttc_step(&c, 10 + (uint64_t)i));
+    if (relinked) {
+        mem_feed(&relink, auth, sizeof auth);
+        steps(&c, r, &relink, &pos2, 40);
+        feed_connack5(&relink);
+        steps(&c, r, &relink, &pos2, 41);
+        feed_publish(&relink, MQTTC_PROTOCOL_5, "a/x", 5, 1, 3, 0);
+        steps(&c, r, &relink, &pos2, 42);
+        static const unsigned char user_prop[] = {MQTTC_PROP_USER, 0, 1, 'k', 0, 1, 'v'};
+        mqttc_disconnect_info di;
+        memset(&di, 0, sizeof di);
+        di.reason_code = 0x04;
+        di.props.ptr = user_prop;
+        di.props.len = sizeof user_prop;
+        note(r, mqttc_disconnect_with(&c, &di));
+        steps(&c, r, &relink, &pos2, 43);
+    }
+    if (mqttc_error(&c) == MQTTC_ERR_NOMEM || mqttc_error(&c) == MQTTC_ERR_OVERFLOW) r->nomem_seen = 1;
+    r->subacks += relinked * 100;
+    mqttc_deinit(&c);
+    mem_free(&l);
+    mem_free(&relink);
+}
+
+TEST(every_allocation_of_a_client_that_comes_back_may_fail) {
+    run clean;
+    memset(&clean, 0, sizeof clean);
+    clean.version = MQTTC_PROTOCOL_5;
+    fail_at = 0;
+    alloc_calls = 0;
+    client_comeback_life(&clean);
+    CHECK_EQ_INT(clean.nomem_seen, 0);
+    CHECK_EQ_INT(clean.other_rc, 0);
+    CHECK_EQ_INT(clean.subacks, 100 + 2); /* one redial; two SUBACKs (the filters again: no callback) */
+    CHECK_EQ_INT(clean.messages, 1);
+    CHECK_EQ_INT(clean.completed, 2); /* the stored one and the new one, on the second link */
+    long total = alloc_calls;
+    for (long k = 1; k <= total; k++) {
+        run r;
+        memset(&r, 0, sizeof r);
+        r.version = MQTTC_PROTOCOL_5;
+        fail_at = k;
+        alloc_calls = 0;
+        client_comeback_life(&r);
+        CHECK_MSG(r.other_rc == 0, "allocation %ld of %ld failed: a call returned %s", k, total, mqttc_errname(r.other_rc));
+        CHECK_MSG(r.nomem_seen || same_outcome(&r, &clean),
+                  "allocation %ld of %ld failed unreported: %d messages, %d completed, %d subacks (want %d, %d, %d)", k,
+                  total, r.messages, r.completed, r.subacks, clean.messages, clean.completed, clean.subacks);
+    }
+    fail_at = 0;
+}
+
 /* ---- the file store ---- */
 
 static char store_dir[64];
@@ -303,6 +449,7 @@ TEST(every_allocation_of_the_file_store_may_fail) {
 int main(void) {
     RUN(every_allocation_of_a_mqtt311_client_may_fail);
     RUN(every_allocation_of_a_mqtt5_client_may_fail);
+    RUN(every_allocation_of_a_client_that_comes_back_may_fail);
     RUN(every_allocation_of_the_file_store_may_fail);
     return test_report();
 }
