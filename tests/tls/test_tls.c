@@ -4,7 +4,9 @@
    come from tests/tls/make-certs.sh at start. The server side is a scripted broker: it
    answers CONNECT with CONNACK and records every application byte it receives, so "no
    byte of CONNECT left the client" is checked where it matters, on the server. */
+#ifndef _GNU_SOURCE /* (g++ defines it) */
 #define _GNU_SOURCE /* RTLD_NEXT: SSL_read needing to write, on demand (see below) */
+#endif
 #define _POSIX_C_SOURCE 200809L
 #define MQTTC_WITH_OPENSSL
 #define MQTTC_IMPLEMENTATION
