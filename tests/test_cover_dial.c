@@ -269,6 +269,9 @@ TEST(an_address_that_cannot_be_dialled) {
 
 /* ---- the blocking section ---- */
 
+/* HB_CONNACK_OK without a compound literal (whose life ends with the statement in C++) */
+#define CONNACK_STEP {HB_OP_SEND, 0, 0, TEST_CONNACK_OK, sizeof TEST_CONNACK_OK, 0}
+
 TEST(blocking_connect_to_a_closed_port) {
     srv s;
     CHECK(srv_listen(&s, 0) == 0);
@@ -290,7 +293,7 @@ TEST(blocking_connect_to_a_closed_port) {
 
 /* mqttc_wait's extra descriptor: 1 when it is readable, 0 on the deadline. */
 TEST(wait_reports_the_extra_descriptor) {
-    const hb_step script[] = {HB_EXPECT(MQTTC_CONNECT, 0), HB_CONNACK_OK, HB_EXPECT(MQTTC_DISCONNECT, 0), HB_DONE};
+    const hb_step script[] = {HB_EXPECT(MQTTC_CONNECT, 0), CONNACK_STEP, HB_EXPECT(MQTTC_DISCONNECT, 0), HB_DONE};
     hb_broker b;
     CHECK(hb_start(&b, script, 0) == 0);
     mqttc_options o;
@@ -335,7 +338,7 @@ static void *run_thread(void *arg) {
 }
 
 TEST(run_is_woken_by_other_threads) {
-    const hb_step script[] = {HB_EXPECT(MQTTC_CONNECT, 0), HB_CONNACK_OK, HB_EXPECT(MQTTC_PUBLISH, 0),
+    const hb_step script[] = {HB_EXPECT(MQTTC_CONNECT, 0), CONNACK_STEP, HB_EXPECT(MQTTC_PUBLISH, 0),
                                      HB_EXPECT(MQTTC_DISCONNECT, 0), HB_DONE};
     hb_broker b;
     pthread_mutexattr_t attr;
