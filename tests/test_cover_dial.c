@@ -13,6 +13,7 @@
 #include "tests/loopback_broker.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -375,6 +376,99 @@ TEST(run_is_woken_by_other_threads) {
     pthread_mutexattr_destroy(&attr);
 }
 
+/* The blocking calls from inside a callback would re-enter the dispatch: refused (STATE),
+   and the message still counts once. */
+typedef struct inner_calls {
+    int connect_wait, run, run_for, calls;
+} inner_calls;
+static void call_blocking(mqttc_client *c, const mqttc_message *m, void *user) {
+    inner_calls *k = (inner_calls *)user;
+    (void)m;
+    k->calls++;
+    k->connect_wait = mqttc_connect_wait(c);
+    k->run = mqttc_run(c);
+    k->run_for = mqttc_run_for(c, 10);
+}
+
+TEST(blocking_calls_inside_a_callback_are_refused) {
+    mqttc_client c;
+    mem_link l;
+    memset(&l, 0, sizeof l);
+    inner_calls k = {0, 0, 0, 0};
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.client_id = "cover-inside";
+    o.on_message = call_blocking;
+    o.user = &k;
+    test_connect(&c, &l, &o);
+    test_feed_publish(&l, "t", "x", 0, 0);
+    CHECK_RC(mqttc_step(&c, 1), MQTTC_OK);
+    CHECK_EQ_INT(k.calls, 1);
+    CHECK_RC(k.connect_wait, MQTTC_ERR_STATE);
+    CHECK_RC(k.run, MQTTC_ERR_STATE);
+    CHECK_RC(k.run_for, MQTTC_ERR_STATE);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    CHECK_RC(mqttc_init(&c, &o), MQTTC_OK);
+    CHECK_RC(mqttc_connect(&c, "127.0.0.1", 70000), MQTTC_ERR_ARG); /* the start's own refusal */
+    mqttc_deinit(&c);
+}
+
+/* mqttc_wait while WAITING to dial again (no connection, no descriptor of its own): its
+   deadline is the next attempt, 49 days away (mqttc_timeout_ms says poll's longest, 24
+   days); the extra descriptor still wakes it, readable or hung up. Connected without a
+   keepalive (no deadline at all), a max_ms beyond poll's range is cut to it. */
+static mem_link wait_link;
+static int wait_redial(mqttc_client *c, mqttc_transport *t, void *user) {
+    (void)c; (void)user;
+    *t = mem_transport(&wait_link);
+    return MQTTC_OK;
+}
+
+TEST(wait_while_waiting_to_dial_again) {
+    mqttc_client c;
+    mem_link l;
+    memset(&l, 0, sizeof l);
+    memset(&wait_link, 0, sizeof wait_link);
+    mqttc_options o;
+    memset(&o, 0, sizeof o);
+    o.client_id = "cover-waiting";
+    o.reconnect_min_ms = o.reconnect_max_ms = 4294967295u; /* 49 days */
+    o.reconnect_transport = wait_redial;
+    o.no_keepalive = 1;
+    test_connect(&c, &l, &o);
+    l.is_eof = 1;
+    (void)mqttc_step(&c, mqttc_now_ms()); /* mqttc_wait reads the real clock */
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_WAITING);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, mqttc_now_ms()), 0x7fffffffL);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    uint64_t t0 = mqttc_now_ms();
+    CHECK_EQ_INT(mqttc_wait(&c, -1, p[0]), 1);
+    CHECK_EQ_INT(mqttc_wait(&c, 20, -1), 0); /* its own deadline, cut to max_ms */
+    close(p[1]);
+    char b;
+    CHECK(read(p[0], &b, 1) == 1);
+    CHECK_EQ_INT(mqttc_wait(&c, -1, p[0]), 1); /* hung up */
+    CHECK(mqttc_now_ms() - t0 < 5000);
+    close(p[0]);
+    mqttc_set_retry(&c, 0); /* now */
+    mem_feed(&wait_link, TEST_CONNACK_OK, sizeof TEST_CONNACK_OK);
+    for (int i = 0; i < 5 && mqttc_state(&c) != MQTTC_STATE_CONNECTED; i++) (void)mqttc_step(&c, mqttc_now_ms());
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    CHECK_EQ_INT(mqttc_timeout_ms(&c, mqttc_now_ms()), -1);
+    CHECK(pipe(p) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    CHECK_EQ_INT(mqttc_wait(&c, LONG_MAX, p[0]), 1); /* (LONG_MAX: beyond an int on LP64) */
+    close(p[0]);
+    close(p[1]);
+    mqttc_deinit(&c);
+    mem_free(&l);
+    mem_free(&wait_link);
+}
+
 int main(void) {
     RUN(url_login_stays_with_its_url);
     RUN(BUG_url_login_redial_reads_moved_url); /* fails until mqttc.h is fixed: see the test */
@@ -386,5 +480,7 @@ int main(void) {
     RUN(blocking_connect_to_a_closed_port);
     RUN(wait_reports_the_extra_descriptor);
     RUN(run_is_woken_by_other_threads);
+    RUN(blocking_calls_inside_a_callback_are_refused);
+    RUN(wait_while_waiting_to_dial_again);
     return test_report();
 }
