@@ -3,6 +3,8 @@
 #                         with ASan and UBSan (clang); a crash, leak or failed check fails it
 #   make fuzz-smoke       the same for 30 s each: what CI runs
 #   make fuzz-seeds       writes the seed corpus fuzz/corpus/<target>/ again (kept in git)
+#   make fuzz-minimize    rewrites fuzz/corpus/<target>/ as the fewest inputs reaching every edge
+#                         it and make fuzz's working corpus reach (fuzz/minimize.sh; seeds stay)
 #   make coverage         line and branch coverage of mqttc.h by the C suites and the fuzz
 #                         corpora replayed: fuzz/corpus, fuzz/regressions and, when `make fuzz`
 #                         ran, its working corpus build/fuzz/corpus (gcc --coverage, lcov);
@@ -26,7 +28,7 @@ FAULT_BINS   := $(patsubst tests/faults/%.c,$(BUILD)/fault_%,$(wildcard tests/fa
 # the replayers include test code that leaves some helpers unused
 REPLAY_CFLAGS = $(ALL_CFLAGS) -Wno-unused-function
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds coverage
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds fuzz-minimize coverage
 
 $(FUZZ_DIR):
 	@mkdir -p $(FUZZ_DIR)
@@ -54,6 +56,9 @@ fuzz-build: $(FUZZ_BINS)
 # repository's) so the repository's stays small; crash inputs land in build/fuzz/.
 fuzz: fuzz-build
 	@bash fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-minimize: fuzz-build
+	@bash fuzz/minimize.sh $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
