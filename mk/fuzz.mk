@@ -95,7 +95,7 @@ coverage: $(BUILD)/minibroker $(COV_TESTS) $(COV_REPLAY)
 	@# a suite that fails still counts (make test is what fails on it; a test marked BUG
 	@# fails until mqttc.h is fixed): its failures are shown, the gate goes on
 	@for t in $(COV_TESTS); do echo "coverage: $$t"; MQTTC_ROOT=$$PWD $$t >$$t.log 2>&1 || \
-	    { echo "coverage: $$t failed (make test reports it; its coverage counts):"; grep -E '^not ok|failed' $$t.log | tail -n 5; }; done
+	    { echo "coverage: $$t failed (make test reports it; its coverage counts):"; grep -E '^not ok|failed' $$t.log | tail -n 5 | sed 's/^/    /'; }; done
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    dirs="fuzz/corpus/$$t $$(ls -d fuzz/regressions/$$t $(FUZZ_DIR)/corpus/$$t 2>/dev/null | tr '\n' ' ')"; \
 	    echo "coverage: replay $$dirs"; $(COV_DIR)/fuzz_replay_$$t $$dirs >/dev/null; done
