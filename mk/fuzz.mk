@@ -3,10 +3,15 @@
 #                         with ASan and UBSan (clang); a crash, leak or failed check fails it
 #   make fuzz-smoke       the same for 30 s each: what CI runs
 #   make fuzz-seeds       writes the seed corpus fuzz/corpus/<target>/ again (kept in git)
+#   make fuzz-minimize    rewrites fuzz/corpus/<target>/ as the fewest inputs reaching every edge
+#                         it and make fuzz's working corpus reach (fuzz/minimize.sh; seeds stay)
 #   make coverage         line and branch coverage of mqttc.h by the C suites and the fuzz
 #                         corpora replayed: fuzz/corpus, fuzz/regressions and, when `make fuzz`
 #                         ran, its working corpus build/fuzz/corpus (gcc --coverage, lcov);
-#                         report in build/cov/html/index.html
+#                         report in build/cov/html/index.html. The gate
+#                         (tests/coverage/gate.py) prints the table per section, fails below
+#                         tests/coverage/thresholds (exempt branches, tests/coverage/exemptions,
+#                         taken out) and lists what is left in build/cov/uncovered.txt
 # `make test` builds the corpus replayers (build/fuzz_replay_<target>, no libFuzzer, for
 # tests/t_fuzz_corpus.sh under Valgrind or the sanitizers) and the fault programs
 # (build/fault_<name> from tests/faults/<name>.c, and build/fault_peer_asan, for
@@ -23,7 +28,7 @@ FAULT_BINS   := $(patsubst tests/faults/%.c,$(BUILD)/fault_%,$(wildcard tests/fa
 # the replayers include test code that leaves some helpers unused
 REPLAY_CFLAGS = $(ALL_CFLAGS) -Wno-unused-function
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds coverage
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-seeds fuzz-minimize coverage
 
 $(FUZZ_DIR):
 	@mkdir -p $(FUZZ_DIR)
@@ -51,6 +56,9 @@ fuzz-build: $(FUZZ_BINS)
 # repository's) so the repository's stays small; crash inputs land in build/fuzz/.
 fuzz: fuzz-build
 	@bash fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-minimize: fuzz-build
+	@bash fuzz/minimize.sh $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
@@ -84,11 +92,14 @@ $(COV_DIR)/fuzz_replay_%: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/replay.c mqttc.h tests/
 
 coverage: $(BUILD)/minibroker $(COV_TESTS) $(COV_REPLAY)
 	@find $(COV_DIR) -name '*.gcda' -delete
-	@set -e; for t in $(COV_TESTS); do echo "coverage: $$t"; MQTTC_ROOT=$$PWD $$t >$$t.log 2>&1 || { tail -n 20 $$t.log; exit 1; }; done
+	@# a suite that fails still counts (make test is what fails on it; a test marked BUG
+	@# fails until mqttc.h is fixed): its failures are shown, the gate goes on
+	@for t in $(COV_TESTS); do echo "coverage: $$t"; MQTTC_ROOT=$$PWD $$t >$$t.log 2>&1 || \
+	    { echo "coverage: $$t failed (make test reports it; its coverage counts):"; grep -E '^not ok|failed' $$t.log | tail -n 5 | sed 's/^/    /'; }; done
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    dirs="fuzz/corpus/$$t $$(ls -d fuzz/regressions/$$t $(FUZZ_DIR)/corpus/$$t 2>/dev/null | tr '\n' ' ')"; \
 	    echo "coverage: replay $$dirs"; $(COV_DIR)/fuzz_replay_$$t $$dirs >/dev/null; done
 	@lcov -q --rc lcov_branch_coverage=1 --capture --directory $(COV_DIR) --output-file $(COV_DIR)/all.info 2>/dev/null
 	@lcov -q --rc lcov_branch_coverage=1 --extract $(COV_DIR)/all.info '*/mqttc.h' --output-file $(COV_DIR)/mqttc.info
 	@genhtml -q --branch-coverage -o $(COV_DIR)/html $(COV_DIR)/mqttc.info >/dev/null
-	@bash fuzz/coverage_summary.sh $(COV_DIR)/mqttc.info mqttc.h
+	@python3 tests/coverage/gate.py $(COV_DIR)/mqttc.info mqttc.h $(COV_DIR)

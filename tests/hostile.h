@@ -181,7 +181,8 @@ static void hb__linger(hb_broker *b) {
     unsigned char sink[65536];
     int stopping = 0;
     while (b->fd >= 0 && !b->saw_eof) {
-        int r = stopping ? (poll(&(struct pollfd){b->fd, POLLIN, 0}, 1, 2000) > 0) : hb__wait(b, POLLIN, HB_WAIT_MS);
+        struct pollfd one = {b->fd, POLLIN, 0};
+        int r = stopping ? (poll(&one, 1, 2000) > 0) : hb__wait(b, POLLIN, HB_WAIT_MS);
         if (r < 0) { stopping = 1; continue; }
         if (r == 0) return;
         ssize_t k = recv(b->fd, sink, sizeof sink, 0);

@@ -4,12 +4,16 @@
    come from tests/tls/make-certs.sh at start. The server side is a scripted broker: it
    answers CONNECT with CONNACK and records every application byte it receives, so "no
    byte of CONNECT left the client" is checked where it matters, on the server. */
+#ifndef _GNU_SOURCE /* (g++ defines it) */
+#define _GNU_SOURCE /* RTLD_NEXT: SSL_read needing to write, on demand (see below) */
+#endif
 #define _POSIX_C_SOURCE 200809L
 #define MQTTC_WITH_OPENSSL
 #define MQTTC_IMPLEMENTATION
 #include "mqttc.h"
 #include "tests/test.h"
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
@@ -452,6 +456,136 @@ TEST(a_key_update_from_the_server_is_followed) {
     server_free(&s);
 }
 
+/* ---- a read that must write ---- */
+
+/* The server's KeyUpdate asks for ours (update_requested) while the client's socket takes
+   no bytes (its send buffer full): OpenSSL 3 takes the update in SSL_read and leaves our
+   KeyUpdate for the next write (it does not write inside SSL_read), so the PUBLISH behind
+   the update is delivered at once, once, and the next write carries our update: both
+   directions go on under the new keys. */
+static int last_len;
+static char last_payload[64];
+static void on_message_kept(mqttc_client *c, const mqttc_message *m, void *user) {
+    (void)c; (void)user;
+    messages_received++;
+    last_len = (int)m->payload_len;
+    snprintf(last_payload, sizeof last_payload, "%.*s", (int)m->payload_len, (const char *)m->payload);
+}
+
+TEST(a_key_update_asked_for_while_the_send_buffer_is_full) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    o.no_keepalive = 1;
+    o.on_message = on_message_kept;
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+    CHECK_EQ_INT(SSL_version(s.ssl), TLS1_3_VERSION);
+    s.link.read_chunk = s.link.write_chunk = 0;
+    s.link.write_stalled = 1; /* the socket's send buffer is full */
+    CHECK(SSL_key_update(s.ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+    unsigned char pub[64];
+    size_t n = test_publish_bytes(pub, sizeof pub, "t/kx", "behind the update", 17, 0, 0, 0, 0);
+    messages_received = 0;
+    server_send(&s, pub, n);
+    size_t sent_before = s.link.out_len;
+    CHECK_RC(mqttc_step(&c, 10), MQTTC_OK);
+    CHECK_RC(mqttc_step(&c, 11), MQTTC_OK);
+    CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+    CHECK_EQ_INT(messages_received, 1);
+    CHECK(strcmp(last_payload, "behind the update") == 0);
+    CHECK_EQ_INT(last_len, 17);
+    CHECK_EQ_INT(s.link.out_len, sent_before);
+    s.link.write_stalled = 0;
+    CHECK_EQ_INT(mqttc_publish(&c, "after/update", "x", 1, 0, 0, NULL), MQTTC_OK);
+    CHECK(s.link.out_len > sent_before);
+    server_pump(&s);
+    CHECK_EQ_INT(s.publishes, 1);
+    n = test_publish_bytes(pub, sizeof pub, "t/kx", "again", 5, 0, 0, 0, 0);
+    server_send(&s, pub, n);
+    CHECK_RC(mqttc_step(&c, 12), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 2);
+    CHECK(strcmp(last_payload, "again") == 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
+/* So SSL_read's SSL_ERROR_WANT_WRITE (which OpenSSL may give for a read that must write:
+   a renegotiation in other libraries' settings, older OpenSSL's KeyUpdate) is made on
+   demand here: while armed, the client's SSL_read (never the server's) on a link whose
+   writes stall reports it (-1, then SSL_get_error says WANT_WRITE), as OpenSSL would while
+   its write cannot leave; once the link takes bytes, the real SSL_read runs. These two
+   definitions take the place of libssl's for this program (mqttc.h is compiled in it). */
+static SSL *want_write_spared;    /* the server's SSL */
+static mem_link *want_write_link; /* armed: the client's link */
+static int want_write_faked, faked_last;
+
+int SSL_read(SSL *ssl, void *buf, int num) {
+    static int (*real)(SSL *, void *, int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "SSL_read");
+    faked_last = want_write_link && ssl != want_write_spared && want_write_link->write_stalled;
+    if (faked_last) {
+        want_write_faked++;
+        return -1;
+    }
+    return real(ssl, buf, num);
+}
+
+int SSL_get_error(const SSL *ssl, int ret) {
+    static int (*real)(const SSL *, int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "SSL_get_error");
+    if (faked_last && ssl != want_write_spared && ret <= 0) return SSL_ERROR_WANT_WRITE;
+    return real(ssl, ret);
+}
+
+/* The client waits for POLLOUT (mqttc_poll_events) and neither delivers nor fails
+   meanwhile; once writable it reads on: the PUBLISH waiting is delivered once, whole, and
+   what comes after it too. */
+TEST(a_read_that_must_write_waits_for_pollout) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    o.no_keepalive = 1;
+    o.on_message = on_message_kept;
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+    s.link.read_chunk = s.link.write_chunk = 0;
+    CHECK_EQ_INT(mqttc_poll_events(&c), POLLIN); /* idle: only reading */
+    want_write_spared = s.ssl;
+    want_write_link = &s.link;
+    want_write_faked = 0;
+    s.link.write_stalled = 1;
+    unsigned char pub[64];
+    size_t n = test_publish_bytes(pub, sizeof pub, "t/ww", "waited for", 10, 0, 0, 0, 0);
+    messages_received = 0;
+    server_send(&s, pub, n);
+    for (int i = 0; i < 3; i++) {
+        CHECK_RC(mqttc_step(&c, 10 + (uint64_t)i), MQTTC_OK);
+        CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CONNECTED);
+        CHECK_MSG(mqttc_poll_events(&c) & POLLOUT, "events %#x: not waiting to write", (unsigned)mqttc_poll_events(&c));
+        CHECK_EQ_INT(mqttc_timeout_ms(&c, 10 + (uint64_t)i), -1); /* no busy loop: poll decides */
+        CHECK_EQ_INT(messages_received, 0);
+    }
+    CHECK(want_write_faked >= 3);
+    s.link.write_stalled = 0; /* POLLOUT: writable */
+    n = test_publish_bytes(pub, sizeof pub, "t/ww", "and after", 9, 0, 0, 0, 0);
+    server_send(&s, pub, n);
+    CHECK_RC(mqttc_step(&c, 20), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 1); /* the one that waited: a TLS record a read */
+    CHECK(strcmp(last_payload, "waited for") == 0);
+    CHECK_EQ_INT(mqttc_poll_events(&c), POLLIN); /* no longer waiting to write */
+    CHECK_RC(mqttc_step(&c, 21), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 2);
+    CHECK(strcmp(last_payload, "and after") == 0);
+    CHECK_RC(mqttc_step(&c, 22), MQTTC_OK);
+    CHECK_EQ_INT(messages_received, 2); /* nothing twice */
+    CHECK_EQ_INT(mqttc_publish(&c, "t/out", "x", 1, 0, 0, NULL), MQTTC_OK);
+    server_pump(&s);
+    CHECK_EQ_INT(s.publishes, 1);
+    want_write_link = NULL;
+    want_write_spared = NULL;
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
 /* ---- client certificates, closing, reconnecting ---- */
 
 TEST(a_client_certificate_is_presented_when_asked) {
@@ -605,6 +739,134 @@ TEST(bad_tls_options_are_argument_errors) {
     mem_free(&link);
 }
 
+/* Each TLS option on a connection that is not TLS is named (never a silent plain-text
+   connection), one at a time; ALPN lists that do not fit the wire form are refused at init. */
+TEST(each_tls_option_without_tls_is_named) {
+    static const char *const names[] = {"options.tls_ca_path", "options.tls_cert_file", "options.tls_server_name",
+                                        "options.tls_insecure_skip_hostname_check", "options.tls_alpn"};
+    for (int i = 0; i < 5; i++) {
+        mqttc_client c;
+        mqttc_options o;
+        mem_link plain;
+        memset(&o, 0, sizeof o);
+        memset(&plain, 0, sizeof plain);
+        o.client_id = "tls-test";
+        if (i == 0) o.tls_ca_path = cert_path("capath");
+        if (i == 1) o.tls_cert_file = cert_path("client.crt");
+        if (i == 2) o.tls_server_name = "localhost";
+        if (i == 3) o.tls_insecure_skip_hostname_check = 1;
+        if (i == 4) o.tls_alpn = "mqtt";
+        mqttc_transport pt = mem_transport(&plain);
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+        CHECK_EQ_INT(mqttc_start_transport(&c, &pt, 0), MQTTC_ERR_ARG);
+        CHECK_MSG(strcmp(mqttc_bad_arg(&c), names[i]) == 0, "%s, want %s", mqttc_bad_arg(&c), names[i]);
+        CHECK_EQ_INT(plain.out_len, 0);
+        mqttc_deinit(&c);
+        mem_free(&plain);
+    }
+    static char long_name[300], many[700];
+    memset(long_name, 'p', 256); /* one protocol name of 256 bytes: the wire form has one length byte */
+    for (int i = 0; i < 7; i++) memcpy(many + 100 * i, i ? ",ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+                                                           : "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp",
+                                       100); /* seven of 99: more than the 512 bytes kept */
+    const char *lists[] = {long_name, many};
+    for (int i = 0; i < 2; i++) {
+        mqttc_client c;
+        mqttc_options o = trusting_options("localhost");
+        o.tls_alpn = lists[i];
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_ERR_ARG);
+        CHECK(strcmp(mqttc_bad_arg(&c), "options.tls_alpn") == 0);
+    }
+}
+
+/* Files that do not load are named before anything is sent: a client certificate that is
+   not there, a key that is encrypted (no prompt on the terminal: it fails). No CA option:
+   the system store is used, and a server it does not trust still gets no credentials. */
+TEST(client_files_that_do_not_load_are_named) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "openssl ec -in %s -aes128 -passout pass:x -out %s 2>/dev/null", cert_path("client.key"),
+             cert_path("encrypted.key"));
+    CHECK(system(cmd) == 0);
+    mem_link link;
+    memset(&link, 0, sizeof link);
+    mqttc_transport t = mem_transport(&link);
+    const char *cert[] = {"/nonexistent/client.crt", cert_path("client.crt")};
+    const char *key[] = {NULL, cert_path("encrypted.key")};
+    const char *bad[] = {"options.tls_cert_file", "options.tls_key_file"};
+    for (int i = 0; i < 2; i++) {
+        mqttc_client c;
+        mqttc_options o = trusting_options("localhost");
+        o.tls_cert_file = cert[i];
+        o.tls_key_file = key[i];
+        CHECK_EQ_INT(mqttc_init(&c, &o), MQTTC_OK);
+        CHECK_EQ_INT(mqttc_start_transport(&c, &t, 0), MQTTC_ERR_ARG);
+        CHECK_MSG(strcmp(mqttc_bad_arg(&c), bad[i]) == 0, "%s, want %s", mqttc_bad_arg(&c), bad[i]);
+        CHECK_EQ_INT(link.out_len, 0);
+        mqttc_deinit(&c);
+    }
+    mem_free(&link);
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    o.tls_ca_file = NULL; /* the system's CAs: ours is not among them */
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+    mqttc_deinit(&c);
+    server_free(&s);
+    with_credentials(&o);
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_ERR_CERT);
+    CHECK_EQ_INT(s.app_len, 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
+/* An empty server name names nothing: no SNI, and with credentials the name check fails
+   (cn). A password alone (MQTT 5) is a credential too: an untrusted chain is cert. */
+TEST(an_empty_name_and_a_password_alone) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("");
+    with_credentials(&o);
+    CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_ERR_CN);
+    CHECK(SSL_get_servername(s.ssl, TLSEXT_NAMETYPE_host_name) == NULL);
+    CHECK_EQ_INT(s.app_len, 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+    o = trusting_options("localhost");
+    o.protocol_version = MQTTC_PROTOCOL_5;
+    o.password = "secret";
+    o.password_len = 6;
+    CHECK_EQ_INT(connect_to("selfsigned.crt", "selfsigned.key", &o, &s, &c), MQTTC_ERR_CERT);
+    CHECK_EQ_INT(s.app_len, 0);
+    mqttc_deinit(&c);
+    server_free(&s);
+}
+
+/* The inner transport's own error comes through OpenSSL unchanged: in the handshake it is
+   a failed handshake; once the session is up, the error itself (io), or closed for EOF. */
+TEST(the_inner_transports_errors_come_through) {
+    tls_server s;
+    mqttc_client c;
+    mqttc_options o = trusting_options("localhost");
+    server_init(&s, "server.crt", "server.key", 0);
+    CHECK_EQ_INT(start(&c, &o, &s), MQTTC_OK);
+    server_pump(&s);
+    s.link.fail_with = MQTTC_ERR_IO;
+    CHECK_EQ_INT(drive(&c, &s, 1), MQTTC_ERR_SSLHANDSHAKE);
+    mqttc_deinit(&c);
+    server_free(&s);
+    int errors[] = {MQTTC_ERR_IO, MQTTC_ERR_CLOSED};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(connect_to("server.crt", "server.key", &o, &s, &c), MQTTC_OK);
+        if (i == 0) s.link.fail_with = MQTTC_ERR_IO;
+        else s.link.is_eof = 1;
+        for (int k = 0; k < 5 && mqttc_state(&c) != MQTTC_STATE_CLOSED; k++) (void)mqttc_step(&c, 2);
+        CHECK_EQ_INT(mqttc_state(&c), MQTTC_STATE_CLOSED);
+        CHECK_MSG(mqttc_error(&c) == errors[i], "%s, want %s", mqttc_errname(mqttc_error(&c)), mqttc_errname(errors[i]));
+        mqttc_deinit(&c);
+        server_free(&s);
+    }
+}
+
 /* Port 0 means 8883 with TLS (1883 without): seen in the address the TCP stage, below the
    TLS stage, connects to. */
 TEST(the_default_port_is_8883) {
@@ -649,6 +911,8 @@ int main(void) {
     RUN(decrypted_bytes_left_in_openssl_are_read_without_new_input);
     RUN(the_handshake_asks_for_the_events_it_waits_for);
     RUN(a_key_update_from_the_server_is_followed);
+    RUN(a_key_update_asked_for_while_the_send_buffer_is_full);
+    RUN(a_read_that_must_write_waits_for_pollout);
     RUN(a_client_certificate_is_presented_when_asked);
     RUN(a_server_wanting_a_certificate_refuses_none_with_sslhandshake);
     RUN(a_refusal_met_by_the_first_write_is_sslhandshake);
@@ -657,6 +921,10 @@ int main(void) {
     RUN(alpn_protocols_are_offered);
     RUN(bad_tls_options_are_argument_errors);
     RUN(the_default_port_is_8883);
+    RUN(each_tls_option_without_tls_is_named);
+    RUN(client_files_that_do_not_load_are_named);
+    RUN(an_empty_name_and_a_password_alone);
+    RUN(the_inner_transports_errors_come_through);
     snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", certs);
     return test_report();
