@@ -43,8 +43,10 @@ CONTENTS
                                       to set: visibility attributes, dllexport, ...)
     MQTTC_ASSERT(x)         assert(x) implementation file only
     MQTTC_MALLOC(n)         malloc    implementation file only; with MQTTC_REALLOC and
-    MQTTC_REALLOC(p, n)     realloc   MQTTC_FREE, all allocation goes through these three.
-    MQTTC_FREE(p)           free      A client given options.mem never calls them.
+    MQTTC_REALLOC(p, n)     realloc   MQTTC_FREE, all of mqttc's allocation goes through
+    MQTTC_FREE(p)           free      these three (OpenSSL's does not: section 5). A client
+                                      given options.mem calls them only for the TLS, proxy
+                                      and WebSocket stages' state, once per connection.
     MQTTC_NO_SOCKETS        off       implementation file only: leave out the built-in TCP
                                       transport, the WebSocket and proxy stages and the
                                       blocking layer (bare-metal; bring a transport of your own)
