@@ -37,8 +37,20 @@ finish() {
     [ "$T_FAIL" -eq 0 ]
     exit $?
 }
+# A port nothing listens on now and that this suite has not handed out before: a port kept
+# closed on purpose (a test's "nothing listens here") is never given to a server started
+# later (the kernel may offer the same free port again). Ports given: $TMP/ports.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    local p
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+        grep -qx "$p" "$TMP/ports" 2>/dev/null && continue
+        echo "$p" >>"$TMP/ports"
+        echo "$p"
+        return 0
+    done
+    echo "free_port: no new free port in 10 tries" >&2
+    return 1
 }
 wait_port() { # port [tries]: until something listens on 127.0.0.1:port
     local i
