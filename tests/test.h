@@ -254,5 +254,18 @@ static inline void test_connect(mqttc_client *c, mem_link *l, const mqttc_option
     for (int i = 0; i < 50 && mqttc_state(c) == MQTTC_STATE_CONNACK_WAIT; i++) mqttc_step(c, 0);
     CHECK_EQ_INT(mqttc_state(c), MQTTC_STATE_CONNECTED);
 }
+/* What mqttc_init makes of these options: "" when it takes them, else the argument it names
+   (MQTTC_ERR_ARG) or the error's name. */
+static inline const char *test_refused(const mqttc_options *o) {
+    static char name[64];
+    mqttc_client c;
+    int rc = mqttc_init(&c, o);
+    if (rc == MQTTC_OK) {
+        mqttc_deinit(&c);
+        return "";
+    }
+    snprintf(name, sizeof name, "%s", rc == MQTTC_ERR_ARG ? mqttc_bad_arg(&c) : mqttc_errname(rc));
+    return name;
+}
 #endif /* MQTTC_H */
 #endif

@@ -10,17 +10,6 @@
 #include "mqttc.h"
 #include "tests/test.h"
 
-static const char *refused(const mqttc_options *o) {
-    static char name[64];
-    mqttc_client c;
-    int rc = mqttc_init(&c, o);
-    if (rc == MQTTC_OK) {
-        mqttc_deinit(&c);
-        return "";
-    }
-    snprintf(name, sizeof name, "%s", rc == MQTTC_ERR_ARG ? mqttc_bad_arg(&c) : mqttc_errname(rc));
-    return name;
-}
 
 static mqttc_options base(void) {
     mqttc_options o;
@@ -31,24 +20,24 @@ static mqttc_options base(void) {
 
 TEST(options_for_what_is_left_out_are_refused) {
     mqttc_options o = base();
-    CHECK(strcmp(refused(&o), "") == 0);
+    CHECK(strcmp(test_refused(&o), "") == 0);
     o.proxy = "socks5h://127.0.0.1:1080";
-    CHECK(strcmp(refused(&o), "options.proxy") == 0);
+    CHECK(strcmp(test_refused(&o), "options.proxy") == 0);
     o = base();
     o.ws_path = "/mqtt";
-    CHECK(strcmp(refused(&o), "options.ws_path") == 0);
+    CHECK(strcmp(test_refused(&o), "options.ws_path") == 0);
     o.ws_headers = "X-A: b\r\n";
-    CHECK(strcmp(refused(&o), "options.ws_path") == 0);
+    CHECK(strcmp(test_refused(&o), "options.ws_path") == 0);
     o.ws_path = NULL;
-    CHECK(strcmp(refused(&o), "options.ws_headers") == 0);
+    CHECK(strcmp(test_refused(&o), "options.ws_headers") == 0);
     o = base();
     o.secure = 1;
-    CHECK(strcmp(refused(&o), "options.secure") == 0);
+    CHECK(strcmp(test_refused(&o), "options.secure") == 0);
     o = base();
     o.protocol_version = MQTTC_PROTOCOL_5;
-    CHECK(strcmp(refused(&o), "options.protocol_version") == 0);
+    CHECK(strcmp(test_refused(&o), "options.protocol_version") == 0);
     o.protocol_version = MQTTC_PROTOCOL_311;
-    CHECK(strcmp(refused(&o), "") == 0);
+    CHECK(strcmp(test_refused(&o), "") == 0);
 }
 
 static int messages;

@@ -8,21 +8,10 @@
 #include "mqttc.h"
 #include "tests/test.h"
 
-static const char *refused(const mqttc_options *o) { /* the field named, or "" if taken */
-    static char name[64];
-    mqttc_client c;
-    int rc = mqttc_init(&c, o);
-    if (rc == MQTTC_OK) {
-        mqttc_deinit(&c);
-        return "";
-    }
-    snprintf(name, sizeof name, "%s", rc == MQTTC_ERR_ARG ? mqttc_bad_arg(&c) : mqttc_errname(rc));
-    return name;
-}
 
 #define CHECK_REFUSED(o, want)                                                                           \
     do {                                                                                                 \
-        const char *test__got = refused(&(o));                                                           \
+        const char *test__got = test_refused(&(o));                                                           \
         CHECK_MSG(strcmp(test__got, (want)) == 0, "refused as \"%s\", want \"%s\"", test__got, (want)); \
     } while (0)
 
